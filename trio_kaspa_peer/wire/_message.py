@@ -1,0 +1,191 @@
+"""The message base class, the command registry and packed (lazily decoded) sequences."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar, overload
+
+from ._errors import KaspaPeerError
+
+__all__ = [
+    "COMMAND_SIZE",
+    "DEFAULT_REGISTRY",
+    "MESSAGE_HEADER_SIZE",
+    "PROTOCOL_VERSION",
+    "Message",
+    "MessageRegistry",
+    "PackedSequence",
+    "register_message",
+]
+
+PROTOCOL_VERSION: Final = 1
+"""The wire protocol version this codec speaks (kaspad v0.5.0's ``wire.ProtocolVersion``)."""
+
+MESSAGE_HEADER_SIZE: Final = 24
+COMMAND_SIZE: Final = 12
+
+
+class Message:
+    """Base of every wire message.
+
+    Concrete messages are frozen, slotted dataclasses: immutable values with
+    value equality and a readable repr.  Each class names its wire
+    ``command`` and knows how to encode and decode its payload.
+    """
+
+    __slots__ = ()
+
+    command: ClassVar[str]
+    """The wire command, at most 12 ASCII bytes (``"version"``, ``"inv"``, ...)."""
+
+    @classmethod
+    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
+        """The largest payload this message type may have at protocol version ``pver``."""
+        raise NotImplementedError
+
+    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
+        """The message's payload bytes (no frame header)."""
+        raise NotImplementedError
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        """Decode a payload (no frame header) into a message of this type."""
+        raise NotImplementedError
+
+
+class MessageRegistry:
+    """Maps wire commands to message classes.
+
+    The default registry knows the 22 commands of kaspad v0.5.0 plus
+    ``getheaders`` and ``headers``; applications may register their own
+    message types, in the default registry or in a copy of it.
+    """
+
+    __slots__ = ("_by_command",)
+
+    def __init__(self, classes: Iterable[type[Message]] = ()) -> None:
+        self._by_command: dict[str, type[Message]] = {}
+        for cls in classes:
+            self.register(cls)
+
+    def register(self, cls: type[Message], *, replace: bool = False) -> type[Message]:
+        command = cls.command
+        raw = command.encode("utf-8")
+        if not raw or len(raw) > COMMAND_SIZE or b"\x00" in raw:
+            raise KaspaPeerError(
+                f"command {command!r} must be 1 to {COMMAND_SIZE} bytes with no NUL"
+            )
+        existing = self._by_command.get(command)
+        if existing is not None and existing is not cls and not replace:
+            raise KaspaPeerError(
+                f"command {command!r} is already registered to {existing.__name__}"
+            )
+        self._by_command[command] = cls
+        return cls
+
+    def get(self, command: str) -> type[Message] | None:
+        return self._by_command.get(command)
+
+    def __contains__(self, command: object) -> bool:
+        return command in self._by_command
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_command)
+
+    def __len__(self) -> int:
+        return len(self._by_command)
+
+    def copy(self) -> MessageRegistry:
+        new = MessageRegistry()
+        new._by_command = dict(self._by_command)
+        return new
+
+
+DEFAULT_REGISTRY: Final = MessageRegistry()
+
+_M = TypeVar("_M", bound=type[Message])
+
+
+def register_message(cls: _M) -> _M:
+    """Class decorator: add a message type to the default registry."""
+    DEFAULT_REGISTRY.register(cls)
+    return cls
+
+
+T = TypeVar("T")
+
+
+class PackedSequence(Sequence[T], Generic[T]):
+    """An immutable sequence kept as its wire bytes and decoded on demand.
+
+    Long lists of fixed-size records (inventory vectors, addresses, hashes)
+    decode in constant time: the payload is checked for length and kept as
+    it is, items are built when read, and re-encoding reuses the bytes.  It
+    compares equal to any sequence of the same items.
+    """
+
+    __slots__ = ("_items", "_len", "_raw", "_record", "_unpack_all", "_unpack_one")
+
+    def __init__(
+        self,
+        raw: bytes,
+        count: int,
+        record: struct.Struct,
+        unpack_one: Callable[[tuple[Any, ...]], T],
+        unpack_all: Callable[[bytes], list[T]],
+    ) -> None:
+        self._raw = raw
+        self._len = count
+        self._record = record
+        self._unpack_one = unpack_one
+        self._unpack_all = unpack_all
+        self._items: list[T] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The records exactly as on the wire (without the count)."""
+        return self._raw
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _list(self) -> list[T]:
+        items = self._items
+        if items is None:
+            items = self._items = self._unpack_all(self._raw)
+        return items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return tuple(self._list()[index])
+        if self._items is not None:
+            return self._items[index]
+        n = self._len
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("PackedSequence index out of range")
+        return self._unpack_one(self._record.unpack_from(self._raw, index * self._record.size))
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PackedSequence):
+            if other._record is self._record:
+                return self._raw == other._raw
+            return self._list() == other._list()
+        if isinstance(other, (tuple, list)):
+            return len(other) == self._len and self._list() == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._list()))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._list()))
