@@ -1,0 +1,34 @@
+"""Sphinx configuration for trio-kaspa-peer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trio_kaspa_peer import __version__  # noqa: E402
+
+project = "trio-kaspa-peer"
+author = "trio-kaspa-peer developers"
+copyright = "2026, trio-kaspa-peer developers"  # noqa: A001
+release = __version__
+version = __version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "trio": ("https://trio.readthedocs.io/en/stable", None),
+}
+intersphinx_disabled_reftypes = ["*"]
+nitpicky = False
+html_theme = "alabaster"
+exclude_patterns = ["_build"]
