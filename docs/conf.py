@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trio_kaspa_peer import __version__  # noqa: E402
+from trio_kaspa_peer import __version__
 
 project = "trio-kaspa-peer"
 author = "trio-kaspa-peer developers"
-copyright = "2026, trio-kaspa-peer developers"  # noqa: A001
+copyright = "2026, trio-kaspa-peer developers"
 release = __version__
 version = __version__
 
