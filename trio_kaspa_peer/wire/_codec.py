@@ -10,7 +10,7 @@ for it, and running off the end of the payload raises
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Any, Final
 
 from ._errors import (
     CountOverLimitError,
@@ -94,7 +94,7 @@ class Reader:
             raise self.truncated()
         self.pos = new
 
-    def unpack(self, st: struct.Struct) -> tuple[int, ...]:
+    def unpack(self, st: struct.Struct) -> tuple[Any, ...]:
         pos = self.pos
         new = pos + st.size
         if new > self.end:
