@@ -1,0 +1,311 @@
+"""Blocks: the block header, ``block`` and ``merkleblock``.
+
+A header is ``version (i32) | parent count (u8) | parents | hash merkle root
+| accepted-ID merkle root | UTXO commitment | timestamp (i64 seconds) | bits
+(u32) | nonce (u64)``; the block hash is the double SHA-256 of those bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Final, Self
+
+from ._codec import MAX_MESSAGE_PAYLOAD, Reader, put_var_bytes, put_varint, varint_size
+from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
+from ._message import PROTOCOL_VERSION, Message, PackedSequence, register_message
+from ._messages import hashes_sequence
+from ._tx import MsgTx, decode_tx_at
+from ._types import Hash
+
+__all__ = [
+    "BASE_BLOCK_HEADER_PAYLOAD",
+    "MAX_BLOCK_HEADER_PAYLOAD",
+    "MAX_FLAGS_PER_MERKLE_BLOCK",
+    "MAX_NUM_PARENT_BLOCKS",
+    "MAX_TX_PER_BLOCK",
+    "BlockHeader",
+    "MsgBlock",
+    "MsgMerkleBlock",
+    "block_hash_of_payload",
+]
+
+MAX_NUM_PARENT_BLOCKS: Final = 255
+BASE_BLOCK_HEADER_PAYLOAD: Final = 25 + 3 * 32
+MAX_BLOCK_HEADER_PAYLOAD: Final = BASE_BLOCK_HEADER_PAYLOAD + MAX_NUM_PARENT_BLOCKS * 32
+MAX_MASS_PER_BLOCK: Final = 10_000_000
+MAX_TX_PER_BLOCK: Final = MAX_MASS_PER_BLOCK // 10 + 1
+"""The most transactions a block may claim (the reference's maxTxPerBlock)."""
+MAX_FLAGS_PER_MERKLE_BLOCK: Final = MAX_TX_PER_BLOCK // 8
+
+_new = object.__new__
+_set = object.__setattr__
+_new_bytes = bytes.__new__
+_sha256 = hashlib.sha256
+_HEAD = struct.Struct("<iB")
+_TAIL = struct.Struct("<32s32s32sqIQ")
+
+
+def _double_sha256(data: bytes) -> bytes:
+    return _sha256(_sha256(data).digest()).digest()
+
+
+def _as_hash(value: bytes, name: str) -> Hash:
+    if type(value) is Hash:
+        return value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise FieldValueError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
+    return Hash(value)
+
+
+def _check_int(value: int, lo: int, hi: int, name: str) -> None:
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """A block header.  ``timestamp`` is unix seconds; ``parent_hashes`` holds at most 255."""
+
+    version: int = 1
+    parent_hashes: Sequence[Hash] = ()
+    hash_merkle_root: Hash = Hash.ZERO
+    accepted_id_merkle_root: Hash = Hash.ZERO
+    utxo_commitment: Hash = Hash.ZERO
+    timestamp: int = 0
+    bits: int = 0
+    nonce: int = 0
+    _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
+        parents = self.parent_hashes
+        if not isinstance(parents, PackedSequence):
+            parents = tuple([_as_hash(h, "parent hash") for h in parents])
+        if len(parents) > MAX_NUM_PARENT_BLOCKS:
+            raise FieldValueError(
+                f"too many parent hashes [count {len(parents)}, max {MAX_NUM_PARENT_BLOCKS}]"
+            )
+        _set(self, "parent_hashes", parents)
+        for name in ("hash_merkle_root", "accepted_id_merkle_root", "utxo_commitment"):
+            _set(self, name, _as_hash(getattr(self, name), name))
+        _check_int(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
+        _check_int(self.bits, 0, 0xFFFFFFFF, "bits")
+        _check_int(self.nonce, 0, (1 << 64) - 1, "nonce")
+
+    def serialize(self) -> bytes:
+        """The header's wire bytes (cached)."""
+        raw = self._raw
+        if raw is None:
+            parents = self.parent_hashes
+            if len(parents) > MAX_NUM_PARENT_BLOCKS:
+                raise EncodeError(
+                    f"too many parent hashes [count {len(parents)}, max {MAX_NUM_PARENT_BLOCKS}]"
+                )
+            joined = parents.raw if isinstance(parents, PackedSequence) else b"".join(parents)
+            raw = (
+                _HEAD.pack(self.version, len(parents))
+                + joined
+                + _TAIL.pack(
+                    self.hash_merkle_root,
+                    self.accepted_id_merkle_root,
+                    self.utxo_commitment,
+                    self.timestamp,
+                    self.bits,
+                    self.nonce,
+                )
+            )
+            _set(self, "_raw", raw)
+        return raw
+
+    def block_hash(self) -> Hash:
+        """The block hash: double SHA-256 of the serialized header."""
+        return _new_bytes(Hash, _double_sha256(self.serialize()))
+
+    def serialize_size(self) -> int:
+        return BASE_BLOCK_HEADER_PAYLOAD + 32 * len(self.parent_hashes)
+
+    @property
+    def is_genesis(self) -> bool:
+        return len(self.parent_hashes) == 0
+
+
+def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
+    """Decode a block header at ``pos``; return it and the offset after it."""
+    end = len(data)
+    if pos + 5 > end:
+        raise TruncatedPayloadError(
+            "payload ended early: " + ("EOF" if pos >= end else "unexpected EOF"), command=command
+        )
+    version, count = _HEAD.unpack_from(data, pos)
+    start = pos
+    pos += 5
+    parents_end = pos + 32 * count
+    tail_end = parents_end + _TAIL.size
+    if tail_end > end:
+        raise TruncatedPayloadError("payload ended early: unexpected EOF", command=command)
+    merkle, accepted, utxo, timestamp, bits, nonce = _TAIL.unpack_from(data, parents_end)
+    header = _new(BlockHeader)
+    _set(header, "version", version)
+    _set(header, "parent_hashes", hashes_sequence(data[pos:parents_end], count))
+    _set(header, "hash_merkle_root", _new_bytes(Hash, merkle))
+    _set(header, "accepted_id_merkle_root", _new_bytes(Hash, accepted))
+    _set(header, "utxo_commitment", _new_bytes(Hash, utxo))
+    _set(header, "timestamp", timestamp)
+    _set(header, "bits", bits)
+    _set(header, "nonce", nonce)
+    _set(header, "_raw", data[start:tail_end])
+    return header, tail_end
+
+
+def block_hash_of_payload(payload: bytes) -> Hash:
+    """The block hash of a raw ``block`` (or ``merkleblock``) payload, decoding only the header.
+
+    Useful with :class:`~trio_kaspa_peer.wire.RawMessage`: relay a block and
+    learn its hash without decoding its transactions.
+    """
+    if len(payload) < 5:
+        raise TruncatedPayloadError("payload ended early: unexpected EOF", command="block")
+    end = 5 + 32 * payload[4] + _TAIL.size
+    if end > len(payload):
+        raise TruncatedPayloadError("payload ended early: unexpected EOF", command="block")
+    return _new_bytes(Hash, _double_sha256(payload[:end]))
+
+
+def _as_header(value: BlockHeader) -> BlockHeader:
+    if not isinstance(value, BlockHeader):
+        raise FieldValueError(f"header must be a BlockHeader, got {type(value).__name__}")
+    return value
+
+
+@register_message
+@dataclass(frozen=True, slots=True, repr=False)
+class MsgBlock(Message):
+    """``block``: a block header and its transactions."""
+
+    command: ClassVar[str] = "block"
+    header: BlockHeader = field(default_factory=BlockHeader)
+    transactions: Sequence[MsgTx] = ()
+
+    def __post_init__(self) -> None:
+        _as_header(self.header)
+        txs = tuple(self.transactions)
+        for tx in txs:
+            if not isinstance(tx, MsgTx):
+                raise FieldValueError(f"transactions must be MsgTx, got {type(tx).__name__}")
+        _set(self, "transactions", txs)
+
+    @classmethod
+    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
+        return MAX_MESSAGE_PAYLOAD
+
+    def block_hash(self) -> Hash:
+        """The hash of the block's header."""
+        return self.header.block_hash()
+
+    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
+        parts = [self.header.serialize()]
+        count = bytearray()
+        put_varint(count, len(self.transactions))
+        parts.append(bytes(count))
+        parts.extend([tx.encode_payload(pver) for tx in self.transactions])
+        return b"".join(parts)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        header, pos = read_header(payload, 0, cls.command)
+        reader = Reader(payload, cls.command, pos)
+        count = reader.varint()
+        if count > MAX_TX_PER_BLOCK:
+            raise CountOverLimitError(
+                "too many transactions to fit into a block "
+                f"[count {count}, max {MAX_TX_PER_BLOCK}]",
+                count=count,
+                limit=MAX_TX_PER_BLOCK,
+                command=cls.command,
+            )
+        pos = reader.pos
+        txs: list[MsgTx] = []
+        append = txs.append
+        for _ in range(count):
+            tx, pos = decode_tx_at(payload, pos, cls.command)
+            append(tx)
+        obj = _new(cls)
+        _set(obj, "header", header)
+        _set(obj, "transactions", tuple(txs))
+        return obj
+
+    def serialize_size(self) -> int:
+        n = self.header.serialize_size() + varint_size(len(self.transactions))
+        return n + sum(tx.serialize_size() for tx in self.transactions)
+
+    def __repr__(self) -> str:
+        return (
+            f"MsgBlock(hash={str(self.block_hash())!r}, header={self.header!r}, "
+            f"<{len(self.transactions)} transactions>)"
+        )
+
+
+@register_message
+@dataclass(frozen=True, slots=True)
+class MsgMerkleBlock(Message):
+    """``merkleblock``: a header with the merkle proof of the transactions matching a filter."""
+
+    command: ClassVar[str] = "merkleblock"
+    header: BlockHeader = field(default_factory=BlockHeader)
+    transactions: int = 0
+    hashes: Sequence[Hash] = ()
+    flags: bytes = b""
+
+    def __post_init__(self) -> None:
+        _as_header(self.header)
+        _check_int(self.transactions, 0, 0xFFFFFFFF, "transactions")
+        if not isinstance(self.hashes, PackedSequence):
+            _set(self, "hashes", tuple([_as_hash(h, "hash") for h in self.hashes]))
+        _set(self, "flags", bytes(self.flags))
+
+    @classmethod
+    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
+        return MAX_MESSAGE_PAYLOAD
+
+    def block_hash(self) -> Hash:
+        """The hash of the block's header."""
+        return self.header.block_hash()
+
+    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
+        count = len(self.hashes)
+        if count > MAX_TX_PER_BLOCK:
+            raise EncodeError(
+                f"too many transaction hashes for message [count {count}, max {MAX_TX_PER_BLOCK}]",
+                command=self.command,
+            )
+        if len(self.flags) > MAX_FLAGS_PER_MERKLE_BLOCK:
+            raise EncodeError(
+                f"too many flag bytes for message [count {len(self.flags)}, "
+                f"max {MAX_FLAGS_PER_MERKLE_BLOCK}]",
+                command=self.command,
+            )
+        out = bytearray(self.header.serialize())
+        out += struct.pack("<I", self.transactions)
+        put_varint(out, count)
+        hashes = self.hashes
+        out += hashes.raw if isinstance(hashes, PackedSequence) else b"".join(hashes)
+        put_var_bytes(out, self.flags)
+        return bytes(out)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        header, pos = read_header(payload, 0, cls.command)
+        reader = Reader(payload, cls.command, pos)
+        transactions = reader.u32()
+        count = reader.count(MAX_TX_PER_BLOCK, "too many transaction hashes for message")
+        raw = reader.take(32 * count)
+        flags = reader.var_bytes(MAX_FLAGS_PER_MERKLE_BLOCK, "merkle block flags size")
+        obj = _new(cls)
+        _set(obj, "header", header)
+        _set(obj, "transactions", transactions)
+        _set(obj, "hashes", hashes_sequence(raw, count))
+        _set(obj, "flags", flags)
+        return obj
