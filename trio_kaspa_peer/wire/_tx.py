@@ -79,7 +79,7 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _I32 = struct.Struct("<i")
-_OUTPOINT_IDX = struct.Struct("<I")
+_OUTPOINT = struct.Struct("<32sI")
 _LOCK_TIME = struct.Struct("<Q")
 
 
@@ -136,10 +136,9 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
         tx_in: list[TxIn] = []
         append = tx_in.append
         unpack_u64 = _U64.unpack_from
-        unpack_u32 = _U32.unpack_from
+        unpack_outpoint = _OUTPOINT.unpack_from
         for _ in range(count):
-            tx_id = _new_bytes(TxID, data[pos : pos + 32])
-            index = unpack_u32(data, pos + 32)[0]
+            raw_id, index = unpack_outpoint(data, pos)
             pos += 36
             n = data[pos]
             pos += 1
@@ -152,7 +151,10 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
             sequence = unpack_u64(data, script_end)[0]
             pos = script_end + 8
             append(
-                _tuple_new(TxIn, (_tuple_new(Outpoint, (tx_id, index)), script, sequence))
+                _tuple_new(
+                    TxIn,
+                    (_tuple_new(Outpoint, (_new_bytes(TxID, raw_id), index)), script, sequence),
+                )
             )
         count = data[pos]
         pos += 1
@@ -210,16 +212,16 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
     except (IndexError, struct.error):
         raise _truncated(command) from None
     tx = _new(MsgTx)
-    _set(tx, "version", version)
-    _set(tx, "tx_in", tuple(tx_in))
-    _set(tx, "tx_out", tuple(tx_out))
-    _set(tx, "lock_time", lock_time)
-    _set(tx, "subnetwork_id", subnetwork_id)
-    _set(tx, "gas", gas)
-    _set(tx, "payload_hash", payload_hash)
-    _set(tx, "payload", payload)
-    _set(tx, "_tx_id", None)
-    _set(tx, "_tx_hash", None)
+    _set_version(tx, version)
+    _set_tx_in(tx, tuple(tx_in))
+    _set_tx_out(tx, tuple(tx_out))
+    _set_lock_time(tx, lock_time)
+    _set_subnetwork_id(tx, subnetwork_id)
+    _set_gas(tx, gas)
+    _set_payload_hash(tx, payload_hash)
+    _set_payload(tx, payload)
+    _set_tx_id(tx, None)
+    _set_tx_hash(tx, None)
     return tx, pos
 
 
@@ -360,8 +362,7 @@ class MsgTx(Message):
 
     @classmethod
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
-        tx, _ = decode_tx_at(payload, 0, cls.command)
-        return tx  # type: ignore[return-value]
+        return decode_tx_at(payload, 0, cls.command)[0]  # type: ignore[return-value]
 
     def tx_hash(self) -> Hash:
         """Double SHA-256 of the transaction without its payload (the reference's TxHash)."""
@@ -396,3 +397,32 @@ class MsgTx(Message):
         for _, script in self.tx_out:
             n += 8 + varint_size(len(script)) + len(script)
         return n
+
+
+# Slot descriptors' setters: the fastest way to fill a frozen slotted instance while decoding.
+(
+    _set_version,
+    _set_tx_in,
+    _set_tx_out,
+    _set_lock_time,
+    _set_subnetwork_id,
+    _set_gas,
+    _set_payload_hash,
+    _set_payload,
+    _set_tx_id,
+    _set_tx_hash,
+) = (
+    MsgTx.__dict__[name].__set__
+    for name in (
+        "version",
+        "tx_in",
+        "tx_out",
+        "lock_time",
+        "subnetwork_id",
+        "gas",
+        "payload_hash",
+        "payload",
+        "_tx_id",
+        "_tx_hash",
+    )
+)
