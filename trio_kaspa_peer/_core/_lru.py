@@ -1,0 +1,52 @@
+"""Bounded most-recently-used sets: known inventory, and our recently sent version nonces."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from typing import Final, Generic, TypeVar
+
+__all__ = ["SENT_NONCES", "LRUSet"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+class LRUSet(Generic[K]):
+    """A set holding at most ``limit`` items; adding past it evicts the least recently used.
+
+    Membership tests do not refresh an item (as the reference's MRU maps);
+    adding an existing item does.
+    """
+
+    __slots__ = ("_items", "limit")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self._items: OrderedDict[K, None] = OrderedDict()
+
+    def add(self, item: K) -> None:
+        items = self._items
+        if item in items:
+            items.move_to_end(item)
+            return
+        if len(items) >= self.limit:
+            items.popitem(last=False)
+        items[item] = None
+
+    def discard(self, item: K) -> None:
+        self._items.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+
+SENT_NONCES: Final[LRUSet[int]] = LRUSet(50)
+"""Process-wide: the nonces of the version messages we sent recently (self-connection check)."""

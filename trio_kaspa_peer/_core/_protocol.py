@@ -1,0 +1,442 @@
+"""The peer's protocol rules as a sans-IO state machine.
+
+:class:`PeerProtocol` knows what the reference peer knows -- handshake
+rules, version negotiation, self-connection and subnetwork checks, duplicate
+version/verack handling, the bloom-filter command policy, inventory
+trickling with known-inventory avoidance, ping bookkeeping and the stall
+watchdog -- and decides what to do about each message.  It does no I/O and
+reads no clock: callers pass ``now`` in, so every rule is testable without
+Trio.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+from .._errors import (
+    IncompatibleSubnetworkError,
+    MisbehaviorError,
+    ProtocolVersionTooLow,
+    SelfConnectionError,
+)
+from ..wire import (
+    MAX_ADDR_PER_MSG,
+    Hash,
+    InvType,
+    InvVect,
+    Message,
+    MsgAddr,
+    MsgBlock,
+    MsgGetBlockInvs,
+    MsgGetHeaders,
+    MsgInv,
+    MsgPing,
+    MsgPong,
+    MsgReject,
+    MsgTx,
+    MsgVerAck,
+    MsgVersion,
+    NetAddress,
+    RawMessage,
+    RejectCode,
+    ServiceFlag,
+    SubnetworkID,
+    UnknownMessage,
+    block_hash_of_payload,
+)
+from . import _banscores as scores
+from ._config import PeerConfig
+from ._lru import SENT_NONCES, LRUSet
+
+__all__ = ["Decision", "PeerProtocol", "PeerStats", "StallWatch", "next_peer_id"]
+
+_ids = itertools.count(1)
+
+
+def next_peer_id() -> int:
+    """A process-wide peer ID (the reference's nodeCount)."""
+    return next(_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStats:
+    """A snapshot of one peer's statistics (the reference's StatsSnap, and a little more).
+
+    Wall-clock times are unix seconds (``0.0`` when it never happened);
+    ``last_ping_micros`` is the last round trip in microseconds.
+    """
+
+    id: int
+    address: str
+    inbound: bool
+    services: ServiceFlag
+    user_agent: str
+    protocol_version: int
+    version_known: bool
+    verack_received: bool
+    selected_tip: Hash | None
+    time_connected: float
+    time_offset: int
+    last_send: float
+    last_recv: float
+    bytes_sent: int
+    bytes_received: int
+    messages_sent: int
+    messages_received: int
+    last_ping_nonce: int
+    last_ping_time: float
+    last_ping_micros: int
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the peer must do about one received message."""
+
+    dispatch: bool = True
+    """Run the listeners and deliver the message to ``messages()``."""
+    replies: list[Message] = field(default_factory=list)
+    """Messages to queue in answer (a pong, a reject)."""
+    ban: tuple[int, int, str] | None = None
+    """``(persistent, transient, reason)`` to report through the ban-score callback."""
+    close: BaseException | None = None
+    """Close the peer with this reason (after the replies are written)."""
+
+
+_EXPECTED: Final[dict[str, tuple[str, ...]]] = {
+    "version": ("verack",),
+    "getblockinvs": ("inv",),
+    "getdata": ("block", "merkleblock", "tx", "notfound"),
+    "getseltip": ("selectedtip",),
+}
+_GETDATA_ANSWERS: Final = frozenset(_EXPECTED["getdata"])
+_BLOOM_COMMANDS: Final = frozenset({"filterload", "filteradd", "filterclear"})
+
+
+class StallWatch:
+    """The stall watchdog's bookkeeping: which responses we wait for, and until when.
+
+    Deadlines are extended by the time listeners took (the reader was busy,
+    not the remote), reset at every check, as the reference does.
+    """
+
+    __slots__ = ("_active_since", "_offset", "pending", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.pending: dict[str, float] = {}
+        self._offset = 0.0
+        self._active_since: float | None = None
+
+    def sent(self, command: str, now: float) -> None:
+        expected = _EXPECTED.get(command)
+        if expected:
+            deadline = now + self.timeout
+            for response in expected:
+                self.pending[response] = deadline
+
+    def received(self, command: str) -> None:
+        if command in _GETDATA_ANSWERS:
+            for response in _GETDATA_ANSWERS:
+                self.pending.pop(response, None)
+        else:
+            self.pending.pop(command, None)
+
+    def handler_started(self, now: float) -> None:
+        self._active_since = now
+
+    def handler_done(self, now: float) -> None:
+        if self._active_since is not None:
+            self._offset += now - self._active_since
+            self._active_since = None
+
+    def check(self, now: float) -> str | None:
+        """The command whose response is overdue, if any; resets the listener-time offset."""
+        offset = self._offset
+        if self._active_since is not None:
+            offset += now - self._active_since
+        self._offset = 0.0
+        if self._active_since is not None:
+            self._active_since = now
+        for command, deadline in self.pending.items():
+            if now >= deadline + offset:
+                return command
+        return None
+
+
+class PeerProtocol:
+    """The state and rules of one peer connection, free of I/O."""
+
+    def __init__(
+        self,
+        config: PeerConfig,
+        *,
+        inbound: bool,
+        address: str,
+        remote_net_address: NetAddress | None,
+        now_wall: float,
+    ) -> None:
+        self.config = config
+        self.inbound = inbound
+        self.address = address
+        self.remote_net_address = remote_net_address
+        self.id = 0
+        self.time_connected = now_wall
+        self.remote_version: MsgVersion | None = None
+        self.services = config.services
+        self.user_agent = ""
+        self.advertised_protocol_version = 0
+        self.protocol_version = config.protocol_version
+        self.version_known = False
+        self.verack_received = False
+        self.selected_tip: Hash | None = None
+        self.time_offset = 0
+        self.last_send = 0.0
+        self.last_recv = 0.0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.messages_sent = 0
+        self.messages_received = 0
+        self.last_ping_nonce = 0
+        self.last_ping_time = 0.0
+        self.last_ping_clock = 0.0
+        self.last_ping_micros = 0
+        self.known_inventory: LRUSet[InvVect] = LRUSet(config.max_known_inventory)
+        self.trickle_queue: deque[InvVect] = deque(maxlen=config.max_trickle_queue)
+        self.stall = StallWatch(config.stall_response_timeout)
+        self.prev_get_block_invs: tuple[Hash, Hash] | None = None
+        self.prev_get_headers: tuple[Hash, Hash] | None = None
+        self.was_block_locator_requested = False
+
+    # -- handshake ------------------------------------------------------------------------
+
+    def local_version(self, *, nonce: int, now_wall: float) -> MsgVersion:
+        """Our ``version`` message; remembers ``nonce`` for the self-connection check."""
+        config = self.config
+        tip = config.selected_tip() if config.selected_tip is not None else Hash.ZERO
+        their = self.remote_net_address
+        if their is None:
+            their = NetAddress(bytes(16), 0, 0)
+        if config.proxy:
+            proxy_host = config.proxy.rsplit(":", 1)[0].strip("[]")
+            if their.ip_string == proxy_host:
+                their = NetAddress(b"\x00\x00\x00\x00", 0, 0)
+        SENT_NONCES.add(nonce)
+        return MsgVersion(
+            protocol_version=config.protocol_version,
+            services=config.services,
+            timestamp=int(now_wall),
+            addr_you=NetAddress(their.ip, their.port, ServiceFlag.NODE_NETWORK),
+            addr_me=NetAddress(bytes(16), 0, config.services),
+            nonce=nonce,
+            user_agent=config.user_agent,
+            selected_tip_hash=tip,
+            disable_relay_tx=config.disable_relay_tx,
+            subnetwork_id=config.subnetwork_id,
+        )
+
+    def accept_remote_version(self, msg: MsgVersion, *, now_wall: float) -> None:
+        """Apply the reference's rules to the remote's ``version``; raise if it is refused."""
+        config = self.config
+        if not config.allow_self_connection and msg.nonce in SENT_NONCES:
+            raise SelfConnectionError("disconnecting peer connected to self")
+        if msg.protocol_version < config.min_protocol_version:
+            raise ProtocolVersionTooLow(
+                f"protocol version must be {config.min_protocol_version} or greater"
+            )
+        if not config.enable_non_native_subnetworks and msg.subnetwork_id is not None:
+            raise IncompatibleSubnetworkError("partial nodes are not allowed")
+        local_full = config.subnetwork_id is None
+        remote_full = msg.subnetwork_id is None
+        if (local_full and not remote_full and not self.inbound) or (
+            not local_full and not remote_full and msg.subnetwork_id != config.subnetwork_id
+        ):
+            raise IncompatibleSubnetworkError("incompatible subnetworks")
+        self.remote_version = msg
+        self.selected_tip = msg.selected_tip_hash
+        self.time_offset = msg.timestamp - int(now_wall)
+        self.advertised_protocol_version = msg.protocol_version
+        self.protocol_version = min(self.protocol_version, msg.protocol_version)
+        self.version_known = True
+        self.id = next_peer_id()
+        self.services = ServiceFlag(msg.services)
+        self.user_agent = msg.user_agent
+
+    @staticmethod
+    def version_not_first(
+        msg: Message | RawMessage | UnknownMessage,
+    ) -> tuple[MsgReject, tuple[int, int, str]]:
+        """The reject and ban for a first message that is not ``version``."""
+        reason = "A version message must precede all others"
+        reject = MsgReject(msg.command, RejectCode.MALFORMED, reason)
+        return reject, (scores.NON_VERSION_FIRST_MESSAGE, 0, reason)
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def received(self, msg: Message | RawMessage, nbytes: int, *, now_wall: float) -> Decision:
+        """Account for one received message and decide what to do with it."""
+        self.bytes_received += nbytes
+        self.messages_received += 1
+        self.last_recv = now_wall
+        command = msg.command
+        self.stall.received(command)
+        decision = Decision()
+        if command in _BLOOM_COMMANDS and not self.services_have_bloom():
+            decision.dispatch = False
+            decision.ban = (scores.NODE_BLOOM_FLAG_VIOLATION, 0, command)
+            decision.close = MisbehaviorError(
+                f"received {command} but NODE_BLOOM is not among our services"
+            )
+            return decision
+        if isinstance(msg, MsgVersion):
+            reason = "duplicate version message"
+            decision.replies.append(MsgReject(command, RejectCode.DUPLICATE, reason))
+            decision.ban = (scores.DUPLICATE_VERSION, 0, reason)
+            decision.dispatch = False
+            return decision
+        if isinstance(msg, MsgVerAck):
+            if self.verack_received:
+                reason = "verack sent twice"
+                decision.replies.append(MsgReject(command, RejectCode.DUPLICATE, reason))
+                decision.ban = (scores.DUPLICATE_VERACK, 0, reason)
+            self.verack_received = True
+            return decision
+        if isinstance(msg, MsgPing):
+            decision.replies.append(MsgPong(msg.nonce))
+        elif isinstance(msg, MsgInv):
+            known = self.known_inventory
+            for item in msg.inv_list:
+                known.add(item)
+        elif isinstance(msg, MsgTx):
+            self.known_inventory.add(InvVect(InvType.TX, msg.tx_id()))
+        elif isinstance(msg, MsgBlock):
+            self.known_inventory.add(InvVect(InvType.BLOCK, msg.block_hash()))
+        elif isinstance(msg, RawMessage) and command == "block":
+            self.known_inventory.add(
+                InvVect(InvType.BLOCK, block_hash_of_payload(msg.payload))
+            )
+        return decision
+
+    def services_have_bloom(self) -> bool:
+        return bool(self.config.services & ServiceFlag.NODE_BLOOM)
+
+    def pong_received(self, nonce: int, now: float) -> bool:
+        """Record a pong; ``True`` when it answers our last ping (round trip measured)."""
+        if self.last_ping_nonce != 0 and nonce == self.last_ping_nonce:
+            self.last_ping_micros = int((now - self.last_ping_clock) * 1_000_000)
+            self.last_ping_nonce = 0
+            return True
+        return False
+
+    def malformed(self, error: BaseException) -> tuple[MsgReject, tuple[int, int, str]]:
+        """The reject and ban for input that could not be read as a message."""
+        reason = f"Can't read message from {self.address}: {error}"
+        reject = MsgReject("malformed", RejectCode.MALFORMED, reason)
+        return reject, (scores.MALFORMED_MESSAGE, 0, reason)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def sent(self, msg: Message | RawMessage, nbytes: int, *, now: float, now_wall: float) -> None:
+        """Account for one message actually written."""
+        self.bytes_sent += nbytes
+        self.messages_sent += 1
+        self.last_send = now_wall
+        if isinstance(msg, MsgPing):
+            self.last_ping_nonce = msg.nonce
+            self.last_ping_time = now_wall
+            self.last_ping_clock = now
+        self.stall.sent(msg.command, now)
+
+    # -- inventory ------------------------------------------------------------------------------
+
+    def queue_inventory(self, item: InvVect) -> MsgInv | None:
+        """Queue inventory to announce.
+
+        Known inventory is skipped, nothing is announced before the remote's
+        version is known, a block goes out at once (the returned ``inv``),
+        transactions wait for the next trickle.
+        """
+        if item in self.known_inventory or not self.version_known:
+            return None
+        if item.type == InvType.BLOCK:
+            return MsgInv((item,))
+        self.trickle_queue.append(item)
+        return None
+
+    def trickle(self) -> list[MsgInv]:
+        """The ``inv`` messages due at a trickle tick (at most ``max_inv_trickle_size`` each)."""
+        queue = self.trickle_queue
+        if not queue:
+            return []
+        limit = self.config.max_inv_trickle_size
+        known = self.known_inventory
+        batches: list[MsgInv] = []
+        batch: list[InvVect] = []
+        while queue:
+            item = queue.popleft()
+            if item in known:
+                continue
+            batch.append(item)
+            known.add(item)
+            if len(batch) >= limit:
+                batches.append(MsgInv(batch))
+                batch = []
+        if batch:
+            batches.append(MsgInv(batch))
+        return batches
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def addr_message(
+        addresses: list[NetAddress],
+        subnetwork_id: SubnetworkID | None,
+        rng: random.Random | None = None,
+    ) -> MsgAddr:
+        """An ``addr`` of at most 1000 addresses: a random subset when given more."""
+        chosen = list(addresses)
+        if len(chosen) > MAX_ADDR_PER_MSG:
+            chosen = (rng or random).sample(chosen, MAX_ADDR_PER_MSG)
+        return MsgAddr(chosen, include_all_subnetworks=False, subnetwork_id=subnetwork_id)
+
+    def get_block_invs(self, low: Hash, high: Hash) -> MsgGetBlockInvs | None:
+        """A ``getblockinvs``, or ``None`` when it repeats the previous one."""
+        if self.prev_get_block_invs == (low, high):
+            return None
+        self.prev_get_block_invs = (low, high)
+        return MsgGetBlockInvs(low, high)
+
+    def get_headers(self, start: Hash, stop: Hash) -> MsgGetHeaders | None:
+        """A ``getheaders``, or ``None`` when it repeats the previous one."""
+        if self.prev_get_headers == (start, stop):
+            return None
+        self.prev_get_headers = (start, stop)
+        return MsgGetHeaders(start, stop)
+
+    def stats(self) -> PeerStats:
+        return PeerStats(
+            id=self.id,
+            address=self.address,
+            inbound=self.inbound,
+            services=ServiceFlag(self.services),
+            user_agent=self.user_agent,
+            protocol_version=self.advertised_protocol_version,
+            version_known=self.version_known,
+            verack_received=self.verack_received,
+            selected_tip=self.selected_tip,
+            time_connected=self.time_connected,
+            time_offset=self.time_offset,
+            last_send=self.last_send,
+            last_recv=self.last_recv,
+            bytes_sent=self.bytes_sent,
+            bytes_received=self.bytes_received,
+            messages_sent=self.messages_sent,
+            messages_received=self.messages_received,
+            last_ping_nonce=self.last_ping_nonce,
+            last_ping_time=self.last_ping_time,
+            last_ping_micros=self.last_ping_micros,
+        )
+

@@ -1,0 +1,762 @@
+"""The Trio layer: :func:`open_peer` and :class:`Peer`.
+
+A thin shell around :class:`~trio_kaspa_peer._core.PeerProtocol`: it moves
+bytes between a Trio stream and the sans-IO codec and rules, and runs the
+peer's tasks -- reader, writer, trickle, keepalive, stall watchdog and idle
+timer -- as children of a nursery that ``open_peer`` owns.  Closing the peer
+cancels that nursery; every waiter is released with :class:`PeerClosed`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import trio
+
+from ._core import PeerConfig, PeerProtocol, PeerStats
+from ._core import banscores as scores
+from ._errors import (
+    HandshakeError,
+    HandshakeTimeout,
+    IdleTimeout,
+    LocalClose,
+    OutboundQueueFull,
+    PeerClosed,
+    RemoteClosed,
+    StallError,
+    VersionNotFirstError,
+)
+from .wire import (
+    FrameDecoder,
+    Hash,
+    InvVect,
+    Message,
+    MsgBlockLocator,
+    MsgGetBlockLocator,
+    MsgPing,
+    MsgPong,
+    MsgReject,
+    MsgVerAck,
+    MsgVersion,
+    NetAddress,
+    ProtocolError,
+    RawMessage,
+    RejectCode,
+    SubnetworkID,
+    UnknownCommandError,
+    UnknownMessage,
+    encode_frame,
+)
+
+__all__ = ["Peer", "SendHandle", "open_peer"]
+
+logger: Final = logging.getLogger("trio_kaspa_peer")
+
+_QUEUED: Final = 0
+_WRITTEN: Final = 1
+_DROPPED: Final = 2
+_COALESCE_LIMIT: Final = 256 * 1024
+
+AnyMessage = Message | RawMessage
+Received = Message | RawMessage | UnknownMessage
+
+
+class _Outgoing:
+    """One frame on its way out."""
+
+    __slots__ = ("done", "frame", "msg", "state")
+
+    def __init__(self, frame: bytes, msg: AnyMessage, done: trio.Event | None) -> None:
+        self.frame = frame
+        self.msg = msg
+        self.done = done
+        self.state = _QUEUED
+
+    def finish(self, state: int) -> None:
+        if self.state == _QUEUED:
+            self.state = state
+            if self.done is not None:
+                self.done.set()
+
+
+class SendHandle:
+    """What :meth:`Peer.send_nowait` returns: await :meth:`wait` to know the frame was written.
+
+    This is the reference's "done channel": it fires when the frame has been
+    handed to the stream, or raises :class:`PeerClosed` if the peer closed
+    before that.
+    """
+
+    __slots__ = ("_item", "_peer")
+
+    def __init__(self, peer: Peer, item: _Outgoing) -> None:
+        self._peer = peer
+        self._item = item
+
+    @property
+    def written(self) -> bool:
+        """True once the frame has been written to the stream."""
+        return self._item.state == _WRITTEN
+
+    async def wait(self) -> None:
+        """Wait until the frame is written; raise :class:`PeerClosed` if it never will be."""
+        item = self._item
+        if item.state == _QUEUED:
+            assert item.done is not None
+            await item.done.wait()
+        if item.state != _WRITTEN:
+            raise self._peer._closed_error()
+
+
+def _remote_net_address(
+    stream: trio.abc.Stream, remote_address: tuple[str, int] | None, services: int
+) -> tuple[str, NetAddress | None]:
+    if remote_address is None and isinstance(stream, trio.SocketStream):
+        try:
+            peername = stream.socket.getpeername()
+            remote_address = (str(peername[0]), int(peername[1]))
+        except OSError:
+            remote_address = None
+    if remote_address is None:
+        return "<unknown>", None
+    host, port = remote_address
+    try:
+        na: NetAddress | None = NetAddress(host, port, services)
+    except ProtocolError:
+        na = None
+    label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return label, na
+
+
+class Peer:
+    """A connected, handshaken kaspa peer.  Get one from :func:`open_peer`.
+
+    All methods are for use from Trio tasks in the same run; the peer's own
+    tasks live in the nursery that ``open_peer`` opened.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        config: PeerConfig,
+        *,
+        inbound: bool,
+        remote_address: tuple[str, int] | None = None,
+    ) -> None:
+        self.config = config
+        self.inbound = inbound
+        self._stream = stream
+        address, na = _remote_net_address(stream, remote_address, int(config.services))
+        self._proto = PeerProtocol(
+            config,
+            inbound=inbound,
+            address=address,
+            remote_net_address=na,
+            now_wall=time.time(),
+        )
+        self._decoder = FrameDecoder(config.net, raw_commands=config.raw_commands)
+        self._out_send, self._out_recv = trio.open_memory_channel[_Outgoing](
+            config.outbound_queue_size
+        )
+        self._msg_send, self._msg_recv = trio.open_memory_channel[Received](
+            config.message_queue_size
+        )
+        self._inflight: list[_Outgoing] = []
+        self._close_reason: BaseException | None = None
+        self._closed = trio.Event()
+        self._finished = trio.Event()
+        self._handshake_done = trio.Event()
+        self._task_scope = trio.CancelScope()
+        self._last_recv_clock = 0.0
+        self._rng = random.Random()
+        self._listeners = config.listeners
+
+    # -- public state -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """The remote's ``host:port`` (``<unknown>`` for streams that have none)."""
+        return self._proto.address
+
+    @property
+    def remote_version(self) -> MsgVersion:
+        """The ``version`` message the remote sent in the handshake."""
+        version = self._proto.remote_version
+        if version is None:
+            raise HandshakeError("the handshake has not received the remote's version")
+        return version
+
+    @property
+    def protocol_version(self) -> int:
+        """The negotiated protocol version: the lower of ours and theirs."""
+        return self._proto.protocol_version
+
+    @property
+    def id(self) -> int:
+        """A process-wide peer ID, given when the remote's version is accepted."""
+        return self._proto.id
+
+    @property
+    def close_reason(self) -> BaseException | None:
+        """Why the peer closed (``None`` while it is open)."""
+        return self._close_reason
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def stats(self) -> PeerStats:
+        """A frozen snapshot of the peer's statistics."""
+        return self._proto.stats()
+
+    def __repr__(self) -> str:
+        direction = "inbound" if self.inbound else "outbound"
+        return f"<Peer {self._proto.id} {direction} {self.address}>"
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _closed_error(self) -> PeerClosed:
+        reason = self._close_reason
+        error = PeerClosed(f"peer {self.address} is closed: {reason}", reason)
+        error.__cause__ = reason
+        return error
+
+    def _prepare(self, msg: AnyMessage, with_event: bool) -> _Outgoing:
+        if self._closed.is_set():
+            raise self._closed_error()
+        frame = encode_frame(msg, self.config.net, self._proto.protocol_version)
+        return _Outgoing(frame, msg, trio.Event() if with_event else None)
+
+    async def _put(self, item: _Outgoing) -> None:
+        try:
+            await self._out_send.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise self._closed_error() from None
+
+    def _put_nowait(self, item: _Outgoing) -> None:
+        try:
+            self._out_send.send_nowait(item)
+        except trio.WouldBlock:
+            raise OutboundQueueFull(
+                f"outbound queue of {self.config.outbound_queue_size} frames is full"
+            ) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise self._closed_error() from None
+
+    async def send(self, msg: AnyMessage) -> None:
+        """Send ``msg``; return once its frame has been written to the stream.
+
+        Waits for room in the bounded outbound queue (backpressure).  Raises
+        a :class:`~trio_kaspa_peer.wire.ProtocolError` subclass if the
+        message cannot be encoded, and :class:`PeerClosed` if the peer closes
+        before the frame is written.
+        """
+        item = self._prepare(msg, True)
+        await self._put(item)
+        done = item.done
+        assert done is not None
+        await done.wait()
+        if item.state != _WRITTEN:
+            raise self._closed_error()
+
+    def send_nowait(self, msg: AnyMessage) -> SendHandle:
+        """Queue ``msg`` without waiting; the handle tells when it is really written.
+
+        Raises :class:`OutboundQueueFull` when the bounded queue has no room.
+        """
+        item = self._prepare(msg, True)
+        self._put_nowait(item)
+        return SendHandle(self, item)
+
+    async def _queue(self, msg: AnyMessage) -> None:
+        await self._put(self._prepare(msg, False))
+
+    # -- inventory ----------------------------------------------------------------------------
+
+    def queue_inventory(self, inv: InvVect) -> None:
+        """Announce ``inv`` to the remote, unless it already knows it.
+
+        Transactions are batched and sent every ``trickle_interval``; a block
+        goes out at once (queued without waiting: :class:`OutboundQueueFull`
+        if the queue is full).  Nothing is announced before the remote's
+        version is known.
+        """
+        if self._closed.is_set():
+            return
+        msg = self._proto.queue_inventory(inv)
+        if msg is not None:
+            self._put_nowait(self._prepare(msg, False))
+
+    def add_known_inventory(self, inv: InvVect) -> None:
+        """Record that the remote knows ``inv`` (it will not be announced to it)."""
+        self._proto.known_inventory.add(inv)
+
+    def is_known_inventory(self, inv: InvVect) -> bool:
+        return inv in self._proto.known_inventory
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def push_addr(
+        self, addresses: Iterable[NetAddress], subnetwork_id: SubnetworkID | None = None
+    ) -> list[NetAddress]:
+        """Queue an ``addr`` of at most 1000 addresses (a random subset if given more).
+
+        Returns the addresses that were sent; nothing is sent for none.
+        """
+        msg = self._proto.addr_message(list(addresses), subnetwork_id, self._rng)
+        if msg.addr_list:
+            await self._queue(msg)
+        return list(msg.addr_list)
+
+    async def push_get_block_invs(self, low_hash: Hash, high_hash: Hash) -> bool:
+        """Queue a ``getblockinvs``; ``False`` when it repeats the previous one (not sent)."""
+        msg = self._proto.get_block_invs(Hash(low_hash), Hash(high_hash))
+        if msg is None:
+            logger.debug("filtering duplicate getblockinvs to %s", self.address)
+            return False
+        await self._queue(msg)
+        return True
+
+    async def push_get_headers(self, start_hash: Hash, stop_hash: Hash) -> bool:
+        """Queue a ``getheaders``; ``False`` when it repeats the previous one (not sent)."""
+        msg = self._proto.get_headers(Hash(start_hash), Hash(stop_hash))
+        if msg is None:
+            logger.debug("filtering duplicate getheaders to %s", self.address)
+            return False
+        await self._queue(msg)
+        return True
+
+    async def push_get_block_locator(self, high_hash: Hash, low_hash: Hash) -> None:
+        """Queue a ``getlocator`` and remember that a locator was requested."""
+        self._proto.was_block_locator_requested = True
+        await self._queue(MsgGetBlockLocator(high_hash, low_hash))
+
+    async def push_block_locator(self, hashes: Iterable[Hash]) -> None:
+        """Queue a ``locator``: at most 500 hashes, else :class:`~.wire.EncodeError`."""
+        await self._queue(MsgBlockLocator(tuple(hashes)))
+
+    async def push_reject(
+        self,
+        command: str,
+        code: RejectCode | int,
+        reason: str,
+        hash: Hash | None = None,
+        *,
+        wait: bool = False,
+    ) -> None:
+        """Queue a ``reject``; with ``wait=True``, return only once it is written.
+
+        A reject of a ``tx`` or ``block`` must carry its hash
+        (:class:`~trio_kaspa_peer.wire.EncodeError` otherwise).
+        """
+        msg = MsgReject(command, code, reason, hash)
+        if wait:
+            await self.send(msg)
+        else:
+            await self._queue(msg)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def messages(self) -> trio.MemoryReceiveChannel[Received]:
+        """The received messages, in order, as an async iterator (bounded: backpressure).
+
+        Iteration ends when the peer closes.  Enabled by
+        ``PeerConfig.deliver_messages``; when nobody reads, the reader stops
+        once ``message_queue_size`` messages wait.
+        """
+        return self._msg_recv
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def _close(self, reason: BaseException) -> None:
+        if self._close_reason is None:
+            self._close_reason = reason
+            level = logging.DEBUG if isinstance(reason, LocalClose) else logging.INFO
+            logger.log(level, "peer %s closing: %s", self.address, reason)
+        self._closed.set()
+        self._handshake_done.set()
+        self._task_scope.cancel()
+
+    async def aclose(self) -> None:
+        """Close the peer and wait until its tasks are done and the stream is closed."""
+        self._close(LocalClose("closed locally"))
+        await self._finished.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the peer closes, for whatever reason (see :attr:`close_reason`)."""
+        await self._closed.wait()
+
+    async def _finalize(self) -> None:
+        """Release every waiter and close the stream; runs once, after the tasks are done."""
+        if self._finished.is_set():
+            return
+        if self._close_reason is None:
+            self._close(LocalClose("closed locally"))
+        for item in self._inflight:
+            item.finish(_DROPPED)
+        self._inflight = []
+        while True:
+            try:
+                item = self._out_recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            item.finish(_DROPPED)
+        self._out_recv.close()
+        self._msg_send.close()
+        await trio.aclose_forcefully(self._stream)
+        self._finished.set()
+
+    # -- I/O helpers ----------------------------------------------------------------------------
+
+    def _ban(self, persistent: int, transient: int, reason: str) -> None:
+        logger.info("ban score +%d/%d for %s: %s", persistent, transient, self.address, reason)
+        callback = self.config.ban_score
+        if callback is not None:
+            callback(persistent, transient, reason)
+
+    async def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        result = callback(self, *args)
+        if inspect.isawaitable(result):
+            await result
+
+    async def _write_direct(self, msg: AnyMessage) -> None:
+        frame = encode_frame(msg, self.config.net, self._proto.protocol_version)
+        try:
+            await self._stream.send_all(frame)
+        except BaseException as exc:
+            for callback in self._listeners.write:
+                await self._call(callback, 0, msg, exc)
+            raise
+        self._proto.sent(msg, len(frame), now=trio.current_time(), now_wall=time.time())
+        for callback in self._listeners.write:
+            await self._call(callback, len(frame), msg, None)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sent %s to %s", msg.command, self.address)
+
+    async def _next_frame(self) -> tuple[Received, int] | None:
+        """The next frame during the handshake (``None`` on EOF)."""
+        decoder = self._decoder
+        while True:
+            frame = decoder.next_frame()
+            if frame is not None:
+                return frame
+            data = await self._stream.receive_some(self.config.receive_size)
+            if not data:
+                return None
+            decoder.feed(data)
+
+    # -- handshake --------------------------------------------------------------------------------
+
+    async def _negotiate(self) -> None:
+        proto = self._proto
+        if not self.inbound:
+            await self._write_local_version()
+        try:
+            frame = await self._next_frame()
+        except ProtocolError as exc:
+            for callback in self._listeners.read:
+                await self._call(callback, 0, None, exc)
+            reject, ban = proto.malformed(exc)
+            self._ban(*ban)
+            with trio.move_on_after(self.config.reject_timeout):
+                await self._write_direct(reject)
+            raise HandshakeError(f"malformed handshake message: {exc}") from exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise HandshakeError(f"connection lost during the handshake: {exc}") from exc
+        if frame is None:
+            raise HandshakeError("the remote closed the connection during the handshake")
+        msg, nbytes = frame
+        self._last_recv_clock = trio.current_time()
+        for callback in self._listeners.read:
+            await self._call(callback, nbytes, msg, None)
+        if not isinstance(msg, MsgVersion):
+            reject, ban = proto.version_not_first(msg)
+            self._ban(*ban)
+            with trio.move_on_after(self.config.reject_timeout):
+                await self._write_direct(reject)
+            raise VersionNotFirstError(ban[2])
+        proto.bytes_received += nbytes
+        proto.messages_received += 1
+        proto.last_recv = time.time()
+        proto.accept_remote_version(msg, now_wall=time.time())
+        for on_version in self._listeners.by_type.get(MsgVersion, ()):
+            await self._call(on_version, msg)
+        if self.inbound:
+            await self._write_local_version()
+
+    async def _write_local_version(self) -> None:
+        nonce = self._rng.getrandbits(63)
+        await self._write_direct(self._proto.local_version(nonce=nonce, now_wall=time.time()))
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self._task_scope:
+                async with trio.open_nursery() as nursery:
+                    config = self.config
+                    nursery.start_soon(self._reader)
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._trickler)
+                    nursery.start_soon(self._keepalive)
+                    nursery.start_soon(self._idle_watch)
+                    if config.stall_detection:
+                        nursery.start_soon(self._stall_watch)
+                    task_status.started()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._finalize()
+
+    async def _reader(self) -> None:
+        decoder = self._decoder
+        stream = self._stream
+        size = self.config.receive_size
+        handle = self._handle
+        while True:
+            try:
+                frame = decoder.next_frame()
+                while frame is not None:
+                    await handle(frame)
+                    if self._closed.is_set():
+                        return
+                    frame = decoder.next_frame()
+            except ProtocolError as exc:
+                await self._malformed(exc)
+                return
+            try:
+                data = await stream.receive_some(size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._close(RemoteClosed(f"connection lost: {exc}"))
+                return
+            if not data:
+                mid = decoder.in_frame
+                text = "remote closed the connection"
+                if mid:
+                    text += " in the middle of a frame"
+                self._close(RemoteClosed(text, mid_frame=mid))
+                return
+            decoder.feed(data)
+
+    async def _malformed(self, exc: ProtocolError) -> None:
+        for callback in self._listeners.read:
+            await self._call(callback, 0, None, exc)
+        reject, ban = self._proto.malformed(exc)
+        await self._reject_and_close(reject, ban, exc)
+
+    async def _reject_and_close(
+        self, reject: MsgReject, ban: tuple[int, int, str], reason: BaseException
+    ) -> None:
+        try:
+            item = self._prepare(reject, True)
+            self._put_nowait(item)
+            with trio.move_on_after(self.config.reject_timeout):
+                assert item.done is not None
+                await item.done.wait()
+        except (PeerClosed, OutboundQueueFull):
+            pass
+        self._ban(*ban)
+        self._close(reason)
+
+    async def _handle(self, frame: tuple[Received, int]) -> None:
+        msg, nbytes = frame
+        now = trio.current_time()
+        self._last_recv_clock = now
+        listeners = self._listeners
+        proto = self._proto
+        if isinstance(msg, UnknownMessage):
+            proto.bytes_received += nbytes
+            proto.messages_received += 1
+            proto.last_recv = time.time()
+            for callback in listeners.read:
+                await self._call(callback, nbytes, msg, None)
+            if self.config.close_on_unknown_command:
+                error = UnknownCommandError(
+                    f"unhandled command [{msg.command}]", command=msg.command
+                )
+                reject, ban = proto.malformed(error)
+                await self._reject_and_close(reject, ban, error)
+                return
+            logger.debug("skipping unknown command %r from %s", msg.command, self.address)
+            for on_unknown in listeners.unknown:
+                await self._call(on_unknown, msg)
+            if self.config.deliver_messages:
+                await self._msg_send.send(msg)
+            return
+        decision = proto.received(msg, nbytes, now_wall=time.time())
+        if type(msg) is MsgPong:
+            proto.pong_received(msg.nonce, now)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("received %s (%d bytes) from %s", msg.command, nbytes, self.address)
+        for callback in listeners.read:
+            await self._call(callback, nbytes, msg, None)
+        if decision.close is not None:
+            if decision.ban is not None:
+                self._ban(*decision.ban)
+            self._close(decision.close)
+            return
+        for reply in decision.replies:
+            await self._put(self._prepare(reply, False))
+        if decision.ban is not None:
+            self._ban(*decision.ban)
+        if type(msg) is MsgVerAck and proto.verack_received:
+            self._handshake_done.set()
+        if not decision.dispatch:
+            return
+        callbacks = listeners.by_type.get(type(msg))
+        if callbacks:
+            stall = proto.stall
+            stall.handler_started(now)
+            for on_message in callbacks:
+                await self._call(on_message, msg)
+            stall.handler_done(trio.current_time())
+        if self.config.deliver_messages:
+            await self._msg_send.send(msg)
+
+    async def _writer(self) -> None:
+        receive = self._out_recv
+        stream = self._stream
+        proto = self._proto
+        write_listeners = self._listeners.write
+        while True:
+            item = await receive.receive()
+            batch = [item]
+            size = len(item.frame)
+            while size < _COALESCE_LIMIT:
+                try:
+                    nxt = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                batch.append(nxt)
+                size += len(nxt.frame)
+            self._inflight = batch
+            data = item.frame if len(batch) == 1 else b"".join([i.frame for i in batch])
+            try:
+                await stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                for it in batch:
+                    for callback in write_listeners:
+                        await self._call(callback, 0, it.msg, exc)
+                self._close(RemoteClosed(f"connection lost while writing: {exc}"))
+                return
+            now = trio.current_time()
+            now_wall = time.time()
+            debug = logger.isEnabledFor(logging.DEBUG)
+            for it in batch:
+                proto.sent(it.msg, len(it.frame), now=now, now_wall=now_wall)
+                it.finish(_WRITTEN)
+                if debug:
+                    logger.debug("sent %s to %s", it.msg.command, self.address)
+            self._inflight = []
+            if write_listeners:
+                for it in batch:
+                    for callback in write_listeners:
+                        await self._call(callback, len(it.frame), it.msg, None)
+
+    async def _trickler(self) -> None:
+        interval = self.config.trickle_interval
+        proto = self._proto
+        while True:
+            await trio.sleep(interval)
+            for inv in proto.trickle():
+                await self._put(self._prepare(inv, False))
+
+    async def _keepalive(self) -> None:
+        interval = self.config.ping_interval
+        while True:
+            await trio.sleep(interval)
+            await self._put(self._prepare(MsgPing(self._rng.getrandbits(64)), False))
+
+    async def _idle_watch(self) -> None:
+        timeout = self.config.idle_timeout
+        while True:
+            deadline = self._last_recv_clock + timeout
+            if trio.current_time() >= deadline:
+                self._close(IdleTimeout(f"no message received for {timeout:g} seconds"))
+                return
+            await trio.sleep_until(deadline)
+
+    async def _stall_watch(self) -> None:
+        tick = self.config.stall_tick_interval
+        stall = self._proto.stall
+        while True:
+            await trio.sleep(tick)
+            command = stall.check(trio.current_time())
+            if command is not None:
+                reason = f"got timeout for command {command}"
+                self._ban(scores.STALL_TIMEOUT, 0, reason)
+                self._close(StallError(reason, command))
+                return
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The single exception in a (nested) group, or the group itself."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@asynccontextmanager
+async def open_peer(
+    stream: trio.abc.Stream,
+    config: PeerConfig,
+    *,
+    inbound: bool,
+    remote_address: tuple[str, int] | None = None,
+) -> AsyncIterator[Peer]:
+    """Run a kaspa peer over ``stream`` for the duration of an ``async with`` block.
+
+    The caller owns how ``stream`` was made (TCP, a proxy, memory streams);
+    the peer owns it from here on and closes it on exit.  The handshake is
+    complete when the block is entered: version exchanged both ways
+    (outbound writes first, inbound reads first) and both veracks, all
+    within ``config.negotiate_timeout``; a failure raises a
+    :class:`HandshakeError` subclass.  Leaving the block closes the peer.
+    Exceptions from the body propagate as themselves.
+
+    ``remote_address`` is the remote's ``(host, port)`` for the version
+    message and statistics; for a TCP stream it is read from the socket.
+    """
+    peer = Peer(stream, config, inbound=inbound, remote_address=remote_address)
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                try:
+                    with trio.fail_after(config.negotiate_timeout):
+                        await peer._negotiate()
+                        await nursery.start(peer._run)
+                        await peer._queue(MsgVerAck())
+                        await peer._handshake_done.wait()
+                except trio.TooSlowError:
+                    raise HandshakeTimeout(
+                        f"handshake with {peer.address} took longer than "
+                        f"{config.negotiate_timeout:g} seconds"
+                    ) from None
+                except PeerClosed as exc:
+                    raise HandshakeError(
+                        f"peer closed during the handshake: {peer.close_reason}"
+                    ) from exc
+                if not peer._proto.verack_received:
+                    raise HandshakeError(
+                        f"peer closed during the handshake: {peer.close_reason}"
+                    ) from peer.close_reason
+            except BaseException as exc:
+                peer._close(exc)
+                with trio.CancelScope(shield=True):
+                    await peer._finalize()
+                raise
+            try:
+                yield peer
+            finally:
+                peer._close(LocalClose("closed locally"))
+    except BaseExceptionGroup as group:
+        single = _unwrap(group)
+        if single is group:
+            raise
+        raise single from single.__cause__
