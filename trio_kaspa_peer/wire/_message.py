@@ -70,6 +70,9 @@ class MessageRegistry:
             self.register(cls)
 
     def register(self, cls: type[Message], *, replace: bool = False) -> type[Message]:
+        """Map ``cls.command`` to ``cls``; an existing mapping is kept unless ``replace``."""
+        if not (isinstance(cls, type) and issubclass(cls, Message)):
+            raise KaspaPeerError(f"{cls!r} is not a Message subclass")
         command = cls.command
         raw = command.encode("utf-8")
         if not raw or len(raw) > COMMAND_SIZE or b"\x00" in raw:
