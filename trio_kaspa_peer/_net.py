@@ -59,5 +59,3 @@ async def serve(
     await trio.serve_listeners(
         handle, listeners, handler_nursery=handler_nursery, task_status=task_status
     )
-
-

@@ -615,7 +615,7 @@ class Peer:
             for on_message in callbacks:
                 await self._call(on_message, msg)
             stall.handler_done(trio.current_time())
-        if self.config.deliver_messages:
+        if decision.deliver and self.config.deliver_messages:
             await self._msg_send.send(msg)
 
     async def _writer(self) -> None:

@@ -157,6 +157,10 @@ def to_reference_fields(msg: wire.Message) -> dict[str, Any]:
     raise TypeError(f"no reference rendering for {type(msg).__name__}")
 
 
+def _opt_hash(hex_text: str | None) -> wire.Hash | None:
+    return None if hex_text is None else wire.Hash.fromhex(hex_text)
+
+
 def _b(hex_text: str | None) -> bytes | None:
     return None if hex_text is None else bytes.fromhex(hex_text)
 
@@ -168,10 +172,10 @@ def _na(d: dict[str, Any]) -> wire.NetAddress:
 def _hdr(d: dict[str, Any]) -> wire.BlockHeader:
     return wire.BlockHeader(
         version=d["Version"],
-        parent_hashes=[bytes.fromhex(p) for p in d["ParentHashes"]],
-        hash_merkle_root=bytes.fromhex(d["HashMerkleRoot"]),
-        accepted_id_merkle_root=bytes.fromhex(d["AcceptedIDMerkleRoot"]),
-        utxo_commitment=bytes.fromhex(d["UTXOCommitment"]),
+        parent_hashes=[wire.Hash.fromhex(p) for p in d["ParentHashes"]],
+        hash_merkle_root=wire.Hash.fromhex(d["HashMerkleRoot"]),
+        accepted_id_merkle_root=wire.Hash.fromhex(d["AcceptedIDMerkleRoot"]),
+        utxo_commitment=wire.Hash.fromhex(d["UTXOCommitment"]),
         timestamp=d["Timestamp"],
         bits=d["Bits"],
         nonce=d["Nonce"],
@@ -184,7 +188,8 @@ def _mk_tx(d: dict[str, Any]) -> wire.MsgTx:
         tx_in=[
             wire.TxIn(
                 wire.Outpoint(
-                    bytes.fromhex(i["PreviousOutpoint"]["TxID"]), i["PreviousOutpoint"]["Index"]
+                    wire.TxID.fromhex(i["PreviousOutpoint"]["TxID"]),
+                    i["PreviousOutpoint"]["Index"],
                 ),
                 bytes.fromhex(i["SignatureScript"]),
                 i["Sequence"],
@@ -193,9 +198,9 @@ def _mk_tx(d: dict[str, Any]) -> wire.MsgTx:
         ],
         tx_out=[wire.TxOut(o["Value"], bytes.fromhex(o["ScriptPubKey"])) for o in d["TxOut"]],
         lock_time=d["LockTime"],
-        subnetwork_id=bytes.fromhex(d["SubnetworkID"]),
+        subnetwork_id=wire.SubnetworkID.fromhex(d["SubnetworkID"]),
         gas=d["Gas"],
-        payload_hash=_b(d["PayloadHash"]),
+        payload_hash=_opt_hash(d["PayloadHash"]),
         payload=_b(d["Payload"]),
     )
 
@@ -212,7 +217,7 @@ def from_reference_fields(command: str, d: dict[str, Any]) -> wire.Message:
             addr_me=_na(d["AddrMe"]),
             nonce=d["Nonce"],
             user_agent=d["UserAgent"],
-            selected_tip_hash=bytes.fromhex(d["SelectedTipHash"]),
+            selected_tip_hash=wire.Hash.fromhex(d["SelectedTipHash"]),
             disable_relay_tx=d["DisableRelayTx"],
             subnetwork_id=wire.SubnetworkID(sub) if sub is not None else None,
         )
@@ -220,7 +225,9 @@ def from_reference_fields(command: str, d: dict[str, Any]) -> wire.Message:
         return wire.MsgGetAddr(d["IncludeAllSubnetworks"], sub)  # type: ignore[arg-type]
     if command == "addr":
         return wire.MsgAddr(
-            [_na(a) for a in d["AddrList"]], d["IncludeAllSubnetworks"], sub  # type: ignore[arg-type]
+            [_na(a) for a in d["AddrList"]],
+            d["IncludeAllSubnetworks"],
+            sub,  # type: ignore[arg-type]
         )
     if command == "reject":
         return wire.MsgReject(d["Cmd"], d["Code"], d["Reason"], _b(d["Hash"]))  # type: ignore[arg-type]

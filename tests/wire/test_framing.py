@@ -26,7 +26,7 @@ def test_decoder_one_byte_at_a_time() -> None:
     frames = _all_frames()
     stream = b"".join(frames)
     decoder = wire.FrameDecoder(NET)
-    out = []
+    out: list[wire.Frame] = []
     for i in range(len(stream)):
         decoder.feed(stream[i : i + 1])
         out.extend(decoder)
@@ -41,7 +41,7 @@ def test_decoder_random_chunks(seed: int) -> None:
     stream = b"".join(frames)
     rng = random.Random(seed)
     decoder = wire.FrameDecoder(NET)
-    out = []
+    out: list[wire.Frame] = []
     pos = 0
     while pos < len(stream):
         n = rng.randint(1, 5000)
@@ -61,7 +61,7 @@ def test_unknown_command_is_skipped_across_chunks() -> None:
     unknown = _frame(b"foobar", bytes(5000))
     stream = unknown + ping
     decoder = wire.FrameDecoder(NET)
-    results = []
+    results: list[wire.Frame] = []
     for i in range(0, len(stream), 7):
         decoder.feed(stream[i : i + 7])
         results.extend(decoder)
@@ -236,7 +236,10 @@ def test_registry_knows_every_command() -> None:
 
 
 def test_wire_imports_no_trio() -> None:
-    code = "import sys; sys.modules['trio'] = None; import trio_kaspa_peer.wire, trio_kaspa_peer._core"
+    code = (
+        "import sys; sys.modules['trio'] = None; "
+        "import trio_kaspa_peer, trio_kaspa_peer.wire, trio_kaspa_peer._core"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 from trio_kaspa_peer import wire
 
 NET = wire.KaspaNet.SIMNET
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 u8 = st.integers(0, 0xFF)
 u32 = st.integers(0, 0xFFFFFFFF)
@@ -45,7 +43,9 @@ headers = st.builds(
     bits=u32,
     nonce=u64,
 )
-tx_ins = st.builds(wire.TxIn, st.builds(wire.Outpoint, hashes.map(wire.TxID), u32), small_bytes, u64)
+tx_ins = st.builds(
+    wire.TxIn, st.builds(wire.Outpoint, hashes.map(wire.TxID), u32), small_bytes, u64
+)
 tx_outs = st.builds(wire.TxOut, u64, small_bytes)
 
 
@@ -63,7 +63,9 @@ def txs(draw: st.DrawFn) -> wire.MsgTx:
     sub = {
         "coinbase": wire.SubnetworkID.COINBASE,
         "registry": wire.SubnetworkID.REGISTRY,
-        "other": draw(subnets.filter(lambda s: s != wire.SubnetworkID.NATIVE and not s.is_builtin)),
+        "other": draw(
+            subnets.filter(lambda s: s != wire.SubnetworkID.NATIVE and not s.is_builtin)
+        ),
     }[subnetwork]
     gas = 0 if subnetwork != "other" else draw(u64)
     return wire.MsgTx(

@@ -108,9 +108,10 @@ def _expected_error(entry: dict[str, Any]) -> type[wire.ProtocolError]:
     """Map the reference's error for an invalid frame to our exception class."""
     error: str = entry["error"]
     name: str = entry["name"]
-    if entry["error_type"] in ("io.EOF", "io.ErrUnexpectedEOF") and entry.get(
-        "error_cause"
-    ) in ("io.EOF", "io.ErrUnexpectedEOF"):
+    if entry["error_type"] in ("io.EOF", "io.ErrUnexpectedEOF") and entry.get("error_cause") in (
+        "io.EOF",
+        "io.ErrUnexpectedEOF",
+    ):
         # Header or payload cut short inside the frame itself; a short payload *decode*
         # (the frame was whole) is reported through errors.withStack instead.
         if name == "reject_tx_missing_hash":

@@ -98,6 +98,8 @@ class Decision:
 
     dispatch: bool = True
     """Run the listeners and deliver the message to ``messages()``."""
+    deliver: bool = True
+    """Deliver to ``messages()`` (handshake messages are not: the handshake consumed them)."""
     replies: list[Message] = field(default_factory=list)
     """Messages to queue in answer (a pong, a reject)."""
     ban: tuple[int, int, str] | None = None
@@ -303,6 +305,7 @@ class PeerProtocol:
                 decision.replies.append(MsgReject(command, RejectCode.DUPLICATE, reason))
                 decision.ban = (scores.DUPLICATE_VERACK, 0, reason)
             self.verack_received = True
+            decision.deliver = False
             return decision
         if isinstance(msg, MsgPing):
             decision.replies.append(MsgPong(msg.nonce))
@@ -315,9 +318,7 @@ class PeerProtocol:
         elif isinstance(msg, MsgBlock):
             self.known_inventory.add(InvVect(InvType.BLOCK, msg.block_hash()))
         elif isinstance(msg, RawMessage) and command == "block":
-            self.known_inventory.add(
-                InvVect(InvType.BLOCK, block_hash_of_payload(msg.payload))
-            )
+            self.known_inventory.add(InvVect(InvType.BLOCK, block_hash_of_payload(msg.payload)))
         return decision
 
     def services_have_bloom(self) -> bool:
@@ -439,4 +440,3 @@ class PeerProtocol:
             last_ping_time=self.last_ping_time,
             last_ping_micros=self.last_ping_micros,
         )
-

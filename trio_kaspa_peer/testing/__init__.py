@@ -22,8 +22,9 @@ async def open_peer_pair(
     """Two handshaken peers talking over in-memory streams: ``(outbound, inbound)``.
 
     Self-connection detection is turned off for the pair (both ends share
-    this process's nonce cache).  Both run in the caller's Trio run (use with ``trio.testing.MockClock`` to
-    drive their timers); leaving the block closes both.  A handshake failure
+    this process's nonce cache).  Both run in the caller's Trio run (use
+    ``trio.testing.MockClock`` to drive their timers); leaving the block
+    closes both.  A handshake failure
     on either side raises its :class:`~trio_kaspa_peer.HandshakeError`.
     """
     inbound_config = inbound_config or outbound_config

@@ -252,7 +252,8 @@ def decode_frame(
         raise UnknownCommandError(f"unhandled command [{header.command}]", command=header.command)
     if len(data) < end:
         raise IncompleteFrameError(
-            "payload incomplete: unexpected EOF" if len(data) > MESSAGE_HEADER_SIZE
+            "payload incomplete: unexpected EOF"
+            if len(data) > MESSAGE_HEADER_SIZE
             else "payload incomplete: EOF",
             command=header.command,
         )

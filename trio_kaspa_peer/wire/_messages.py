@@ -120,8 +120,7 @@ def _inv_one(record: tuple[int, bytes]) -> InvVect:
 def _inv_all(raw: bytes) -> list[InvVect]:
     get = inv_type
     return [
-        _tuple_new(InvVect, (get(t), _new_bytes(Hash, h)))
-        for t, h in _INV_RECORD.iter_unpack(raw)
+        _tuple_new(InvVect, (get(t), _new_bytes(Hash, h))) for t, h in _INV_RECORD.iter_unpack(raw)
     ]
 
 
@@ -682,9 +681,7 @@ def _services(value: int) -> ServiceFlag:
 
 def _addr_one(record: tuple[int, int, bytes, bytes]) -> NetAddress:
     ts, services, ip, port = record
-    return _tuple_new(
-        NetAddress, (ip, int.from_bytes(port, "big"), _services(services), ts)
-    )
+    return _tuple_new(NetAddress, (ip, int.from_bytes(port, "big"), _services(services), ts))
 
 
 def _addr_all(raw: bytes) -> list[NetAddress]:
@@ -746,9 +743,7 @@ class MsgAddr(Message):
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
-        return (
-            2 + _SUBNETWORK_ID_SIZE + MAX_VAR_INT_PAYLOAD + MAX_ADDR_PER_MSG * _NET_ADDRESS_MAX
-        )
+        return 2 + _SUBNETWORK_ID_SIZE + MAX_VAR_INT_PAYLOAD + MAX_ADDR_PER_MSG * _NET_ADDRESS_MAX
 
     def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
         items = self.addr_list
@@ -835,9 +830,7 @@ _ADDR_NO_TS: Final = struct.Struct("<Q16s2s")
 
 def _read_address_no_time(reader: Reader) -> NetAddress:
     services, ip, port = reader.unpack(_ADDR_NO_TS)
-    return _tuple_new(
-        NetAddress, (ip, int.from_bytes(port, "big"), _services(services), None)
-    )
+    return _tuple_new(NetAddress, (ip, int.from_bytes(port, "big"), _services(services), None))
 
 
 def _put_address_no_time(out: bytearray, address: NetAddress) -> None:
@@ -946,4 +939,3 @@ class MsgVersion(Message):
         _set(obj, "disable_relay_tx", not relay_tx)
         _set(obj, "subnetwork_id", subnetwork_id)
         return obj
-

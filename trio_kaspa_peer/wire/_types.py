@@ -124,9 +124,7 @@ class Hash(bytes):
     def __new__(cls, data: bytes | bytearray | memoryview = b"\x00" * 32) -> Self:
         value = _new_bytes(cls, data)
         if len(value) != cls.SIZE:
-            raise FieldValueError(
-                f"{cls.__name__} must be {cls.SIZE} bytes, got {len(value)}"
-            )
+            raise FieldValueError(f"{cls.__name__} must be {cls.SIZE} bytes, got {len(value)}")
         return value
 
     @classmethod
