@@ -21,6 +21,7 @@ import trio
 
 from ._core import PeerConfig, PeerProtocol, PeerStats
 from ._core import banscores as scores
+from ._core._protocol import PASS
 from ._errors import (
     HandshakeError,
     HandshakeTimeout,
@@ -54,7 +55,7 @@ from .wire import (
     encode_frame,
 )
 
-__all__ = ["Peer", "SendHandle", "open_peer"]
+__all__ = ["MessageStream", "Peer", "SendHandle", "open_peer"]
 
 logger: Final = logging.getLogger("trio_kaspa_peer")
 
@@ -114,6 +115,61 @@ class SendHandle:
             raise self._peer._closed_error()
 
 
+class MessageStream:
+    """The received messages of one peer: ``async for msg in peer.messages()``.
+
+    Messages already waiting are handed out without a trip through the
+    scheduler (cancellation is still checked on every call, and every 64th
+    message yields), so a burst costs one wake-up, not one per message.
+    Iteration ends when the peer closes; :meth:`receive` then raises
+    :class:`PeerClosed`.
+    """
+
+    __slots__ = ("_channel", "_since_yield")
+
+    def __init__(self, channel: trio.MemoryReceiveChannel[Received]) -> None:
+        self._channel = channel
+        self._since_yield = 0
+
+    def __aiter__(self) -> MessageStream:
+        return self
+
+    async def __anext__(self) -> Received:
+        try:
+            return await self._next()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    async def receive(self) -> Received:
+        """The next message; :class:`PeerClosed` once the peer is closed and drained."""
+        try:
+            return await self._next()
+        except trio.EndOfChannel:
+            raise PeerClosed("peer is closed: no more messages") from None
+
+    def receive_nowait(self) -> Received:
+        """The next message if one is waiting, else :class:`trio.WouldBlock`."""
+        try:
+            return self._channel.receive_nowait()
+        except trio.EndOfChannel:
+            raise PeerClosed("peer is closed: no more messages") from None
+
+    async def _next(self) -> Received:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            msg = self._channel.receive_nowait()
+        except trio.WouldBlock:
+            self._since_yield = 0
+            return await self._channel.receive()
+        except trio.ClosedResourceError:
+            raise trio.EndOfChannel from None
+        self._since_yield += 1
+        if self._since_yield >= 64:
+            self._since_yield = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return msg
+
+
 def _remote_net_address(
     stream: trio.abc.Stream, remote_address: tuple[str, int] | None, services: int
 ) -> tuple[str, NetAddress | None]:
@@ -164,9 +220,8 @@ class Peer:
         self._out_send, self._out_recv = trio.open_memory_channel[_Outgoing](
             config.outbound_queue_size
         )
-        self._msg_send, self._msg_recv = trio.open_memory_channel[Received](
-            config.message_queue_size
-        )
+        self._msg_send, msg_recv = trio.open_memory_channel[Received](config.message_queue_size)
+        self._messages = MessageStream(msg_recv)
         self._inflight: list[_Outgoing] = []
         self._close_reason: BaseException | None = None
         self._closed = trio.Event()
@@ -176,6 +231,8 @@ class Peer:
         self._last_recv_clock = 0.0
         self._rng = random.Random()
         self._listeners = config.listeners
+        self._deliver_messages = config.deliver_messages
+        self._debug = logger.isEnabledFor(logging.DEBUG)
 
     # -- public state -----------------------------------------------------------------------
 
@@ -363,14 +420,14 @@ class Peer:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def messages(self) -> trio.MemoryReceiveChannel[Received]:
+    def messages(self) -> MessageStream:
         """The received messages, in order, as an async iterator (bounded: backpressure).
 
         Iteration ends when the peer closes.  Enabled by
         ``PeerConfig.deliver_messages``; when nobody reads, the reader stops
         once ``message_queue_size`` messages wait.
         """
-        return self._msg_recv
+        return self._messages
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -586,15 +643,26 @@ class Peer:
             for on_unknown in listeners.unknown:
                 await self._call(on_unknown, msg)
             if self.config.deliver_messages:
-                await self._msg_send.send(msg)
+                await self._deliver(msg)
             return
         decision = proto.received(msg, nbytes, now_wall=time.time())
         if type(msg) is MsgPong:
             proto.pong_received(msg.nonce, now)
-        if logger.isEnabledFor(logging.DEBUG):
+        if self._debug:
             logger.debug("received %s (%d bytes) from %s", msg.command, nbytes, self.address)
         for callback in listeners.read:
             await self._call(callback, nbytes, msg, None)
+        if decision is PASS:
+            # The common case: no replies, bans or closing; listeners, then delivery.
+            callbacks = listeners.by_type.get(type(msg))
+            if callbacks:
+                await self._run_listeners(callbacks, msg, now)
+            if self._deliver_messages:
+                try:
+                    self._msg_send.send_nowait(msg)
+                except trio.WouldBlock:
+                    await self._msg_send.send(msg)
+            return
         if decision.close is not None:
             if decision.ban is not None:
                 self._ban(*decision.ban)
@@ -610,12 +678,29 @@ class Peer:
             return
         callbacks = listeners.by_type.get(type(msg))
         if callbacks:
-            stall = proto.stall
-            stall.handler_started(now)
-            for on_message in callbacks:
-                await self._call(on_message, msg)
-            stall.handler_done(trio.current_time())
-        if decision.deliver and self.config.deliver_messages:
+            await self._run_listeners(callbacks, msg, now)
+        if decision.deliver and self._deliver_messages:
+            await self._deliver(msg)
+
+    async def _run_listeners(
+        self, callbacks: tuple[Callable[..., Any], ...], msg: Received, now: float
+    ) -> None:
+        """Run a message's listeners; the time they take extends the stall deadlines."""
+        stall = self._proto.stall
+        stall.handler_started(now)
+        for on_message in callbacks:
+            await self._call(on_message, msg)
+        stall.handler_done(trio.current_time())
+
+    async def _deliver(self, msg: Received) -> None:
+        """Queue ``msg`` for ``messages()``; wait only when the bounded queue is full.
+
+        Not yielding per message lets a burst of frames reach the consumer
+        in one wake-up: the reader yields when it next waits for bytes.
+        """
+        try:
+            self._msg_send.send_nowait(msg)
+        except trio.WouldBlock:
             await self._msg_send.send(msg)
 
     async def _writer(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,7 +39,6 @@ from ..wire import (
     MsgPong,
     MsgReject,
     MsgTx,
-    MsgVerAck,
     MsgVersion,
     NetAddress,
     RawMessage,
@@ -52,7 +52,7 @@ from . import _banscores as scores
 from ._config import PeerConfig
 from ._lru import SENT_NONCES, LRUSet
 
-__all__ = ["Decision", "PeerProtocol", "PeerStats", "StallWatch", "next_peer_id"]
+__all__ = ["PASS", "Decision", "PeerProtocol", "PeerStats", "StallWatch", "next_peer_id"]
 
 _ids = itertools.count(1)
 
@@ -115,7 +115,10 @@ _EXPECTED: Final[dict[str, tuple[str, ...]]] = {
     "getseltip": ("selectedtip",),
 }
 _GETDATA_ANSWERS: Final = frozenset(_EXPECTED["getdata"])
-_BLOOM_COMMANDS: Final = frozenset({"filterload", "filteradd", "filterclear"})
+
+
+PASS: Final = Decision()
+"""The decision for an ordinary message: run listeners, deliver.  Shared: never modify it."""
 
 
 class StallWatch:
@@ -279,47 +282,75 @@ class PeerProtocol:
     # -- receiving --------------------------------------------------------------------------
 
     def received(self, msg: Message | RawMessage, nbytes: int, *, now_wall: float) -> Decision:
-        """Account for one received message and decide what to do with it."""
+        """Account for one received message and decide what to do with it.
+
+        The common case returns the shared :data:`PASS` decision (dispatch and
+        deliver, nothing else): callers must not modify what they get back.
+        """
         self.bytes_received += nbytes
         self.messages_received += 1
         self.last_recv = now_wall
         command = msg.command
-        self.stall.received(command)
-        decision = Decision()
-        if command in _BLOOM_COMMANDS and not self.services_have_bloom():
-            decision.dispatch = False
-            decision.ban = (scores.NODE_BLOOM_FLAG_VIOLATION, 0, command)
-            decision.close = MisbehaviorError(
-                f"received {command} but NODE_BLOOM is not among our services"
-            )
-            return decision
-        if isinstance(msg, MsgVersion):
-            reason = "duplicate version message"
-            decision.replies.append(MsgReject(command, RejectCode.DUPLICATE, reason))
-            decision.ban = (scores.DUPLICATE_VERSION, 0, reason)
-            decision.dispatch = False
-            return decision
-        if isinstance(msg, MsgVerAck):
-            if self.verack_received:
-                reason = "verack sent twice"
-                decision.replies.append(MsgReject(command, RejectCode.DUPLICATE, reason))
-                decision.ban = (scores.DUPLICATE_VERACK, 0, reason)
-            self.verack_received = True
-            decision.deliver = False
-            return decision
-        if isinstance(msg, MsgPing):
-            decision.replies.append(MsgPong(msg.nonce))
-        elif isinstance(msg, MsgInv):
-            known = self.known_inventory
-            for item in msg.inv_list:
-                known.add(item)
-        elif isinstance(msg, MsgTx):
-            self.known_inventory.add(InvVect(InvType.TX, msg.tx_id()))
-        elif isinstance(msg, MsgBlock):
-            self.known_inventory.add(InvVect(InvType.BLOCK, msg.block_hash()))
-        elif isinstance(msg, RawMessage) and command == "block":
-            self.known_inventory.add(InvVect(InvType.BLOCK, block_hash_of_payload(msg.payload)))
+        pending = self.stall.pending
+        if pending:
+            self.stall.received(command)
+        special = _SPECIAL.get(command)
+        if special is None:
+            return PASS
+        return special(self, msg)
+
+    def _bloom(self, msg: Message | RawMessage) -> Decision:
+        if self.services_have_bloom():
+            return PASS
+        command = msg.command
+        return Decision(
+            dispatch=False,
+            ban=(scores.NODE_BLOOM_FLAG_VIOLATION, 0, command),
+            close=MisbehaviorError(f"received {command} but NODE_BLOOM is not among our services"),
+        )
+
+    def _version(self, msg: Message | RawMessage) -> Decision:
+        reason = "duplicate version message"
+        return Decision(
+            dispatch=False,
+            replies=[MsgReject(msg.command, RejectCode.DUPLICATE, reason)],
+            ban=(scores.DUPLICATE_VERSION, 0, reason),
+        )
+
+    def _verack(self, msg: Message | RawMessage) -> Decision:
+        decision = Decision(deliver=False)
+        if self.verack_received:
+            reason = "verack sent twice"
+            decision.replies.append(MsgReject(msg.command, RejectCode.DUPLICATE, reason))
+            decision.ban = (scores.DUPLICATE_VERACK, 0, reason)
+        self.verack_received = True
         return decision
+
+    def _ping(self, msg: Message | RawMessage) -> Decision:
+        assert isinstance(msg, MsgPing)
+        return Decision(replies=[MsgPong(msg.nonce)])
+
+    def _inv(self, msg: Message | RawMessage) -> Decision:
+        if isinstance(msg, MsgInv):
+            add = self.known_inventory.add
+            for item in msg.inv_list:
+                add(item)
+        return PASS
+
+    def _tx(self, msg: Message | RawMessage) -> Decision:
+        if isinstance(msg, MsgTx):
+            self.known_inventory.add(InvVect(InvType.TX, msg.tx_id()))
+        return PASS
+
+    def _block(self, msg: Message | RawMessage) -> Decision:
+        if isinstance(msg, MsgBlock):
+            digest = msg.block_hash()
+        elif isinstance(msg, RawMessage):
+            digest = block_hash_of_payload(msg.payload)
+        else:  # pragma: no cover - a registry override of "block"
+            return PASS
+        self.known_inventory.add(InvVect(InvType.BLOCK, digest))
+        return PASS
 
     def services_have_bloom(self) -> bool:
         return bool(self.config.services & ServiceFlag.NODE_BLOOM)
@@ -440,3 +471,16 @@ class PeerProtocol:
             last_ping_time=self.last_ping_time,
             last_ping_micros=self.last_ping_micros,
         )
+
+
+_SPECIAL: Final[dict[str, Callable[[PeerProtocol, Message | RawMessage], Decision]]] = {
+    "filterload": PeerProtocol._bloom,
+    "filteradd": PeerProtocol._bloom,
+    "filterclear": PeerProtocol._bloom,
+    "version": PeerProtocol._version,
+    "verack": PeerProtocol._verack,
+    "ping": PeerProtocol._ping,
+    "inv": PeerProtocol._inv,
+    "tx": PeerProtocol._tx,
+    "block": PeerProtocol._block,
+}

@@ -289,6 +289,7 @@ class FrameDecoder:
         "_buf",
         "_failed",
         "_header",
+        "_known",
         "_net",
         "_pos",
         "_pver",
@@ -314,6 +315,8 @@ class FrameDecoder:
         self._header: _Header | None = None
         self._skip = 0
         self._failed: ProtocolError | None = None
+        # Raw 12-byte command field -> (command, class, payload limit), for known commands.
+        self._known: dict[bytes, tuple[str, type[Message], int]] = {}
 
     @property
     def buffered(self) -> int:
@@ -352,12 +355,17 @@ class FrameDecoder:
             raise self._failed
         buf = self._buf
         pos = self._pos
-        while True:
-            header = self._header
-            if header is None:
-                if len(buf) - pos < MESSAGE_HEADER_SIZE:
-                    self._compact(pos)
-                    return None
+        header = self._header
+        if header is None:
+            if len(buf) - pos < MESSAGE_HEADER_SIZE:
+                self._compact(pos)
+                return None
+            magic, raw_command, length, check = _HEADER.unpack_from(buf, pos)
+            known = self._known.get(raw_command)
+            if known is not None and magic == self._net and length <= known[2]:
+                # Fast path: a known command whose length is within its type's limit.
+                header = _Header(known[0], length, check, known[1])
+            else:
                 try:
                     header = _check_header(buf, pos, self._net, self._registry, self._pver)
                 except ProtocolError as exc:
@@ -365,30 +373,36 @@ class FrameDecoder:
                     if skip is None:
                         self._failed = exc
                         raise
-                    pos += MESSAGE_HEADER_SIZE
-                    self._discard(pos, skip)
+                    self._discard(pos + MESSAGE_HEADER_SIZE, skip)
                     raise
-                pos += MESSAGE_HEADER_SIZE
-                if header.cls is None:
-                    self._discard(pos, header.length)
-                    return Frame(
-                        UnknownMessage(header.command, header.length),
-                        MESSAGE_HEADER_SIZE + header.length,
+                if header.cls is not None and len(self._known) < 64:
+                    self._known[raw_command] = (
+                        header.command,
+                        header.cls,
+                        header.cls.max_payload_length(self._pver),
                     )
-                self._header = header
-            end = pos + header.length
-            if len(buf) < end:
-                self._compact(pos)
-                return None
-            payload = bytes(buf[pos:end])
-            self._header = None
-            self._pos = end
+            pos += MESSAGE_HEADER_SIZE
+            if header.cls is None:
+                self._discard(pos, header.length)
+                return Frame(
+                    UnknownMessage(header.command, header.length),
+                    MESSAGE_HEADER_SIZE + header.length,
+                )
+            self._header = header
+        end = pos + header.length
+        if len(buf) < end:
+            self._compact(pos)
+            return None
+        payload = bytes(buf[pos:end])
+        self._header = None
+        self._pos = end
+        if _sha256(_sha256(payload).digest()).digest()[:4] != header.checksum:
             _verify(header, payload)
-            size = MESSAGE_HEADER_SIZE + header.length
-            if header.command in self._raw_commands:
-                return Frame(RawMessage(header.command, payload), size)
-            assert header.cls is not None
-            return Frame(header.cls.decode_payload(payload, self._pver), size)
+        size = MESSAGE_HEADER_SIZE + header.length
+        if header.command in self._raw_commands:
+            return Frame(RawMessage(header.command, payload), size)
+        assert header.cls is not None
+        return Frame(header.cls.decode_payload(payload, self._pver), size)
 
     def _discard(self, pos: int, length: int) -> None:
         available = len(self._buf) - pos
