@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -227,6 +228,7 @@ class Peer:
         self._closed = trio.Event()
         self._finished = trio.Event()
         self._handshake_done = trio.Event()
+        self._timer_wake = trio.Event()
         self._task_scope = trio.CancelScope()
         self._last_recv_clock = 0.0
         self._rng = random.Random()
@@ -346,9 +348,13 @@ class Peer:
         """
         if self._closed.is_set():
             return
-        msg = self._proto.queue_inventory(inv)
+        proto = self._proto
+        was_empty = not proto.trickle_queue
+        msg = proto.queue_inventory(inv)
         if msg is not None:
             self._put_nowait(self._prepare(msg, False))
+        elif was_empty and proto.trickle_queue:
+            self._timer_wake.set()  # the timers task sleeps through trickle ticks when idle
 
     def add_known_inventory(self, inv: InvVect) -> None:
         """Record that the remote knows ``inv`` (it will not be announced to it)."""
@@ -557,14 +563,9 @@ class Peer:
         try:
             with self._task_scope:
                 async with trio.open_nursery() as nursery:
-                    config = self.config
                     nursery.start_soon(self._reader)
                     nursery.start_soon(self._writer)
-                    nursery.start_soon(self._trickler)
-                    nursery.start_soon(self._keepalive)
-                    nursery.start_soon(self._idle_watch)
-                    if config.stall_detection:
-                        nursery.start_soon(self._stall_watch)
+                    nursery.start_soon(self._timers)
                     task_status.started()
         finally:
             with trio.CancelScope(shield=True):
@@ -743,40 +744,57 @@ class Peer:
                     for callback in write_listeners:
                         await self._call(callback, len(it.frame), it.msg, None)
 
-    async def _trickler(self) -> None:
-        interval = self.config.trickle_interval
+    async def _timers(self) -> None:
+        """One task for every periodic duty: trickle, keepalive ping, stall checks, idleness.
+
+        Ticks keep the reference's phases (every ``trickle_interval`` from the
+        start, and so on), but an idle peer does not wake for trickle ticks
+        while it has no inventory queued: thousands of idle peers cost no CPU.
+        """
+        config = self.config
         proto = self._proto
+        stall = proto.stall
+        start = trio.current_time()
+        trickle = config.trickle_interval
+        next_ping = start + config.ping_interval
+        tick = config.stall_tick_interval
+        next_stall = start + tick if config.stall_detection else math.inf
+        wake = self._timer_wake
+        next_trickle = math.inf
         while True:
-            await trio.sleep(interval)
-            for inv in proto.trickle():
-                await self._put(self._prepare(inv, False))
-
-    async def _keepalive(self) -> None:
-        interval = self.config.ping_interval
-        while True:
-            await trio.sleep(interval)
-            await self._put(self._prepare(MsgPing(self._rng.getrandbits(64)), False))
-
-    async def _idle_watch(self) -> None:
-        timeout = self.config.idle_timeout
-        while True:
-            deadline = self._last_recv_clock + timeout
-            if trio.current_time() >= deadline:
-                self._close(IdleTimeout(f"no message received for {timeout:g} seconds"))
+            now = trio.current_time()
+            idle_deadline = self._last_recv_clock + config.idle_timeout
+            if now >= idle_deadline:
+                self._close(
+                    IdleTimeout(f"no message received for {config.idle_timeout:g} seconds")
+                )
                 return
-            await trio.sleep_until(deadline)
-
-    async def _stall_watch(self) -> None:
-        tick = self.config.stall_tick_interval
-        stall = self._proto.stall
-        while True:
-            await trio.sleep(tick)
-            command = stall.check(trio.current_time())
-            if command is not None:
-                reason = f"got timeout for command {command}"
-                self._ban(scores.STALL_TIMEOUT, 0, reason)
-                self._close(StallError(reason, command))
-                return
+            if now >= next_stall:
+                command = stall.check(now)
+                if command is not None:
+                    reason = f"got timeout for command {command}"
+                    self._ban(scores.STALL_TIMEOUT, 0, reason)
+                    self._close(StallError(reason, command))
+                    return
+                next_stall += tick * max(1, math.floor((now - next_stall) / tick) + 1)
+            if now >= next_ping:
+                next_ping = now + config.ping_interval
+                await self._put(self._prepare(MsgPing(self._rng.getrandbits(64)), False))
+            if not proto.trickle_queue:
+                next_trickle = math.inf
+            elif next_trickle == math.inf:
+                # The next tick of the trickle ticker, counted from the start.
+                next_trickle = start + trickle * math.ceil((now - start) / trickle)
+            if now >= next_trickle:
+                next_trickle = math.inf
+                for inv in proto.trickle():
+                    await self._put(self._prepare(inv, False))
+                continue
+            deadline = min(idle_deadline, next_stall, next_ping, next_trickle)
+            if self._timer_wake.is_set():
+                wake = self._timer_wake = trio.Event()
+            with trio.move_on_at(deadline):
+                await wake.wait()
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
