@@ -23,6 +23,7 @@ import trio
 from ._core import PeerConfig, PeerProtocol, PeerStats
 from ._core import banscores as scores
 from ._core._protocol import PASS
+from ._core._summary import summarize
 from ._errors import (
     HandshakeError,
     HandshakeTimeout,
@@ -499,8 +500,8 @@ class Peer:
         self._proto.sent(msg, len(frame), now=trio.current_time(), now_wall=time.time())
         for callback in self._listeners.write:
             await self._call(callback, len(frame), msg, None)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("sent %s to %s", msg.command, self.address)
+        if self._debug:
+            logger.debug("sent %s (%s) to %s", msg.command, summarize(msg), self.address)
 
     async def _next_frame(self) -> tuple[Received, int] | None:
         """The next frame during the handshake (``None`` on EOF)."""
@@ -650,7 +651,7 @@ class Peer:
         if type(msg) is MsgPong:
             proto.pong_received(msg.nonce, now)
         if self._debug:
-            logger.debug("received %s (%d bytes) from %s", msg.command, nbytes, self.address)
+            logger.debug("received %s (%s) from %s", msg.command, summarize(msg), self.address)
         for callback in listeners.read:
             await self._call(callback, nbytes, msg, None)
         if decision is PASS:
@@ -732,12 +733,14 @@ class Peer:
                 return
             now = trio.current_time()
             now_wall = time.time()
-            debug = logger.isEnabledFor(logging.DEBUG)
+            debug = self._debug
             for it in batch:
                 proto.sent(it.msg, len(it.frame), now=now, now_wall=now_wall)
                 it.finish(_WRITTEN)
                 if debug:
-                    logger.debug("sent %s to %s", it.msg.command, self.address)
+                    logger.debug(
+                        "sent %s (%s) to %s", it.msg.command, summarize(it.msg), self.address
+                    )
             self._inflight = []
             if write_listeners:
                 for it in batch:

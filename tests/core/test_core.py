@@ -1,0 +1,154 @@
+"""The sans-IO core on its own: no Trio, explicit clocks."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import PeerConfig, wire
+from trio_kaspa_peer._core import LRUSet, PeerProtocol, StallWatch, banscores
+from trio_kaspa_peer._core._protocol import PASS
+from trio_kaspa_peer._core._summary import summarize
+
+
+def proto(**kwargs: object) -> PeerProtocol:
+    config = PeerConfig(allow_self_connection=True, **kwargs)  # type: ignore[arg-type]
+    return PeerProtocol(
+        config,
+        inbound=False,
+        address="127.0.0.1:1",
+        remote_net_address=wire.NetAddress("127.0.0.1", 1),
+        now_wall=1000.0,
+    )
+
+
+def test_lru_set_bounds_and_order() -> None:
+    lru: LRUSet[int] = LRUSet(3)
+    for i in range(5):
+        lru.add(i)
+    assert list(lru) == [2, 3, 4]
+    lru.add(2)
+    lru.add(9)
+    assert list(lru) == [4, 2, 9]
+    assert 3 not in lru
+    with pytest.raises(ValueError):
+        LRUSet(0)
+
+
+def test_stall_watch_deadlines_and_listener_offset() -> None:
+    watch = StallWatch(30)
+    watch.sent("getdata", 0)
+    assert set(watch.pending) == {"block", "merkleblock", "tx", "notfound"}
+    watch.received("tx")
+    assert watch.pending == {}
+    watch.sent("version", 0)
+    watch.handler_started(10)
+    watch.handler_done(25)
+    assert watch.check(40) is None  # 15 s of listener time extends the deadline
+    assert watch.check(40) == "verack"  # the offset was consumed by the previous check
+    watch.sent("ping", 0)
+    assert "pong" not in watch.pending
+
+
+def test_local_version_hides_proxy_and_records_nonce() -> None:
+    p = proto(proxy="127.0.0.1:9050", services=wire.ServiceFlag.NODE_BLOOM)
+    msg = p.local_version(nonce=77, now_wall=1234.9)
+    assert msg.addr_you.ip_string == "0.0.0.0"
+    assert msg.addr_you.port == 0
+    assert msg.addr_me.services == wire.ServiceFlag.NODE_BLOOM
+    assert msg.timestamp == 1234
+    assert msg.nonce == 77
+    strict = PeerProtocol(
+        PeerConfig(), inbound=True, address="x", remote_net_address=None, now_wall=0
+    )
+    with pytest.raises(tkp.SelfConnectionError):
+        strict.accept_remote_version(msg, now_wall=0)
+
+
+def test_accept_remote_version_records_state() -> None:
+    p = proto(protocol_version=3)
+    theirs = wire.MsgVersion(
+        protocol_version=2, timestamp=1100, nonce=1, user_agent="/x/", services=1
+    )
+    p.accept_remote_version(theirs, now_wall=1000.0)
+    assert p.protocol_version == 2
+    assert p.time_offset == 100
+    assert p.id > 0
+    stats = p.stats()
+    assert stats.user_agent == "/x/"
+    assert stats.version_known
+    assert stats.protocol_version == 2
+
+
+def test_received_decisions() -> None:
+    p = proto()
+    assert p.received(wire.MsgGetAddr(), 25, now_wall=1) is PASS
+    ping = p.received(wire.MsgPing(5), 32, now_wall=1)
+    assert ping.replies == [wire.MsgPong(5)]
+    first = p.received(wire.MsgVerAck(), 24, now_wall=1)
+    assert first.replies == []
+    assert not first.deliver
+    second = p.received(wire.MsgVerAck(), 24, now_wall=1)
+    assert second.ban == (banscores.DUPLICATE_VERACK, 0, "verack sent twice")
+    bloom = p.received(wire.MsgFilterAdd(b"x"), 26, now_wall=1)
+    assert bloom.close is not None
+    assert not bloom.dispatch
+    assert p.bytes_received == 25 + 32 + 24 + 24 + 26
+    with_bloom = proto(services=wire.ServiceFlag.NODE_BLOOM)
+    assert with_bloom.received(wire.MsgFilterClear(), 24, now_wall=1) is PASS
+
+
+def test_trickle_and_inventory_rules() -> None:
+    p = proto(max_inv_trickle_size=2)
+    tx = [wire.InvVect(wire.InvType.TX, wire.Hash(bytes([i]) * 32)) for i in range(5)]
+    assert p.queue_inventory(tx[0]) is None
+    assert not p.trickle_queue  # version not known yet: nothing is announced
+    p.version_known = True
+    block = wire.InvVect(wire.InvType.BLOCK, wire.Hash.ZERO)
+    assert p.queue_inventory(block) == wire.MsgInv([block])
+    for item in tx:
+        p.queue_inventory(item)
+    p.known_inventory.add(tx[1])
+    batches = p.trickle()
+    assert [list(b.inv_list) for b in batches] == [[tx[0], tx[2]], [tx[3], tx[4]]]
+    assert p.trickle() == []
+    p.queue_inventory(tx[0])
+    assert not p.trickle_queue
+
+
+def test_addr_subset_and_duplicate_filters() -> None:
+    addresses = [wire.NetAddress(bytes(12) + i.to_bytes(4, "big"), 1, 0, 0) for i in range(1200)]
+    msg = PeerProtocol.addr_message(addresses, None, random.Random(1))
+    assert len(msg.addr_list) == 1000
+    p = proto()
+    h1, h2 = wire.Hash(b"\x01" * 32), wire.Hash(b"\x02" * 32)
+    assert p.get_block_invs(h1, h2) == wire.MsgGetBlockInvs(h1, h2)
+    assert p.get_block_invs(h1, h2) is None
+    assert p.get_block_invs(h2, h1) is not None
+    assert p.get_headers(h1, h2) == wire.MsgGetHeaders(h1, h2)
+    assert p.get_headers(h1, h2) is None
+
+
+def test_summaries() -> None:
+    assert summarize(wire.MsgPing(3)) == "nonce 3"
+    assert summarize(wire.MsgAddr([wire.NetAddress("1.1.1.1", 1, 0, 0)])) == "1 addr"
+    inv = wire.MsgInv([wire.InvVect(wire.InvType.TX, wire.Hash.ZERO)] * 3)
+    assert summarize(inv) == "3 items (3 TX)"
+    reject = wire.MsgReject("tx", wire.RejectCode.INVALID, "bad\x00", wire.Hash.ZERO)
+    assert "reason bad?" in summarize(reject)
+    assert summarize(wire.MsgVerAck()) == ""
+    assert "not decoded" in summarize(wire.RawMessage("block", b"12"))
+
+
+async def test_debug_log_has_summaries(caplog: pytest.LogCaptureFixture) -> None:
+    from trio_kaspa_peer.testing import open_peer_pair
+
+    caplog.set_level(logging.DEBUG, logger="trio_kaspa_peer")
+    async with open_peer_pair(PeerConfig(deliver_messages=False)) as (a, _):
+        await a.send(wire.MsgPing(12345))
+    text = caplog.text
+    assert "sent ping (nonce 12345)" in text
+    assert "received ping (nonce 12345)" in text
