@@ -337,6 +337,13 @@ class Peer:
     async def _queue(self, msg: AnyMessage) -> None:
         await self._put(self._prepare(msg, False))
 
+    async def _send_internal(self, msg: AnyMessage) -> None:
+        """Queue a message of the peer's own (pong, ping, trickled inv); moot once closed."""
+        try:
+            await self._put(self._prepare(msg, False))
+        except PeerClosed:
+            pass
+
     # -- inventory ----------------------------------------------------------------------------
 
     def queue_inventory(self, inv: InvVect) -> None:
@@ -671,7 +678,7 @@ class Peer:
             self._close(decision.close)
             return
         for reply in decision.replies:
-            await self._put(self._prepare(reply, False))
+            await self._send_internal(reply)
         if decision.ban is not None:
             self._ban(*decision.ban)
         if type(msg) is MsgVerAck and proto.verack_received:
@@ -782,7 +789,7 @@ class Peer:
                 next_stall += tick * max(1, math.floor((now - next_stall) / tick) + 1)
             if now >= next_ping:
                 next_ping = now + config.ping_interval
-                await self._put(self._prepare(MsgPing(self._rng.getrandbits(64)), False))
+                await self._send_internal(MsgPing(self._rng.getrandbits(64)))
             if not proto.trickle_queue:
                 next_trickle = math.inf
             elif next_trickle == math.inf:
@@ -791,7 +798,7 @@ class Peer:
             if now >= next_trickle:
                 next_trickle = math.inf
                 for inv in proto.trickle():
-                    await self._put(self._prepare(inv, False))
+                    await self._send_internal(inv)
                 continue
             deadline = min(idle_deadline, next_stall, next_ping, next_trickle)
             if self._timer_wake.is_set():
