@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
-from ._codec import MAX_MESSAGE_PAYLOAD, Reader, put_var_bytes, put_varint, varint_size
+from ._codec import (
+    MAX_MESSAGE_PAYLOAD,
+    Reader,
+    as_hash,
+    check_int,
+    put_var_bytes,
+    put_varint,
+    varint_size,
+)
 from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
 from ._message import PROTOCOL_VERSION, Message, PackedSequence, register_message
 from ._messages import hashes_sequence
@@ -52,19 +60,6 @@ def _double_sha256(data: bytes) -> bytes:
     return _sha256(_sha256(data).digest()).digest()
 
 
-def _as_hash(value: bytes, name: str) -> Hash:
-    if type(value) is Hash:
-        return value
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise FieldValueError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
-    return Hash(value)
-
-
-def _check_int(value: int, lo: int, hi: int, name: str) -> None:
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
-
-
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
     """A block header.  ``timestamp`` is unix seconds; ``parent_hashes`` holds at most 255."""
@@ -80,20 +75,20 @@ class BlockHeader:
     _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
+        check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
         parents = self.parent_hashes
         if not isinstance(parents, PackedSequence):
-            parents = tuple([_as_hash(h, "parent hash") for h in parents])
+            parents = tuple([as_hash(h, "parent hash") for h in parents])
         if len(parents) > MAX_NUM_PARENT_BLOCKS:
             raise FieldValueError(
                 f"too many parent hashes [count {len(parents)}, max {MAX_NUM_PARENT_BLOCKS}]"
             )
         _set(self, "parent_hashes", parents)
         for name in ("hash_merkle_root", "accepted_id_merkle_root", "utxo_commitment"):
-            _set(self, name, _as_hash(getattr(self, name), name))
-        _check_int(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
-        _check_int(self.bits, 0, 0xFFFFFFFF, "bits")
-        _check_int(self.nonce, 0, (1 << 64) - 1, "nonce")
+            _set(self, name, as_hash(getattr(self, name), name))
+        check_int(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
+        check_int(self.bits, 0, 0xFFFFFFFF, "bits")
+        check_int(self.nonce, 0, (1 << 64) - 1, "nonce")
 
     def serialize(self) -> bytes:
         """The header's wire bytes (cached)."""
@@ -261,9 +256,9 @@ class MsgMerkleBlock(Message):
 
     def __post_init__(self) -> None:
         _as_header(self.header)
-        _check_int(self.transactions, 0, 0xFFFFFFFF, "transactions")
+        check_int(self.transactions, 0, 0xFFFFFFFF, "transactions")
         if not isinstance(self.hashes, PackedSequence):
-            _set(self, "hashes", tuple([_as_hash(h, "hash") for h in self.hashes]))
+            _set(self, "hashes", tuple([as_hash(h, "hash") for h in self.hashes]))
         _set(self, "flags", bytes(self.flags))
 
     @classmethod

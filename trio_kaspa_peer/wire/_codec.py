@@ -15,6 +15,7 @@ from typing import Any, Final
 from ._errors import (
     CountOverLimitError,
     EncodeError,
+    FieldValueError,
     MalformedPayloadError,
     NonCanonicalVarIntError,
     TruncatedPayloadError,
@@ -296,3 +297,18 @@ def require(condition: bool, message: str, command: str | None) -> None:
 
 def malformed(message: str, command: str | None) -> MalformedPayloadError:
     return MalformedPayloadError(message, command=command)
+
+
+def check_int(value: int, lo: int, hi: int, name: str) -> None:
+    """Raise :class:`FieldValueError` unless ``value`` is an int in ``lo..hi``."""
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
+
+
+def as_hash(value: bytes, name: str) -> Hash:
+    """``value`` as a :class:`Hash` (any 32 bytes-like value is accepted)."""
+    if type(value) is Hash:
+        return value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise FieldValueError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
+    return Hash(value)

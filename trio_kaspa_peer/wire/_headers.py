@@ -15,6 +15,7 @@ from ._block import MAX_BLOCK_HEADER_PAYLOAD, BlockHeader, read_header
 from ._codec import MAX_VAR_INT_PAYLOAD, Reader, put_varint
 from ._errors import EncodeError, FieldValueError, MalformedPayloadError
 from ._message import PROTOCOL_VERSION, Message, register_message
+from ._messages import HashPairMessage
 from ._types import Hash
 
 __all__ = ["MAX_BLOCK_HEADERS_PER_MSG", "MsgGetHeaders", "MsgHeaders"]
@@ -27,33 +28,13 @@ _set = object.__setattr__
 
 @register_message
 @dataclass(frozen=True, slots=True)
-class MsgGetHeaders(Message):
+class MsgGetHeaders(HashPairMessage):
     """``getheaders``: ask for the headers from ``start_hash`` up to ``stop_hash``."""
 
     command: ClassVar[str] = "getheaders"
+    hash_fields: ClassVar[tuple[str, str]] = ("start_hash", "stop_hash")
     start_hash: Hash = Hash.ZERO
     stop_hash: Hash = Hash.ZERO
-
-    def __post_init__(self) -> None:
-        for name in ("start_hash", "stop_hash"):
-            value = getattr(self, name)
-            if type(value) is not Hash:
-                _set(self, name, Hash(value))
-
-    @classmethod
-    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
-        return 64
-
-    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
-        return self.start_hash + self.stop_hash
-
-    @classmethod
-    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
-        reader = Reader(payload, cls.command)
-        obj = _new(cls)
-        _set(obj, "start_hash", reader.hash())
-        _set(obj, "stop_hash", reader.hash())
-        return obj
 
 
 @register_message

@@ -17,6 +17,8 @@ from ._codec import (
     MAX_MESSAGE_PAYLOAD,
     MAX_VAR_INT_PAYLOAD,
     Reader,
+    as_hash,
+    check_int,
     put_var_bytes,
     put_var_string,
     put_varint,
@@ -87,25 +89,12 @@ _new_bytes = bytes.__new__
 _tuple_new = tuple.__new__
 
 
-def _as_hash(value: bytes, name: str) -> Hash:
-    if type(value) is Hash:
-        return value
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise FieldValueError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
-    return Hash(value)
-
-
 def _as_subnetwork(value: bytes | None, name: str = "subnetwork_id") -> SubnetworkID | None:
     if value is None or type(value) is SubnetworkID:
         return value
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise FieldValueError(f"{name} must be 20 bytes or None, got {type(value).__name__}")
     return SubnetworkID(value)
-
-
-def _check_range(value: int, lo: int, hi: int, name: str) -> None:
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
 
 
 # -- inventory vectors ---------------------------------------------------------
@@ -131,10 +120,10 @@ def _normalize_inv_list(items: Sequence[InvVect]) -> Sequence[InvVect]:
     for item in items:
         if type(item) is not InvVect:
             kind, digest = item
-            item = InvVect(kind, _as_hash(digest, "inventory hash"))
+            item = InvVect(kind, as_hash(digest, "inventory hash"))
         elif type(item.hash) is not Hash:
-            item = InvVect(item.type, _as_hash(item.hash, "inventory hash"))
-        _check_range(item.type, 0, 0xFFFFFFFF, "inventory type")
+            item = InvVect(item.type, as_hash(item.hash, "inventory hash"))
+        check_int(item.type, 0, 0xFFFFFFFF, "inventory type")
         out.append(item)
     return tuple(out)
 
@@ -246,7 +235,7 @@ def hashes_sequence(raw: bytes, count: int) -> PackedSequence[Hash]:
 def _normalize_hashes(items: Sequence[Hash], name: str) -> Sequence[Hash]:
     if isinstance(items, PackedSequence):
         return items
-    return tuple([_as_hash(h, name) for h in items])
+    return tuple([as_hash(h, name) for h in items])
 
 
 def _put_hashes(out: bytearray, items: Sequence[Hash]) -> None:
@@ -303,62 +292,53 @@ class MsgBlockLocator(Message):
 # -- two hashes ---------------------------------------------------------------------
 
 
+class HashPairMessage(Message):
+    """Shared layout of messages that carry two hashes, in the order of ``hash_fields``."""
+
+    __slots__ = ()
+    hash_fields: ClassVar[tuple[str, str]]
+
+    def __post_init__(self) -> None:
+        for name in self.hash_fields:
+            _set(self, name, as_hash(getattr(self, name), name))
+
+    @classmethod
+    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
+        return 2 * _HASH_SIZE
+
+    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
+        first, second = self.hash_fields
+        return bytes(getattr(self, first)) + bytes(getattr(self, second))
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        reader = Reader(payload, cls.command)
+        obj = _new(cls)
+        for name in cls.hash_fields:
+            _set(obj, name, reader.hash())
+        return obj
+
+
 @register_message
 @dataclass(frozen=True, slots=True)
-class MsgGetBlockInvs(Message):
+class MsgGetBlockInvs(HashPairMessage):
     """``getblockinvs``: ask for inventory of the blocks between two hashes."""
 
     command: ClassVar[str] = "getblockinvs"
+    hash_fields: ClassVar[tuple[str, str]] = ("low_hash", "high_hash")
     low_hash: Hash = Hash.ZERO
     high_hash: Hash = Hash.ZERO
-
-    def __post_init__(self) -> None:
-        _set(self, "low_hash", _as_hash(self.low_hash, "low_hash"))
-        _set(self, "high_hash", _as_hash(self.high_hash, "high_hash"))
-
-    @classmethod
-    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
-        return 2 * _HASH_SIZE
-
-    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
-        return self.low_hash + self.high_hash
-
-    @classmethod
-    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
-        reader = Reader(payload, cls.command)
-        obj = _new(cls)
-        _set(obj, "low_hash", reader.hash())
-        _set(obj, "high_hash", reader.hash())
-        return obj
 
 
 @register_message
 @dataclass(frozen=True, slots=True)
-class MsgGetBlockLocator(Message):
+class MsgGetBlockLocator(HashPairMessage):
     """``getlocator``: ask for a block locator between two hashes (high first on the wire)."""
 
     command: ClassVar[str] = "getlocator"
+    hash_fields: ClassVar[tuple[str, str]] = ("high_hash", "low_hash")
     high_hash: Hash = Hash.ZERO
     low_hash: Hash = Hash.ZERO
-
-    def __post_init__(self) -> None:
-        _set(self, "high_hash", _as_hash(self.high_hash, "high_hash"))
-        _set(self, "low_hash", _as_hash(self.low_hash, "low_hash"))
-
-    @classmethod
-    def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
-        return 2 * _HASH_SIZE
-
-    def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
-        return self.high_hash + self.low_hash
-
-    @classmethod
-    def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
-        reader = Reader(payload, cls.command)
-        obj = _new(cls)
-        _set(obj, "high_hash", reader.hash())
-        _set(obj, "low_hash", reader.hash())
-        return obj
 
 
 @register_message
@@ -370,7 +350,7 @@ class MsgSelectedTip(Message):
     selected_tip_hash: Hash = Hash.ZERO
 
     def __post_init__(self) -> None:
-        _set(self, "selected_tip_hash", _as_hash(self.selected_tip_hash, "selected_tip_hash"))
+        _set(self, "selected_tip_hash", as_hash(self.selected_tip_hash, "selected_tip_hash"))
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -461,7 +441,7 @@ class MsgPing(_NonceMessage):
     nonce: int = 0
 
     def __post_init__(self) -> None:
-        _check_range(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
+        check_int(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
 
 
 @register_message
@@ -473,7 +453,7 @@ class MsgPong(_NonceMessage):
     nonce: int = 0
 
     def __post_init__(self) -> None:
-        _check_range(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
+        check_int(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
 
 
 @register_message
@@ -485,7 +465,7 @@ class MsgFeeFilter(Message):
     min_fee: int = 0
 
     def __post_init__(self) -> None:
-        _check_range(self.min_fee, -(1 << 63), (1 << 63) - 1, "min_fee")
+        check_int(self.min_fee, -(1 << 63), (1 << 63) - 1, "min_fee")
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -555,9 +535,9 @@ class MsgFilterLoad(Message):
 
     def __post_init__(self) -> None:
         _set(self, "filter", bytes(self.filter))
-        _check_range(self.hash_funcs, 0, 0xFFFFFFFF, "hash_funcs")
-        _check_range(self.tweak, 0, 0xFFFFFFFF, "tweak")
-        _check_range(self.flags, 0, 0xFF, "flags")
+        check_int(self.hash_funcs, 0, 0xFFFFFFFF, "hash_funcs")
+        check_int(self.tweak, 0, 0xFFFFFFFF, "tweak")
+        check_int(self.flags, 0, 0xFF, "flags")
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -627,9 +607,9 @@ class MsgReject(Message):
     hash: Hash | None = None
 
     def __post_init__(self) -> None:
-        _check_range(self.code, 0, 0xFF, "reject code")
+        check_int(self.code, 0, 0xFF, "reject code")
         if self.hash is not None:
-            _set(self, "hash", _as_hash(self.hash, "hash"))
+            _set(self, "hash", as_hash(self.hash, "hash"))
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -872,15 +852,15 @@ class MsgVersion(Message):
     subnetwork_id: SubnetworkID | None = None
 
     def __post_init__(self) -> None:
-        _check_range(self.protocol_version, -(1 << 31), (1 << 31) - 1, "protocol_version")
-        _check_range(self.services, 0, (1 << 64) - 1, "services")
+        check_int(self.protocol_version, -(1 << 31), (1 << 31) - 1, "protocol_version")
+        check_int(self.services, 0, (1 << 64) - 1, "services")
         _set(self, "services", _services(self.services))
-        _check_range(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
-        _check_range(self.nonce, 0, (1 << 64) - 1, "nonce")
+        check_int(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
+        check_int(self.nonce, 0, (1 << 64) - 1, "nonce")
         for name in ("addr_you", "addr_me"):
             if type(getattr(self, name)) is not NetAddress:
                 raise FieldValueError(f"{name} must be a NetAddress")
-        _set(self, "selected_tip_hash", _as_hash(self.selected_tip_hash, "selected_tip_hash"))
+        _set(self, "selected_tip_hash", as_hash(self.selected_tip_hash, "selected_tip_hash"))
         _set(self, "disable_relay_tx", bool(self.disable_relay_tx))
         _set(self, "subnetwork_id", _as_subnetwork(self.subnetwork_id))
 

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, NamedTuple, Self
 
-from ._codec import MAX_MESSAGE_PAYLOAD, put_var_bytes, put_varint, varint_size
+from ._codec import MAX_MESSAGE_PAYLOAD, check_int, put_var_bytes, put_varint, varint_size
 from ._errors import (
     CountOverLimitError,
     EncodeError,
-    FieldValueError,
     NonCanonicalVarIntError,
     TruncatedPayloadError,
 )
@@ -231,11 +230,6 @@ _EXCLUDE_PAYLOAD = 1
 _EXCLUDE_SCRIPTS_AND_PAYLOAD = 2
 
 
-def _check_int(value: int, lo: int, hi: int, name: str) -> None:
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
-
-
 @register_message
 @dataclass(frozen=True, slots=True)
 class MsgTx(Message):
@@ -260,23 +254,23 @@ class MsgTx(Message):
     _tx_hash: Hash | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
-        _check_int(self.lock_time, 0, (1 << 64) - 1, "lock_time")
-        _check_int(self.gas, 0, (1 << 64) - 1, "gas")
+        check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
+        check_int(self.lock_time, 0, (1 << 64) - 1, "lock_time")
+        check_int(self.gas, 0, (1 << 64) - 1, "gas")
         inputs = []
         for item in self.tx_in:
             outpoint, script, sequence = item
             tx_id, index = outpoint
             if type(tx_id) is not TxID:
                 tx_id = TxID(tx_id)
-            _check_int(index, 0, 0xFFFFFFFF, "outpoint index")
-            _check_int(sequence, 0, _MAX_SEQUENCE, "sequence")
+            check_int(index, 0, 0xFFFFFFFF, "outpoint index")
+            check_int(sequence, 0, _MAX_SEQUENCE, "sequence")
             inputs.append(TxIn(Outpoint(tx_id, index), bytes(script), sequence))
         _set(self, "tx_in", tuple(inputs))
         outputs = []
         for out in self.tx_out:
             value, script = out
-            _check_int(value, 0, (1 << 64) - 1, "output value")
+            check_int(value, 0, (1 << 64) - 1, "output value")
             outputs.append(TxOut(value, bytes(script)))
         _set(self, "tx_out", tuple(outputs))
         if type(self.subnetwork_id) is not SubnetworkID:
