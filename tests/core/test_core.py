@@ -152,3 +152,13 @@ async def test_debug_log_has_summaries(caplog: pytest.LogCaptureFixture) -> None
     text = caplog.text
     assert "sent ping (nonce 12345)" in text
     assert "received ping (nonce 12345)" in text
+
+
+def test_getseltip_answered_from_provider() -> None:
+    tip = wire.Hash(b"\x07" * 32)
+    assert proto().received(wire.MsgGetSelectedTip(), 24, now_wall=1) is PASS
+    answered = proto(selected_tip=lambda: tip).received(wire.MsgGetSelectedTip(), 24, now_wall=1)
+    assert answered.replies == [wire.MsgSelectedTip(tip)]
+    listeners = tkp.MessageListeners().on(wire.MsgGetSelectedTip, lambda p, m: None)
+    own = proto(selected_tip=lambda: tip, listeners=listeners)
+    assert own.received(wire.MsgGetSelectedTip(), 24, now_wall=1) is PASS

@@ -137,7 +137,8 @@ class PeerConfig:
     enable_non_native_subnetworks: bool = False
     """Whether partial nodes are allowed on this network (the DAG params' switch)."""
     selected_tip: Callable[[], Hash] | None = None
-    """Gives our selected tip hash for the version message (zero hash when ``None``)."""
+    """Gives our selected tip hash: for the version message (zero hash when ``None``), and to
+    answer ``getseltip`` automatically when no listener for ``MsgGetSelectedTip`` is set."""
     proxy: str | None = None
     """``host:port`` of the proxy our connection goes through, so version does not leak it."""
     ban_score: BanScoreCallback | None = None

@@ -34,10 +34,12 @@ from ..wire import (
     MsgBlock,
     MsgGetBlockInvs,
     MsgGetHeaders,
+    MsgGetSelectedTip,
     MsgInv,
     MsgPing,
     MsgPong,
     MsgReject,
+    MsgSelectedTip,
     MsgTx,
     MsgVersion,
     NetAddress,
@@ -330,6 +332,17 @@ class PeerProtocol:
         assert isinstance(msg, MsgPing)
         return Decision(replies=[MsgPong(msg.nonce)])
 
+    def _get_selected_tip(self, msg: Message | RawMessage) -> Decision:
+        """Answer ``getseltip`` from the ``selected_tip`` provider, unless a listener handles it.
+
+        The remote's stall watchdog waits for the answer; without one it
+        would disconnect us.
+        """
+        config = self.config
+        if config.selected_tip is None or MsgGetSelectedTip in config.listeners.by_type:
+            return PASS
+        return Decision(replies=[MsgSelectedTip(config.selected_tip())])
+
     def _inv(self, msg: Message | RawMessage) -> Decision:
         if isinstance(msg, MsgInv):
             add = self.known_inventory.add
@@ -480,6 +493,7 @@ _SPECIAL: Final[dict[str, Callable[[PeerProtocol, Message | RawMessage], Decisio
     "version": PeerProtocol._version,
     "verack": PeerProtocol._verack,
     "ping": PeerProtocol._ping,
+    "getseltip": PeerProtocol._get_selected_tip,
     "inv": PeerProtocol._inv,
     "tx": PeerProtocol._tx,
     "block": PeerProtocol._block,
