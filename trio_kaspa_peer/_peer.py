@@ -14,9 +14,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import trio
 
@@ -93,7 +93,7 @@ class SendHandle:
 
     This is the reference's "done channel": it fires when the frame has been
     handed to the stream, or raises :class:`PeerClosed` if the peer closed
-    before that.
+    before that.  ``await handle`` and ``await handle.wait()`` are the same.
     """
 
     __slots__ = ("_item", "_peer")
@@ -106,6 +106,10 @@ class SendHandle:
     def written(self) -> bool:
         """True once the frame has been written to the stream."""
         return self._item.state == _WRITTEN
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """``await handle`` is ``await handle.wait()``."""
+        return self.wait().__await__()
 
     async def wait(self) -> None:
         """Wait until the frame is written; raise :class:`PeerClosed` if it never will be."""
@@ -231,7 +235,10 @@ class Peer:
         self._handshake_done = trio.Event()
         self._timer_wake = trio.Event()
         self._task_scope = trio.CancelScope()
+        self._body_scope: trio.CancelScope | None = None
+        self._task_error: BaseException | None = None
         self._last_recv_clock = 0.0
+        self._reader_waiting = False
         self._rng = random.Random()
         self._listeners = config.listeners
         self._deliver_messages = config.deliver_messages
@@ -524,6 +531,31 @@ class Peer:
 
     # -- handshake --------------------------------------------------------------------------------
 
+    async def _handshake(self, nursery: trio.Nursery) -> None:
+        """Version both ways, start the tasks in ``nursery``, verack both ways; in time."""
+        timeout = self.config.negotiate_timeout
+        try:
+            with trio.fail_after(timeout):
+                await self._negotiate()
+                await nursery.start(self._run)
+                await self._queue(MsgVerAck())
+                await self._handshake_done.wait()
+        except trio.TooSlowError:
+            raise HandshakeTimeout(
+                f"handshake with {self.address} took longer than {timeout:g} seconds"
+            ) from None
+        except PeerClosed as exc:
+            if self._task_error is not None:
+                raise self._task_error from None
+            raise HandshakeError(f"peer closed during the handshake: {self.close_reason}") from exc
+        if self._task_error is not None:
+            # A listener failed (perhaps right after the verack woke us): not entered.
+            raise self._task_error
+        if not self._proto.verack_received:
+            raise HandshakeError(
+                f"peer closed during the handshake: {self.close_reason}"
+            ) from self.close_reason
+
     async def _negotiate(self) -> None:
         proto = self._proto
         if not self.inbound:
@@ -571,35 +603,64 @@ class Peer:
         try:
             with self._task_scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._reader)
-                    nursery.start_soon(self._writer)
-                    nursery.start_soon(self._timers)
+                    nursery.start_soon(self._guarded, self._reader)
+                    nursery.start_soon(self._guarded, self._writer)
+                    nursery.start_soon(self._guarded, self._timers)
                     task_status.started()
         finally:
             with trio.CancelScope(shield=True):
                 await self._finalize()
 
+    async def _guarded(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the peer's tasks; an exception it raises (a listener's) ends the peer.
+
+        The exception is kept and re-raised by ``open_peer`` as itself once the
+        body has been cancelled: no exception group gets in the way.
+        """
+        try:
+            await task()
+        except Exception as exc:
+            if self._task_error is None:
+                self._task_error = exc
+            self._close(exc)
+            if self._body_scope is not None:
+                self._body_scope.cancel()
+
     async def _reader(self) -> None:
         decoder = self._decoder
+        next_frame = decoder.next_frame
         stream = self._stream
         size = self.config.receive_size
         handle = self._handle
+        closed = self._closed
         while True:
-            try:
-                frame = decoder.next_frame()
-                while frame is not None:
-                    await handle(frame)
-                    if self._closed.is_set():
-                        return
-                    frame = decoder.next_frame()
-            except ProtocolError as exc:
-                await self._malformed(exc)
-                return
+            handled = False
+            while True:
+                # Only the decoder's errors are the remote's fault: one raised by a
+                # listener (an EncodeError, say) is a local bug and propagates.
+                try:
+                    frame = next_frame()
+                except ProtocolError as exc:
+                    await self._malformed(exc)
+                    return
+                if frame is None:
+                    break
+                handled = True
+                await handle(frame)
+                if closed.is_set():
+                    return
+            if handled:
+                # The idle timer counts from the end of processing, as the reference's
+                # does (it is stopped while messages are being handled).
+                self._last_recv_clock = trio.current_time()
+            self._reader_waiting = True
             try:
                 data = await stream.receive_some(size)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._close(RemoteClosed(f"connection lost: {exc}"))
                 return
+            finally:
+                self._reader_waiting = False
             if not data:
                 mid = decoder.in_frame
                 text = "remote closed the connection"
@@ -670,7 +731,7 @@ class Peer:
                 try:
                     self._msg_send.send_nowait(msg)
                 except trio.WouldBlock:
-                    await self._msg_send.send(msg)
+                    await self._deliver_blocking(msg)
             return
         if decision.close is not None:
             if decision.ban is not None:
@@ -710,7 +771,20 @@ class Peer:
         try:
             self._msg_send.send_nowait(msg)
         except trio.WouldBlock:
+            await self._deliver_blocking(msg)
+
+    async def _deliver_blocking(self, msg: Received) -> None:
+        """Wait for room in the ``messages()`` queue; the wait counts as listener time.
+
+        Like a slow listener, a slow consumer holds the reader: the stall
+        deadlines are extended by the wait, so the remote is not blamed.
+        """
+        stall = self._proto.stall
+        stall.handler_started(trio.current_time())
+        try:
             await self._msg_send.send(msg)
+        finally:
+            stall.handler_done(trio.current_time())
 
     async def _writer(self) -> None:
         receive = self._out_recv
@@ -775,10 +849,14 @@ class Peer:
             now = trio.current_time()
             idle_deadline = self._last_recv_clock + config.idle_timeout
             if now >= idle_deadline:
-                self._close(
-                    IdleTimeout(f"no message received for {config.idle_timeout:g} seconds")
-                )
-                return
+                if self._reader_waiting:
+                    self._close(
+                        IdleTimeout(f"no message received for {config.idle_timeout:g} seconds")
+                    )
+                    return
+                # The reader is busy with a message (listeners, a full messages() queue):
+                # the idle timer does not run meanwhile.  Look again later.
+                idle_deadline = now + config.idle_timeout
             if now >= next_stall:
                 command = stall.check(now)
                 if command is not None:
@@ -807,12 +885,45 @@ class Peer:
                 await wake.wait()
 
 
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The single exception in a (nested) group, or the group itself."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+def _reraise_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What to raise for a group that came out of a peer's nursery.
+
+    Only ``Cancelled`` (for an enclosing scope, which Trio handles in groups)
+    and non-``Exception`` errors such as ``KeyboardInterrupt`` get this far:
+    the body's and the tasks' exceptions are kept aside and re-raised as
+    themselves.  A lone non-``Cancelled`` exception is returned bare.
+    """
+    _, rest = group.split(trio.Cancelled)
+    if rest is None:
+        return group
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [rest]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def _raise_as_is(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` keeping its own ``__context__``.
+
+    Raised from a context manager's exit, an exception would otherwise get
+    the ``Cancelled`` that unwound the body as its context: noise in the
+    traceback that has nothing to do with it.
+    """
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+
+
+def _is_passthrough(exc: BaseException) -> bool:
+    """Exceptions that must travel through the nursery untouched."""
+    return isinstance(exc, (trio.Cancelled, GeneratorExit))
 
 
 @asynccontextmanager
@@ -831,45 +942,43 @@ async def open_peer(
     (outbound writes first, inbound reads first) and both veracks, all
     within ``config.negotiate_timeout``; a failure raises a
     :class:`HandshakeError` subclass.  Leaving the block closes the peer.
-    Exceptions from the body propagate as themselves.
+
+    Exceptions from the body propagate as themselves (the very object, even
+    an exception group of your own).  An exception raised by one of the
+    peer's tasks -- in practice, by one of your listeners -- cancels the body
+    and propagates as itself too.  The remote closing the connection does
+    not cancel the body: :meth:`Peer.send` raises :class:`PeerClosed` and
+    :meth:`Peer.messages` ends.
 
     ``remote_address`` is the remote's ``(host, port)`` for the version
     message and statistics; for a TCP stream it is read from the socket.
     """
     peer = Peer(stream, config, inbound=inbound, remote_address=remote_address)
+    outcome: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
+            peer._body_scope = nursery.cancel_scope
             try:
-                try:
-                    with trio.fail_after(config.negotiate_timeout):
-                        await peer._negotiate()
-                        await nursery.start(peer._run)
-                        await peer._queue(MsgVerAck())
-                        await peer._handshake_done.wait()
-                except trio.TooSlowError:
-                    raise HandshakeTimeout(
-                        f"handshake with {peer.address} took longer than "
-                        f"{config.negotiate_timeout:g} seconds"
-                    ) from None
-                except PeerClosed as exc:
-                    raise HandshakeError(
-                        f"peer closed during the handshake: {peer.close_reason}"
-                    ) from exc
-                if not peer._proto.verack_received:
-                    raise HandshakeError(
-                        f"peer closed during the handshake: {peer.close_reason}"
-                    ) from peer.close_reason
+                await peer._handshake(nursery)
             except BaseException as exc:
                 peer._close(exc)
                 with trio.CancelScope(shield=True):
                     await peer._finalize()
-                raise
-            try:
-                yield peer
-            finally:
-                peer._close(LocalClose("closed locally"))
+                if _is_passthrough(exc):
+                    raise
+                outcome = exc
+            else:
+                try:
+                    yield peer
+                except BaseException as exc:
+                    if _is_passthrough(exc):
+                        raise
+                    outcome = exc
+                finally:
+                    peer._close(LocalClose("closed locally"))
     except BaseExceptionGroup as group:
-        single = _unwrap(group)
-        if single is group:
-            raise
-        raise single from single.__cause__
+        raise _reraise_group(group) from None
+    if outcome is not None:
+        _raise_as_is(outcome)
+    if peer._task_error is not None:
+        _raise_as_is(peer._task_error)

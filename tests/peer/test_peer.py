@@ -184,6 +184,30 @@ async def test_server_survives_a_failing_peer() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_server_survives_failing_handlers() -> None:
+    served: list[int] = []
+
+    async def handler(peer: tkp.Peer) -> None:
+        served.append(peer.id)
+        if len(served) == 1:
+            raise ValueError("handler bug")
+        if len(served) == 2:
+            raise ExceptionGroup("handler bugs", [KeyError("k")])
+        await peer.send(wire.MsgPing(3))
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(tkp.serve, handler, 0, cfg())
+        port = listeners[0].socket.getsockname()[1]
+        for _ in range(2):
+            async with tkp.connect("127.0.0.1", port, cfg()) as peer:
+                await peer.wait_closed()
+                assert isinstance(peer.close_reason, tkp.RemoteClosed)
+        async with tkp.connect("127.0.0.1", port, cfg()) as peer:
+            assert await peer.messages().receive() == wire.MsgPing(3)
+        nursery.cancel_scope.cancel()
+    assert len(served) == 3
+
+
 async def test_version_must_come_first() -> None:
     bans = Bans()
     rejects: list[wire.MsgReject] = []
@@ -620,7 +644,9 @@ async def test_waiters_released_when_peer_closes() -> None:
     assert all(isinstance(r, tkp.PeerClosed) for r in results)
 
 
-async def test_cancellation_from_outside_leaves_nothing_behind() -> None:
+async def test_cancellation_from_outside_leaves_nothing_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     with trio.move_on_after(0.5) as scope:
         async with open_peer_pair(cfg()) as (out, _):
             await trio.sleep_forever()

@@ -10,7 +10,8 @@ import trio
 import trio.testing
 
 from .._core import PeerConfig
-from .._peer import Peer, _unwrap, open_peer
+from .._errors import HandshakeError
+from .._peer import Peer, _is_passthrough, _raise_as_is, _reraise_group, open_peer
 
 __all__ = ["open_peer_pair"]
 
@@ -34,17 +35,26 @@ async def open_peer_pair(
     left, right = trio.testing.memory_stream_pair()
     send_inbound, receive_inbound = trio.open_memory_channel[Peer](1)
     release = trio.Event()
+    body_error: BaseException | None = None
+    inbound_error: BaseException | None = None
+    outbound_error: BaseException | None = None
 
-    async def run_inbound() -> None:
-        async with open_peer(
-            right, inbound_config, inbound=True, remote_address=("127.0.0.1", 16111)
-        ) as peer:
-            await send_inbound.send(peer)
-            await release.wait()
+    async def run_inbound(cancel_pair: trio.CancelScope) -> None:
+        nonlocal inbound_error
+        try:
+            async with open_peer(
+                right, inbound_config, inbound=True, remote_address=("127.0.0.1", 16111)
+            ) as peer:
+                await send_inbound.send(peer)
+                await release.wait()
+        except Exception as exc:
+            # Kept aside and raised as itself: no exception group around it.
+            inbound_error = exc
+            cancel_pair.cancel()
 
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_inbound)
+            nursery.start_soon(run_inbound, nursery.cancel_scope)
             try:
                 async with open_peer(
                     left, outbound_config, inbound=False, remote_address=("127.0.0.1", 16111)
@@ -52,12 +62,23 @@ async def open_peer_pair(
                     inbound = await receive_inbound.receive()
                     try:
                         yield outbound, inbound
-                    finally:
-                        release.set()
+                    except BaseException as exc:
+                        if _is_passthrough(exc):
+                            raise
+                        body_error = exc
+            except BaseException as exc:
+                if _is_passthrough(exc) or exc is body_error:
+                    raise
+                outbound_error = exc
             finally:
                 release.set()
     except BaseExceptionGroup as group:
-        single = _unwrap(group)
-        if single is group:
-            raise
-        raise single from single.__cause__
+        raise _reraise_group(group) from None
+    if body_error is not None:
+        _raise_as_is(body_error)
+    # When one side's handshake fails, the other only sees the connection close (a
+    # plain HandshakeError): the failing side's error says why, so it wins.
+    errors = [e for e in (inbound_error, outbound_error) if e is not None]
+    errors.sort(key=lambda e: type(e) is HandshakeError)
+    if errors:
+        _raise_as_is(errors[0])
