@@ -174,6 +174,20 @@ class StallWatch:
         return None
 
 
+def _proxy_host(proxy: str) -> str | None:
+    """The host of a ``host:port`` (``[v6]:port``) proxy setting; ``None`` if malformed."""
+    host, sep, _port = proxy.rpartition(":")
+    if not sep:
+        return None
+    if host.startswith("["):
+        if not host.endswith("]") or "]" in host[:-1]:
+            return None
+        return host[1:-1]
+    if ":" in host or "[" in host or "]" in host:
+        return None
+    return host
+
+
 class PeerProtocol:
     """The state and rules of one peer connection, free of I/O."""
 
@@ -228,8 +242,11 @@ class PeerProtocol:
         if their is None:
             their = NetAddress(bytes(16), 0, 0)
         if config.proxy:
-            proxy_host = config.proxy.rsplit(":", 1)[0].strip("[]")
-            if their.ip_string == proxy_host:
+            # Behind a proxy, a connection from the proxy itself must not leak its
+            # address: send an unroutable one.  A proxy setting that is not
+            # ``host:port`` is a misconfiguration: be on the safe side, as the reference.
+            proxy_host = _proxy_host(config.proxy)
+            if proxy_host is None or their.ip_string == proxy_host:
                 their = NetAddress(b"\x00\x00\x00\x00", 0, 0)
         SENT_NONCES.add(nonce)
         return MsgVersion(
