@@ -99,14 +99,25 @@ async def run_demo(peers: int = 4) -> dict[str, PeerStats]:
     return results
 
 
-def _print_table(results: dict[str, PeerStats]) -> None:
+_NEEDS_RICH = (
+    "kaspa-peer demo prints its table with 'rich', which is not installed; "
+    "install the cli extra: pip install 'trio-kaspa-peer[cli]'"
+)
+
+
+def _have_rich() -> bool:
     try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover - rich is in the cli extra
-        for name, s in sorted(results.items()):
-            print(name, s)
-        return
+        import rich.console
+        import rich.table  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _print_table(results: dict[str, PeerStats]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"trio-kaspa-peer {__version__} demo on 127.0.0.1 ({NET.name.lower()})")
     for column in (
         "peer", "id", "remote", "user agent", "pver", "sent B", "recv B",
@@ -145,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         if args.peers < 1:
             parser.error("--peers must be at least 1")
+        if not _have_rich():
+            print(f"error: {_NEEDS_RICH}", file=sys.stderr)
+            return 1
         results = trio.run(run_demo, args.peers)
         _print_table(results)
         return 0
