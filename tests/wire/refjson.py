@@ -206,7 +206,11 @@ def _mk_tx(d: dict[str, Any]) -> wire.MsgTx:
 
 
 def from_reference_fields(command: str, d: dict[str, Any]) -> wire.Message:
-    """Build a message from a vector's ``fields``/``input_fields`` description."""
+    """Build a message from a vector's ``fields``/``input_fields`` description.
+
+    Every field is passed by keyword, so this also checks that our field names
+    are the reference's, in snake case.
+    """
     sub = _b(d.get("SubnetworkID"))
     if command == "version":
         return wire.MsgVersion(
@@ -219,20 +223,72 @@ def from_reference_fields(command: str, d: dict[str, Any]) -> wire.Message:
             user_agent=d["UserAgent"],
             selected_tip_hash=wire.Hash.fromhex(d["SelectedTipHash"]),
             disable_relay_tx=d["DisableRelayTx"],
-            subnetwork_id=wire.SubnetworkID(sub) if sub is not None else None,
+            subnetwork_id=None if sub is None else wire.SubnetworkID(sub),
         )
+    if command in ("verack", "filterclear", "getseltip"):
+        cls = wire.DEFAULT_REGISTRY.get(command)
+        assert cls is not None
+        return cls()
     if command == "getaddr":
-        return wire.MsgGetAddr(d["IncludeAllSubnetworks"], sub)  # type: ignore[arg-type]
+        return wire.MsgGetAddr(
+            include_all_subnetworks=d["IncludeAllSubnetworks"],
+            subnetwork_id=None if sub is None else wire.SubnetworkID(sub),
+        )
     if command == "addr":
         return wire.MsgAddr(
-            [_na(a) for a in d["AddrList"]],
-            d["IncludeAllSubnetworks"],
-            sub,  # type: ignore[arg-type]
+            addr_list=[_na(a) for a in d["AddrList"]],
+            include_all_subnetworks=d["IncludeAllSubnetworks"],
+            subnetwork_id=None if sub is None else wire.SubnetworkID(sub),
+        )
+    if command == "getblockinvs":
+        return wire.MsgGetBlockInvs(
+            low_hash=wire.Hash.fromhex(d["LowHash"]), high_hash=wire.Hash.fromhex(d["HighHash"])
+        )
+    if command == "getlocator":
+        return wire.MsgGetBlockLocator(
+            high_hash=wire.Hash.fromhex(d["HighHash"]), low_hash=wire.Hash.fromhex(d["LowHash"])
+        )
+    if command in ("inv", "getdata", "notfound"):
+        cls = {"inv": wire.MsgInv, "getdata": wire.MsgGetData, "notfound": wire.MsgNotFound}[
+            command
+        ]
+        return cls(
+            inv_list=[wire.InvVect(i["Type"], wire.Hash.fromhex(i["Hash"])) for i in d["InvList"]]
+        )
+    if command == "selectedtip":
+        return wire.MsgSelectedTip(selected_tip_hash=wire.Hash.fromhex(d["SelectedTipHash"]))
+    if command in ("ping", "pong"):
+        return (wire.MsgPing if command == "ping" else wire.MsgPong)(nonce=d["Nonce"])
+    if command == "feefilter":
+        return wire.MsgFeeFilter(min_fee=d["MinFee"])
+    if command == "filteradd":
+        return wire.MsgFilterAdd(data=bytes.fromhex(d["Data"]))
+    if command == "filterload":
+        return wire.MsgFilterLoad(
+            filter=bytes.fromhex(d["Filter"]),
+            hash_funcs=d["HashFuncs"],
+            tweak=d["Tweak"],
+            flags=d["Flags"],
+        )
+    if command == "merkleblock":
+        return wire.MsgMerkleBlock(
+            header=_hdr(d["Header"]),
+            transactions=d["Transactions"],
+            hashes=[wire.Hash.fromhex(h) for h in d["Hashes"]],
+            flags=bytes.fromhex(d["Flags"]),
         )
     if command == "reject":
-        return wire.MsgReject(d["Cmd"], d["Code"], d["Reason"], _b(d["Hash"]))  # type: ignore[arg-type]
+        return wire.MsgReject(
+            cmd=d["Cmd"], code=d["Code"], reason=d["Reason"], hash=_opt_hash(d["Hash"])
+        )
+    if command == "locator":
+        return wire.MsgBlockLocator(
+            block_locator_hashes=[wire.Hash.fromhex(h) for h in d["BlockLocatorHashes"]]
+        )
     if command == "tx":
         return _mk_tx(d)
     if command == "block":
-        return wire.MsgBlock(_hdr(d["Header"]), [_mk_tx(t) for t in d["Transactions"]])
+        return wire.MsgBlock(
+            header=_hdr(d["Header"]), transactions=[_mk_tx(t) for t in d["Transactions"]]
+        )
     raise TypeError(f"no builder for {command}")
