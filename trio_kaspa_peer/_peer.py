@@ -65,6 +65,8 @@ _QUEUED: Final = 0
 _WRITTEN: Final = 1
 _DROPPED: Final = 2
 _COALESCE_LIMIT: Final = 256 * 1024
+_RNG: Final = random.SystemRandom()
+"""Nonces and address sampling: shared (no per-peer state), independent of ``random.seed``."""
 
 AnyMessage = Message | RawMessage
 Received = Message | RawMessage | UnknownMessage
@@ -203,6 +205,32 @@ class Peer:
     tasks live in the nursery that ``open_peer`` opened.
     """
 
+    __slots__ = (
+        "_body_scope",
+        "_close_reason",
+        "_closed",
+        "_debug",
+        "_decoder",
+        "_deliver_messages",
+        "_finished",
+        "_handshake_done",
+        "_inflight",
+        "_last_recv_clock",
+        "_listeners",
+        "_messages",
+        "_msg_send",
+        "_out_recv",
+        "_out_send",
+        "_proto",
+        "_reader_waiting",
+        "_stream",
+        "_task_error",
+        "_task_scope",
+        "_timer_wake",
+        "config",
+        "inbound",
+    )
+
     def __init__(
         self,
         stream: trio.abc.Stream,
@@ -239,7 +267,6 @@ class Peer:
         self._task_error: BaseException | None = None
         self._last_recv_clock = 0.0
         self._reader_waiting = False
-        self._rng = random.Random()
         self._listeners = config.listeners
         self._deliver_messages = config.deliver_messages
         self._debug = logger.isEnabledFor(logging.DEBUG)
@@ -387,7 +414,7 @@ class Peer:
 
         Returns the addresses that were sent; nothing is sent for none.
         """
-        msg = self._proto.addr_message(list(addresses), subnetwork_id, self._rng)
+        msg = self._proto.addr_message(list(addresses), subnetwork_id, _RNG)
         if msg.addr_list:
             await self._queue(msg)
         return list(msg.addr_list)
@@ -594,7 +621,7 @@ class Peer:
             await self._write_local_version()
 
     async def _write_local_version(self) -> None:
-        nonce = self._rng.getrandbits(63)
+        nonce = _RNG.getrandbits(63)
         await self._write_direct(self._proto.local_version(nonce=nonce, now_wall=time.time()))
 
     # -- tasks ------------------------------------------------------------------------------------
@@ -867,7 +894,7 @@ class Peer:
                 next_stall += tick * max(1, math.floor((now - next_stall) / tick) + 1)
             if now >= next_ping:
                 next_ping = now + config.ping_interval
-                await self._send_internal(MsgPing(self._rng.getrandbits(64)))
+                await self._send_internal(MsgPing(_RNG.getrandbits(64)))
             if not proto.trickle_queue:
                 next_trickle = math.inf
             elif next_trickle == math.inf:

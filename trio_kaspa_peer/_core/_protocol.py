@@ -191,6 +191,40 @@ def _proxy_host(proxy: str) -> str | None:
 class PeerProtocol:
     """The state and rules of one peer connection, free of I/O."""
 
+    __slots__ = (
+        "address",
+        "advertised_protocol_version",
+        "bytes_received",
+        "bytes_sent",
+        "config",
+        "id",
+        "inbound",
+        "known_inventory",
+        "last_ping_clock",
+        "last_ping_micros",
+        "last_ping_nonce",
+        "last_ping_time",
+        "last_recv",
+        "last_send",
+        "messages_received",
+        "messages_sent",
+        "prev_get_block_invs",
+        "prev_get_headers",
+        "protocol_version",
+        "remote_net_address",
+        "remote_version",
+        "selected_tip",
+        "services",
+        "stall",
+        "time_connected",
+        "time_offset",
+        "trickle_queue",
+        "user_agent",
+        "verack_received",
+        "version_known",
+        "was_block_locator_requested",
+    )
+
     def __init__(
         self,
         config: PeerConfig,
@@ -226,7 +260,8 @@ class PeerProtocol:
         self.last_ping_clock = 0.0
         self.last_ping_micros = 0
         self.known_inventory: LRUSet[InvVect] = LRUSet(config.max_known_inventory)
-        self.trickle_queue: deque[InvVect] = deque(maxlen=config.max_trickle_queue)
+        # Made on first use and dropped once drained: an idle peer holds no deque.
+        self.trickle_queue: deque[InvVect] | None = None
         self.stall = StallWatch(config.stall_response_timeout)
         self.prev_get_block_invs: tuple[Hash, Hash] | None = None
         self.prev_get_headers: tuple[Hash, Hash] | None = None
@@ -425,7 +460,10 @@ class PeerProtocol:
             return None
         if item.type == InvType.BLOCK:
             return MsgInv((item,))
-        self.trickle_queue.append(item)
+        queue = self.trickle_queue
+        if queue is None:
+            queue = self.trickle_queue = deque(maxlen=self.config.max_trickle_queue)
+        queue.append(item)
         return None
 
     def trickle(self) -> list[MsgInv]:
@@ -433,12 +471,12 @@ class PeerProtocol:
         queue = self.trickle_queue
         if not queue:
             return []
+        self.trickle_queue = None
         limit = self.config.max_inv_trickle_size
         known = self.known_inventory
         batches: list[MsgInv] = []
         batch: list[InvVect] = []
-        while queue:
-            item = queue.popleft()
+        for item in queue:
             if item in known:
                 continue
             batch.append(item)
