@@ -571,6 +571,8 @@ class Peer:
             raise HandshakeTimeout(
                 f"handshake with {self.address} took longer than {timeout:g} seconds"
             ) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise HandshakeError(f"connection lost during the handshake: {exc}") from exc
         except PeerClosed as exc:
             if self._task_error is not None:
                 raise self._task_error from None
@@ -590,30 +592,29 @@ class Peer:
         try:
             frame = await self._next_frame()
         except ProtocolError as exc:
+            # As the reference: a read error while negotiating fails the handshake
+            # (no reject, no ban score; those are for errors once the peer runs).
             for callback in self._listeners.read:
                 await self._call(callback, 0, None, exc)
-            reject, ban = proto.malformed(exc)
-            self._ban(*ban)
-            with trio.move_on_after(self.config.reject_timeout):
-                await self._write_direct(reject)
             raise HandshakeError(f"malformed handshake message: {exc}") from exc
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise HandshakeError(f"connection lost during the handshake: {exc}") from exc
         if frame is None:
             raise HandshakeError("the remote closed the connection during the handshake")
         msg, nbytes = frame
         self._last_recv_clock = trio.current_time()
+        proto.bytes_received += nbytes
+        proto.messages_received += 1
+        proto.last_recv = time.time()
         for callback in self._listeners.read:
             await self._call(callback, nbytes, msg, None)
         if not isinstance(msg, MsgVersion):
             reject, ban = proto.version_not_first(msg)
             self._ban(*ban)
             with trio.move_on_after(self.config.reject_timeout):
-                await self._write_direct(reject)
+                try:
+                    await self._write_direct(reject)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the remote is gone already: nothing to tell it
             raise VersionNotFirstError(ban[2])
-        proto.bytes_received += nbytes
-        proto.messages_received += 1
-        proto.last_recv = time.time()
         proto.accept_remote_version(msg, now_wall=time.time())
         for on_version in self._listeners.by_type.get(MsgVersion, ()):
             await self._call(on_version, msg)

@@ -168,9 +168,7 @@ async def test_listener_error_during_handshake_propagates_as_itself() -> None:
 
 async def test_pair_raises_the_inbound_sides_error_as_itself() -> None:
     with pytest.raises(tkp.IncompatibleSubnetworkError, match="partial nodes are not allowed"):
-        async with open_peer_pair(
-            cfg(subnetwork_id=wire.SubnetworkID(b"\x05" * 20)), cfg()
-        ):
+        async with open_peer_pair(cfg(subnetwork_id=wire.SubnetworkID(b"\x05" * 20)), cfg()):
             pytest.fail("the body must not run")  # pragma: no cover
 
 
@@ -372,3 +370,59 @@ async def test_version_hides_the_proxy_address(proxy: str | None, hidden: bool) 
         assert (addr_you.ip_string, addr_you.port) == ("0.0.0.0", 0)
     else:
         assert (addr_you.ip_string, addr_you.port) == ("127.0.0.1", 16111)
+
+
+# -- read errors while negotiating ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inbound", [True, False])
+async def test_malformed_first_frame_fails_the_handshake_without_reject(inbound: bool) -> None:
+    """As the reference: a read error while negotiating is no reject and no ban score."""
+    bans: list[tuple[int, int, str]] = []
+    read_errors: list[BaseException | None] = []
+    answers: list[object] = []
+
+    async def script(remote: Remote) -> None:
+        if not inbound:
+            assert isinstance(await remote.recv(), wire.MsgVersion)
+        await remote.stream.send_all(b"\x00" * 24)  # wrong magic
+        try:
+            while True:
+                answers.append(await remote.recv())
+        except EOFError:
+            pass
+
+    listeners = MessageListeners().on_read(lambda p, n, m, e: read_errors.append(e))
+    config = cfg(listeners=listeners, ban_score=lambda *b: bans.append(b))
+    ours, theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script, Remote(theirs))
+        with pytest.raises(tkp.HandshakeError, match="malformed") as info:
+            async with tkp.open_peer(ours, config, inbound=inbound):
+                pytest.fail("the body must not run")  # pragma: no cover
+    assert isinstance(info.value.__cause__, wire.WrongNetworkError)
+    assert bans == []
+    assert answers == []
+    assert len(read_errors) == 1
+    assert isinstance(read_errors[0], wire.WrongNetworkError)
+
+
+async def test_remote_gone_before_our_version_is_a_handshake_error() -> None:
+    ours, theirs = trio.testing.memory_stream_pair()
+    await theirs.aclose()
+    with pytest.raises(tkp.HandshakeError, match="connection lost"):
+        async with tkp.open_peer(ours, cfg(), inbound=False):
+            pytest.fail("the body must not run")  # pragma: no cover
+
+
+async def test_version_not_first_to_a_remote_already_gone() -> None:
+    bans: list[tuple[int, int, str]] = []
+    ours, theirs = trio.testing.memory_stream_pair()
+    await theirs.send_all(wire.encode_frame(wire.MsgPing(1), NET))
+    await theirs.aclose()
+    with pytest.raises(tkp.VersionNotFirstError):
+        async with tkp.open_peer(ours, cfg(ban_score=lambda *b: bans.append(b)), inbound=True):
+            pytest.fail("the body must not run")  # pragma: no cover
+    assert bans == [
+        (banscores.NON_VERSION_FIRST_MESSAGE, 0, "A version message must precede all others")
+    ]
