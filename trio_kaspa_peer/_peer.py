@@ -371,6 +371,19 @@ class Peer:
     async def _queue(self, msg: AnyMessage) -> None:
         await self._put(self._prepare(msg, False))
 
+    def _outbound_room(self) -> int:
+        stats = self._out_send.statistics()
+        return self.config.outbound_queue_size - stats.current_buffer_used
+
+    def _queue_own(self, msg: AnyMessage) -> bool:
+        """Queue a message of the peer's own without waiting; ``False`` if it was dropped."""
+        try:
+            self._put_nowait(self._prepare(msg, False))
+        except (OutboundQueueFull, PeerClosed):
+            logger.debug("outbound queue full or closed: %s to %s not sent", msg.command, self)
+            return False
+        return True
+
     async def _send_internal(self, msg: AnyMessage) -> None:
         """Queue a message of the peer's own (pong, ping, trickled inv); moot once closed."""
         try:
@@ -868,7 +881,8 @@ class Peer:
         stall = proto.stall
         start = trio.current_time()
         trickle = config.trickle_interval
-        next_ping = start + config.ping_interval
+        ping = config.ping_interval
+        next_ping = start + ping
         tick = config.stall_tick_interval
         next_stall = start + tick if config.stall_detection else math.inf
         wake = self._timer_wake
@@ -893,24 +907,34 @@ class Peer:
                     self._close(StallError(reason, command))
                     return
                 next_stall += tick * max(1, math.floor((now - next_stall) / tick) + 1)
+            # This task never waits for room in the outbound queue: a remote that
+            # stops reading must not stop the idle timer and the stall watchdog.
             if now >= next_ping:
-                next_ping = now + config.ping_interval
-                await self._send_internal(MsgPing(_RNG.getrandbits(64)))
+                next_ping = _next_tick(start, ping, now)
+                self._queue_own(MsgPing(_RNG.getrandbits(64)))
             if not proto.trickle_queue:
                 next_trickle = math.inf
             elif next_trickle == math.inf:
                 # The next tick of the trickle ticker, counted from the start.
                 next_trickle = start + trickle * math.ceil((now - start) / trickle)
             if now >= next_trickle:
-                next_trickle = math.inf
-                for inv in proto.trickle():
-                    await self._send_internal(inv)
+                # As many inv messages as the queue has room for; the rest waits for
+                # a later tick (still unannounced, so not yet marked known).
+                for inv in proto.trickle(self._outbound_room()):
+                    self._queue_own(inv)
+                next_trickle = _next_tick(start, trickle, now) if proto.trickle_queue else math.inf
                 continue
             deadline = min(idle_deadline, next_stall, next_ping, next_trickle)
             if self._timer_wake.is_set():
                 wake = self._timer_wake = trio.Event()
             with trio.move_on_at(deadline):
                 await wake.wait()
+
+
+def _next_tick(start: float, interval: float, now: float) -> float:
+    """The first tick of a ticker started at ``start`` strictly after ``now``."""
+    tick = start + interval * (math.floor((now - start) / interval) + 1)
+    return tick if tick > now else tick + interval
 
 
 def _reraise_group(group: BaseExceptionGroup[BaseException]) -> BaseException:

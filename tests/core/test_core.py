@@ -162,3 +162,19 @@ def test_getseltip_answered_from_provider() -> None:
     listeners = tkp.MessageListeners().on(wire.MsgGetSelectedTip, lambda p, m: None)
     own = proto(selected_tip=lambda: tip, listeners=listeners)
     assert own.received(wire.MsgGetSelectedTip(), 24, now_wall=1) is PASS
+
+
+def test_trickle_with_limited_room_leaves_the_rest_unannounced() -> None:
+    p = proto(max_inv_trickle_size=2)
+    p.version_known = True
+    tx = [wire.InvVect(wire.InvType.TX, wire.Hash(bytes([i + 1]) * 32)) for i in range(5)]
+    for item in tx:
+        p.queue_inventory(item)
+    assert p.trickle(0) == []
+    first = p.trickle(1)
+    assert [list(b.inv_list) for b in first] == [tx[:2]]
+    assert tx[2] not in p.known_inventory  # not announced yet
+    rest = p.trickle(5)
+    assert [list(b.inv_list) for b in rest] == [tx[2:4], tx[4:]]
+    assert all(item in p.known_inventory for item in tx)
+    assert p.trickle_queue is None  # drained: no deque kept for an idle peer

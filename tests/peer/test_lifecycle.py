@@ -426,3 +426,54 @@ async def test_version_not_first_to_a_remote_already_gone() -> None:
     assert bans == [
         (banscores.NON_VERSION_FIRST_MESSAGE, 0, "A version message must precede all others")
     ]
+
+
+async def test_timers_keep_running_when_the_outbound_queue_is_full(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A remote that stops reading fills our queue; keepalive and trickle must not block
+    the timers task, or idleness and stalls would go unnoticed."""
+
+    async def script(remote: Remote) -> None:
+        await remote.handshake_as_inbound()
+        await trio.sleep_forever()  # reads nothing more, sends nothing more
+
+    config = cfg(outbound_queue_size=4, ping_interval=60, idle_timeout=300)
+    ours, theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script, Remote(theirs))
+        async with tkp.open_peer(ours, config, inbound=False) as peer:
+
+            async def block_forever() -> None:
+                await trio.sleep_forever()
+
+            ours.send_stream.send_all_hook = block_forever
+            start = trio.current_time()
+            for i in range(5):  # one in the writer's hands, four queued
+                peer.send_nowait(wire.MsgPing(i))
+            peer.queue_inventory(wire.InvVect(wire.InvType.TX, wire.Hash(b"\x01" * 32)))
+            with trio.fail_after(1000):
+                await peer.wait_closed()
+            assert isinstance(peer.close_reason, tkp.IdleTimeout)
+            assert trio.current_time() - start == pytest.approx(300, abs=0.01)
+        nursery.cancel_scope.cancel()
+
+
+async def test_trickle_waits_for_room_and_loses_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    txs = [wire.InvVect(wire.InvType.TX, wire.Hash(os.urandom(32))) for _ in range(3500)]
+    a = cfg(outbound_queue_size=1, max_known_inventory=5000, deliver_messages=False)
+    async with open_peer_pair(a, cfg()) as (out, inb):
+        for item in txs:
+            out.queue_inventory(item)
+        seen: list[wire.InvVect] = []
+        sizes = []
+        with trio.fail_after(10):
+            while len(seen) < len(txs):
+                msg = await inb.messages().receive()
+                assert isinstance(msg, wire.MsgInv)
+                sizes.append(len(msg.inv_list))
+                seen.extend(msg.inv_list)
+        assert seen == txs
+        assert sizes == [1000, 1000, 1000, 500]

@@ -466,17 +466,22 @@ class PeerProtocol:
         queue.append(item)
         return None
 
-    def trickle(self) -> list[MsgInv]:
-        """The ``inv`` messages due at a trickle tick (at most ``max_inv_trickle_size`` each)."""
+    def trickle(self, max_messages: int | None = None) -> list[MsgInv]:
+        """The ``inv`` messages due at a trickle tick (at most ``max_inv_trickle_size`` each).
+
+        With ``max_messages``, at most that many; what does not fit stays
+        queued for a later tick.  What goes out is marked known.
+        """
         queue = self.trickle_queue
-        if not queue:
+        if not queue or (max_messages is not None and max_messages < 1):
             return []
-        self.trickle_queue = None
         limit = self.config.max_inv_trickle_size
         known = self.known_inventory
+        popleft = queue.popleft
         batches: list[MsgInv] = []
         batch: list[InvVect] = []
-        for item in queue:
+        while queue:
+            item = popleft()
             if item in known:
                 continue
             batch.append(item)
@@ -484,8 +489,12 @@ class PeerProtocol:
             if len(batch) >= limit:
                 batches.append(MsgInv(batch))
                 batch = []
+                if max_messages is not None and len(batches) >= max_messages:
+                    break
         if batch:
             batches.append(MsgInv(batch))
+        if not queue:
+            self.trickle_queue = None
         return batches
 
     # -- helpers ----------------------------------------------------------------------------------
