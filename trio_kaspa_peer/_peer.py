@@ -384,11 +384,26 @@ class Peer:
             return False
         return True
 
-    async def _send_internal(self, msg: AnyMessage) -> None:
-        """Queue a message of the peer's own (pong, ping, trickled inv); moot once closed."""
+    async def _reply(self, msg: AnyMessage) -> None:
+        """Queue the reader's answer (pong, reject, selectedtip); moot once closed.
+
+        Waiting for room here is waiting for the remote to read: the idle timer
+        runs meanwhile, so a remote that neither reads nor sends is still closed
+        after ``idle_timeout`` (the reader does not hang on it forever).
+        """
         try:
-            await self._put(self._prepare(msg, False))
-        except PeerClosed:
+            item = self._prepare(msg, False)
+            try:
+                self._out_send.send_nowait(item)
+                return
+            except trio.WouldBlock:
+                pass
+            self._reader_waiting = True
+            try:
+                await self._put(item)
+            finally:
+                self._reader_waiting = False
+        except (PeerClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
     # -- inventory ----------------------------------------------------------------------------
@@ -780,7 +795,7 @@ class Peer:
             self._close(decision.close)
             return
         for reply in decision.replies:
-            await self._send_internal(reply)
+            await self._reply(reply)
         if decision.ban is not None:
             self._ban(*decision.ban)
         if type(msg) is MsgVerAck and proto.verack_received:

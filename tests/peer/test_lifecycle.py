@@ -477,3 +477,35 @@ async def test_trickle_waits_for_room_and_loses_nothing(
                 seen.extend(msg.inv_list)
         assert seen == txs
         assert sizes == [1000, 1000, 1000, 500]
+
+
+async def test_reader_blocked_on_replies_to_a_remote_that_stopped_reading_idles_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    go = trio.Event()
+
+    async def script(remote: Remote) -> None:
+        await remote.handshake_as_inbound()
+        await go.wait()
+        for i in range(10):  # pings whose pongs cannot all be queued
+            await remote.send(wire.MsgPing(i))
+        await trio.sleep_forever()
+
+    config = cfg(outbound_queue_size=2, ping_interval=10_000, deliver_messages=False)
+    ours, theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script, Remote(theirs))
+        async with tkp.open_peer(ours, config, inbound=False) as peer:
+
+            async def block_forever() -> None:
+                await trio.sleep_forever()
+
+            ours.send_stream.send_all_hook = block_forever
+            go.set()
+            start = trio.current_time()
+            with trio.fail_after(1000):
+                await peer.wait_closed()
+            assert isinstance(peer.close_reason, tkp.IdleTimeout)
+            assert trio.current_time() - start == pytest.approx(300, abs=0.01)
+            assert peer.stats().messages_received < 1 + 10  # the reader was held up
+        nursery.cancel_scope.cancel()
