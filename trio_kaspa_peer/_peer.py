@@ -562,7 +562,7 @@ class Peer:
         frame = encode_frame(msg, self.config.net, self._proto.protocol_version)
         try:
             await self._stream.send_all(frame)
-        except BaseException as exc:
+        except Exception as exc:
             for callback in self._listeners.write:
                 await self._call(callback, 0, msg, exc)
             raise
