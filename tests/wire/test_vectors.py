@@ -21,16 +21,7 @@ HEADER = wire.MESSAGE_HEADER_SIZE
 # Wording differences from the reference, known and reported to the owner of the code.
 # Each is a strict xfail: fixing the wording makes the test pass, which fails the run
 # until the entry is removed here.
-KNOWN_WORDING: dict[str, str] = {
-    "command_non_utf8": (
-        "_framing.py prints the bytes Python-style '[255, 254, 120]'; "
-        "the reference prints Go's %d of a []byte: '[255 254 120]'"
-    ),
-    "inv_count_short": (
-        "_messages.py reads the whole inv list at once and says 'unexpected EOF'; "
-        "the reference reads item by item and hits a clean 'EOF' at the item boundary"
-    ),
-}
+KNOWN_WORDING: dict[str, str] = {}
 
 
 def _params(
@@ -421,11 +412,6 @@ REFERENCE_ENCODE_RULES: list[Any] = [
         lambda: wire.MsgInv([wire.InvVect(wire.InvType.TX, _H)] * (wire.MAX_INV_PER_MSG + 1)),
         "too many invvect in message [131073]",
         id="inv_131073",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_messages.py encode says '[max 131072]' (the reference's AddInvVect "
-            "wording); KaspaEncode says '[131073]'",
-        ),
     ),
     pytest.param(
         lambda: wire.MsgHeaders([wire.BlockHeader()] * 2001),

@@ -153,7 +153,7 @@ def encode_frame(
         if length > limit:
             raise PayloadTooLargeError(
                 f"message payload is too large - encoded {length} bytes, but maximum "
-                f"message payload size for messages of type [{command}] is {limit}",
+                f"message payload size for messages of type [{command}] is {limit}.",
                 length=length,
                 limit=limit,
                 command=command,
@@ -191,15 +191,20 @@ def _check_header(
         )
     raw_command = raw_command.rstrip(b"\x00")
     if magic != net:
+        try:
+            named: str | None = raw_command.decode("utf-8")
+        except UnicodeDecodeError:
+            named = None
         err: ProtocolError = WrongNetworkError(
-            f"message from other network [{KaspaNet.describe(magic)}]", magic=magic
+            f"message from other network [{KaspaNet.describe(magic)}]", magic=magic, command=named
         )
         err.skip = length  # type: ignore[attr-defined]
         raise err
     try:
         command = raw_command.decode("utf-8")
     except UnicodeDecodeError:
-        err = InvalidCommandError(f"invalid command {list(raw_command)}")
+        # Go prints a []byte with %d as "[255 254 120]".
+        err = InvalidCommandError(f"invalid command [{' '.join(map(str, raw_command))}]")
         err.skip = length  # type: ignore[attr-defined]
         raise err from None
     cls = registry.get(command)

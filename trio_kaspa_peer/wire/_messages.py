@@ -142,9 +142,7 @@ class _InvListMessage(Message):
         items = self.inv_list
         count = len(items)
         if count > MAX_INV_PER_MSG:
-            raise EncodeError(
-                f"too many invvect in message [max {MAX_INV_PER_MSG}]", command=self.command
-            )
+            raise EncodeError(f"too many invvect in message [{count}]", command=self.command)
         out = bytearray()
         put_varint(out, count)
         if isinstance(items, PackedSequence):
@@ -165,6 +163,12 @@ class _InvListMessage(Message):
                 limit=MAX_INV_PER_MSG,
                 command=cls.command,
             )
+        if count * 36 > reader.remaining:
+            # The reference reads item by item, type then hash: running out exactly
+            # where one of them starts is a clean "EOF", inside one "unexpected EOF".
+            reader.pos += reader.remaining - reader.remaining % 36
+            reader.pos += 4 if reader.remaining >= 4 else 0
+            raise reader.truncated()
         raw = reader.take(count * 36)
         obj = _new(cls)
         _set(obj, "inv_list", PackedSequence(raw, count, _INV_RECORD, _inv_one, _inv_all))
