@@ -54,6 +54,7 @@ _new_bytes = bytes.__new__
 _sha256 = hashlib.sha256
 _HEAD = struct.Struct("<iB")
 _TAIL = struct.Struct("<32s32s32sqIQ")
+_INTS = struct.Struct("<qIQ")  # timestamp (seconds), bits, nonce
 
 
 def _double_sha256(data: bytes) -> bytes:
@@ -62,7 +63,11 @@ def _double_sha256(data: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
-    """A block header.  ``timestamp`` is unix seconds; ``parent_hashes`` holds at most 255."""
+    """A block header.  ``timestamp`` is unix seconds; ``parent_hashes`` holds at most 255.
+
+    The wire bytes and the block hash are computed once and cached (a
+    decoded header keeps the bytes it was read from).
+    """
 
     version: int = 1
     parent_hashes: Sequence[Hash] = ()
@@ -73,6 +78,7 @@ class BlockHeader:
     bits: int = 0
     nonce: int = 0
     _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _hash: Hash | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
@@ -116,19 +122,50 @@ class BlockHeader:
         return raw
 
     def block_hash(self) -> Hash:
-        """The block hash: double SHA-256 of the serialized header."""
-        return _new_bytes(Hash, _double_sha256(self.serialize()))
+        """The block hash: double SHA-256 of the serialized header (cached)."""
+        digest = self._hash
+        if digest is None:
+            digest = _new_bytes(Hash, _double_sha256(self.serialize()))
+            _set(self, "_hash", digest)
+        return digest
 
     def serialize_size(self) -> int:
+        """The size of the encoded header in bytes."""
         return BASE_BLOCK_HEADER_PAYLOAD + 32 * len(self.parent_hashes)
 
     @property
     def is_genesis(self) -> bool:
+        """True for a header without parents (the reference's IsGenesis)."""
         return len(self.parent_hashes) == 0
 
 
+class _BlockHeaderFill:
+    """A mutable twin of :class:`BlockHeader` (same slots), used only while decoding.
+
+    See ``_MsgTxFill`` in ``_tx.py``: plain stores, then the class is set to
+    :class:`BlockHeader`.
+    """
+
+    __slots__ = BlockHeader.__slots__
+
+    version: int
+    parent_hashes: Sequence[Hash]
+    hash_merkle_root: Hash
+    accepted_id_merkle_root: Hash
+    utxo_commitment: Hash
+    timestamp: int
+    bits: int
+    nonce: int
+    _raw: bytes | None
+    _hash: Hash | None
+
+
 def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
-    """Decode a block header at ``pos``; return it and the offset after it."""
+    """Decode a block header at ``pos``; return it and the offset after it.
+
+    The parent count is one byte, so it can never exceed 255: no limit check
+    is needed (nor does the reference make one).
+    """
     end = len(data)
     if pos + 5 > end:
         raise TruncatedPayloadError(
@@ -137,29 +174,32 @@ def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     version, count = _HEAD.unpack_from(data, pos)
     start = pos
     pos += 5
-    parents_end = pos + 32 * count
-    tail_end = parents_end + _TAIL.size
+    roots = pos + 32 * count
+    tail_end = roots + _TAIL.size
     if tail_end > end:
-        raise TruncatedPayloadError("payload ended early: unexpected EOF", command=command)
-    merkle, accepted, utxo, timestamp, bits, nonce = _TAIL.unpack_from(data, parents_end)
-    header = _new(BlockHeader)
-    _set(header, "version", version)
-    _set(header, "parent_hashes", hashes_sequence(data[pos:parents_end], count))
-    _set(header, "hash_merkle_root", _new_bytes(Hash, merkle))
-    _set(header, "accepted_id_merkle_root", _new_bytes(Hash, accepted))
-    _set(header, "utxo_commitment", _new_bytes(Hash, utxo))
-    _set(header, "timestamp", timestamp)
-    _set(header, "bits", bits)
-    _set(header, "nonce", nonce)
-    _set(header, "_raw", data[start:tail_end])
-    return header, tail_end
+        raise TruncatedPayloadError(
+            "payload ended early: " + ("EOF" if roots >= end else "unexpected EOF"),
+            command=command,
+        )
+    header = _new(_BlockHeaderFill)
+    header.version = version
+    header.parent_hashes = hashes_sequence(data[pos:roots], count)
+    header.hash_merkle_root = _new_bytes(Hash, data[roots : roots + 32])
+    header.accepted_id_merkle_root = _new_bytes(Hash, data[roots + 32 : roots + 64])
+    header.utxo_commitment = _new_bytes(Hash, data[roots + 64 : roots + 96])
+    header.timestamp, header.bits, header.nonce = _INTS.unpack_from(data, roots + 96)
+    header._raw = data if (start == 0 and tail_end == end) else data[start:tail_end]
+    header._hash = None
+    header.__class__ = BlockHeader  # type: ignore[assignment]
+    return header, tail_end  # type: ignore[return-value]
 
 
 def block_hash_of_payload(payload: bytes) -> Hash:
     """The block hash of a raw ``block`` (or ``merkleblock``) payload, decoding only the header.
 
     Useful with :class:`~trio_kaspa_peer.wire.RawMessage`: relay a block and
-    learn its hash without decoding its transactions.
+    learn its hash without decoding its transactions.  Only the header's
+    length is checked (its parent count says how long it is).
     """
     if len(payload) < 5:
         raise TruncatedPayloadError("payload ended early: unexpected EOF", command="block")
@@ -210,6 +250,8 @@ class MsgBlock(Message):
 
     @classmethod
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        if type(payload) is not bytes:
+            payload = bytes(payload)
         header, pos = read_header(payload, 0, cls.command)
         reader = Reader(payload, cls.command, pos)
         count = reader.varint()

@@ -2,9 +2,18 @@
 
 A transaction is ``version (i32) | inputs | outputs | lock_time (u64) |
 subnetwork_id (20 bytes)``, followed -- only for a non-native subnetwork --
-by ``gas (u64) | payload_hash (32 bytes) | payload (var bytes)``.  For a
-native transaction nothing is read after the subnetwork ID: bytes that follow
-inside a ``tx`` frame are ignored, as the reference ignores them.
+by ``gas (u64) | payload_hash (32 bytes) | payload (var bytes)``.  An input is
+``outpoint tx_id (32) | outpoint index (u32) | signature script (var bytes) |
+sequence (u64)``; an output is ``value (u64) | script_pub_key (var bytes)``.
+For a native transaction nothing is read after the subnetwork ID: bytes that
+follow inside a ``tx`` frame are ignored, as the reference ignores them.
+
+Decoding is the hot path: it reads with precompiled structs straight from
+the payload, builds inputs and outputs with ``tuple.__new__`` and fills the
+frozen message through a private twin class instead of ``__init__``.  A
+decoded transaction keeps its wire bytes, so re-encoding it costs nothing
+and its TxHash (and, when nothing is left out, its TxID) is one double
+SHA-256 of those bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, NamedTuple, Self
 
-from ._codec import MAX_MESSAGE_PAYLOAD, check_int, put_var_bytes, put_varint, varint_size
+from ._codec import MAX_MESSAGE_PAYLOAD, check_int, put_varint, varint_size
 from ._errors import (
     CountOverLimitError,
     EncodeError,
@@ -35,10 +44,13 @@ __all__ = [
 ]
 
 MAX_TX_IN_PER_MESSAGE: Final = MAX_MESSAGE_PAYLOAD // (9 + 32) + 1
-"""The most inputs a tx may claim (the reference's maxTxInPerMessage)."""
+"""The most inputs a tx may claim: 818,401 (the reference's maxTxInPerMessage)."""
 
 MAX_TX_OUT_PER_MESSAGE: Final = MAX_MESSAGE_PAYLOAD // 9 + 1
-"""The most outputs a tx may claim (the reference's maxTxOutPerMessage)."""
+"""The most outputs a tx may claim: 3,728,271 (the reference's maxTxOutPerMessage)."""
+
+MAX_SCRIPT_SIZE: Final = MAX_MESSAGE_PAYLOAD
+"""The longest signature script or public key script accepted on decode."""
 
 _MAX_SEQUENCE: Final = (1 << 64) - 1
 
@@ -78,12 +90,24 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _I32 = struct.Struct("<i")
-_OUTPOINT = struct.Struct("<32sI")
-_LOCK_TIME = struct.Struct("<Q")
+_HEAD = struct.Struct("<iB")  # version, first byte of the input count
+_IN = struct.Struct("<32sIB")  # outpoint, first byte of the script length
+_OUT = struct.Struct("<QB")  # value, first byte of the script length
+_TAIL = struct.Struct("<Q20s")  # lock time, subnetwork ID
+_SUBNET = struct.Struct("<Q32sB")  # gas, payload hash, first byte of the payload length
+_IN_NO_SCRIPT = struct.Struct("<IBQ")  # index, empty script, sequence (for the TxID)
+_VALUE_LEN = struct.Struct("<QB")
+
+_NATIVE: Final = SubnetworkID.NATIVE
+_COINBASE: Final = SubnetworkID.COINBASE
+_NATIVE_RAW: Final = bytes(20)
+_BUILTIN_RAW: Final = frozenset({bytes(SubnetworkID.COINBASE), bytes(SubnetworkID.REGISTRY)})
 
 
-def _truncated(command: str) -> TruncatedPayloadError:
-    return TruncatedPayloadError("payload ended early: unexpected EOF", command=command)
+def _truncated(command: str, pos: int, end: int) -> TruncatedPayloadError:
+    """The reference's EOF wording: ``EOF`` when nothing was left, else ``unexpected EOF``."""
+    text = "EOF" if pos >= end else "unexpected EOF"
+    return TruncatedPayloadError(f"payload ended early: {text}", command=command)
 
 
 def _varint_slow(data: bytes, pos: int, first: int, command: str) -> tuple[int, int]:
@@ -109,122 +133,146 @@ def _varint_slow(data: bytes, pos: int, first: int, command: str) -> tuple[int, 
     return value, pos
 
 
+def _over(what: str, count: int, limit: int, command: str) -> CountOverLimitError:
+    return CountOverLimitError(
+        f"{what} [count {count}, max {limit}]", count=count, limit=limit, command=command
+    )
+
+
+def _long_varint(
+    data: bytes, pos: int, first: int, limit: int, what: str, command: str
+) -> tuple[int, int]:
+    """A varint of three or more bytes, refused when over ``limit``."""
+    value, pos = _varint_slow(data, pos, first, command)
+    if value > limit:
+        raise _over(what, value, limit, command)
+    return value, pos
+
+
+_SIG_SCRIPT: Final = "transaction input signature script is larger than the max allowed size"
+_PK_SCRIPT: Final = "transaction output public key script is larger than the max allowed size"
+
+
 def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int]:
     """Decode one transaction starting at ``pos``; return it and the offset after it.
 
-    ``struct.error`` and ``IndexError`` from reading past the end are turned
-    into :class:`TruncatedPayloadError`; every count is checked against its
-    limit, and every script length against what is left, before slicing.
+    Every count and length is checked against the reference's limit before
+    anything is built for it, and against what is left of ``data`` before
+    slicing; reading past the end raises :class:`TruncatedPayloadError`.
+    The payload length of a non-native transaction has no limit of its own
+    in the reference (which allocates whatever it claims); here it can only
+    be as long as what is left of the payload.
     """
+    start = pos
     end = len(data)
+    mark = pos  # start of the record being read, for the EOF wording
     try:
-        version = _I32.unpack_from(data, pos)[0]
-        pos += 4
-        count = data[pos]
-        pos += 1
+        version, count = _HEAD.unpack_from(data, pos)
+        pos += 5
         if count >= 0xFD:
-            count, pos = _varint_slow(data, pos, count, command)
-            if count > MAX_TX_IN_PER_MESSAGE:
-                raise CountOverLimitError(
-                    f"too many input transactions to fit into max message size "
-                    f"[count {count}, max {MAX_TX_IN_PER_MESSAGE}]",
-                    count=count,
-                    limit=MAX_TX_IN_PER_MESSAGE,
-                    command=command,
-                )
+            count, pos = _long_varint(
+                data,
+                pos,
+                count,
+                MAX_TX_IN_PER_MESSAGE,
+                "too many input transactions to fit into max message size",
+                command,
+            )
         tx_in: list[TxIn] = []
         append = tx_in.append
         unpack_u64 = _U64.unpack_from
-        unpack_outpoint = _OUTPOINT.unpack_from
+        unpack_in = _IN.unpack_from
         for _ in range(count):
-            raw_id, index = unpack_outpoint(data, pos)
-            pos += 36
-            n = data[pos]
-            pos += 1
+            mark = pos
+            raw_id, index, n = unpack_in(data, pos)
+            pos += 37
             if n >= 0xFD:
-                n, pos = _varint_slow(data, pos, n, command)
-            script_end = pos + n
+                n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _SIG_SCRIPT, command)
+            mark = script_end = pos + n
             if script_end > end:
-                raise _truncated(command)
-            script = data[pos:script_end]
-            sequence = unpack_u64(data, script_end)[0]
-            pos = script_end + 8
+                raise _truncated(command, pos, end)
             append(
                 _tuple_new(
                     TxIn,
-                    (_tuple_new(Outpoint, (_new_bytes(TxID, raw_id), index)), script, sequence),
+                    (
+                        _tuple_new(Outpoint, (_new_bytes(TxID, raw_id), index)),
+                        data[pos:script_end],
+                        unpack_u64(data, script_end)[0],
+                    ),
                 )
             )
+            pos = script_end + 8
+        mark = pos
         count = data[pos]
         pos += 1
         if count >= 0xFD:
-            count, pos = _varint_slow(data, pos, count, command)
-            if count > MAX_TX_OUT_PER_MESSAGE:
-                raise CountOverLimitError(
-                    f"too many output transactions to fit into max message size "
-                    f"[count {count}, max {MAX_TX_OUT_PER_MESSAGE}]",
-                    count=count,
-                    limit=MAX_TX_OUT_PER_MESSAGE,
-                    command=command,
-                )
+            count, pos = _long_varint(
+                data,
+                pos,
+                count,
+                MAX_TX_OUT_PER_MESSAGE,
+                "too many output transactions to fit into max message size",
+                command,
+            )
         tx_out: list[TxOut] = []
         append_out = tx_out.append
+        unpack_out = _OUT.unpack_from
         for _ in range(count):
-            value = unpack_u64(data, pos)[0]
-            pos += 8
-            n = data[pos]
-            pos += 1
+            mark = pos
+            value, n = unpack_out(data, pos)
+            pos += 9
             if n >= 0xFD:
-                n, pos = _varint_slow(data, pos, n, command)
+                n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _PK_SCRIPT, command)
             script_end = pos + n
             if script_end > end:
-                raise _truncated(command)
+                raise _truncated(command, pos, end)
             append_out(_tuple_new(TxOut, (value, data[pos:script_end])))
             pos = script_end
-        lock_time = unpack_u64(data, pos)[0]
-        pos += 8
-        if pos + 20 > end:
-            raise _truncated(command)
-        raw_subnetwork = data[pos : pos + 20]
-        pos += 20
+        mark = pos
+        lock_time, raw_subnetwork = _TAIL.unpack_from(data, pos)
+        pos += 28
         if raw_subnetwork == _NATIVE_RAW:
-            subnetwork_id = SubnetworkID.NATIVE
+            subnetwork_id = _NATIVE
             gas = 0
             payload_hash = None
             payload = None
+            encodable = True
         else:
             subnetwork_id = _new_bytes(SubnetworkID, raw_subnetwork)
-            gas = unpack_u64(data, pos)[0]
-            pos += 8
-            if pos + 32 > end:
-                raise _truncated(command)
-            payload_hash = _new_bytes(Hash, data[pos : pos + 32])
-            pos += 32
-            n = data[pos]
-            pos += 1
+            mark = pos
+            gas, raw_hash, n = _SUBNET.unpack_from(data, pos)
+            pos += 41
             if n >= 0xFD:
                 n, pos = _varint_slow(data, pos, n, command)
+            mark = pos
             if pos + n > end:
-                raise _truncated(command)
+                raise _truncated(command, pos, end)
+            payload_hash = _new_bytes(Hash, raw_hash)
             payload = data[pos : pos + n]
             pos += n
+            # The reference decodes a built-in transaction with gas but refuses to encode it.
+            encodable = gas == 0 or raw_subnetwork not in _BUILTIN_RAW
     except (IndexError, struct.error):
-        raise _truncated(command) from None
-    tx = _new(MsgTx)
-    _set_version(tx, version)
-    _set_tx_in(tx, tuple(tx_in))
-    _set_tx_out(tx, tuple(tx_out))
-    _set_lock_time(tx, lock_time)
-    _set_subnetwork_id(tx, subnetwork_id)
-    _set_gas(tx, gas)
-    _set_payload_hash(tx, payload_hash)
-    _set_payload(tx, payload)
-    _set_tx_id(tx, None)
-    _set_tx_hash(tx, None)
-    return tx, pos
+        raise _truncated(command, mark, end) from None
+    tx = _new(_MsgTxFill)
+    tx.version = version
+    tx.tx_in = tuple(tx_in)
+    tx.tx_out = tuple(tx_out)
+    tx.lock_time = lock_time
+    tx.subnetwork_id = subnetwork_id
+    tx.gas = gas
+    tx.payload_hash = payload_hash
+    tx.payload = payload
+    tx._tx_id = None
+    tx._tx_hash = None
+    if encodable:
+        tx._raw = data if (start == 0 and pos == end) else data[start:pos]
+    else:
+        tx._raw = None
+    tx.__class__ = MsgTx  # type: ignore[assignment]
+    return tx, pos  # type: ignore[return-value]
 
 
-_NATIVE_RAW: Final = bytes(20)
 _FULL = 0
 _EXCLUDE_PAYLOAD = 1
 _EXCLUDE_SCRIPTS_AND_PAYLOAD = 2
@@ -236,9 +284,17 @@ class MsgTx(Message):
     """``tx``: a transaction.
 
     ``payload`` and ``payload_hash`` are ``None`` for a native-subnetwork
-    transaction (they are not on the wire); for other subnetworks
-    ``payload`` is bytes (possibly empty).  :meth:`tx_id` and
-    :meth:`tx_hash` are computed as the reference does and cached.
+    transaction (they are not on the wire; decoding reads nothing after the
+    subnetwork ID, so trailing bytes are ignored as in the reference).  For
+    other subnetworks a decoded ``payload`` is bytes, possibly empty.
+
+    Encoding refuses what the reference refuses: a native transaction with
+    gas, a payload or a payload hash, and a built-in (coinbase, registry)
+    transaction with gas.  A non-native transaction without a payload hash
+    (the reference crashes on it) is refused too.
+
+    :meth:`tx_id` and :meth:`tx_hash` are computed as the reference does and
+    cached; so is the encoding.
     """
 
     command: ClassVar[str] = "tx"
@@ -252,6 +308,7 @@ class MsgTx(Message):
     payload: bytes | None = None
     _tx_id: TxID | None = field(default=None, init=False, repr=False, compare=False)
     _tx_hash: Hash | None = field(default=None, init=False, repr=False, compare=False)
+    _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
@@ -286,83 +343,164 @@ class MsgTx(Message):
 
     def is_coinbase(self) -> bool:
         """True when the transaction belongs to the coinbase subnetwork."""
-        return self.subnetwork_id == SubnetworkID.COINBASE
+        return self.subnetwork_id == _COINBASE
 
-    def _serialize(self, mode: int) -> bytes:
-        out = bytearray(_I32.pack(self.version))
-        put_varint(out, len(self.tx_in))
+    def _serialize(self, mode: int, strict: bool) -> bytes:
+        """The transaction's bytes, leaving out what ``mode`` says.
+
+        With ``strict`` the reference's encode errors are raised; without it
+        the bytes stop where the reference's encoder stops on such an error
+        (its TxID and TxHash hash whatever was written before the error).
+        """
+        version = self.version
+        tx_in = self.tx_in
+        tx_out = self.tx_out
+        out = bytearray(_I32.pack(version))
+        n = len(tx_in)
+        if n < 0xFD:
+            out.append(n)
+        else:
+            put_varint(out, n)
         u32 = _U32.pack
         u64 = _U64.pack
-        exclude_scripts = mode == _EXCLUDE_SCRIPTS_AND_PAYLOAD
-        for (tx_id, index), script, sequence in self.tx_in:
-            out += tx_id
-            out += u32(index)
-            if exclude_scripts:
-                out.append(0)
-            else:
+        if mode == _EXCLUDE_SCRIPTS_AND_PAYLOAD:
+            no_script = _IN_NO_SCRIPT.pack
+            for (tx_id, index), _, sequence in tx_in:
+                out += tx_id
+                out += no_script(index, 0, sequence)
+        else:
+            for (tx_id, index), script, sequence in tx_in:
+                out += tx_id
+                out += u32(index)
                 n = len(script)
                 if n < 0xFD:
                     out.append(n)
                 else:
                     put_varint(out, n)
                 out += script
-            out += u64(sequence)
-        put_varint(out, len(self.tx_out))
-        for value, script in self.tx_out:
-            out += u64(value)
+                out += u64(sequence)
+        n = len(tx_out)
+        if n < 0xFD:
+            out.append(n)
+        else:
+            put_varint(out, n)
+        value_len = _VALUE_LEN.pack
+        for value, script in tx_out:
             n = len(script)
             if n < 0xFD:
-                out.append(n)
+                out += value_len(value, n)
             else:
+                out += u64(value)
                 put_varint(out, n)
             out += script
         out += u64(self.lock_time)
         subnetwork_id = self.subnetwork_id
         out += subnetwork_id
-        if subnetwork_id != SubnetworkID.NATIVE:
-            if subnetwork_id.is_builtin and self.gas != 0:
-                raise EncodeError(
-                    "Transactions from built-in should have 0 gas", command=self.command
-                )
+        if subnetwork_id != _NATIVE:
+            if self.gas != 0 and subnetwork_id.is_builtin:
+                if strict:
+                    raise EncodeError(
+                        "Transactions from built-in should have 0 gas", command=self.command
+                    )
+                return bytes(out)
             if self.payload_hash is None:
                 raise EncodeError(
-                    "Transactions from a non-native subnetwork need a payload hash",
+                    "Transactions from a non-native subnetwork need a payload hash "
+                    "(the reference crashes on a nil one)",
                     command=self.command,
                 )
             out += u64(self.gas)
             out += self.payload_hash
-            if mode == _FULL:
-                put_var_bytes(out, self.payload or b"")
+            payload = self.payload
+            if mode == _FULL and payload:
+                put_varint(out, len(payload))
+                out += payload
             else:
                 out.append(0)
-        elif self.payload is not None:
-            raise EncodeError(
-                "Transactions from native subnetwork should have <nil> payload",
-                command=self.command,
-            )
-        elif self.payload_hash is not None:
-            raise EncodeError(
-                "Transactions from native subnetwork should have <nil> payload hash",
-                command=self.command,
-            )
-        elif self.gas != 0:
-            raise EncodeError(
-                "Transactions from native subnetwork should have 0 gas", command=self.command
-            )
+        elif strict:
+            if self.payload is not None:
+                raise EncodeError(
+                    "Transactions from native subnetwork should have <nil> payload",
+                    command=self.command,
+                )
+            if self.payload_hash is not None:
+                raise EncodeError(
+                    "Transactions from native subnetwork should have <nil> payload hash",
+                    command=self.command,
+                )
+            if self.gas != 0:
+                raise EncodeError(
+                    "Transactions from native subnetwork should have 0 gas", command=self.command
+                )
         return bytes(out)
 
     def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
-        return self._serialize(_FULL)
+        raw = self._raw
+        if raw is None:
+            raw = self._serialize(_FULL, True)
+            _set(self, "_raw", raw)
+        return raw
 
     @classmethod
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
+        if type(payload) is not bytes:
+            payload = bytes(payload)
         return decode_tx_at(payload, 0, cls.command)[0]  # type: ignore[return-value]
 
+    def _hashed_bytes(self, mode: int) -> bytes:
+        """What the TxHash (``_EXCLUDE_PAYLOAD``) or TxID (``_FULL`` or
+        ``_EXCLUDE_SCRIPTS_AND_PAYLOAD``) hashes.
+
+        Cut out of the cached encoding when there is one (re-using its slices),
+        else serialized the reference's way, errors included.
+        """
+        raw = self._raw
+        if raw is None:
+            try:
+                raw = self.encode_payload()
+            except EncodeError:
+                return self._serialize(mode, False)
+        if mode == _FULL:
+            return raw
+        parts: list[bytes] = []
+        copied = 0  # raw[:copied] is in parts already
+        if mode == _EXCLUDE_SCRIPTS_AND_PAYLOAD:
+            tx_in = self.tx_in
+            count = len(tx_in)
+            pos = 4 + (1 if count < 0xFD else varint_size(count))
+            for _, script, _ in tx_in:
+                n = len(script)
+                if n:
+                    pos += 36
+                    parts.append(raw[copied:pos])
+                    parts.append(b"\x00")
+                    copied = pos + (1 if n < 0xFD else varint_size(n)) + n
+                    pos = copied + 8
+                else:
+                    pos += 45
+        payload = self.payload
+        if payload:
+            cut = (
+                len(raw) - len(payload) - (1 if len(payload) < 0xFD else varint_size(len(payload)))
+            )
+            parts.append(raw[copied:cut])
+            parts.append(b"\x00")
+        elif not parts:
+            return raw
+        else:
+            parts.append(raw[copied:])
+        return b"".join(parts)
+
     def tx_hash(self) -> Hash:
-        """Double SHA-256 of the transaction without its payload (the reference's TxHash)."""
+        """Double SHA-256 of the transaction without its payload (the reference's TxHash).
+
+        Cached.  For a transaction the reference refuses to encode (a built-in
+        one with gas, say) this hashes what the reference's encoder wrote
+        before refusing, so the value is the reference's.
+        """
         cached = self._tx_hash
         if cached is None:
-            data = self._serialize(_EXCLUDE_PAYLOAD)
+            data = self._hashed_bytes(_EXCLUDE_PAYLOAD)
             cached = _new_bytes(Hash, _sha256(_sha256(data).digest()).digest())
             _set(self, "_tx_hash", cached)
         return cached
@@ -370,20 +508,24 @@ class MsgTx(Message):
     def tx_id(self) -> TxID:
         """The transaction ID: double SHA-256 without signature scripts and payload.
 
-        For a coinbase transaction nothing is left out.
+        For a coinbase transaction nothing is left out.  Cached; computed like
+        :meth:`tx_hash` for transactions the reference refuses to encode.
         """
         cached = self._tx_id
         if cached is None:
-            mode = _FULL if self.is_coinbase() else _EXCLUDE_SCRIPTS_AND_PAYLOAD
-            data = self._serialize(mode)
+            mode = _FULL if self.subnetwork_id == _COINBASE else _EXCLUDE_SCRIPTS_AND_PAYLOAD
+            data = self._hashed_bytes(mode)
             cached = _new_bytes(TxID, _sha256(_sha256(data).digest()).digest())
             _set(self, "_tx_id", cached)
         return cached
 
     def serialize_size(self) -> int:
         """The size of the encoded transaction in bytes."""
+        raw = self._raw
+        if raw is not None:
+            return len(raw)
         n = 32 + varint_size(len(self.tx_in)) + varint_size(len(self.tx_out))
-        if self.subnetwork_id != SubnetworkID.NATIVE:
+        if self.subnetwork_id != _NATIVE:
             payload = self.payload or b""
             n += 8 + 32 + varint_size(len(payload)) + len(payload)
         for _, script, _ in self.tx_in:
@@ -393,30 +535,24 @@ class MsgTx(Message):
         return n
 
 
-# Slot descriptors' setters: the fastest way to fill a frozen slotted instance while decoding.
-(
-    _set_version,
-    _set_tx_in,
-    _set_tx_out,
-    _set_lock_time,
-    _set_subnetwork_id,
-    _set_gas,
-    _set_payload_hash,
-    _set_payload,
-    _set_tx_id,
-    _set_tx_hash,
-) = (
-    MsgTx.__dict__[name].__set__
-    for name in (
-        "version",
-        "tx_in",
-        "tx_out",
-        "lock_time",
-        "subnetwork_id",
-        "gas",
-        "payload_hash",
-        "payload",
-        "_tx_id",
-        "_tx_hash",
-    )
-)
+class _MsgTxFill(Message):
+    """A mutable twin of :class:`MsgTx` (same slots), used only while decoding.
+
+    Plain attribute stores are much cheaper than the frozen dataclass's
+    ``object.__setattr__`` calls; the finished object's class is then set to
+    :class:`MsgTx`, which CPython allows because the two layouts are identical.
+    """
+
+    __slots__ = MsgTx.__slots__
+
+    version: int
+    tx_in: tuple[TxIn, ...]
+    tx_out: tuple[TxOut, ...]
+    lock_time: int
+    subnetwork_id: SubnetworkID
+    gas: int
+    payload_hash: Hash | None
+    payload: bytes | None
+    _tx_id: TxID | None
+    _tx_hash: Hash | None
+    _raw: bytes | None
