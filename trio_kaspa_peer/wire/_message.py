@@ -192,3 +192,18 @@ class PackedSequence(Sequence[T], Generic[T]):
 
     def __repr__(self) -> str:
         return repr(tuple(self._list()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # struct.Struct cannot be pickled: rebuild it from its format (copy, deepcopy, pickle).
+        args = (self._raw, self._len, self._record.format, self._unpack_one, self._unpack_all)
+        return (_rebuild_packed, args)
+
+
+def _rebuild_packed(
+    raw: bytes,
+    count: int,
+    record_format: str,
+    unpack_one: Callable[[tuple[Any, ...]], T],
+    unpack_all: Callable[[bytes], list[T]],
+) -> PackedSequence[T]:
+    return PackedSequence(raw, count, struct.Struct(record_format), unpack_one, unpack_all)
