@@ -143,6 +143,16 @@ def _read_all(cls: type[wire.Message], payload: bytes, attribute: str) -> list[o
     return list(getattr(cls.decode_payload(payload), attribute))
 
 
+def _read_tx(payload: bytes) -> int:
+    tx = wire.MsgTx.decode_payload(payload)
+    return len(tx.tx_in) + len(tx.tx_out)
+
+
+def _read_block(payload: bytes) -> int:
+    block = wire.MsgBlock.decode_payload(payload)
+    return sum(len(tx.tx_in) + len(tx.tx_out) for tx in block.transactions)
+
+
 def run(quick: bool) -> list[Row]:
     """Time every case; ``quick`` runs about a tenth of the iterations."""
     inputs = make_inputs(random.Random(2026))
@@ -178,7 +188,25 @@ def run(quick: bool) -> list[Row]:
                     go,
                 )
             )
+        if isinstance(msg, wire.MsgBlock):
+            rows.append(
+                Row(
+                    f"decode {name} + read inputs and outputs",
+                    best(partial(_read_block, payload), max(1, n // 4), repeat),
+                    size,
+                )
+            )
         if isinstance(msg, wire.MsgTx):
+            # Inputs and outputs are built on first read: this row pays for that too.
+            rows.append(
+                Row(
+                    f"decode {name} + read inputs and outputs",
+                    best(partial(_read_tx, payload), n, repeat),
+                    size,
+                    go,
+                )
+            )
+
             # A fresh object each time, so no cached bytes help the encoder.
             def decode_encode(p: bytes = payload) -> bytes:
                 return wire.MsgTx.decode_payload(p).encode_payload()

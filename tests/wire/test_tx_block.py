@@ -136,6 +136,103 @@ def test_tx_hashes_match_the_model(tx: wire.MsgTx) -> None:
         assert padded.encode_payload() == wire_bytes
 
 
+def model_decode_error(payload: bytes) -> str | None:
+    """The reference's ``MsgTx.KaspaDecode`` error for ``payload``, or None if it decodes.
+
+    A plain field-by-field restatement (io.ReadFull semantics: a read that
+    finds nothing is ``EOF``, a short one ``unexpected EOF``), independent of
+    the codec's single-pass layout walk.
+    """
+
+    class Fail(Exception):
+        pass
+
+    pos = 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(payload):
+            raise Fail("EOF" if pos >= len(payload) else "unexpected EOF")
+        pos += n
+        return payload[pos - n : pos]
+
+    def read_varint() -> int:
+        first = read(1)[0]
+        if first < 0xFD:
+            return first
+        size, minimum = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000), 0xFF: (8, 0x100000000)}[first]
+        value = int.from_bytes(read(size), "little")
+        if value < minimum:
+            raise Fail("non-canonical varint")
+        return value
+
+    def read_script(what: str) -> None:
+        n = read_varint()
+        if n > 32 * 1024 * 1024:
+            raise Fail(what)
+        read(n)
+
+    try:
+        read(4)
+        n = read_varint()
+        if n > 818_401:
+            raise Fail("too many input transactions")
+        for _ in range(n):
+            read(32)  # outpoint tx id
+            read(4)  # outpoint index
+            read_script("signature script is larger")
+            read(8)
+        n = read_varint()
+        if n > 3_728_271:
+            raise Fail("too many output transactions")
+        for _ in range(n):
+            read(8)
+            read_script("public key script is larger")
+        read(8)
+        if read(20) != bytes(20):
+            read(8)  # gas
+            read(32)  # payload hash
+            read(read_varint())
+    except Fail as exc:
+        return str(exc)
+    return None
+
+
+@st.composite
+def damaged_tx_payloads(draw: st.DrawFn) -> bytes:
+    """A valid transaction's bytes, cut short and with a few bytes overwritten."""
+    payload = bytearray(
+        draw(
+            any_txs().filter(lambda t: not (t.gas and t.subnetwork_id.is_builtin))
+        ).encode_payload()
+    )
+    for _ in range(draw(st.integers(0, 3))):
+        if payload:
+            at = draw(st.integers(0, len(payload) - 1))
+            payload[at] = draw(
+                st.sampled_from([0x00, 0x01, 0xFC, 0xFD, 0xFE, 0xFF, payload[at] ^ 0x80])
+            )
+    return bytes(payload[: draw(st.integers(0, len(payload)))])
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_tx_payloads())
+def test_damaged_transactions_fail_as_the_reference_does(payload: bytes) -> None:
+    expected = model_decode_error(payload)
+    if expected is None:
+        tx = wire.MsgTx.decode_payload(payload)
+        assert payload.startswith(tx.encode_payload())
+        # Building the inputs and outputs from the kept bytes gives what a rebuild encodes.
+        assert dataclasses.replace(tx).encode_payload() == tx.encode_payload()
+        return
+    with pytest.raises(wire.ProtocolError) as info:
+        wire.MsgTx.decode_payload(payload)
+    if expected in ("EOF", "unexpected EOF"):
+        assert str(info.value) == f"[tx] payload ended early: {expected}"
+    else:
+        assert expected in str(info.value)
+
+
 def test_decoded_builtin_tx_with_gas_is_accepted_but_not_re_encoded() -> None:
     tx = wire.MsgTx(subnetwork_id=wire.SubnetworkID.COINBASE, gas=5, payload_hash=H, payload=b"p")
     body = model_serialize(tx, False, False)
@@ -281,12 +378,61 @@ def test_every_cut_is_a_truncation(msg: wire.Message) -> None:
         assert info.value.command == msg.command
 
 
-def test_truncation_wording_follows_the_reference() -> None:
-    payload = SAMPLE_TX.encode_payload()
-    for cut, text in [(0, "EOF"), (2, "unexpected EOF"), (41, "unexpected EOF")]:
+# Where the reference's decoder starts each read (io.ReadFull) in the two sample txs:
+# a cut exactly there is "EOF", anywhere else "unexpected EOF".
+SAMPLE_TX_READS = {
+    0: "version",
+    4: "input count",
+    5: "outpoint tx id",
+    37: "outpoint index",
+    41: "script length discriminant (0xfd)",
+    42: "script length (u16)",
+    44: "script",
+    344: "sequence",
+    352: "output count",
+    353: "value",
+    361: "script length",
+    362: "script",
+    387: "value",
+    395: "script length (the empty script reads nothing)",
+    396: "lock time",
+    404: "subnetwork ID",
+}
+SAMPLE_SUBNET_TX_READS = {
+    0: "version",
+    4: "input count",
+    5: "output count",
+    6: "lock time",
+    14: "subnetwork ID",
+    34: "gas",
+    42: "payload hash",
+    74: "payload length discriminant (0xfd)",
+    75: "payload length (u16)",
+    77: "payload",
+}
+
+
+@pytest.mark.parametrize(
+    ("tx", "reads", "size"),
+    [(SAMPLE_TX, SAMPLE_TX_READS, 424), (SAMPLE_SUBNET_TX, SAMPLE_SUBNET_TX_READS, 347)],
+    ids=["native", "subnetwork"],
+)
+def test_truncation_wording_follows_the_reference(
+    tx: wire.MsgTx, reads: dict[int, str], size: int
+) -> None:
+    payload = tx.encode_payload()
+    assert len(payload) == size
+    for cut in range(size):
+        text = "EOF" if cut in reads else "unexpected EOF"
         with pytest.raises(wire.TruncatedPayloadError) as info:
             wire.MsgTx.decode_payload(payload[:cut])
-        assert str(info.value).endswith(f": {text}")
+        assert str(info.value) == f"[tx] payload ended early: {text}", cut
+        # Inside a block the same cut gives the same wording.
+        block = wire.MsgBlock(SAMPLE_HEADER, [tx]).encode_payload()
+        head = len(block) - size
+        with pytest.raises(wire.TruncatedPayloadError) as info:
+            wire.MsgBlock.decode_payload(block[: head + cut])
+        assert str(info.value) == f"[block] payload ended early: {text}", cut
 
 
 def test_decoded_values_are_real_frozen_instances() -> None:
@@ -316,6 +462,62 @@ def test_decoded_values_are_real_frozen_instances() -> None:
         assert clone.encode_payload() == decoded.encode_payload()
         assert clone.block_hash() == decoded.block_hash()
         assert clone.transactions[0].tx_id() == SAMPLE_TX.tx_id()
+
+
+def test_decoded_inputs_and_outputs_are_built_on_first_read() -> None:
+    from trio_kaspa_peer.wire import _tx
+
+    payload = SAMPLE_TX.encode_payload()
+
+    def fresh() -> wire.MsgTx:
+        return wire.MsgTx.decode_payload(payload)
+
+    def pending(tx: wire.MsgTx) -> bool:
+        return _tx._TX_IN_SLOT.__get__(tx) is _tx._TX_OUT_SLOT.__get__(tx) is _tx._PENDING
+
+    tx = fresh()
+    assert pending(tx)
+    # Hashing, re-encoding, sizing and summaries need no inputs or outputs.
+    assert tx.tx_id() == SAMPLE_TX.tx_id()
+    assert tx.tx_hash() == SAMPLE_TX.tx_hash()
+    assert tx.encode_payload() == payload
+    assert tx.serialize_size() == len(payload)
+    assert tx.is_coinbase() is False
+    assert pending(tx)
+    # The first read builds plain tuples, kept for later reads.
+    assert tx.tx_out == SAMPLE_TX.tx_out
+    assert not pending(tx)
+    assert type(_tx._TX_IN_SLOT.__get__(tx)) is tuple  # reading either builds both
+    assert tx.tx_in == SAMPLE_TX.tx_in
+    assert type(tx.tx_in) is tuple
+    assert tx.tx_in is tx.tx_in
+    # Every way of looking at a transaction sees the built values, read or not.
+    assert repr(fresh()) == repr(SAMPLE_TX)
+    assert fresh() == SAMPLE_TX
+    assert SAMPLE_TX == fresh()  # noqa: SIM300  (the built value on the left)
+    assert hash(fresh()) == hash(SAMPLE_TX)
+    assert dataclasses.replace(fresh()) == SAMPLE_TX
+    assert dataclasses.astuple(fresh())[:8] == dataclasses.astuple(SAMPLE_TX)[:8]  # no caches
+    for clone in (copy.copy(fresh()), copy.deepcopy(fresh()), pickle.loads(pickle.dumps(fresh()))):
+        assert clone == SAMPLE_TX
+        assert type(clone.tx_in) is tuple
+        assert clone.encode_payload() == payload
+    # In a block each transaction is built on its own.
+    block = wire.MsgBlock.decode_payload(
+        wire.MsgBlock(SAMPLE_HEADER, [SAMPLE_TX] * 3).encode_payload()
+    )
+    first, second, _ = block.transactions
+    assert first.tx_out[1] == wire.TxOut(6, b"")
+    assert pending(second)
+    assert second.tx_in[0].signature_script == b"\x51" * 300
+
+
+@pytest.mark.parametrize("bad", [5, b"\x00", "x"])
+def test_scalar_inputs_or_outputs_are_a_clear_error(bad: Any) -> None:
+    with pytest.raises(wire.FieldValueError):
+        wire.MsgTx(tx_in=bad)
+    with pytest.raises(wire.FieldValueError):
+        wire.MsgTx(tx_out=bad)
 
 
 def test_bytes_like_payloads_give_bytes_fields() -> None:

@@ -8,27 +8,31 @@ sequence (u64)``; an output is ``value (u64) | script_pub_key (var bytes)``.
 For a native transaction nothing is read after the subnetwork ID: bytes that
 follow inside a ``tx`` frame are ignored, as the reference ignores them.
 
-Decoding is the hot path: it reads with precompiled structs straight from
-the payload, builds inputs and outputs with ``tuple.__new__`` and fills the
-frozen message through a private twin class instead of ``__init__``.  A
-decoded transaction keeps its wire bytes, so re-encoding it costs nothing
-and its TxHash (and, when nothing is left out, its TxID) is one double
-SHA-256 of those bytes.
+Decoding is the hot path.  It walks the layout once, checking every count
+and length, and fills the frozen message through a private twin class
+instead of ``__init__``; the inputs and outputs are built (with precompiled
+structs and ``tuple.__new__``) from the kept wire bytes the first time they
+are read, so a transaction that is only relayed, hashed or counted never
+builds them.  Re-encoding a decoded transaction costs nothing, its TxHash
+(and, when nothing is left out, its TxID) is one double SHA-256 of the kept
+bytes, and its TxID cuts the signature scripts out of them directly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, NamedTuple, Self
+from typing import Any, ClassVar, Final, NamedTuple, Self
 
 from ._codec import MAX_MESSAGE_PAYLOAD, check_int, put_varint, varint_size
 from ._errors import (
     CountOverLimitError,
     EncodeError,
+    FieldValueError,
     NonCanonicalVarIntError,
+    ProtocolError,
     TruncatedPayloadError,
 )
 from ._message import PROTOCOL_VERSION, Message, register_message
@@ -151,21 +155,93 @@ def _long_varint(
 
 _SIG_SCRIPT: Final = "transaction input signature script is larger than the max allowed size"
 _PK_SCRIPT: Final = "transaction output public key script is larger than the max allowed size"
+_TOO_MANY_INPUTS: Final = "too many input transactions to fit into max message size"
+_TOO_MANY_OUTPUTS: Final = "too many output transactions to fit into max message size"
+_VARINT_TAIL: Final = {0xFD: 2, 0xFE: 4, 0xFF: 8}
+
+
+def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """Read a varint already known to be valid and canonical."""
+    first = data[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    if first == 0xFD:
+        return _U16.unpack_from(data, pos + 1)[0], pos + 3
+    if first == 0xFE:
+        return _U32.unpack_from(data, pos + 1)[0], pos + 5
+    return _U64.unpack_from(data, pos + 1)[0], pos + 9
+
+
+_PENDING: Final[Any] = type("_Pending", (), {"__slots__": (), "__repr__": lambda _: "<pending>"})()
+"""What the ``tx_in`` and ``tx_out`` slots of a decoded transaction hold until first read."""
+
+
+def _build_body(
+    raw: bytes,
+    *,
+    _unpack_in: Callable[[bytes, int], tuple[bytes, int, int]] = _IN.unpack_from,
+    _unpack_out: Callable[[bytes, int], tuple[int, int]] = _OUT.unpack_from,
+    _unpack_u64: Callable[[bytes, int], tuple[int]] = _U64.unpack_from,
+) -> tuple[tuple[TxIn, ...], tuple[TxOut, ...]]:
+    """The inputs and outputs of a transaction's validated encoding ``raw``.
+
+    One pass from the input count (after the 4-byte version); the structs
+    are bound as defaults because this runs once per transaction read.
+    """
+    count = raw[4]
+    pos = 5
+    if count >= 0xFD:
+        count, pos = _varint_at(raw, 4)
+    inputs: list[TxIn] = []
+    append_in = inputs.append
+    for _ in range(count):
+        raw_id, index, n = _unpack_in(raw, pos)
+        pos += 37
+        if n >= 0xFD:
+            n, pos = _varint_at(raw, pos - 1)
+        end = pos + n
+        append_in(
+            _tuple_new(
+                TxIn,
+                (
+                    _tuple_new(Outpoint, (_new_bytes(TxID, raw_id), index)),
+                    raw[pos:end],
+                    _unpack_u64(raw, end)[0],
+                ),
+            )
+        )
+        pos = end + 8
+    count = raw[pos]
+    pos += 1
+    if count >= 0xFD:
+        count, pos = _varint_at(raw, pos - 1)
+    outputs: list[TxOut] = []
+    append_out = outputs.append
+    for _ in range(count):
+        value, n = _unpack_out(raw, pos)
+        pos += 9
+        if n >= 0xFD:
+            n, pos = _varint_at(raw, pos - 1)
+        append_out(_tuple_new(TxOut, (value, raw[pos : pos + n])))
+        pos += n
+    return tuple(inputs), tuple(outputs)
 
 
 def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int]:
     """Decode one transaction starting at ``pos``; return it and the offset after it.
 
-    Every count and length is checked against the reference's limit before
-    anything is built for it, and against what is left of ``data`` before
-    slicing; reading past the end raises :class:`TruncatedPayloadError`.
-    The payload length of a non-native transaction has no limit of its own
-    in the reference (which allocates whatever it claims); here it can only
-    be as long as what is left of the payload.
+    The layout is walked and every count and length checked against the
+    reference's limit (before anything is built for it) and against what is
+    left of ``data``; the inputs and outputs themselves are built from the
+    kept wire bytes the first time they are read.  Any truncation sends the
+    bytes through :func:`_diagnose`, which reads them field by field as the
+    reference does, so the error says ``EOF`` or ``unexpected EOF`` exactly
+    where the reference would.  The payload length of a non-native
+    transaction has no limit of its own in the reference (which allocates
+    whatever it claims); here it can only be as long as what is left.
     """
     start = pos
     end = len(data)
-    mark = pos  # start of the record being read, for the EOF wording
     try:
         version, count = _HEAD.unpack_from(data, pos)
         pos += 5
@@ -175,34 +251,17 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
                 pos,
                 count,
                 MAX_TX_IN_PER_MESSAGE,
-                "too many input transactions to fit into max message size",
+                _TOO_MANY_INPUTS,
                 command,
             )
-        tx_in: list[TxIn] = []
-        append = tx_in.append
-        unpack_u64 = _U64.unpack_from
-        unpack_in = _IN.unpack_from
         for _ in range(count):
-            mark = pos
-            raw_id, index, n = unpack_in(data, pos)
+            n = data[pos + 36]
             pos += 37
             if n >= 0xFD:
                 n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _SIG_SCRIPT, command)
-            mark = script_end = pos + n
-            if script_end > end:
-                raise _truncated(command, pos, end)
-            append(
-                _tuple_new(
-                    TxIn,
-                    (
-                        _tuple_new(Outpoint, (_new_bytes(TxID, raw_id), index)),
-                        data[pos:script_end],
-                        unpack_u64(data, script_end)[0],
-                    ),
-                )
-            )
-            pos = script_end + 8
-        mark = pos
+            pos += n + 8
+        if pos >= end:
+            raise IndexError
         count = data[pos]
         pos += 1
         if count >= 0xFD:
@@ -211,24 +270,15 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
                 pos,
                 count,
                 MAX_TX_OUT_PER_MESSAGE,
-                "too many output transactions to fit into max message size",
+                _TOO_MANY_OUTPUTS,
                 command,
             )
-        tx_out: list[TxOut] = []
-        append_out = tx_out.append
-        unpack_out = _OUT.unpack_from
         for _ in range(count):
-            mark = pos
-            value, n = unpack_out(data, pos)
+            n = data[pos + 8]
             pos += 9
             if n >= 0xFD:
                 n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _PK_SCRIPT, command)
-            script_end = pos + n
-            if script_end > end:
-                raise _truncated(command, pos, end)
-            append_out(_tuple_new(TxOut, (value, data[pos:script_end])))
-            pos = script_end
-        mark = pos
+            pos += n
         lock_time, raw_subnetwork = _TAIL.unpack_from(data, pos)
         pos += 28
         if raw_subnetwork == _NATIVE_RAW:
@@ -239,25 +289,22 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
             encodable = True
         else:
             subnetwork_id = _new_bytes(SubnetworkID, raw_subnetwork)
-            mark = pos
             gas, raw_hash, n = _SUBNET.unpack_from(data, pos)
             pos += 41
             if n >= 0xFD:
                 n, pos = _varint_slow(data, pos, n, command)
-            mark = pos
             if pos + n > end:
-                raise _truncated(command, pos, end)
+                raise IndexError
             payload_hash = _new_bytes(Hash, raw_hash)
             payload = data[pos : pos + n]
             pos += n
             # The reference decodes a built-in transaction with gas but refuses to encode it.
             encodable = gas == 0 or raw_subnetwork not in _BUILTIN_RAW
     except (IndexError, struct.error):
-        raise _truncated(command, mark, end) from None
+        raise _diagnose(data, start, command) from None
+    raw = data if (start == 0 and pos == end) else data[start:pos]
     tx = _new(_MsgTxFill)
     tx.version = version
-    tx.tx_in = tuple(tx_in)
-    tx.tx_out = tuple(tx_out)
     tx.lock_time = lock_time
     tx.subnetwork_id = subnetwork_id
     tx.gas = gas
@@ -266,11 +313,91 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
     tx._tx_id = None
     tx._tx_hash = None
     if encodable:
-        tx._raw = data if (start == 0 and pos == end) else data[start:pos]
+        # Built from ``_raw`` when first read (see _BodyField).
+        tx.tx_in = _PENDING
+        tx.tx_out = _PENDING
+        tx._raw = raw
     else:
+        tx.tx_in, tx.tx_out = _build_body(raw)
         tx._raw = None
     tx.__class__ = MsgTx  # type: ignore[assignment]
     return tx, pos  # type: ignore[return-value]
+
+
+def _diagnose(data: bytes, pos: int, command: str) -> ProtocolError:
+    """The reference's error for a transaction at ``pos`` that ends early.
+
+    Reads the transaction one field at a time, as the reference's decoder
+    does: a read that finds no bytes left is ``EOF``, one cut short is
+    ``unexpected EOF``.  Limits are checked in the same order as on the fast
+    path, so the first failure is reported whichever path finds it.
+    """
+    end = len(data)
+
+    def need(size: int) -> int:
+        nonlocal pos
+        if pos + size > end:
+            raise _truncated(command, pos, end)
+        pos += size
+        return pos - size
+
+    def varint(limit: int, what: str) -> int:
+        first = data[need(1)]
+        if first < 0xFD:
+            value = first
+        else:
+            value = _varint_slow(data, need(_VARINT_TAIL[first]), first, command)[0]
+        if value > limit:
+            raise _over(what, value, limit, command)
+        return value
+
+    try:
+        need(4)
+        for _ in range(varint(MAX_TX_IN_PER_MESSAGE, _TOO_MANY_INPUTS)):
+            need(32)
+            need(4)
+            need(varint(MAX_SCRIPT_SIZE, _SIG_SCRIPT))
+            need(8)
+        for _ in range(varint(MAX_TX_OUT_PER_MESSAGE, _TOO_MANY_OUTPUTS)):
+            need(8)
+            need(varint(MAX_SCRIPT_SIZE, _PK_SCRIPT))
+        need(8)
+        if data[need(20) : pos] != _NATIVE_RAW:
+            need(8)
+            need(32)
+            need(varint(1 << 64, "payload"))
+    except ProtocolError as exc:
+        return exc
+    raise AssertionError("_diagnose was given a whole transaction")  # pragma: no cover
+
+
+class _BodyField:
+    """The ``tx_in`` or ``tx_out`` attribute of :class:`MsgTx`, over its slot.
+
+    A decoded transaction holds :data:`_PENDING` in both slots; the first
+    read of either builds both from ``_raw`` and stores them, so later reads
+    cost a slot read and one identity check.  Stores go straight to the slot.
+    """
+
+    __slots__ = ("_get", "_put")
+
+    def __init__(self, slot: Any) -> None:
+        self._get = slot.__get__
+        self._put = slot.__set__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._get(obj, owner)
+        if value is _PENDING:
+            inputs, outputs = _build_body(obj._raw)
+            _TX_IN_SLOT.__set__(obj, inputs)
+            _TX_OUT_SLOT.__set__(obj, outputs)
+            value = self._get(obj, owner)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._put(obj, value)
 
 
 _FULL = 0
@@ -314,8 +441,12 @@ class MsgTx(Message):
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
         check_int(self.lock_time, 0, (1 << 64) - 1, "lock_time")
         check_int(self.gas, 0, (1 << 64) - 1, "gas")
+        tx_in = _TX_IN_SLOT.__get__(self)
+        tx_out = _TX_OUT_SLOT.__get__(self)
+        if isinstance(tx_in, (int, str, bytes)) or isinstance(tx_out, (int, str, bytes)):
+            raise FieldValueError("tx_in and tx_out must be sequences of TxIn and TxOut")
         inputs = []
-        for item in self.tx_in:
+        for item in tx_in:
             outpoint, script, sequence = item
             tx_id, index = outpoint
             if type(tx_id) is not TxID:
@@ -325,7 +456,7 @@ class MsgTx(Message):
             inputs.append(TxIn(Outpoint(tx_id, index), bytes(script), sequence))
         _set(self, "tx_in", tuple(inputs))
         outputs = []
-        for out in self.tx_out:
+        for out in tx_out:
             value, script = out
             check_int(value, 0, (1 << 64) - 1, "output value")
             outputs.append(TxOut(value, bytes(script)))
@@ -465,19 +596,17 @@ class MsgTx(Message):
         parts: list[bytes] = []
         copied = 0  # raw[:copied] is in parts already
         if mode == _EXCLUDE_SCRIPTS_AND_PAYLOAD:
-            tx_in = self.tx_in
-            count = len(tx_in)
-            pos = 4 + (1 if count < 0xFD else varint_size(count))
-            for _, script, _ in tx_in:
-                n = len(script)
+            count, pos = _varint_at(raw, 4)
+            for _ in range(count):
+                pos += 36
+                n, after = _varint_at(raw, pos)
                 if n:
-                    pos += 36
                     parts.append(raw[copied:pos])
                     parts.append(b"\x00")
-                    copied = pos + (1 if n < 0xFD else varint_size(n)) + n
+                    copied = after + n
                     pos = copied + 8
                 else:
-                    pos += 45
+                    pos = after + 8
         payload = self.payload
         if payload:
             cut = (
@@ -535,6 +664,12 @@ class MsgTx(Message):
         return n
 
 
+_TX_IN_SLOT: Final[Any] = MsgTx.__dict__["tx_in"]
+_TX_OUT_SLOT: Final[Any] = MsgTx.__dict__["tx_out"]
+setattr(MsgTx, "tx_in", _BodyField(_TX_IN_SLOT))  # noqa: B010
+setattr(MsgTx, "tx_out", _BodyField(_TX_OUT_SLOT))  # noqa: B010
+
+
 class _MsgTxFill(Message):
     """A mutable twin of :class:`MsgTx` (same slots), used only while decoding.
 
@@ -546,7 +681,7 @@ class _MsgTxFill(Message):
     __slots__ = MsgTx.__slots__
 
     version: int
-    tx_in: tuple[TxIn, ...]
+    tx_in: tuple[TxIn, ...]  # or _PENDING (see _BodyField)
     tx_out: tuple[TxOut, ...]
     lock_time: int
     subnetwork_id: SubnetworkID
