@@ -22,7 +22,7 @@ import trio
 
 from ._core import PeerConfig, PeerProtocol, PeerStats
 from ._core import banscores as scores
-from ._core._protocol import PASS
+from ._core._protocol import PASS, inv_key
 from ._core._summary import summarize
 from ._errors import (
     HandshakeError,
@@ -428,10 +428,10 @@ class Peer:
 
     def add_known_inventory(self, inv: InvVect) -> None:
         """Record that the remote knows ``inv`` (it will not be announced to it)."""
-        self._proto.known_inventory.add(inv)
+        self._proto.known_inventory.add(inv_key(inv))
 
     def is_known_inventory(self, inv: InvVect) -> bool:
-        return inv in self._proto.known_inventory
+        return inv_key(inv) in self._proto.known_inventory
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ import logging
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig, wire
 from trio_kaspa_peer._core import LRUSet, PeerProtocol, StallWatch, banscores
-from trio_kaspa_peer._core._protocol import PASS
+from trio_kaspa_peer._core._protocol import PASS, inv_key
 from trio_kaspa_peer._core._summary import summarize
 
 
@@ -36,6 +38,44 @@ def test_lru_set_bounds_and_order() -> None:
     assert 3 not in lru
     with pytest.raises(ValueError):
         LRUSet(0)
+
+
+@given(
+    st.integers(1, 6),
+    st.lists(st.integers(0, 9), max_size=6),
+    st.lists(st.integers(0, 9), max_size=30),
+)
+def test_lru_add_all_ends_as_adding_one_by_one(
+    limit: int, before: list[int], items: list[int]
+) -> None:
+    one_by_one: LRUSet[int] = LRUSet(limit)
+    at_once: LRUSet[int] = LRUSet(limit)
+    for item in before:
+        one_by_one.add(item)
+        at_once.add(item)
+    for item in items:
+        one_by_one.add(item)
+    at_once.add_all(items)
+    assert list(at_once) == list(one_by_one)
+
+
+def test_received_inv_is_known_by_its_wire_record() -> None:
+    p = proto(max_known_inventory=100)
+    tx = wire.InvType.TX
+    items = [wire.InvVect(tx, wire.Hash(i.to_bytes(32, "little"))) for i in range(5000)]
+    decoded = wire.MsgInv.decode_payload(wire.MsgInv(items).encode_payload())
+    assert isinstance(decoded.inv_list, wire.PackedSequence)
+    p.version_known = True
+    for msg in (decoded, wire.MsgInv(items[:3])):  # decoded (packed) and built (tuple)
+        assert p.received(msg, 100, now_wall=1.0) is PASS
+    assert len(p.known_inventory) == 100
+    assert list(p.known_inventory) == [inv_key(i) for i in items[4903:]] + [
+        inv_key(i) for i in items[:3]
+    ]
+    assert p.queue_inventory(items[-1]) is None
+    assert not p.trickle_queue  # known: not queued
+    p.queue_inventory(items[4000])
+    assert [list(b.inv_list) for b in p.trickle()] == [[items[4000]]]
 
 
 def test_stall_watch_deadlines_and_listener_offset() -> None:
@@ -111,7 +151,7 @@ def test_trickle_and_inventory_rules() -> None:
     assert p.queue_inventory(block) == wire.MsgInv([block])
     for item in tx:
         p.queue_inventory(item)
-    p.known_inventory.add(tx[1])
+    p.known_inventory.add(inv_key(tx[1]))
     batches = p.trickle()
     assert [list(b.inv_list) for b in batches] == [[tx[0], tx[2]], [tx[3], tx[4]]]
     assert p.trickle() == []
@@ -173,8 +213,8 @@ def test_trickle_with_limited_room_leaves_the_rest_unannounced() -> None:
     assert p.trickle(0) == []
     first = p.trickle(1)
     assert [list(b.inv_list) for b in first] == [tx[:2]]
-    assert tx[2] not in p.known_inventory  # not announced yet
+    assert inv_key(tx[2]) not in p.known_inventory  # not announced yet
     rest = p.trickle(5)
     assert [list(b.inv_list) for b in rest] == [tx[2:4], tx[4:]]
-    assert all(item in p.known_inventory for item in tx)
+    assert all(inv_key(item) in p.known_inventory for item in tx)
     assert p.trickle_queue is None  # drained: no deque kept for an idle peer

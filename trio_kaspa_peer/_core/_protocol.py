@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import itertools
 import random
+import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, overload
 
 from .._errors import (
     IncompatibleSubnetworkError,
@@ -43,6 +44,7 @@ from ..wire import (
     MsgTx,
     MsgVersion,
     NetAddress,
+    PackedSequence,
     RawMessage,
     RejectCode,
     ServiceFlag,
@@ -57,6 +59,48 @@ from ._lru import SENT_NONCES, LRUSet
 __all__ = ["PASS", "Decision", "PeerProtocol", "PeerStats", "StallWatch", "next_peer_id"]
 
 _ids = itertools.count(1)
+
+INV_KEY: Final = struct.Struct("<I32s")
+"""An InvVect as on the wire (type, hash): the known-inventory key."""
+_KEY_SIZE: Final = INV_KEY.size
+
+
+def inv_key(item: InvVect) -> bytes:
+    """The known-inventory key of ``item``: its 36-byte wire record."""
+    return INV_KEY.pack(item.type, item.hash)
+
+
+class _Records(Sequence[bytes]):
+    """The fixed-size records of ``raw`` as a sequence of bytes, sliced on access."""
+
+    __slots__ = ("_raw", "_size")
+
+    def __init__(self, raw: bytes, size: int) -> None:
+        self._raw = raw
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._raw) // self._size
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("record index out of range")
+        start = index * self._size
+        return self._raw[start : start + self._size]
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = self._raw
+        size = self._size
+        return (raw[i : i + size] for i in range(0, len(raw) - size + 1, size))
 
 
 def next_peer_id() -> int:
@@ -259,7 +303,8 @@ class PeerProtocol:
         self.last_ping_time = 0.0
         self.last_ping_clock = 0.0
         self.last_ping_micros = 0
-        self.known_inventory: LRUSet[InvVect] = LRUSet(config.max_known_inventory)
+        # Keyed by the 36-byte wire record of each InvVect (see inv_key).
+        self.known_inventory: LRUSet[bytes] = LRUSet(config.max_known_inventory)
         # Made on first use and dropped once drained: an idle peer holds no deque.
         self.trickle_queue: deque[InvVect] | None = None
         self.stall = StallWatch(config.stall_response_timeout)
@@ -397,14 +442,21 @@ class PeerProtocol:
 
     def _inv(self, msg: Message | RawMessage) -> Decision:
         if isinstance(msg, MsgInv):
-            add = self.known_inventory.add
-            for item in msg.inv_list:
-                add(item)
+            items = msg.inv_list
+            if type(items) is PackedSequence and items.record_size == _KEY_SIZE:
+                # A decoded inv keeps its records, and a record is the key itself.
+                raw = items.raw
+                if len(raw) == _KEY_SIZE:
+                    self.known_inventory.add(raw)
+                else:
+                    self.known_inventory.add_all(_Records(raw, _KEY_SIZE))
+            else:
+                self.known_inventory.add_all([inv_key(item) for item in items])
         return PASS
 
     def _tx(self, msg: Message | RawMessage) -> Decision:
         if isinstance(msg, MsgTx):
-            self.known_inventory.add(InvVect(InvType.TX, msg.tx_id()))
+            self.known_inventory.add(INV_KEY.pack(InvType.TX, msg.tx_id()))
         return PASS
 
     def _block(self, msg: Message | RawMessage) -> Decision:
@@ -414,7 +466,7 @@ class PeerProtocol:
             digest = block_hash_of_payload(msg.payload)
         else:  # pragma: no cover - a registry override of "block"
             return PASS
-        self.known_inventory.add(InvVect(InvType.BLOCK, digest))
+        self.known_inventory.add(INV_KEY.pack(InvType.BLOCK, digest))
         return PASS
 
     def services_have_bloom(self) -> bool:
@@ -456,7 +508,7 @@ class PeerProtocol:
         version is known, a block goes out at once (the returned ``inv``),
         transactions wait for the next trickle.
         """
-        if item in self.known_inventory or not self.version_known:
+        if inv_key(item) in self.known_inventory or not self.version_known:
             return None
         if item.type == InvType.BLOCK:
             return MsgInv((item,))
@@ -482,10 +534,11 @@ class PeerProtocol:
         batch: list[InvVect] = []
         while queue:
             item = popleft()
-            if item in known:
+            key = inv_key(item)
+            if key in known:
                 continue
             batch.append(item)
-            known.add(item)
+            known.add(key)
             if len(batch) >= limit:
                 batches.append(MsgInv(batch))
                 batch = []

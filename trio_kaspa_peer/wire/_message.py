@@ -150,6 +150,11 @@ class PackedSequence(Sequence[T], Generic[T]):
         """The records exactly as on the wire (without the count)."""
         return self._raw
 
+    @property
+    def record_size(self) -> int:
+        """The size of one record in :attr:`raw`."""
+        return self._record.size
+
     def __len__(self) -> int:
         return self._len
 
