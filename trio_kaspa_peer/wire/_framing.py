@@ -110,6 +110,7 @@ class Frame(NamedTuple):
     wire_size: int
 
 
+_tuple_new = tuple.__new__
 _command_fields: dict[str, bytes] = {}
 
 
@@ -320,8 +321,9 @@ class FrameDecoder:
         self._header: _Header | None = None
         self._skip = 0
         self._failed: ProtocolError | None = None
-        # Raw 12-byte command field -> (command, class, payload limit), for known commands.
-        self._known: dict[bytes, tuple[str, type[Message], int]] = {}
+        # Raw 12-byte command field -> (command, class, payload limit, decoded here?),
+        # for known commands.
+        self._known: dict[bytes, tuple[str, type[Message], int, bool]] = {}
 
     @property
     def buffered(self) -> int:
@@ -369,6 +371,21 @@ class FrameDecoder:
             known = self._known.get(raw_command)
             if known is not None and magic == self._net and length <= known[2]:
                 # Fast path: a known command whose length is within its type's limit.
+                start = pos + MESSAGE_HEADER_SIZE
+                end = start + length
+                if len(buf) >= end and known[3]:
+                    # The whole frame is here and decodes to a message: no header kept.
+                    payload = bytes(buf[start:end])
+                    self._pos = end
+                    if _sha256(_sha256(payload).digest()).digest()[:4] != check:
+                        _verify(_Header(known[0], length, check, known[1]), payload)
+                    return _tuple_new(
+                        Frame,
+                        (
+                            known[1].decode_payload(payload, self._pver),
+                            MESSAGE_HEADER_SIZE + length,
+                        ),
+                    )
                 header = _Header(known[0], length, check, known[1])
             else:
                 try:
@@ -385,6 +402,7 @@ class FrameDecoder:
                         header.command,
                         header.cls,
                         header.cls.max_payload_length(self._pver),
+                        header.command not in self._raw_commands,
                     )
             pos += MESSAGE_HEADER_SIZE
             if header.cls is None:
