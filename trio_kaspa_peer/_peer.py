@@ -22,7 +22,7 @@ import trio
 
 from ._core import PeerConfig, PeerProtocol, PeerStats
 from ._core import banscores as scores
-from ._core._protocol import PASS, inv_key
+from ._core._protocol import PASS, as_list, inv_key
 from ._core._summary import summarize
 from ._errors import (
     HandshakeError,
@@ -442,7 +442,7 @@ class Peer:
 
         Returns the addresses that were sent; nothing is sent for none.
         """
-        msg = self._proto.addr_message(list(addresses), subnetwork_id, _RNG)
+        msg = self._proto.addr_message(as_list(addresses, "addresses"), subnetwork_id, _RNG)
         if msg.addr_list:
             await self._queue(msg)
         return list(msg.addr_list)
@@ -467,12 +467,13 @@ class Peer:
 
     async def push_get_block_locator(self, high_hash: Hash, low_hash: Hash) -> None:
         """Queue a ``getlocator`` and remember that a locator was requested."""
+        msg = MsgGetBlockLocator(high_hash, low_hash)
         self._proto.was_block_locator_requested = True
-        await self._queue(MsgGetBlockLocator(high_hash, low_hash))
+        await self._queue(msg)
 
     async def push_block_locator(self, hashes: Iterable[Hash]) -> None:
         """Queue a ``locator``: at most 500 hashes, else :class:`~.wire.EncodeError`."""
-        await self._queue(MsgBlockLocator(tuple(hashes)))
+        await self._queue(MsgBlockLocator(as_list(hashes, "hashes")))
 
     async def push_reject(
         self,

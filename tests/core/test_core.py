@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -218,3 +220,48 @@ def test_trickle_with_limited_room_leaves_the_rest_unannounced() -> None:
     assert [list(b.inv_list) for b in rest] == [tx[2:4], tx[4:]]
     assert all(inv_key(item) in p.known_inventory for item in tx)
     assert p.trickle_queue is None  # drained: no deque kept for an idle peer
+
+
+CONFIG_BAD_VALUES: list[Any] = [None, object(), "x", 1.5, -1, 0, 1 << 70, [object()], b"\x00", {}]
+FLAGS = {
+    "disable_relay_tx",
+    "enable_non_native_subnetworks",
+    "deliver_messages",
+    "stall_detection",
+    "close_on_unknown_command",
+    "allow_self_connection",
+}
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in dataclasses.fields(PeerConfig) if f.init], ids=lambda n: n
+)
+def test_bad_config_values_raise_config_error(name: str) -> None:
+    """A value of the wrong type or range is a ConfigError, never another exception."""
+    default = PeerConfig()
+    for bad in CONFIG_BAD_VALUES:
+        try:
+            PeerConfig(**{name: bad})
+        except tkp.ConfigError:
+            continue
+        # Accepted only: any truth value for a flag, None where None is the default,
+        # a number for a numeric field, an empty collection for a collection field, a str
+        # for a str field.
+        current = getattr(default, name)
+        numeric = isinstance(current, (int, float)) and name not in FLAGS
+        collection = isinstance(current, (tuple, frozenset))
+        assert (
+            name in FLAGS
+            or (bad is None and current is None)
+            or (numeric and isinstance(bad, (int, float)))
+            or (collection and bad == {})
+            or ((isinstance(current, str) or name == "proxy") and isinstance(bad, str))
+        ), (name, bad)
+
+
+def test_config_refuses_a_str_where_a_sequence_of_str_is_meant() -> None:
+    with pytest.raises(tkp.ConfigError):
+        PeerConfig(user_agent_comments="abc")  # type: ignore[arg-type]
+    with pytest.raises(tkp.ConfigError):
+        PeerConfig(raw_commands="block")  # type: ignore[arg-type]
+    assert PeerConfig(raw_commands=frozenset({"block"})).raw_commands == frozenset({"block"})

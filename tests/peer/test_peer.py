@@ -798,3 +798,41 @@ def test_config_validation() -> None:
     assert PeerConfig().user_agent == f"/trio-kaspa-peer:{tkp.__version__}/"
     assert isinstance(tkp.ConfigError("x"), tkp.KaspaPeerError)
     assert replace(PeerConfig(), user_agent_name="n").user_agent.endswith("/n:/")
+
+
+async def test_bad_arguments_raise_our_errors_and_leave_the_peer_open() -> None:
+    H = wire.Hash(bytes(range(32)))
+    async with open_peer_pair(cfg(), cfg()) as (a, b):
+        bad_messages: list[Any] = [None, "ping", 42, wire.MsgPing, b"\x00" * 24]
+        for bad in bad_messages:
+            with pytest.raises(wire.FieldTypeError):
+                await a.send(bad)
+            with pytest.raises(wire.FieldTypeError):
+                a.send_nowait(bad)
+        bad_invs: list[Any] = [None, "x", 5, wire.InvVect(wire.InvType.TX, b"short")]  # type: ignore[arg-type]
+        for bad_inv in bad_invs:
+            with pytest.raises(wire.FieldTypeError):
+                a.queue_inventory(bad_inv)
+            with pytest.raises(wire.FieldTypeError):
+                a.add_known_inventory(bad_inv)
+            with pytest.raises(wire.FieldTypeError):
+                a.is_known_inventory(bad_inv)
+        with pytest.raises(wire.FieldTypeError):
+            await a.push_addr(None)  # type: ignore[arg-type]
+        with pytest.raises(wire.FieldValueError):
+            await a.push_addr([1])  # type: ignore[list-item]
+        with pytest.raises(wire.FieldTypeError):
+            await a.push_block_locator(None)  # type: ignore[arg-type]
+        with pytest.raises(wire.FieldTypeError):
+            await a.push_get_block_invs(None, H)  # type: ignore[arg-type]
+        with pytest.raises(wire.FieldTypeError):
+            await a.push_get_block_locator(H, None)  # type: ignore[arg-type]
+        assert a._proto.was_block_locator_requested is False  # nothing was sent
+        with pytest.raises(wire.FieldTypeError):
+            await a.push_reject(None, 1, "x")  # type: ignore[arg-type]
+        # None of it hurt the peer: it still works.
+        assert a.close_reason is None
+        await a.send(wire.MsgPing(5))
+        async for msg in b.messages():
+            assert msg == wire.MsgPing(5)
+            break

@@ -482,6 +482,8 @@ def test_errors_form_one_hierarchy() -> None:
             assert issubclass(obj, wire.KaspaPeerError), name
     assert issubclass(wire.FieldValueError, ValueError)
     assert issubclass(wire.EncodeError, wire.FieldValueError)
+    assert issubclass(wire.FieldTypeError, wire.FieldValueError)
+    assert issubclass(wire.FieldTypeError, TypeError)
     assert issubclass(wire.InvalidCommandError, wire.UnknownCommandError)
     for cls in (
         wire.TruncatedPayloadError,
@@ -503,3 +505,54 @@ def test_every_module_has_all() -> None:
         assert exported is not None, info.name
         for name in exported:
             assert getattr(wire, name) is getattr(module, name), name
+
+
+# -- bad field values -------------------------------------------------------------------------
+
+BAD_VALUES: list[Any] = [None, object(), "x", 1.5, -1, 1 << 70, [object()], [None], b"\x00", {}]
+
+
+def _bad_value_classes() -> list[type]:
+    classes: list[type] = [wire.DEFAULT_REGISTRY.get(c) for c in wire.DEFAULT_REGISTRY]  # type: ignore[misc]
+    return [*classes, wire.BlockHeader]
+
+
+@pytest.mark.parametrize("cls", _bad_value_classes(), ids=lambda c: c.__name__)
+def test_bad_field_values_raise_our_errors(cls: type) -> None:
+    """Every field of every message, given a value of the wrong type or range, is either
+    accepted (and then encodes or refuses with our errors) or refused with ours."""
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        for bad in BAD_VALUES:
+            try:
+                msg = cls(**{f.name: bad})
+            except wire.FieldValueError:
+                continue
+            except Exception as exc:  # pragma: no cover - the failure this test looks for
+                pytest.fail(f"{cls.__name__}({f.name}={bad!r}) raised {type(exc).__name__}: {exc}")
+            if isinstance(msg, wire.Message):
+                try:
+                    wire.decode_frame(wire.encode_frame(msg, NET), NET)
+                except wire.ProtocolError:
+                    pass
+                except Exception as exc:  # pragma: no cover
+                    what = f"{cls.__name__}({f.name}={bad!r})"
+                    pytest.fail(f"{what} encoded with {type(exc).__name__}: {exc}")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: wire.Hash(None),  # type: ignore[arg-type]
+        lambda: wire.Hash(32),  # type: ignore[arg-type]  # not 32 zero bytes
+        lambda: wire.TxID("00" * 32),  # type: ignore[arg-type]
+        lambda: wire.SubnetworkID("ab"),  # type: ignore[arg-type]
+        lambda: wire.NetAddress(None, 1),  # type: ignore[arg-type]
+        lambda: wire.NetAddress("1.2.3.4", "1"),  # type: ignore[arg-type]
+        lambda: wire.NetAddress("1.2.3.4", 1, None),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_value_types_are_field_type_errors(make: Any) -> None:
+    with pytest.raises(wire.FieldTypeError):
+        make()

@@ -171,6 +171,25 @@ class PeerConfig:
     receive_size: int = 65536
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"PeerConfig: {exc}") from exc
+
+    def _check(self) -> None:
+        def integer(name: str, lo: int, hi: int) -> int:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ConfigError(f"{name} must be an int in {lo}..{hi}, got {value!r}")
+            return value
+
+        def callable_or_none(name: str) -> None:
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigError(f"{name} must be callable or None, got {type(value).__name__}")
+
         for name in (
             "message_queue_size",
             "outbound_queue_size",
@@ -179,8 +198,7 @@ class PeerConfig:
             "max_trickle_queue",
             "receive_size",
         ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
+            integer(name, 1, 1 << 62)
         for name in (
             "negotiate_timeout",
             "ping_interval",
@@ -190,12 +208,32 @@ class PeerConfig:
             "stall_response_timeout",
             "reject_timeout",
         ):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive")
-        if not 0 < self.protocol_version < 1 << 31:
-            raise ConfigError("protocol_version must be a positive int32")
-        object.__setattr__(self, "user_agent_comments", tuple(self.user_agent_comments))
-        object.__setattr__(self, "raw_commands", frozenset(self.raw_commands))
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        integer("protocol_version", 1, (1 << 31) - 1)
+        integer("min_protocol_version", 0, (1 << 31) - 1)
+        integer("net", 0, 0xFFFFFFFF)
+        integer("services", 0, (1 << 64) - 1)
+        for name in ("user_agent_name", "user_agent_version"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a str")
+        comments: Any = self.user_agent_comments  # the annotation is what we accept, not a proof
+        if isinstance(comments, str) or not all(isinstance(c, str) for c in comments):
+            raise ConfigError("user_agent_comments must be a sequence of str")
+        raw_commands: Any = self.raw_commands
+        if isinstance(raw_commands, str) or not all(isinstance(c, str) for c in raw_commands):
+            raise ConfigError("raw_commands must be a collection of command names")
+        if self.subnetwork_id is not None and type(self.subnetwork_id) is not SubnetworkID:
+            object.__setattr__(self, "subnetwork_id", SubnetworkID(self.subnetwork_id))
+        if self.proxy is not None and not isinstance(self.proxy, str):
+            raise ConfigError("proxy must be a 'host:port' str or None")
+        callable_or_none("selected_tip")
+        callable_or_none("ban_score")
+        if not isinstance(self.listeners, MessageListeners):
+            raise ConfigError("listeners must be a MessageListeners")
+        object.__setattr__(self, "user_agent_comments", tuple(comments))
+        object.__setattr__(self, "raw_commands", frozenset(raw_commands))
         object.__setattr__(self, "services", ServiceFlag(self.services))
         build_user_agent(self.user_agent_name, self.user_agent_version, self.user_agent_comments)
 

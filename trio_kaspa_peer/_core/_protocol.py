@@ -15,9 +15,9 @@ import itertools
 import random
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final, overload
+from typing import Final, TypeVar, overload
 
 from .._errors import (
     IncompatibleSubnetworkError,
@@ -27,6 +27,7 @@ from .._errors import (
 )
 from ..wire import (
     MAX_ADDR_PER_MSG,
+    FieldTypeError,
     Hash,
     InvType,
     InvVect,
@@ -59,6 +60,7 @@ from ._lru import SENT_NONCES, LRUSet
 __all__ = ["PASS", "Decision", "PeerProtocol", "PeerStats", "StallWatch", "next_peer_id"]
 
 _ids = itertools.count(1)
+T = TypeVar("T")
 
 INV_KEY: Final = struct.Struct("<I32s")
 """An InvVect as on the wire (type, hash): the known-inventory key."""
@@ -67,7 +69,24 @@ _KEY_SIZE: Final = INV_KEY.size
 
 def inv_key(item: InvVect) -> bytes:
     """The known-inventory key of ``item``: its 36-byte wire record."""
-    return INV_KEY.pack(item.type, item.hash)
+    try:
+        key = INV_KEY.pack(item.type, item.hash)
+        ok = len(item.hash) == 32
+    except (AttributeError, TypeError, struct.error):
+        ok = False
+    if not ok:
+        raise FieldTypeError(f"an InvVect with a 32-byte hash is needed, got {item!r:.80}")
+    return key
+
+
+def as_list(items: Iterable[T], what: str) -> list[T]:
+    """``items`` as a list; anything not iterable (``None``, say) is a FieldTypeError."""
+    if isinstance(items, (str, bytes)):
+        raise FieldTypeError(f"{what} must be an iterable of items, got {type(items).__name__}")
+    try:
+        return list(items)
+    except TypeError:
+        raise FieldTypeError(f"{what} must be iterable, got {type(items).__name__}") from None
 
 
 class _Records(Sequence[bytes]):
@@ -559,7 +578,7 @@ class PeerProtocol:
         rng: random.Random | None = None,
     ) -> MsgAddr:
         """An ``addr`` of at most 1000 addresses: a random subset when given more."""
-        chosen = list(addresses)
+        chosen = as_list(addresses, "addresses")
         if len(chosen) > MAX_ADDR_PER_MSG:
             chosen = (rng or random).sample(chosen, MAX_ADDR_PER_MSG)
         return MsgAddr(chosen, include_all_subnetworks=False, subnetwork_id=subnetwork_id)

@@ -16,6 +16,7 @@ from typing import ClassVar, Final, Self
 from ._codec import (
     MAX_MESSAGE_PAYLOAD,
     Reader,
+    as_bytes,
     as_hash,
     check_int,
     put_var_bytes,
@@ -23,7 +24,7 @@ from ._codec import (
     varint_size,
 )
 from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
-from ._message import PROTOCOL_VERSION, Message, PackedSequence, register_message
+from ._message import PROTOCOL_VERSION, Message, PackedSequence, checked_fields, register_message
 from ._messages import hashes_sequence
 from ._tx import MsgTx, decode_tx_at
 from ._types import Hash
@@ -80,6 +81,7 @@ class BlockHeader:
     _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
     _hash: Hash | None = field(default=None, init=False, repr=False, compare=False)
 
+    @checked_fields
     def __post_init__(self) -> None:
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
         parents = self.parent_hashes
@@ -301,7 +303,7 @@ class MsgMerkleBlock(Message):
         check_int(self.transactions, 0, 0xFFFFFFFF, "transactions")
         if not isinstance(self.hashes, PackedSequence):
             _set(self, "hashes", tuple([as_hash(h, "hash") for h in self.hashes]))
-        _set(self, "flags", bytes(self.flags))
+        _set(self, "flags", as_bytes(self.flags, "flags"))
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:

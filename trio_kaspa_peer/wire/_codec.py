@@ -15,6 +15,7 @@ from typing import Any, Final
 from ._errors import (
     CountOverLimitError,
     EncodeError,
+    FieldTypeError,
     FieldValueError,
     MalformedPayloadError,
     NonCanonicalVarIntError,
@@ -305,10 +306,32 @@ def check_int(value: int, lo: int, hi: int, name: str) -> None:
         raise FieldValueError(f"{name} {value!r} is out of range {lo}..{hi}")
 
 
+def as_bytes(value: Any, name: str) -> bytes:
+    """``value`` as bytes: any bytes-like value or iterable of byte values, not a str or an int.
+
+    ``bytes(5)`` would be five zero bytes and ``bytes("ab")`` an error about
+    encodings; both are refused here with a :class:`FieldTypeError`.
+    """
+    if type(value) is bytes:
+        return value
+    if isinstance(value, (str, int)) or value is None:
+        raise FieldTypeError(f"{name} must be bytes, got {type(value).__name__}")
+    try:
+        return bytes(value)
+    except (TypeError, ValueError) as exc:
+        raise FieldTypeError(f"{name} must be bytes: {exc}") from exc
+
+
+def check_str(value: str, name: str) -> None:
+    """Raise :class:`FieldTypeError` unless ``value`` is a str."""
+    if not isinstance(value, str):
+        raise FieldTypeError(f"{name} must be a str, got {type(value).__name__}")
+
+
 def as_hash(value: bytes, name: str) -> Hash:
     """``value`` as a :class:`Hash` (any 32 bytes-like value is accepted)."""
     if type(value) is Hash:
         return value
     if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise FieldValueError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
+        raise FieldTypeError(f"{name} must be a 32-byte hash, got {type(value).__name__}")
     return Hash(value)

@@ -14,6 +14,7 @@ __all__ = [
     "ChecksumError",
     "CountOverLimitError",
     "EncodeError",
+    "FieldTypeError",
     "FieldValueError",
     "IncompleteFrameError",
     "InvalidCommandError",
@@ -125,6 +126,10 @@ class CountOverLimitError(MalformedPayloadError):
 
 class FieldValueError(ProtocolError, ValueError):
     """A value given for a wire field cannot be represented (wrong size, out of range)."""
+
+
+class FieldTypeError(FieldValueError, TypeError):
+    """A value given for a wire field has the wrong type or shape (``None`` for bytes, say)."""
 
 
 class EncodeError(FieldValueError):

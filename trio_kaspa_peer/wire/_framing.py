@@ -21,6 +21,7 @@ from typing import Final, NamedTuple
 from ._codec import MAX_MESSAGE_PAYLOAD
 from ._errors import (
     ChecksumError,
+    FieldTypeError,
     IncompleteFrameError,
     InvalidCommandError,
     PayloadTooLargeError,
@@ -137,6 +138,8 @@ def encode_frame(
     cannot carry and :class:`PayloadTooLargeError` when the payload exceeds
     MaxMessagePayload or the message type's own limit.
     """
+    if not isinstance(msg, (Message, RawMessage)):
+        raise FieldTypeError(f"a Message or RawMessage is needed, got {type(msg).__name__}")
     command = msg.command
     field = _command_field(command)
     payload = msg.encode_payload(pver)

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final, Generic, Self, TypeVar, overload
 
-from ._errors import KaspaPeerError
+from ._errors import FieldTypeError, FieldValueError, KaspaPeerError
 
 __all__ = [
     "COMMAND_SIZE",
@@ -39,6 +39,12 @@ class Message:
     command: ClassVar[str]
     """The wire command, at most 12 ASCII bytes (``"version"``, ``"inv"``, ...)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        post_init = cls.__dict__.get("__post_init__")
+        if post_init is not None:
+            cls.__post_init__ = checked_fields(post_init)  # type: ignore[attr-defined]
+
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
         """The largest payload this message type may have at protocol version ``pver``."""
@@ -52,6 +58,37 @@ class Message:
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
         """Decode a payload (no frame header) into a message of this type."""
         raise NotImplementedError
+
+
+def checked_fields(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Wrap a dataclass ``__post_init__`` so that bad field values raise our own errors.
+
+    A value of the wrong type or shape (``None`` where bytes are needed, a
+    list item that does not unpack) surfaces from deep inside a conversion
+    as a plain :class:`TypeError` or :class:`ValueError`; it becomes a
+    :class:`FieldTypeError` or :class:`FieldValueError` naming the class.
+    Applied once per class (wrapping is idempotent).
+    """
+    if getattr(post_init, "__checked_fields__", False):
+        return post_init
+
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except KaspaPeerError:
+            raise
+        except (TypeError, AttributeError) as exc:
+            raise FieldTypeError(
+                f"{type(self).__name__}: {exc}", command=getattr(self, "command", None)
+            ) from exc
+        except ValueError as exc:
+            raise FieldValueError(
+                f"{type(self).__name__}: {exc}", command=getattr(self, "command", None)
+            ) from exc
+
+    __post_init__.__checked_fields__ = True  # type: ignore[attr-defined]
+    __post_init__.__doc__ = post_init.__doc__
+    return __post_init__
 
 
 class MessageRegistry:

@@ -17,8 +17,10 @@ from ._codec import (
     MAX_MESSAGE_PAYLOAD,
     MAX_VAR_INT_PAYLOAD,
     Reader,
+    as_bytes,
     as_hash,
     check_int,
+    check_str,
     put_var_bytes,
     put_var_string,
     put_varint,
@@ -498,7 +500,7 @@ class MsgFilterAdd(Message):
     data: bytes = b""
 
     def __post_init__(self) -> None:
-        _set(self, "data", bytes(self.data))
+        _set(self, "data", as_bytes(self.data, "data"))
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -538,7 +540,7 @@ class MsgFilterLoad(Message):
     flags: BloomUpdateType | int = BloomUpdateType.NONE
 
     def __post_init__(self) -> None:
-        _set(self, "filter", bytes(self.filter))
+        _set(self, "filter", as_bytes(self.filter, "filter"))
         check_int(self.hash_funcs, 0, 0xFFFFFFFF, "hash_funcs")
         check_int(self.tweak, 0, 0xFFFFFFFF, "tweak")
         check_int(self.flags, 0, 0xFF, "flags")
@@ -611,7 +613,9 @@ class MsgReject(Message):
     hash: Hash | None = None
 
     def __post_init__(self) -> None:
+        check_str(self.cmd, "cmd")
         check_int(self.code, 0, 0xFF, "reject code")
+        check_str(self.reason, "reason")
         if self.hash is not None:
             _set(self, "hash", as_hash(self.hash, "hash"))
 
@@ -861,6 +865,7 @@ class MsgVersion(Message):
         _set(self, "services", _services(self.services))
         check_int(self.timestamp, -(1 << 63), (1 << 63) - 1, "timestamp")
         check_int(self.nonce, 0, (1 << 64) - 1, "nonce")
+        check_str(self.user_agent, "user_agent")
         for name in ("addr_you", "addr_me"):
             if type(getattr(self, name)) is not NetAddress:
                 raise FieldValueError(f"{name} must be a NetAddress")

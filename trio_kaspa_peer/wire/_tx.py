@@ -26,11 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NamedTuple, Self
 
-from ._codec import MAX_MESSAGE_PAYLOAD, check_int, put_varint, varint_size
+from ._codec import MAX_MESSAGE_PAYLOAD, as_bytes, check_int, put_varint, varint_size
 from ._errors import (
     CountOverLimitError,
     EncodeError,
-    FieldValueError,
     NonCanonicalVarIntError,
     ProtocolError,
     TruncatedPayloadError,
@@ -441,32 +440,30 @@ class MsgTx(Message):
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")
         check_int(self.lock_time, 0, (1 << 64) - 1, "lock_time")
         check_int(self.gas, 0, (1 << 64) - 1, "gas")
-        tx_in = _TX_IN_SLOT.__get__(self)
-        tx_out = _TX_OUT_SLOT.__get__(self)
-        if isinstance(tx_in, (int, str, bytes)) or isinstance(tx_out, (int, str, bytes)):
-            raise FieldValueError("tx_in and tx_out must be sequences of TxIn and TxOut")
         inputs = []
-        for item in tx_in:
+        for item in self.tx_in:
             outpoint, script, sequence = item
             tx_id, index = outpoint
             if type(tx_id) is not TxID:
                 tx_id = TxID(tx_id)
             check_int(index, 0, 0xFFFFFFFF, "outpoint index")
             check_int(sequence, 0, _MAX_SEQUENCE, "sequence")
-            inputs.append(TxIn(Outpoint(tx_id, index), bytes(script), sequence))
+            inputs.append(
+                TxIn(Outpoint(tx_id, index), as_bytes(script, "signature_script"), sequence)
+            )
         _set(self, "tx_in", tuple(inputs))
         outputs = []
-        for out in tx_out:
+        for out in self.tx_out:
             value, script = out
             check_int(value, 0, (1 << 64) - 1, "output value")
-            outputs.append(TxOut(value, bytes(script)))
+            outputs.append(TxOut(value, as_bytes(script, "script_pub_key")))
         _set(self, "tx_out", tuple(outputs))
         if type(self.subnetwork_id) is not SubnetworkID:
             _set(self, "subnetwork_id", SubnetworkID(self.subnetwork_id))
         if self.payload_hash is not None and type(self.payload_hash) is not Hash:
             _set(self, "payload_hash", Hash(self.payload_hash))
         if self.payload is not None:
-            _set(self, "payload", bytes(self.payload))
+            _set(self, "payload", as_bytes(self.payload, "payload"))
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 import struct
-from typing import ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
-from ._errors import FieldValueError
+from ._errors import FieldTypeError, FieldValueError
 
 __all__ = [
     "BloomUpdateType",
@@ -110,6 +110,20 @@ def _parse_display_hex(text: str, size: int, kind: str) -> bytes:
     return (b"\x00" * (size - len(raw)) + raw)[::-1]
 
 
+B = TypeVar("B", bound=bytes)
+
+
+def _as_bytes(cls: type[B], data: Any) -> B:
+    """``data`` as an instance of the bytes subclass ``cls``; only bytes-like values qualify."""
+    if isinstance(data, (str, int)) or data is None:
+        # bytes() would encode a str, or make an int of zero bytes: neither is meant.
+        raise FieldTypeError(f"{cls.__name__} needs bytes, got {type(data).__name__}")
+    try:
+        return _new_bytes(cls, data)
+    except TypeError as exc:
+        raise FieldTypeError(f"{cls.__name__} needs bytes, got {type(data).__name__}") from exc
+
+
 class Hash(bytes):
     """A 32-byte hash, stored in wire order.
 
@@ -122,7 +136,7 @@ class Hash(bytes):
     ZERO: ClassVar[Hash]
 
     def __new__(cls, data: bytes | bytearray | memoryview = b"\x00" * 32) -> Self:
-        value = _new_bytes(cls, data)
+        value = _as_bytes(cls, data)
         if len(value) != cls.SIZE:
             raise FieldValueError(f"{cls.__name__} must be {cls.SIZE} bytes, got {len(value)}")
         return value
@@ -158,7 +172,7 @@ class SubnetworkID(bytes):
     REGISTRY: ClassVar[SubnetworkID]
 
     def __new__(cls, data: bytes | bytearray | memoryview = b"\x00" * 20) -> Self:
-        value = _new_bytes(cls, data)
+        value = _as_bytes(cls, data)
         if len(value) != cls.SIZE:
             raise FieldValueError(f"SubnetworkID must be {cls.SIZE} bytes, got {len(value)}")
         return value
@@ -245,11 +259,18 @@ class NetAddress(_NetAddressFields):
         elif isinstance(ip, ipaddress.IPv6Address):
             raw = ip.packed
         else:
+            if not isinstance(ip, (bytes, bytearray, memoryview)):
+                raise FieldTypeError(
+                    f"IP must be bytes, str or an ipaddress, got {type(ip).__name__}"
+                )
             raw = bytes(ip)
             if len(raw) == 4:
                 raw = _V4_PREFIX + raw
             elif len(raw) != 16:
                 raise FieldValueError(f"IP must be 4 or 16 bytes, got {len(raw)}")
+        for name, value in (("port", port), ("services", services), ("timestamp", timestamp)):
+            if not isinstance(value, int) and not (name == "timestamp" and value is None):
+                raise FieldTypeError(f"{name} must be an int, got {type(value).__name__}")
         if not 0 <= port <= 0xFFFF:
             raise FieldValueError(f"port {port} out of range 0..65535")
         if not 0 <= services < 1 << 64:
