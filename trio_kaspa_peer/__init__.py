@@ -15,6 +15,7 @@ from ._core import MessageListeners, PeerConfig, PeerStats, build_user_agent
 from ._core import banscores as banscores
 from ._errors import (
     ConfigError,
+    ConnectError,
     DuplicateVersionError,
     HandshakeError,
     HandshakeTimeout,
@@ -29,6 +30,7 @@ from ._errors import (
     RemoteClosed,
     SelfConnectionError,
     StallError,
+    UsageError,
     VersionNotFirstError,
 )
 from ._version import __version__
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
     "HandshakeTimeout",
@@ -61,6 +64,7 @@ __all__ = [
     "SelfConnectionError",
     "SendHandle",
     "StallError",
+    "UsageError",
     "VersionNotFirstError",
     "__version__",
     "banscores",

@@ -6,6 +6,7 @@ from .wire import KaspaPeerError
 
 __all__ = [
     "ConfigError",
+    "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
     "HandshakeTimeout",
@@ -20,6 +21,7 @@ __all__ = [
     "RemoteClosed",
     "SelfConnectionError",
     "StallError",
+    "UsageError",
     "VersionNotFirstError",
 ]
 
@@ -30,6 +32,19 @@ class PeerError(KaspaPeerError):
 
 class ConfigError(PeerError, ValueError):
     """A :class:`~trio_kaspa_peer.PeerConfig` value is not acceptable."""
+
+
+class UsageError(PeerError, TypeError, ValueError):
+    """An argument to the peer API is not acceptable: a port that is not a port number,
+    a stream that is not a Trio stream, a handler that is not callable."""
+
+
+class ConnectError(PeerError, OSError):
+    """:func:`~trio_kaspa_peer.connect` could not open the TCP connection.
+
+    The operating system's error is the ``__cause__``; as an :class:`OSError`
+    this is caught wherever connection failures already are.
+    """
 
 
 class HandshakeError(PeerError):

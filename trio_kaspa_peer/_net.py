@@ -9,7 +9,8 @@ from typing import Any
 import trio
 
 from ._core import PeerConfig
-from ._peer import Peer, logger, open_peer
+from ._errors import ConnectError, UsageError
+from ._peer import Peer, check_config, logger, open_peer
 from .wire import KaspaPeerError
 
 __all__ = ["connect", "serve"]
@@ -22,9 +23,22 @@ async def connect(host: str, port: int, config: PeerConfig) -> AsyncIterator[Pee
     ``async with connect(...) as peer:`` -- the handshake is done inside the
     block; leaving it closes the peer and the connection.
     """
-    stream = await trio.open_tcp_stream(host, port)
+    check_config(config)
+    if not isinstance(host, str):
+        raise UsageError(f"host must be a str, got {type(host).__name__}")
+    check_port(port)
+    try:
+        stream = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise ConnectError(f"could not connect to {host}:{port}: {exc}") from exc
     async with open_peer(stream, config, inbound=False, remote_address=(host, port)) as peer:
         yield peer
+
+
+def check_port(port: object) -> None:
+    """Raise :class:`UsageError` unless ``port`` is a TCP port number (0..65535)."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 0xFFFF:
+        raise UsageError(f"port must be an int in 0..65535, got {port!r}")
 
 
 async def serve(
@@ -45,6 +59,12 @@ async def serve(
     ``await nursery.start(serve, ...)``, which returns the listeners, to learn
     the port.  Handlers run in ``handler_nursery`` when given.
     """
+    check_config(config)
+    if not callable(handler):
+        raise UsageError(f"handler must be an async callable, got {type(handler).__name__}")
+    if host is not None and not isinstance(host, str):
+        raise UsageError(f"host must be a str or None, got {type(host).__name__}")
+    check_port(port)
     listeners = await trio.open_tcp_listeners(port, host=host)
 
     async def handle(stream: trio.SocketStream) -> None:

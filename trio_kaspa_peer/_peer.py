@@ -25,6 +25,7 @@ from ._core import banscores as scores
 from ._core._protocol import PASS, as_list, inv_key
 from ._core._summary import summarize
 from ._errors import (
+    ConfigError,
     HandshakeError,
     HandshakeTimeout,
     IdleTimeout,
@@ -33,6 +34,7 @@ from ._errors import (
     PeerClosed,
     RemoteClosed,
     StallError,
+    UsageError,
     VersionNotFirstError,
 )
 from .wire import (
@@ -994,6 +996,15 @@ def _is_passthrough(exc: BaseException) -> bool:
     return isinstance(exc, (trio.Cancelled, GeneratorExit))
 
 
+_STREAM_METHODS: Final = ("send_all", "receive_some", "aclose")
+
+
+def check_config(config: object) -> None:
+    """Raise :class:`ConfigError` unless ``config`` is a :class:`PeerConfig`."""
+    if not isinstance(config, PeerConfig):
+        raise ConfigError(f"config must be a PeerConfig, got {type(config).__name__}")
+
+
 @asynccontextmanager
 async def open_peer(
     stream: trio.abc.Stream,
@@ -1021,6 +1032,16 @@ async def open_peer(
     ``remote_address`` is the remote's ``(host, port)`` for the version
     message and statistics; for a TCP stream it is read from the socket.
     """
+    check_config(config)
+    if not all(callable(getattr(stream, name, None)) for name in _STREAM_METHODS):
+        raise UsageError(f"stream must be a trio.abc.Stream, got {type(stream).__name__}")
+    if remote_address is not None and not (
+        isinstance(remote_address, tuple)
+        and len(remote_address) == 2
+        and isinstance(remote_address[0], str)
+        and isinstance(remote_address[1], int)
+    ):
+        raise UsageError(f"remote_address must be a (host, port) tuple, got {remote_address!r}")
     peer = Peer(stream, config, inbound=inbound, remote_address=remote_address)
     outcome: BaseException | None = None
     try:

@@ -836,3 +836,55 @@ async def test_bad_arguments_raise_our_errors_and_leave_the_peer_open() -> None:
         async for msg in b.messages():
             assert msg == wire.MsgPing(5)
             break
+
+
+async def test_entry_points_check_their_arguments() -> None:
+    async def handler(peer: tkp.Peer) -> None:
+        pass
+
+    config = cfg()
+    connect: Any = tkp.connect  # called with wrong types on purpose
+    open_peer: Any = tkp.open_peer
+    bad_calls: list[tuple[type[Exception], Any]] = [
+        (tkp.ConfigError, lambda: connect("127.0.0.1", 1, None)),
+        (tkp.UsageError, lambda: connect("127.0.0.1", "16111", config)),
+        (tkp.UsageError, lambda: connect("127.0.0.1", 70000, config)),
+        (tkp.UsageError, lambda: connect(None, 1, config)),
+        (tkp.UsageError, lambda: open_peer(None, config, inbound=False)),
+        (
+            tkp.ConfigError,
+            lambda: open_peer(trio.testing.memory_stream_pair()[0], {}, inbound=False),
+        ),
+        (
+            tkp.UsageError,
+            lambda: open_peer(
+                trio.testing.memory_stream_pair()[0], config, inbound=True, remote_address="x:1"
+            ),
+        ),
+    ]
+    for error, make in bad_calls:
+        with pytest.raises(error):
+            async with make():
+                pass  # pragma: no cover
+    assert issubclass(tkp.UsageError, TypeError)
+    assert issubclass(tkp.UsageError, ValueError)
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(tkp.ConfigError):
+            await nursery.start(tkp.serve, handler, 0, None)
+        with pytest.raises(tkp.UsageError):
+            await nursery.start(tkp.serve, None, 0, config)
+        with pytest.raises(tkp.UsageError):
+            await nursery.start(tkp.serve, handler, -1, config)
+
+
+async def test_connect_failure_is_a_connect_error() -> None:
+    # Find a loopback port with nothing listening on it.
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    with pytest.raises(tkp.ConnectError) as info:
+        async with tkp.connect("127.0.0.1", port, cfg()):
+            pass  # pragma: no cover
+    assert isinstance(info.value, OSError)
+    assert isinstance(info.value.__cause__, OSError)
