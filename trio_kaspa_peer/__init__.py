@@ -21,20 +21,23 @@ from ._errors import (
     HandshakeTimeout,
     IdleTimeout,
     IncompatibleSubnetworkError,
+    KaspaPeerError,
     LocalClose,
+    LocalProtocolError,
     MisbehaviorError,
     OutboundQueueFull,
     PeerClosed,
     PeerError,
+    ProtocolError,
     ProtocolVersionTooLow,
     RemoteClosed,
+    RemoteProtocolError,
     SelfConnectionError,
     StallError,
     UsageError,
     VersionNotFirstError,
 )
 from ._version import __version__
-from .wire import KaspaPeerError, ProtocolError
 
 if TYPE_CHECKING:
     from ._net import connect, serve
@@ -50,6 +53,7 @@ __all__ = [
     "IncompatibleSubnetworkError",
     "KaspaPeerError",
     "LocalClose",
+    "LocalProtocolError",
     "MessageListeners",
     "MisbehaviorError",
     "OutboundQueueFull",
@@ -61,6 +65,7 @@ __all__ = [
     "ProtocolError",
     "ProtocolVersionTooLow",
     "RemoteClosed",
+    "RemoteProtocolError",
     "SelfConnectionError",
     "SendHandle",
     "StallError",

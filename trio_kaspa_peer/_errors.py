@@ -1,8 +1,15 @@
-"""Exceptions of the peer layer.  All derive from :class:`~trio_kaspa_peer.wire.KaspaPeerError`."""
+"""The library's exception hierarchy.
+
+:class:`KaspaPeerError` is the root of every exception trio-kaspa-peer raises.
+Protocol errors are split as h11 splits them: :class:`LocalProtocolError` is
+the caller's mistake (a value that cannot be encoded, a message that cannot be
+sent), :class:`RemoteProtocolError` is the remote's (bytes that are not a valid
+message, a broken protocol rule).  ``except RemoteProtocolError`` never
+swallows a bug of the caller's.  This module imports nothing: every layer,
+sans-IO codecs included, builds on it.
+"""
 
 from __future__ import annotations
-
-from .wire import KaspaPeerError
 
 __all__ = [
     "ConfigError",
@@ -12,18 +19,56 @@ __all__ = [
     "HandshakeTimeout",
     "IdleTimeout",
     "IncompatibleSubnetworkError",
+    "KaspaPeerError",
     "LocalClose",
+    "LocalProtocolError",
     "MisbehaviorError",
     "OutboundQueueFull",
     "PeerClosed",
     "PeerError",
+    "ProtocolError",
     "ProtocolVersionTooLow",
     "RemoteClosed",
+    "RemoteProtocolError",
     "SelfConnectionError",
     "StallError",
     "UsageError",
     "VersionNotFirstError",
 ]
+
+
+class KaspaPeerError(Exception):
+    """Root of every exception raised by trio-kaspa-peer."""
+
+
+class ProtocolError(KaspaPeerError):
+    """A message that cannot be decoded, encoded or accepted under the protocol's rules.
+
+    ``command`` names the message the failure concerns (the wire command, or
+    the payload name of the modern protocol), or is ``None`` when it is not
+    known (for example when a frame header itself is bad).
+    """
+
+    def __init__(self, message: str, *, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.command is not None:
+            return f"[{self.command}] {text}"
+        return text
+
+
+class LocalProtocolError(ProtocolError):
+    """Our side got the protocol wrong: a value the caller gave cannot be encoded or sent.
+
+    This is a bug in the calling code, never the remote's doing.
+    """
+
+
+class RemoteProtocolError(ProtocolError):
+    """The remote broke the protocol: bytes that are not a valid message, or a broken rule."""
 
 
 class PeerError(KaspaPeerError):
@@ -113,7 +158,7 @@ class StallError(PeerError):
         self.command = command
 
 
-class MisbehaviorError(PeerError):
+class MisbehaviorError(PeerError, RemoteProtocolError):
     """The remote broke a protocol rule (bloom command without NODE_BLOOM, ...)."""
 
 

@@ -9,9 +9,8 @@ from typing import Any
 import trio
 
 from ._core import PeerConfig
-from ._errors import ConnectError, UsageError
+from ._errors import ConnectError, KaspaPeerError, UsageError
 from ._peer import Peer, check_config, logger, open_peer
-from .wire import KaspaPeerError
 
 __all__ = ["connect", "serve"]
 

@@ -241,11 +241,15 @@ def test_decode_frame_trailing_and_incomplete() -> None:
 
 
 def test_encode_checks_limits() -> None:
-    with pytest.raises(wire.PayloadTooLargeError) as info:
+    # The caller's mistakes: local errors, never taken for the remote's.
+    with pytest.raises(wire.MessageTooLargeError) as info:
         wire.encode_frame(wire.RawMessage("ping", bytes(wire.MAX_MESSAGE_PAYLOAD + 1)), NET)
     assert info.value.limit == wire.MAX_MESSAGE_PAYLOAD
-    with pytest.raises(wire.InvalidCommandError):
+    assert isinstance(info.value, wire.LocalProtocolError)
+    assert not isinstance(info.value, wire.RemoteProtocolError)
+    with pytest.raises(wire.CommandTooLongError) as too_long:
         wire.encode_frame(wire.RawMessage("thirteen-long", b""), NET)
+    assert isinstance(too_long.value, wire.EncodeError)
 
 
 def test_encode_checks_type_limit() -> None:
@@ -255,7 +259,7 @@ def test_encode_checks_type_limit() -> None:
         def encode_payload(self, pver: int = wire.PROTOCOL_VERSION) -> bytes:
             return bytes(9)
 
-    with pytest.raises(wire.PayloadTooLargeError) as info:
+    with pytest.raises(wire.MessageTooLargeError) as info:
         wire.encode_frame(BigPing(1), NET)
     assert (info.value.length, info.value.limit, info.value.command) == (9, 8, "ping")
     assert "maximum message payload size for messages of type [ping] is 8" in str(info.value)

@@ -1,17 +1,21 @@
-"""The exception hierarchy of the wire codec.
+"""The exception hierarchy of the protocol-1 wire codec.
 
-Every error the codec raises for bad input is a :class:`ProtocolError`.  Each
-subclass names one kind of failure, so callers can catch exactly what they
-care about, and every instance carries the wire command when it is known.
-:class:`KaspaPeerError` is the root of *all* the library's exceptions (the
-peer layer's errors derive from it too); it lives here because the wire
-package is the bottom layer and must not import anything above it.
+Every error the codec raises is a :class:`ProtocolError`, split as h11 splits
+its errors: bytes the remote sent that are not a valid message raise a
+:class:`RemoteProtocolError` subclass; values the caller gave that cannot be
+encoded raise a :class:`LocalProtocolError` subclass (:class:`FieldValueError`
+and below).  So ``except RemoteProtocolError`` never swallows a caller's bug.
+Each subclass names one kind of failure, and every instance carries the wire
+command when it is known.
 """
 
 from __future__ import annotations
 
+from .._errors import KaspaPeerError, LocalProtocolError, ProtocolError, RemoteProtocolError
+
 __all__ = [
     "ChecksumError",
+    "CommandTooLongError",
     "CountOverLimitError",
     "EncodeError",
     "FieldTypeError",
@@ -19,43 +23,24 @@ __all__ = [
     "IncompleteFrameError",
     "InvalidCommandError",
     "KaspaPeerError",
+    "LocalProtocolError",
     "MalformedPayloadError",
+    "MessageTooLargeError",
     "NonCanonicalVarIntError",
     "PayloadTooLargeError",
     "ProtocolError",
+    "RemoteProtocolError",
     "TruncatedPayloadError",
     "UnknownCommandError",
     "WrongNetworkError",
 ]
 
 
-class KaspaPeerError(Exception):
-    """Root of every exception raised by trio-kaspa-peer."""
-
-
-class ProtocolError(KaspaPeerError):
-    """Bytes that are not a valid kaspa wire message, or a message that cannot be encoded.
-
-    ``command`` is the wire command the failure concerns, or ``None`` when it
-    is not known (for example when the header itself is bad).
-    """
-
-    def __init__(self, message: str, *, command: str | None = None) -> None:
-        super().__init__(message)
-        self.command = command
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        if self.command is not None:
-            return f"[{self.command}] {text}"
-        return text
-
-
-class IncompleteFrameError(ProtocolError):
+class IncompleteFrameError(RemoteProtocolError):
     """The input ended before a whole frame (header and payload) was read."""
 
 
-class WrongNetworkError(ProtocolError):
+class WrongNetworkError(RemoteProtocolError):
     """The frame's magic is not the one of the network we speak.
 
     ``magic`` is the 32-bit value found in the header.
@@ -66,11 +51,11 @@ class WrongNetworkError(ProtocolError):
         self.magic = magic
 
 
-class ChecksumError(ProtocolError):
+class ChecksumError(RemoteProtocolError):
     """The payload's double SHA-256 does not start with the header's checksum."""
 
 
-class PayloadTooLargeError(ProtocolError):
+class PayloadTooLargeError(RemoteProtocolError):
     """A payload is larger than MaxMessagePayload or than its message type allows.
 
     ``length`` is the offending size and ``limit`` the maximum that applied.
@@ -84,7 +69,7 @@ class PayloadTooLargeError(ProtocolError):
         self.limit = limit
 
 
-class UnknownCommandError(ProtocolError):
+class UnknownCommandError(RemoteProtocolError):
     """The header names a command that no registered message type handles.
 
     Only :func:`~trio_kaspa_peer.wire.decode_frame` raises this; the streaming
@@ -97,7 +82,7 @@ class InvalidCommandError(UnknownCommandError):
     """The header's command field is not valid UTF-8 (or too long to encode)."""
 
 
-class MalformedPayloadError(ProtocolError):
+class MalformedPayloadError(RemoteProtocolError):
     """The payload does not decode as the message its command names."""
 
 
@@ -124,7 +109,7 @@ class CountOverLimitError(MalformedPayloadError):
         self.limit = limit
 
 
-class FieldValueError(ProtocolError, ValueError):
+class FieldValueError(LocalProtocolError, ValueError):
     """A value given for a wire field cannot be represented (wrong size, out of range)."""
 
 
@@ -134,3 +119,21 @@ class FieldTypeError(FieldValueError, TypeError):
 
 class EncodeError(FieldValueError):
     """A message holds values the wire format (or the reference) refuses to encode."""
+
+
+class MessageTooLargeError(EncodeError):
+    """A message encodes to a payload larger than MaxMessagePayload or its type's own limit.
+
+    ``length`` is the encoded size and ``limit`` the maximum that applied.
+    """
+
+    def __init__(
+        self, message: str, *, length: int, limit: int, command: str | None = None
+    ) -> None:
+        super().__init__(message, command=command)
+        self.length = length
+        self.limit = limit
+
+
+class CommandTooLongError(EncodeError):
+    """A message's command does not fit the header's 12-byte command field."""

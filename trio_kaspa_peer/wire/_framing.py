@@ -21,9 +21,11 @@ from typing import Final, NamedTuple
 from ._codec import MAX_MESSAGE_PAYLOAD
 from ._errors import (
     ChecksumError,
+    CommandTooLongError,
     FieldTypeError,
     IncompleteFrameError,
     InvalidCommandError,
+    MessageTooLargeError,
     PayloadTooLargeError,
     ProtocolError,
     UnknownCommandError,
@@ -120,7 +122,7 @@ def _command_field(command: str) -> bytes:
     if field is None:
         raw = command.encode("utf-8")
         if len(raw) > COMMAND_SIZE:
-            raise InvalidCommandError(
+            raise CommandTooLongError(
                 f"command [{command}] is too long [max {COMMAND_SIZE}]", command=command
             )
         field = raw.ljust(COMMAND_SIZE, b"\x00")
@@ -135,7 +137,7 @@ def encode_frame(
     """The whole frame (header and payload) for ``msg`` on network ``net``.
 
     Raises :class:`~trio_kaspa_peer.wire.EncodeError` for values the wire
-    cannot carry and :class:`PayloadTooLargeError` when the payload exceeds
+    cannot carry and :class:`MessageTooLargeError` when the payload exceeds
     MaxMessagePayload or the message type's own limit.
     """
     if not isinstance(msg, (Message, RawMessage)):
@@ -145,7 +147,7 @@ def encode_frame(
     payload = msg.encode_payload(pver)
     length = len(payload)
     if length > MAX_MESSAGE_PAYLOAD:
-        raise PayloadTooLargeError(
+        raise MessageTooLargeError(
             f"message payload is too large - encoded {length} bytes, but maximum "
             f"message payload is {MAX_MESSAGE_PAYLOAD} bytes",
             length=length,
@@ -155,7 +157,7 @@ def encode_frame(
     if not isinstance(msg, RawMessage):
         limit = msg.max_payload_length(pver)
         if length > limit:
-            raise PayloadTooLargeError(
+            raise MessageTooLargeError(
                 f"message payload is too large - encoded {length} bytes, but maximum "
                 f"message payload size for messages of type [{command}] is {limit}.",
                 length=length,
