@@ -11,6 +11,7 @@ receiver): checksum-verified on receipt, not decoded -- the relay path.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import multiprocessing
 import os
@@ -32,7 +33,7 @@ def _config(**kwargs: Any) -> PeerConfig:
         "net": NET,
         "user_agent_name": "bench",
         "user_agent_version": "1",
-        "allow_self_connection": True,
+        "protocol": 1,
         "outbound_queue_size": 256,
         "message_queue_size": 256,
         "raw_commands": frozenset({"block"}),
@@ -50,7 +51,9 @@ async def _server_main(port_queue: Any) -> None:
             pass
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(tkp.serve, handler, 0, _config())
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, _config()
+        )
         port_queue.put(listeners[0].socket.getsockname()[1])
         await trio.sleep_forever()
 
@@ -83,7 +86,7 @@ async def _round_trip(peer: tkp.Peer) -> None:
 
 async def bench_blocks(port: int, count: int) -> tuple[float, int]:
     raw = wire.RawMessage("block", _block_payload(1_000_000))
-    async with tkp.connect("127.0.0.1", port, _config()) as peer:
+    async with tkp.open_tcp_peer("127.0.0.1", port, _config()) as peer:
         start = time.perf_counter()
         for _ in range(count):
             await peer.send(raw)
@@ -94,7 +97,7 @@ async def bench_blocks(port: int, count: int) -> tuple[float, int]:
 
 async def bench_small(port: int, count: int) -> float:
     inv = wire.MsgInv([wire.InvVect(wire.InvType.TX, wire.Hash(os.urandom(32)))])
-    async with tkp.connect("127.0.0.1", port, _config()) as peer:
+    async with tkp.open_tcp_peer("127.0.0.1", port, _config()) as peer:
         start = time.perf_counter()
         batch = 200
         for _ in range(count // batch):
@@ -106,7 +109,7 @@ async def bench_small(port: int, count: int) -> float:
 
 
 async def bench_ping(port: int, count: int) -> float:
-    async with tkp.connect("127.0.0.1", port, _config(deliver_messages=True)) as peer:
+    async with tkp.open_tcp_peer("127.0.0.1", port, _config(deliver_messages=True)) as peer:
         messages = peer.messages()
         start = time.perf_counter()
         for i in range(count):
@@ -124,7 +127,7 @@ async def bench_handshakes(port: int, total: int, concurrency: int) -> float:
     limiter = trio.CapacityLimiter(concurrency)
 
     async def one() -> None:
-        async with limiter, tkp.connect("127.0.0.1", port, config):
+        async with limiter, tkp.open_tcp_peer("127.0.0.1", port, config):
             pass
 
     start = time.perf_counter()

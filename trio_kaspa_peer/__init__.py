@@ -1,18 +1,17 @@
-"""trio-kaspa-peer: the kaspa peer-to-peer protocol for Trio programs.
+"""trio-kaspa-peer: the kaspa peer-to-peer protocols for Trio programs.
 
-:mod:`trio_kaspa_peer.wire` is the sans-IO wire codec and imports nothing
-from Trio; importing it alone does not import Trio either.  The peer itself
-(:func:`open_peer`, :func:`connect`, :func:`serve`, ...) is loaded on first
-use of one of its names.
+:mod:`trio_kaspa_peer.wire` is the sans-IO codec of protocol 1 and imports
+nothing from Trio; importing it alone does not import Trio either.  The peer
+itself (:func:`open_peer`, :func:`open_tcp_peer`, :func:`serve_tcp_peers`,
+...) is loaded on first use of one of its names.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import wire
-from ._core import MessageListeners, PeerConfig, PeerStats, build_user_agent
-from ._core import banscores as banscores
+from . import banscores, wire
+from ._config import KaspaProtocol, MessageListeners, PeerConfig, build_user_agent
 from ._errors import (
     ConfigError,
     ConnectError,
@@ -22,6 +21,7 @@ from ._errors import (
     IdleTimeout,
     IncompatibleSubnetworkError,
     KaspaPeerError,
+    ListenError,
     LocalClose,
     LocalProtocolError,
     MisbehaviorError,
@@ -37,11 +37,14 @@ from ._errors import (
     UsageError,
     VersionNotFirstError,
 )
+from ._fixup import fixup_module_metadata
+from ._sansio import PeerContext, PeerStats
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._net import connect, serve
-    from ._peer import Peer, SendHandle, open_peer
+    from ._engine import MessageStream, Peer, SendHandle, open_peer
+    from ._tcp import open_tcp_peer, serve_tcp_peers
+    from ._v1peer import V1Peer
 
 __all__ = [
     "ConfigError",
@@ -52,14 +55,18 @@ __all__ = [
     "IdleTimeout",
     "IncompatibleSubnetworkError",
     "KaspaPeerError",
+    "KaspaProtocol",
+    "ListenError",
     "LocalClose",
     "LocalProtocolError",
     "MessageListeners",
+    "MessageStream",
     "MisbehaviorError",
     "OutboundQueueFull",
     "Peer",
     "PeerClosed",
     "PeerConfig",
+    "PeerContext",
     "PeerError",
     "PeerStats",
     "ProtocolError",
@@ -70,23 +77,29 @@ __all__ = [
     "SendHandle",
     "StallError",
     "UsageError",
+    "V1Peer",
     "VersionNotFirstError",
     "__version__",
     "banscores",
     "build_user_agent",
-    "connect",
     "open_peer",
-    "serve",
+    "open_tcp_peer",
+    "serve_tcp_peers",
     "wire",
 ]
 
 _LAZY = {
-    "connect": "_net",
-    "serve": "_net",
-    "Peer": "_peer",
-    "SendHandle": "_peer",
-    "open_peer": "_peer",
+    "MessageStream": "._engine",
+    "Peer": "._engine",
+    "SendHandle": "._engine",
+    "open_peer": "._engine",
+    "open_tcp_peer": "._tcp",
+    "serve_tcp_peers": "._tcp",
+    "V1Peer": "._v1peer",
 }
+"""Names whose modules import Trio: loaded on first use."""
+
+fixup_module_metadata(__name__, globals(), __all__)
 
 
 def __getattr__(name: str) -> Any:
@@ -95,7 +108,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'trio_kaspa_peer' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    fixup_module_metadata(__name__, {name: value}, [name])
     globals()[name] = value
     return value
 

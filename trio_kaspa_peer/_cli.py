@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -12,14 +13,22 @@ from typing import Any
 import trio
 
 from . import wire
-from ._core import PeerConfig, PeerStats
-from ._net import connect, serve
-from ._peer import Peer
+from ._config import PeerConfig
+from ._engine import Peer
+from ._sansio import PeerStats
+from ._tcp import open_tcp_peer, serve_tcp_peers
+from ._v1peer import V1Peer
 from ._version import __version__
 
 __all__ = ["main", "run_demo"]
 
 NET = wire.KaspaNet.SIMNET
+
+
+def v1(peer: Peer) -> V1Peer:
+    """The demo speaks protocol 1: its peers have the protocol-1 helpers."""
+    assert isinstance(peer, V1Peer)
+    return peer
 
 
 def _addresses(count: int) -> list[wire.NetAddress]:
@@ -36,7 +45,7 @@ async def _server_handler(
     """Answer getaddr with addresses and pings with pongs (automatic); record stats at the end."""
     async for msg in peer.messages():
         if isinstance(msg, wire.MsgGetAddr):
-            await peer.push_addr(_addresses(25))
+            await v1(peer).push_addr(_addresses(25))
         elif isinstance(msg, wire.MsgInv):
             await peer.send(wire.MsgGetData(msg.inv_list))
         elif isinstance(msg, wire.MsgReject):
@@ -52,14 +61,14 @@ async def _client(index: int, port: int, results: dict[str, PeerStats]) -> None:
         user_agent_name="demo-client",
         user_agent_version=str(index),
         ping_interval=0.05,
-        allow_self_connection=True,  # the server's nonces live in this process too
+        protocol=1,
     )
-    async with connect("127.0.0.1", port, config) as peer:
+    async with open_tcp_peer("127.0.0.1", port, config) as peer:
         await peer.send(wire.MsgGetAddr())
         tx = wire.InvVect(wire.InvType.TX, wire.Hash(os.urandom(32)))
         block = wire.InvVect(wire.InvType.BLOCK, wire.Hash(os.urandom(32)))
-        peer.queue_inventory(tx)
-        peer.queue_inventory(block)
+        v1(peer).queue_inventory(tx)
+        v1(peer).queue_inventory(block)
         got_addr = got_getdata = 0
         async for msg in peer.messages():
             if isinstance(msg, wire.MsgAddr):
@@ -70,25 +79,26 @@ async def _client(index: int, port: int, results: dict[str, PeerStats]) -> None:
             if got_addr and got_getdata >= 2 and peer.stats().last_ping_micros:
                 break
         results[f"client {index}"] = peer.stats()
-        await peer.push_reject("demo", wire.RejectCode.OBSOLETE, "demo over", wait=True)
+        await v1(peer).push_reject("demo", wire.RejectCode.OBSOLETE, "demo over", wait=True)
 
 
 async def run_demo(peers: int = 4) -> dict[str, PeerStats]:
     """Run a server and ``peers`` clients on 127.0.0.1; return every peer's final stats."""
     results: dict[str, PeerStats] = {}
-    # Server and clients share this process, hence its cache of sent version nonces:
-    # the server must not take the clients' nonces for its own.
     server_config = PeerConfig(
         net=NET,
         user_agent_name="demo-server",
         user_agent_version=__version__,
-        allow_self_connection=True,
+        protocol=1,
     )
     all_done = trio.Event()
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(
-                serve, lambda p: _server_handler(p, results, peers, all_done), 0, server_config
+                functools.partial(serve_tcp_peers, host="127.0.0.1"),
+                lambda p: _server_handler(p, results, peers, all_done),
+                0,
+                server_config,
             )
             port = listeners[0].socket.getsockname()[1]
             async with trio.open_nursery() as clients:

@@ -20,6 +20,7 @@ __all__ = [
     "IdleTimeout",
     "IncompatibleSubnetworkError",
     "KaspaPeerError",
+    "ListenError",
     "LocalClose",
     "LocalProtocolError",
     "MisbehaviorError",
@@ -85,10 +86,17 @@ class UsageError(PeerError, TypeError, ValueError):
 
 
 class ConnectError(PeerError, OSError):
-    """:func:`~trio_kaspa_peer.connect` could not open the TCP connection.
+    """:func:`~trio_kaspa_peer.open_tcp_peer` could not open the TCP connection.
 
     The operating system's error is the ``__cause__``; as an :class:`OSError`
     this is caught wherever connection failures already are.
+    """
+
+
+class ListenError(PeerError, OSError):
+    """:func:`~trio_kaspa_peer.serve_tcp_peers` could not listen (the port is taken, say).
+
+    The operating system's error is the ``__cause__``.
     """
 
 

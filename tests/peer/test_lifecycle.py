@@ -17,8 +17,14 @@ from trio_kaspa_peer.testing import open_peer_pair
 NET = wire.KaspaNet.SIMNET
 
 
+def v1(peer: tkp.Peer) -> tkp.V1Peer:
+    """The protocol-1 peer's own helpers (``push_*``, inventory) are typed on V1Peer."""
+    assert isinstance(peer, tkp.V1Peer)
+    return peer
+
+
 def cfg(**kwargs: Any) -> PeerConfig:
-    base: dict[str, Any] = {"net": NET, "allow_self_connection": True}
+    base: dict[str, Any] = {"net": NET, "protocol": 1}
     base.update(kwargs)
     return PeerConfig(**base)
 
@@ -114,7 +120,7 @@ async def test_listener_protocol_error_is_a_local_bug_not_the_remotes() -> None:
     seen: list[object] = []
 
     async def bad(peer: tkp.Peer, msg: wire.MsgPing) -> None:
-        await peer.push_reject("tx", wire.RejectCode.INVALID, "no hash")  # EncodeError
+        await v1(peer).push_reject("tx", wire.RejectCode.INVALID, "no hash")  # EncodeError
 
     async def script(remote: Remote) -> None:
         await remote.handshake_as_inbound()
@@ -449,9 +455,11 @@ async def test_timers_keep_running_when_the_outbound_queue_is_full(
 
             ours.send_stream.send_all_hook = block_forever
             start = trio.current_time()
-            for i in range(5):  # one in the writer's hands, four queued
+            for i in range(4):  # the queue is full
                 peer.send_nowait(wire.MsgPing(i))
-            peer.queue_inventory(wire.InvVect(wire.InvType.TX, wire.Hash(b"\x01" * 32)))
+            with pytest.raises(tkp.OutboundQueueFull):
+                peer.send_nowait(wire.MsgPing(4))
+            v1(peer).queue_inventory(wire.InvVect(wire.InvType.TX, wire.Hash(b"\x01" * 32)))
             with trio.fail_after(1000):
                 await peer.wait_closed()
             assert isinstance(peer.close_reason, tkp.IdleTimeout)
@@ -466,7 +474,7 @@ async def test_trickle_waits_for_room_and_loses_nothing(
     a = cfg(outbound_queue_size=1, max_known_inventory=5000, deliver_messages=False)
     async with open_peer_pair(a, cfg()) as (out, inb):
         for item in txs:
-            out.queue_inventory(item)
+            v1(out).queue_inventory(item)
         seen: list[wire.InvVect] = []
         sizes = []
         with trio.fail_after(10):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +21,18 @@ from trio_kaspa_peer.testing import open_peer_pair
 NET = wire.KaspaNet.SIMNET
 
 
+def v1(peer: tkp.Peer) -> tkp.V1Peer:
+    """The protocol-1 peer's own helpers (``push_*``, inventory) are typed on V1Peer."""
+    assert isinstance(peer, tkp.V1Peer)
+    return peer
+
+
 def cfg(**kwargs: Any) -> PeerConfig:
     base: dict[str, Any] = {
         "net": NET,
         "user_agent_name": "test",
         "user_agent_version": "1.0",
-        "allow_self_connection": True,
+        "protocol": 1,
         "deliver_messages": True,
     }
     base.update(kwargs)
@@ -99,7 +106,7 @@ async def scripted(
 ) -> AsyncIterator[tuple[tkp.Peer, RawRemote]]:
     """Our peer on one end of a memory stream, ``script(remote)`` driving the other end."""
     ours, theirs = trio.testing.memory_stream_pair()
-    remote = RawRemote(theirs, config.net)
+    remote = RawRemote(theirs, NET)
 
     async def run_script() -> None:
         try:
@@ -139,8 +146,12 @@ async def test_handshake_over_memory_streams() -> None:
         assert inb.stats().inbound
         assert s.bytes_sent > 0
         assert s.bytes_received > 0
-        assert s.id != inb.stats().id
-        assert inb.remote_version.addr_you.port == 16111
+        # Memory streams have no address: the version says so (no made-up address).
+        assert (inb.remote_version.addr_you.ip_string, inb.remote_version.addr_you.port) == (
+            "::",
+            0,
+        )
+        assert out.address == inb.address == "<unknown>"
         assert inb.remote_version.addr_you.services == wire.ServiceFlag.NODE_NETWORK
     assert isinstance(out.close_reason, tkp.LocalClose)
 
@@ -151,14 +162,16 @@ async def test_handshake_over_loopback_tcp() -> None:
 
     async def handler(peer: tkp.Peer) -> None:
         async for msg in peer.messages():
-            received.append(msg)  # type: ignore[arg-type]
+            received.append(msg)
             if isinstance(msg, wire.MsgPing):
                 return
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(tkp.serve, handler, 0, server_config)
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, server_config
+        )
         port = listeners[0].socket.getsockname()[1]
-        async with tkp.connect("127.0.0.1", port, cfg(user_agent_name="client")) as peer:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg(user_agent_name="client")) as peer:
             assert peer.remote_version.user_agent.endswith("/server:1.0/")
             assert peer.address == f"127.0.0.1:{port}"
             await peer.send(wire.MsgPing(42))
@@ -173,12 +186,14 @@ async def test_server_survives_a_failing_peer() -> None:
         await peer.send(wire.MsgPing(1))
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(tkp.serve, handler, 0, cfg())
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, cfg()
+        )
         port = listeners[0].socket.getsockname()[1]
         bad = await trio.open_tcp_stream("127.0.0.1", port)
         await bad.send_all(b"\x00" * 24)
         await bad.aclose()
-        async with tkp.connect("127.0.0.1", port, cfg()) as peer:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
             msg = await peer.messages().receive()
             assert msg == wire.MsgPing(1)
         nursery.cancel_scope.cancel()
@@ -196,13 +211,15 @@ async def test_server_survives_failing_handlers() -> None:
         await peer.send(wire.MsgPing(3))
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(tkp.serve, handler, 0, cfg())
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, cfg()
+        )
         port = listeners[0].socket.getsockname()[1]
         for _ in range(2):
-            async with tkp.connect("127.0.0.1", port, cfg()) as peer:
+            async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
                 await peer.wait_closed()
                 assert isinstance(peer.close_reason, tkp.RemoteClosed)
-        async with tkp.connect("127.0.0.1", port, cfg()) as peer:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
             assert await peer.messages().receive() == wire.MsgPing(3)
         nursery.cancel_scope.cancel()
     assert len(served) == 3
@@ -254,13 +271,15 @@ async def test_protocol_version_too_low() -> None:
 
 
 async def test_self_connection_detected() -> None:
+    """A node dialling itself: both ends share the node's context."""
     left, right = trio.testing.memory_stream_pair()
     config = cfg(allow_self_connection=False)
+    node = tkp.PeerContext()
     errors: list[BaseException] = []
 
     async def side(stream: trio.abc.Stream, inbound: bool) -> None:
         try:
-            async with tkp.open_peer(stream, config, inbound=inbound):
+            async with tkp.open_peer(stream, config, inbound=inbound, context=node):
                 pass  # pragma: no cover
         except tkp.HandshakeError as exc:
             errors.append(exc)
@@ -317,7 +336,7 @@ async def test_handshake_timeout(autojump_clock: trio.testing.MockClock) -> None
         await trio.sleep_forever()
 
     with pytest.raises(tkp.HandshakeTimeout):
-        async with scripted(cfg(negotiate_timeout=30), script):
+        async with scripted(cfg(handshake_timeout=30), script):
             pass  # pragma: no cover
     assert trio.current_time() == pytest.approx(30)
 
@@ -417,7 +436,7 @@ async def test_stall_on_missing_response(autojump_clock: trio.testing.MockClock)
 
     config = cfg(ban_score=bans, ping_interval=10, idle_timeout=10_000)
     async with scripted(config, script) as (peer, _):
-        assert await peer.push_get_block_invs(wire.Hash.ZERO, wire.Hash(b"\x01" * 32))
+        assert await v1(peer).push_get_block_invs(wire.Hash.ZERO, wire.Hash(b"\x01" * 32))
         start = trio.current_time()
         await peer.wait_closed()
         assert isinstance(peer.close_reason, tkp.StallError)
@@ -684,9 +703,9 @@ async def test_encode_errors_raise_before_queueing() -> None:
         with pytest.raises(wire.EncodeError):
             await out.send(wire.MsgFilterAdd(b"x" * 521))
         with pytest.raises(wire.EncodeError):
-            await out.push_reject("tx", wire.RejectCode.INVALID, "bad")
+            await v1(out).push_reject("tx", wire.RejectCode.INVALID, "bad")
         with pytest.raises(wire.EncodeError):
-            await out.push_block_locator([wire.Hash.ZERO] * 501)
+            await v1(out).push_block_locator([wire.Hash.ZERO] * 501)
 
 
 # -- helpers and inventory ----------------------------------------------------------------
@@ -695,21 +714,21 @@ async def test_encode_errors_raise_before_queueing() -> None:
 async def test_push_helpers() -> None:
     addresses = [wire.NetAddress(bytes(12) + i.to_bytes(4, "big"), 1, 0, i) for i in range(1500)]
     async with open_peer_pair(cfg(), cfg()) as (out, inb):
-        sent = await out.push_addr(addresses)
+        sent = await v1(out).push_addr(addresses)
         assert len(sent) == 1000
         assert len(set(sent)) == 1000
         assert set(sent) <= set(addresses)
-        small = await out.push_addr(addresses[:3], wire.SubnetworkID.REGISTRY)
+        small = await v1(out).push_addr(addresses[:3], wire.SubnetworkID.REGISTRY)
         assert small == addresses[:3]
         low, high = wire.Hash(b"\x01" * 32), wire.Hash(b"\x02" * 32)
-        assert await out.push_get_block_invs(low, high)
-        assert not await out.push_get_block_invs(low, high)
-        assert await out.push_get_headers(low, high)
-        assert not await out.push_get_headers(low, high)
-        assert await out.push_get_headers(high, low)
-        await out.push_get_block_locator(high, low)
-        await out.push_block_locator([low, high])
-        await out.push_reject("block", wire.RejectCode.INVALID, "bad block", high, wait=True)
+        assert await v1(out).push_get_block_invs(low, high)
+        assert not await v1(out).push_get_block_invs(low, high)
+        assert await v1(out).push_get_headers(low, high)
+        assert not await v1(out).push_get_headers(low, high)
+        assert await v1(out).push_get_headers(high, low)
+        await v1(out).push_get_block_locator(high, low)
+        await v1(out).push_block_locator([low, high])
+        await v1(out).push_reject("block", wire.RejectCode.INVALID, "bad block", high, wait=True)
         want = [
             wire.MsgAddr,
             wire.MsgAddr,
@@ -735,10 +754,10 @@ async def test_trickle_batches_and_known_inventory(mock_clock: trio.testing.Mock
     block = wire.InvVect(wire.InvType.BLOCK, wire.Hash(os.urandom(32)))
     a = cfg(trickle_interval=0.1, max_known_inventory=5000)
     async with open_peer_pair(a, cfg()) as (out, inb):
-        out.add_known_inventory(txs[0])
+        v1(out).add_known_inventory(txs[0])
         for item in txs:
-            out.queue_inventory(item)
-        out.queue_inventory(block)
+            v1(out).queue_inventory(item)
+        v1(out).queue_inventory(block)
         assert await inb.messages().receive() == wire.MsgInv([block])  # at once
         mock_clock.jump(0.1)
         sizes = []
@@ -750,9 +769,9 @@ async def test_trickle_batches_and_known_inventory(mock_clock: trio.testing.Mock
             seen.extend(msg.inv_list)
         assert sizes == [1000, 1000, 499]
         assert seen == txs[1:]
-        out.queue_inventory(txs[5])  # now known: not announced again
-        assert not out.is_known_inventory(wire.InvVect(wire.InvType.TX, wire.Hash.ZERO))
-        assert inb.is_known_inventory(txs[-1])  # received inventory is marked known
+        v1(out).queue_inventory(txs[5])  # now known: not announced again
+        assert not v1(out).is_known_inventory(wire.InvVect(wire.InvType.TX, wire.Hash.ZERO))
+        assert v1(inb).is_known_inventory(txs[-1])  # received inventory is marked known
         mock_clock.jump(0.2)
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(trio.WouldBlock):
@@ -769,8 +788,8 @@ async def test_received_tx_and_block_marked_known() -> None:
         async for msg in inb.messages():
             if isinstance(msg, wire.MsgPing):
                 break
-        assert inb.is_known_inventory(wire.InvVect(wire.InvType.TX, tx.tx_id()))
-        assert inb.is_known_inventory(wire.InvVect(wire.InvType.BLOCK, block.block_hash()))
+        assert v1(inb).is_known_inventory(wire.InvVect(wire.InvType.TX, tx.tx_id()))
+        assert v1(inb).is_known_inventory(wire.InvVect(wire.InvType.BLOCK, block.block_hash()))
 
 
 async def test_raw_blocks_relay_without_decoding() -> None:
@@ -780,7 +799,7 @@ async def test_raw_blocks_relay_without_decoding() -> None:
         raw = await inb.messages().receive()
         assert isinstance(raw, wire.RawMessage)
         assert raw.decode() == block
-        assert inb.is_known_inventory(wire.InvVect(wire.InvType.BLOCK, block.block_hash()))
+        assert v1(inb).is_known_inventory(wire.InvVect(wire.InvType.BLOCK, block.block_hash()))
         await inb.send(raw)  # relayed as is
 
 
@@ -812,24 +831,24 @@ async def test_bad_arguments_raise_our_errors_and_leave_the_peer_open() -> None:
         bad_invs: list[Any] = [None, "x", 5, wire.InvVect(wire.InvType.TX, b"short")]  # type: ignore[arg-type]
         for bad_inv in bad_invs:
             with pytest.raises(wire.FieldTypeError):
-                a.queue_inventory(bad_inv)
+                v1(a).queue_inventory(bad_inv)
             with pytest.raises(wire.FieldTypeError):
-                a.add_known_inventory(bad_inv)
+                v1(a).add_known_inventory(bad_inv)
             with pytest.raises(wire.FieldTypeError):
-                a.is_known_inventory(bad_inv)
+                v1(a).is_known_inventory(bad_inv)
         with pytest.raises(wire.FieldTypeError):
-            await a.push_addr(None)  # type: ignore[arg-type]
+            await v1(a).push_addr(None)  # type: ignore[arg-type]
         with pytest.raises(wire.FieldValueError):
-            await a.push_addr([1])  # type: ignore[list-item]
+            await v1(a).push_addr([1])  # type: ignore[list-item]
         with pytest.raises(wire.FieldTypeError):
-            await a.push_block_locator(None)  # type: ignore[arg-type]
+            await v1(a).push_block_locator(None)  # type: ignore[arg-type]
         with pytest.raises(wire.FieldTypeError):
-            await a.push_get_block_invs(None, H)  # type: ignore[arg-type]
+            await v1(a).push_get_block_invs(None, H)  # type: ignore[arg-type]
         with pytest.raises(wire.FieldTypeError):
-            await a.push_get_block_locator(H, None)  # type: ignore[arg-type]
-        assert a._proto.was_block_locator_requested is False  # nothing was sent
+            await v1(a).push_get_block_locator(H, None)  # type: ignore[arg-type]
+        assert v1(a)._core.was_block_locator_requested is False  # nothing was sent
         with pytest.raises(wire.FieldTypeError):
-            await a.push_reject(None, 1, "x")  # type: ignore[arg-type]
+            await v1(a).push_reject(None, 1, "x")  # type: ignore[arg-type]
         # None of it hurt the peer: it still works.
         assert a.close_reason is None
         await a.send(wire.MsgPing(5))
@@ -843,7 +862,7 @@ async def test_entry_points_check_their_arguments() -> None:
         pass
 
     config = cfg()
-    connect: Any = tkp.connect  # called with wrong types on purpose
+    connect: Any = tkp.open_tcp_peer  # called with wrong types on purpose
     open_peer: Any = tkp.open_peer
     bad_calls: list[tuple[type[Exception], Any]] = [
         (tkp.ConfigError, lambda: connect("127.0.0.1", 1, None)),
@@ -870,11 +889,17 @@ async def test_entry_points_check_their_arguments() -> None:
     assert issubclass(tkp.UsageError, ValueError)
     async with trio.open_nursery() as nursery:
         with pytest.raises(tkp.ConfigError):
-            await nursery.start(tkp.serve, handler, 0, None)
+            await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, None
+            )
         with pytest.raises(tkp.UsageError):
-            await nursery.start(tkp.serve, None, 0, config)
+            await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), None, 0, config
+            )
         with pytest.raises(tkp.UsageError):
-            await nursery.start(tkp.serve, handler, -1, config)
+            await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, -1, config
+            )
 
 
 async def test_connect_failure_is_a_connect_error() -> None:
@@ -884,7 +909,7 @@ async def test_connect_failure_is_a_connect_error() -> None:
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(tkp.ConnectError) as info:
-        async with tkp.connect("127.0.0.1", port, cfg()):
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()):
             pass  # pragma: no cover
     assert isinstance(info.value, OSError)
     assert isinstance(info.value.__cause__, OSError)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Self
 import pytest
 
 from trio_kaspa_peer import wire
-from trio_kaspa_peer.wire._codec import Reader, put_var_bytes, put_var_string
+from trio_kaspa_peer.wire._primitives import Reader, put_var_bytes, put_var_string
 
 NET = wire.KaspaNet.DEVNET
 

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
-from ._codec import (
+from ._base import PROTOCOL_VERSION, Message, PackedSequence, builtin_message, checked_fields
+from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
+from ._messages import hashes_sequence
+from ._primitives import (
     MAX_MESSAGE_PAYLOAD,
     Reader,
     as_bytes,
@@ -23,9 +26,6 @@ from ._codec import (
     put_varint,
     varint_size,
 )
-from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
-from ._message import PROTOCOL_VERSION, Message, PackedSequence, checked_fields, register_message
-from ._messages import hashes_sequence
 from ._tx import MsgTx, decode_tx_at
 from ._types import Hash
 
@@ -217,7 +217,7 @@ def _as_header(value: BlockHeader) -> BlockHeader:
     return value
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgBlock(Message):
     """``block``: a block header and its transactions."""
@@ -225,6 +225,12 @@ class MsgBlock(Message):
     command: ClassVar[str] = "block"
     header: BlockHeader = field(default_factory=BlockHeader)
     transactions: Sequence[MsgTx] = ()
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return (
+            f"hash {self.block_hash()}, {len(self.transactions)} tx, time {self.header.timestamp}"
+        )
 
     def __post_init__(self) -> None:
         _as_header(self.header)
@@ -287,7 +293,7 @@ class MsgBlock(Message):
         )
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgMerkleBlock(Message):
     """``merkleblock``: a header with the merkle proof of the transactions matching a filter."""

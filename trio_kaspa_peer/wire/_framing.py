@@ -18,7 +18,14 @@ import struct
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from ._codec import MAX_MESSAGE_PAYLOAD
+from ._base import (
+    COMMAND_SIZE,
+    DEFAULT_REGISTRY,
+    MESSAGE_HEADER_SIZE,
+    PROTOCOL_VERSION,
+    Message,
+    MessageRegistry,
+)
 from ._errors import (
     ChecksumError,
     CommandTooLongError,
@@ -31,14 +38,7 @@ from ._errors import (
     UnknownCommandError,
     WrongNetworkError,
 )
-from ._message import (
-    COMMAND_SIZE,
-    DEFAULT_REGISTRY,
-    MESSAGE_HEADER_SIZE,
-    PROTOCOL_VERSION,
-    Message,
-    MessageRegistry,
-)
+from ._primitives import MAX_MESSAGE_PAYLOAD
 from ._types import KaspaNet
 
 __all__ = [
@@ -77,6 +77,10 @@ class UnknownMessage:
     command: str
     payload_length: int
 
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"unknown command, {self.payload_length} bytes skipped"
+
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
@@ -101,6 +105,10 @@ class RawMessage:
 
     def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
         return self.payload
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"{len(self.payload)} bytes, not decoded"
 
     def __repr__(self) -> str:
         return f"RawMessage(command={self.command!r}, payload=<{len(self.payload)} bytes>)"

@@ -9,11 +9,14 @@ reference ignores them.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
-from ._codec import (
+from ._base import PROTOCOL_VERSION, Message, PackedSequence, builtin_message, printable
+from ._errors import CountOverLimitError, EncodeError, FieldValueError
+from ._primitives import (
     MAX_MESSAGE_PAYLOAD,
     MAX_VAR_INT_PAYLOAD,
     Reader,
@@ -27,15 +30,15 @@ from ._codec import (
     require,
     varint_size,
 )
-from ._errors import CountOverLimitError, EncodeError, FieldValueError
-from ._message import PROTOCOL_VERSION, Message, PackedSequence, register_message
 from ._types import (
     BloomUpdateType,
     Hash,
+    InvType,
     InvVect,
     NetAddress,
     RejectCode,
     ServiceFlag,
+    Services,
     SubnetworkID,
     inv_type,
 )
@@ -104,6 +107,16 @@ def _as_subnetwork(value: bytes | None, name: str = "subnetwork_id") -> Subnetwo
 _INV_RECORD: Final = struct.Struct("<I32s")
 
 
+def inventory_summary(items: Sequence[InvVect]) -> str:
+    """``<item>`` for one, else ``<n> items (<count> <type>, ...)``."""
+    if len(items) == 1:
+        return str(items[0])
+    counts = Counter(
+        item.type.name if isinstance(item.type, InvType) else str(item.type) for item in items
+    )
+    return f"{len(items)} items (" + ", ".join(f"{n} {t}" for t, n in counts.items()) + ")"
+
+
 def _inv_one(record: tuple[int, bytes]) -> InvVect:
     return _tuple_new(InvVect, (inv_type(record[0]), _new_bytes(Hash, record[1])))
 
@@ -135,6 +148,10 @@ class _InvListMessage(Message):
 
     __slots__ = ()
     inv_list: Sequence[InvVect]
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return inventory_summary(self.inv_list)
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -184,7 +201,7 @@ class _InvListMessage(Message):
         return f"{type(self).__name__}(inv_list={list(items)!r})"
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgInv(_InvListMessage):
     """``inv``: announce known objects (transactions, blocks) by type and hash."""
@@ -196,7 +213,7 @@ class MsgInv(_InvListMessage):
         _set(self, "inv_list", _normalize_inv_list(self.inv_list))
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgGetData(_InvListMessage):
     """``getdata``: request the objects named by inventory vectors."""
@@ -208,7 +225,7 @@ class MsgGetData(_InvListMessage):
         _set(self, "inv_list", _normalize_inv_list(self.inv_list))
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgNotFound(_InvListMessage):
     """``notfound``: the requested objects that the peer does not have."""
@@ -252,13 +269,20 @@ def _put_hashes(out: bytearray, items: Sequence[Hash]) -> None:
         out += b"".join(items)
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgBlockLocator(Message):
     """``locator``: block hashes from high to low, answering a ``getlocator``."""
 
     command: ClassVar[str] = "locator"
     block_locator_hashes: Sequence[Hash] = ()
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        hashes = self.block_locator_hashes
+        return f"{len(hashes)} hashes" + (
+            f", first {hashes[0]}, last {hashes[-1]}" if hashes else ""
+        )
 
     def __post_init__(self) -> None:
         _set(
@@ -304,6 +328,12 @@ class HashPairMessage(Message):
     __slots__ = ()
     hash_fields: ClassVar[tuple[str, str]]
 
+    def summary(self) -> str:
+        """A short description for the debug log: ``low <hash>, high <hash>`` and the like."""
+        return ", ".join(
+            f"{name.removesuffix('_hash')} {getattr(self, name)}" for name in self.hash_fields
+        )
+
     def __post_init__(self) -> None:
         for name in self.hash_fields:
             _set(self, name, as_hash(getattr(self, name), name))
@@ -325,7 +355,7 @@ class HashPairMessage(Message):
         return obj
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgGetBlockInvs(HashPairMessage):
     """``getblockinvs``: ask for inventory of the blocks between two hashes."""
@@ -336,7 +366,7 @@ class MsgGetBlockInvs(HashPairMessage):
     high_hash: Hash = Hash.ZERO
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgGetBlockLocator(HashPairMessage):
     """``getlocator``: ask for a block locator between two hashes (high first on the wire)."""
@@ -347,7 +377,7 @@ class MsgGetBlockLocator(HashPairMessage):
     low_hash: Hash = Hash.ZERO
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgSelectedTip(Message):
     """``selectedtip``: the hash of the sender's selected tip."""
@@ -391,7 +421,7 @@ class _EmptyMessage(Message):
         return cls()
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgVerAck(_EmptyMessage):
     """``verack``: acknowledges the peer's ``version``."""
@@ -399,7 +429,7 @@ class MsgVerAck(_EmptyMessage):
     command: ClassVar[str] = "verack"
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgFilterClear(_EmptyMessage):
     """``filterclear``: remove the bloom filter loaded on this connection."""
@@ -407,7 +437,7 @@ class MsgFilterClear(_EmptyMessage):
     command: ClassVar[str] = "filterclear"
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgGetSelectedTip(_EmptyMessage):
     """``getseltip``: ask for the peer's selected tip (answered with ``selectedtip``)."""
@@ -421,6 +451,10 @@ class MsgGetSelectedTip(_EmptyMessage):
 class _NonceMessage(Message):
     __slots__ = ()
     nonce: int
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"nonce {self.nonce}"
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -438,7 +472,7 @@ class _NonceMessage(Message):
         return obj
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgPing(_NonceMessage):
     """``ping``: a keep-alive; the peer answers with a ``pong`` carrying the same nonce."""
@@ -450,7 +484,7 @@ class MsgPing(_NonceMessage):
         check_int(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgPong(_NonceMessage):
     """``pong``: the answer to a ``ping``, with its nonce."""
@@ -462,7 +496,7 @@ class MsgPong(_NonceMessage):
         check_int(self.nonce, 0, 0xFFFFFFFFFFFFFFFF, "nonce")
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgFeeFilter(Message):
     """``feefilter``: do not announce transactions paying less than ``min_fee`` per KB."""
@@ -491,7 +525,7 @@ class MsgFeeFilter(Message):
 # -- bloom filters ----------------------------------------------------------------------
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgFilterAdd(Message):
     """``filteradd``: add data (at most 520 bytes) to the loaded bloom filter."""
@@ -528,7 +562,7 @@ class MsgFilterAdd(Message):
 _FILTER_LOAD_TAIL: Final = struct.Struct("<IIB")
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgFilterLoad(Message):
     """``filterload``: load a bloom filter (at most 36,000 bytes and 50 hash functions)."""
@@ -596,7 +630,7 @@ _REJECT_CODES: Final = {int(c): c for c in RejectCode}
 _HASHED_REJECTS: Final = frozenset({"block", "tx"})
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgReject(Message):
     """``reject``: a message was refused, with a code, a reason and (for tx/block) its hash.
@@ -611,6 +645,13 @@ class MsgReject(Message):
     code: RejectCode | int = RejectCode.MALFORMED
     reason: str = ""
     hash: Hash | None = None
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        text = (
+            f"cmd {printable(self.cmd, 12)}, code {self.code!s}, reason {printable(self.reason)}"
+        )
+        return text + (f", hash {self.hash}" if self.hash is not None else "")
 
     def __post_init__(self) -> None:
         check_str(self.cmd, "cmd")
@@ -655,16 +696,7 @@ class MsgReject(Message):
 # -- addresses ------------------------------------------------------------------------------
 
 _ADDR_RECORD: Final = struct.Struct("<qQ16s2s")
-_SERVICES: dict[int, ServiceFlag] = {}
-
-
-def _services(value: int) -> ServiceFlag:
-    flag = _SERVICES.get(value)
-    if flag is None:
-        flag = ServiceFlag(value)
-        if len(_SERVICES) < 4096:
-            _SERVICES[value] = flag
-    return flag
+_services: Final = Services
 
 
 def _addr_one(record: tuple[int, int, bytes, bytes]) -> NetAddress:
@@ -710,7 +742,7 @@ def _read_subnetwork_choice(reader: Reader) -> tuple[bool, SubnetworkID | None]:
     return False, reader.subnetwork_id()
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgAddr(Message):
     """``addr``: known peer addresses (at most 1000), with their last-seen time.
@@ -723,6 +755,10 @@ class MsgAddr(Message):
     addr_list: Sequence[NetAddress] = ()
     include_all_subnetworks: bool = False
     subnetwork_id: SubnetworkID | None = None
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"{len(self.addr_list)} addr"
 
     def __post_init__(self) -> None:
         _set(self, "addr_list", _normalize_addresses(self.addr_list))
@@ -779,7 +815,7 @@ class MsgAddr(Message):
         )
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgGetAddr(Message):
     """``getaddr``: ask for known addresses, of one subnetwork or of all."""
@@ -787,6 +823,12 @@ class MsgGetAddr(Message):
     command: ClassVar[str] = "getaddr"
     include_all_subnetworks: bool = False
     subnetwork_id: SubnetworkID | None = None
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        if self.include_all_subnetworks:
+            return "all subnetworks and full nodes"
+        return "full nodes" if self.subnetwork_id is None else f"subnetwork {self.subnetwork_id}"
 
     def __post_init__(self) -> None:
         _set(self, "include_all_subnetworks", bool(self.include_all_subnetworks))
@@ -836,7 +878,7 @@ def _check_user_agent(user_agent: str, command: str) -> None:
 _ZERO_ADDRESS: Final = NetAddress(b"\x00" * 16, 0, 0)
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgVersion(Message):
     """``version``: the first message each side sends, describing itself.
@@ -858,6 +900,13 @@ class MsgVersion(Message):
     selected_tip_hash: Hash = Hash.ZERO
     disable_relay_tx: bool = False
     subnetwork_id: SubnetworkID | None = None
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return (
+            f"agent {printable(self.user_agent)}, pver {self.protocol_version}, "
+            f"selected tip {self.selected_tip_hash}"
+        )
 
     def __post_init__(self) -> None:
         check_int(self.protocol_version, -(1 << 31), (1 << 31) - 1, "protocol_version")

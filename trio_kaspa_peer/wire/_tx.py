@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NamedTuple, Self
 
-from ._codec import MAX_MESSAGE_PAYLOAD, as_bytes, check_int, put_varint, varint_size
+from ._base import PROTOCOL_VERSION, Message, builtin_message
 from ._errors import (
     CountOverLimitError,
     EncodeError,
@@ -34,7 +34,7 @@ from ._errors import (
     ProtocolError,
     TruncatedPayloadError,
 )
-from ._message import PROTOCOL_VERSION, Message, register_message
+from ._primitives import MAX_MESSAGE_PAYLOAD, as_bytes, check_int, put_varint, varint_size
 from ._types import Hash, SubnetworkID, TxID
 
 __all__ = [
@@ -404,7 +404,7 @@ _EXCLUDE_PAYLOAD = 1
 _EXCLUDE_SCRIPTS_AND_PAYLOAD = 2
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgTx(Message):
     """``tx``: a transaction.
@@ -435,6 +435,11 @@ class MsgTx(Message):
     _tx_id: TxID | None = field(default=None, init=False, repr=False, compare=False)
     _tx_hash: Hash | None = field(default=None, init=False, repr=False, compare=False)
     _raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        # Counted from the kept bytes: a huge transaction is not built just to be logged.
+        return f"id {self.tx_id()}, {self.serialize_size()} bytes"
 
     def __post_init__(self) -> None:
         check_int(self.version, -(1 << 31), (1 << 31) - 1, "version")

@@ -18,6 +18,7 @@ __all__ = [
     "NetAddress",
     "RejectCode",
     "ServiceFlag",
+    "Services",
     "SubnetworkID",
     "TxID",
 ]
@@ -50,6 +51,35 @@ class ServiceFlag(enum.IntFlag):
     NODE_XTHIN = 1 << 3
     NODE_BIT5 = 1 << 4
     NODE_CF = 1 << 5
+
+
+class Services(int):
+    """A services bit field as it was sent: an ``int`` whose repr names the known flags.
+
+    Decoded messages carry this, never a :class:`ServiceFlag` built from the
+    remote's value: ``IntFlag`` keeps every combination it is ever given for
+    the life of the process, and the remote chooses the value.  Test bits
+    with ``services & ServiceFlag.NODE_BLOOM`` or :meth:`has`.
+    """
+
+    __slots__ = ()
+
+    def has(self, flag: ServiceFlag | int) -> bool:
+        """Whether every bit of ``flag`` is set."""
+        return int(self) & flag == flag
+
+    def __repr__(self) -> str:
+        value = int(self)
+        names = [flag.name for flag in ServiceFlag if value & flag and flag.name]
+        rest = value & ~_KNOWN_SERVICES
+        if rest:
+            names.append(hex(rest))
+        return "Services(" + ("|".join(names) or "0") + ")"
+
+    __str__ = __repr__
+
+
+_KNOWN_SERVICES: int = sum(int(flag) for flag in ServiceFlag)
 
 
 class InvType(enum.IntEnum):
@@ -277,7 +307,7 @@ class NetAddress(_NetAddressFields):
             raise FieldValueError(f"services {services} out of range for 64 bits")
         if timestamp is not None and not -(1 << 63) <= timestamp < 1 << 63:
             raise FieldValueError(f"timestamp {timestamp} out of range for int64")
-        return tuple.__new__(cls, (raw, port, ServiceFlag(services), timestamp))
+        return tuple.__new__(cls, (raw, port, Services(services), timestamp))
 
     @property
     def ip_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -16,7 +16,6 @@ __all__ = [
     "Message",
     "MessageRegistry",
     "PackedSequence",
-    "register_message",
 ]
 
 PROTOCOL_VERSION: Final = 1
@@ -50,6 +49,10 @@ class Message:
         """The largest payload this message type may have at protocol version ``pver``."""
         raise NotImplementedError
 
+    def summary(self) -> str:
+        """A short, printable description for the debug log (empty: nothing to add)."""
+        return ""
+
     def encode_payload(self, pver: int = PROTOCOL_VERSION) -> bytes:
         """The message's payload bytes (no frame header)."""
         raise NotImplementedError
@@ -58,6 +61,12 @@ class Message:
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
         """Decode a payload (no frame header) into a message of this type."""
         raise NotImplementedError
+
+
+def printable(text: str, limit: int = 250) -> str:
+    """``text`` cut to ``limit`` characters, anything unprintable shown as ``?``."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def checked_fields(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -94,31 +103,38 @@ def checked_fields(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
 class MessageRegistry:
     """Maps wire commands to message classes.
 
-    The default registry knows the 22 commands of kaspad v0.5.0 plus
-    ``getheaders`` and ``headers``; applications may register their own
-    message types, in the default registry or in a copy of it.
+    :data:`DEFAULT_REGISTRY` knows the 22 commands of kaspad v0.5.0 plus
+    ``getheaders`` and ``headers``, and is fixed: an application with message
+    types of its own registers them in a copy (``DEFAULT_REGISTRY.copy()``)
+    and gives that copy to its peers (:class:`~trio_kaspa_peer.PeerContext`).
+    No registry is shared behind the caller's back.
     """
 
-    __slots__ = ("_by_command",)
+    __slots__ = ("_by_command", "_frozen")
 
     def __init__(self, classes: Iterable[type[Message]] = ()) -> None:
         self._by_command: dict[str, type[Message]] = {}
+        self._frozen = False
         for cls in classes:
             self.register(cls)
 
     def register(self, cls: type[Message], *, replace: bool = False) -> type[Message]:
         """Map ``cls.command`` to ``cls``; an existing mapping is kept unless ``replace``."""
+        if self._frozen:
+            raise FieldValueError(
+                "this registry is fixed (the default one is): register in a copy of it"
+            )
         if not (isinstance(cls, type) and issubclass(cls, Message)):
-            raise KaspaPeerError(f"{cls!r} is not a Message subclass")
+            raise FieldTypeError(f"{cls!r} is not a Message subclass")
         command = cls.command
         raw = command.encode("utf-8")
         if not raw or len(raw) > COMMAND_SIZE or b"\x00" in raw:
-            raise KaspaPeerError(
+            raise FieldValueError(
                 f"command {command!r} must be 1 to {COMMAND_SIZE} bytes with no NUL"
             )
         existing = self._by_command.get(command)
         if existing is not None and existing is not cls and not replace:
-            raise KaspaPeerError(
+            raise FieldValueError(
                 f"command {command!r} is already registered to {existing.__name__}"
             )
         self._by_command[command] = cls
@@ -137,9 +153,13 @@ class MessageRegistry:
         return len(self._by_command)
 
     def copy(self) -> MessageRegistry:
+        """A registry with the same mappings that accepts new ones."""
         new = MessageRegistry()
         new._by_command = dict(self._by_command)
         return new
+
+    def _freeze(self) -> None:
+        self._frozen = True
 
 
 DEFAULT_REGISTRY: Final = MessageRegistry()
@@ -147,8 +167,8 @@ DEFAULT_REGISTRY: Final = MessageRegistry()
 _M = TypeVar("_M", bound=type[Message])
 
 
-def register_message(cls: _M) -> _M:
-    """Class decorator: add a message type to the default registry."""
+def builtin_message(cls: _M) -> _M:
+    """Class decorator of the codec's own messages: add one to the default registry."""
     DEFAULT_REGISTRY.register(cls)
     return cls
 

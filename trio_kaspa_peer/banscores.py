@@ -1,4 +1,4 @@
-"""Ban-score values, as kaspad v0.5.0's ``peer/banscores.go`` defines them."""
+"""Protocol 1's ban-score values, as kaspad v0.5.0's ``peer/banscores.go`` defines them."""
 
 from typing import Final
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
+from ._base import PROTOCOL_VERSION, Message, builtin_message
 from ._block import MAX_BLOCK_HEADER_PAYLOAD, BlockHeader, read_header
-from ._codec import MAX_VAR_INT_PAYLOAD, Reader, put_varint
 from ._errors import EncodeError, FieldValueError, MalformedPayloadError
-from ._message import PROTOCOL_VERSION, Message, register_message
 from ._messages import HashPairMessage
+from ._primitives import MAX_VAR_INT_PAYLOAD, Reader, put_varint
 from ._types import Hash
 
 __all__ = ["MAX_BLOCK_HEADERS_PER_MSG", "MsgGetHeaders", "MsgHeaders"]
@@ -26,7 +26,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgGetHeaders(HashPairMessage):
     """``getheaders``: ask for the headers from ``start_hash`` up to ``stop_hash``."""
@@ -37,13 +37,17 @@ class MsgGetHeaders(HashPairMessage):
     stop_hash: Hash = Hash.ZERO
 
 
-@register_message
+@builtin_message
 @dataclass(frozen=True, slots=True)
 class MsgHeaders(Message):
     """``headers``: up to 2000 block headers, each followed by a zero transaction count."""
 
     command: ClassVar[str] = "headers"
     headers: Sequence[BlockHeader] = ()
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"{len(self.headers)} headers"
 
     def __post_init__(self) -> None:
         headers = tuple(self.headers)

@@ -1,12 +1,12 @@
-"""Bounded most-recently-used sets: known inventory, and our recently sent version nonces."""
+"""A bounded most-recently-used set: known inventory, our recently sent version nonces."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Final, Generic, TypeVar
+from typing import Generic, TypeVar
 
-__all__ = ["SENT_NONCES", "LRUSet"]
+__all__ = ["LRUSet"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -65,7 +65,3 @@ class LRUSet(Generic[K]):
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._items)
-
-
-SENT_NONCES: Final[LRUSet[int]] = LRUSet(50)
-"""Process-wide: the nonces of the version messages we sent recently (self-connection check)."""

@@ -1,0 +1,50 @@
+"""Exceptions out of a peer's nursery: let the body's and the tasks' errors out as themselves."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import trio
+
+__all__ = ["is_passthrough", "raise_as_is", "reraise_group"]
+
+
+def reraise_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What to raise for a group that came out of a peer's nursery.
+
+    Only ``Cancelled`` (for an enclosing scope, which Trio handles in groups)
+    and non-``Exception`` errors such as ``KeyboardInterrupt`` get this far:
+    the body's and the tasks' exceptions are kept aside and re-raised as
+    themselves.  A lone non-``Cancelled`` exception is returned bare.
+    """
+    _, rest = group.split(trio.Cancelled)
+    if rest is None:
+        return group
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [rest]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def raise_as_is(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` keeping its own ``__context__``.
+
+    Raised from a context manager's exit, an exception would otherwise get
+    the ``Cancelled`` that unwound the body as its context: noise in the
+    traceback that has nothing to do with it.
+    """
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+
+
+def is_passthrough(exc: BaseException) -> bool:
+    """Exceptions that must travel through the nursery untouched."""
+    return isinstance(exc, (trio.Cancelled, GeneratorExit))

@@ -1,0 +1,688 @@
+"""The Trio engine: :func:`open_peer` and :class:`Peer`.
+
+The engine names no protocol.  It owns the stream and three tasks in a
+nursery that ``open_peer`` opens -- the reader, the writer and the timers --
+and does what the peer's sans-IO core (:class:`~trio_kaspa_peer._sansio.PeerCore`)
+decides: it feeds the core the bytes it reads and applies the events that
+come out, writes what the core has to send, sleeps until the core's next
+deadline, and runs the application's listeners.  Closing the peer cancels
+the tasks; every waiter is released with :class:`~trio_kaspa_peer.PeerClosed`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+
+from .._config import PeerConfig
+from .._errors import (
+    ConfigError,
+    HandshakeError,
+    LocalClose,
+    PeerClosed,
+    UsageError,
+)
+from .._sansio._context import PeerContext
+from .._sansio._interface import (
+    Close,
+    Event,
+    HandshakeComplete,
+    Notify,
+    PeerCore,
+    ReaderState,
+    ReadFailed,
+    RequestFailed,
+    Response,
+    Send,
+    SendPolicy,
+    Unknown,
+)
+from ._groups import is_passthrough, raise_as_is, reraise_group
+from ._inbox import MessageStream
+from ._outbox import DROPPED, QUEUED, WRITTEN, Outbox, Outgoing
+
+if TYPE_CHECKING:
+    from .._sansio._stats import PeerStats
+
+__all__ = ["Peer", "SendHandle", "check_config", "open_peer"]
+
+logger: Final = logging.getLogger("trio_kaspa_peer.peer")
+
+_WAITING: Final = ReaderState.WAITING
+_BUSY: Final = ReaderState.BUSY
+_HELD: Final = ReaderState.HELD
+
+
+class SendHandle:
+    """What :meth:`Peer.send_nowait` returns: await it to know the message was written.
+
+    This is the reference's "done channel": it fires when the message has
+    been handed to the stream, or raises :class:`~trio_kaspa_peer.PeerClosed`
+    if the peer closed before that.  ``await handle`` and
+    ``await handle.wait()`` are the same.
+    """
+
+    __slots__ = ("_item", "_peer")
+
+    def __init__(self, peer: Peer, item: Outgoing) -> None:
+        self._peer = peer
+        self._item = item
+
+    @property
+    def written(self) -> bool:
+        """True once the message has been written to the stream."""
+        return self._item.state == WRITTEN
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """``await handle`` is ``await handle.wait()``."""
+        return self.wait().__await__()
+
+    async def wait(self) -> None:
+        """Wait until the message is written; raise :class:`PeerClosed` if it never will be."""
+        item = self._item
+        if item.state == QUEUED:
+            assert item.done is not None
+            await item.done.wait()
+        if item.state != WRITTEN:
+            raise self._peer._closed_error()
+
+
+class Peer(trio.abc.AsyncResource):
+    """A connected, handshaken kaspa peer.  Get one from :func:`open_peer`,
+    :func:`~trio_kaspa_peer.open_tcp_peer` or :func:`~trio_kaspa_peer.serve_tcp_peers`.
+
+    All methods are for use from Trio tasks in the same run; the peer's own
+    tasks live in the nursery that ``open_peer`` opened.  Leaving the
+    ``async with`` block, or :meth:`aclose`, closes it.
+    """
+
+    __slots__ = (
+        "_body_scope",
+        "_close_reason",
+        "_closed",
+        "_core",
+        "_debug",
+        "_deliver",
+        "_drop_types",
+        "_finished",
+        "_handshake_done",
+        "_inbox",
+        "_linger_deadline",
+        "_listeners",
+        "_outbox",
+        "_requests",
+        "_stream",
+        "_task_error",
+        "_task_scope",
+        "_timer_target",
+        "_timer_wake",
+        "_write_scope",
+        "_writer_wake",
+        "config",
+        "context",
+    )
+
+    def __init__(
+        self, stream: trio.abc.Stream, config: PeerConfig, core: PeerCore, context: PeerContext
+    ) -> None:
+        self.config = config
+        self.context = context
+        self._stream = stream
+        self._core = core
+        self._writer_wake = trio.Event()
+        self._timer_wake = trio.Event()
+        self._timer_target = math.inf
+        self._outbox = Outbox(
+            config.outbound_queue_size, config.outbound_queue_bytes, self._wake_writer
+        )
+        self._inbox = MessageStream(config.message_queue_size, config.message_queue_bytes)
+        self._drop_types = core.inbox_drop_types
+        self._requests: dict[int, tuple[trio.Event, list[Any]]] = {}
+        self._close_reason: BaseException | None = None
+        self._closed = trio.Event()
+        self._finished = trio.Event()
+        self._handshake_done = trio.Event()
+        self._task_scope = trio.CancelScope()
+        self._write_scope: trio.CancelScope | None = None
+        self._linger_deadline = math.inf
+        self._body_scope: trio.CancelScope | None = None
+        self._task_error: BaseException | None = None
+        self._listeners = config.listeners
+        self._deliver = config.deliver_messages
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    # -- public state -----------------------------------------------------------------------
+
+    @property
+    def inbound(self) -> bool:
+        """Whether the remote dialled us."""
+        return self._core.inbound
+
+    @property
+    def address(self) -> str:
+        """The remote's ``host:port`` (``<unknown>`` for streams that have none)."""
+        return self._core.address
+
+    @property
+    def remote_version(self) -> Any:
+        """The version message the remote sent in the handshake
+        (:class:`~trio_kaspa_peer.wire.MsgVersion` or
+        :class:`~trio_kaspa_peer.protowire.VersionMessage`)."""
+        version = self._core.remote_version
+        if version is None:
+            raise HandshakeError("the handshake has not received the remote's version")
+        return version
+
+    @property
+    def protocol_version(self) -> int:
+        """The negotiated protocol version: the lower of ours and theirs."""
+        return self._core.protocol_version
+
+    @property
+    def id(self) -> int:
+        """The peer's ID within its :class:`~trio_kaspa_peer.PeerContext`."""
+        return self._core.id
+
+    @property
+    def close_reason(self) -> BaseException | None:
+        """Why the peer closed (``None`` while it is open)."""
+        return self._close_reason
+
+    @property
+    def closed(self) -> bool:
+        """Whether the peer is closed (or closing)."""
+        return self._closed.is_set()
+
+    def stats(self) -> PeerStats:
+        """A frozen snapshot of the peer's statistics."""
+        stats: PeerStats = self._core.stats()
+        return stats
+
+    def __repr__(self) -> str:
+        direction = "inbound" if self.inbound else "outbound"
+        return f"<{type(self).__name__} {self.id} {direction} {self.address}>"
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _closed_error(self) -> PeerClosed:
+        reason = self._close_reason
+        error = PeerClosed(f"peer {self.address} is closed: {reason}", reason)
+        error.__cause__ = reason
+        return error
+
+    def _prepare(self, msg: Any, with_event: bool) -> Outgoing:
+        if self._closed.is_set():
+            raise self._closed_error()
+        data = self._core.encode(msg)
+        return Outgoing(msg, data, trio.Event() if with_event else None)
+
+    async def send(self, msg: Any) -> None:
+        """Send ``msg``; return once it has been written to the stream.
+
+        Waits for room in the bounded outbound queue (backpressure).  A
+        message that cannot be encoded raises a
+        :class:`~trio_kaspa_peer.LocalProtocolError` here, before anything is
+        queued; :class:`~trio_kaspa_peer.PeerClosed` if the peer closes
+        before the message is written.
+        """
+        item = self._prepare(msg, True)
+        if not await self._outbox.put(item):
+            raise self._closed_error()
+        done = item.done
+        assert done is not None
+        await done.wait()
+        if item.state != WRITTEN:
+            raise self._closed_error()
+
+    def send_nowait(self, msg: Any) -> SendHandle:
+        """Queue ``msg`` without waiting; the handle tells when it is really written.
+
+        Raises :class:`~trio_kaspa_peer.OutboundQueueFull` when the bounded
+        queue has no room.
+        """
+        item = self._prepare(msg, True)
+        if not self._outbox.put_nowait(item, SendPolicy.RAISE):
+            raise self._closed_error()
+        return SendHandle(self, item)
+
+    async def _queue(self, msg: Any) -> None:
+        """Queue ``msg``, waiting for room but not for the write."""
+        if not await self._outbox.put(self._prepare(msg, False)):
+            raise self._closed_error()
+
+    def _queue_nowait(self, msg: Any) -> None:
+        """Queue ``msg`` now: :class:`OutboundQueueFull` if there is no room."""
+        if not self._outbox.put_nowait(self._prepare(msg, False), SendPolicy.RAISE):
+            raise self._closed_error()
+
+    def _wake_writer(self) -> None:
+        self._writer_wake.set()
+
+    def _check_deadline(self) -> None:
+        """Wake the timers task when the core's next deadline moved earlier."""
+        if self._core.next_deadline() < self._timer_target:
+            self._timer_wake.set()
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def messages(self) -> MessageStream:
+        """The received messages, in order, as an async iterator (bounded: backpressure).
+
+        Iteration ends when the peer closes.  Enabled by
+        ``PeerConfig.deliver_messages``; when nobody reads, the reader stops
+        once ``message_queue_size`` messages (or ``message_queue_bytes``)
+        wait.
+        """
+        return self._inbox
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def _close(self, reason: BaseException, linger: float = 0.0) -> None:
+        """Close with ``reason`` (the first reason given wins).
+
+        With ``linger``, what the core still has to send (a reject, a goodbye)
+        is given that long to be written before the tasks are cancelled.
+        """
+        if self._close_reason is None:
+            self._close_reason = reason
+            level = logging.DEBUG if isinstance(reason, LocalClose) else logging.INFO
+            logger.log(level, "peer %s closing: %s", self.address, reason)
+            self._core.close(reason)
+            if not linger and self._core.wants_write():
+                linger = self.config.reject_timeout  # a goodbye is polite: give it a moment
+        self._closed.set()
+        self._handshake_done.set()
+        for item in self._outbox.close():
+            item.finish(DROPPED)
+        self._inbox.close()
+        for waiter, _ in self._requests.values():
+            waiter.set()
+        if linger > 0 and self._core.wants_write() and not self._task_scope.cancel_called:
+            deadline = trio.current_time() + linger
+            if deadline < self._linger_deadline:
+                self._linger_deadline = deadline
+                if self._write_scope is not None:
+                    self._write_scope.deadline = min(self._write_scope.deadline, deadline)
+            self._writer_wake.set()
+            self._timer_wake.set()
+            return
+        if self._linger_deadline < math.inf:
+            return  # already lingering: the writer or the timers end it
+        self._task_scope.cancel()
+
+    async def aclose(self) -> None:
+        """Close the peer and wait until its tasks are done and the stream is closed."""
+        self._close(LocalClose("closed locally"))
+        await self._finished.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the peer closes, for whatever reason (see :attr:`close_reason`)."""
+        await self._closed.wait()
+
+    async def _finalize(self) -> None:
+        """Release every waiter and close the stream; runs once, after the tasks are done."""
+        if self._finished.is_set():
+            return
+        if self._close_reason is None:
+            self._close(LocalClose("closed locally"))
+        for item in self._core.unfinished():
+            item.finish(DROPPED)
+        for item in self._outbox.close():
+            item.finish(DROPPED)
+        self._inbox.close()
+        await trio.aclose_forcefully(self._stream)
+        self._finished.set()
+
+    # -- the tasks ----------------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self._task_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._guarded, self._reader)
+                    nursery.start_soon(self._guarded, self._writer)
+                    nursery.start_soon(self._guarded, self._timers)
+                    task_status.started()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._finalize()
+
+    async def _guarded(self, task: Callable[[], Any]) -> None:
+        """Run one of the peer's tasks; an exception it raises (a listener's) ends the peer.
+
+        The exception is kept and re-raised by ``open_peer`` as itself once the
+        body has been cancelled: no exception group gets in the way.
+        """
+        try:
+            await task()
+        except Exception as exc:
+            if self._task_error is None:
+                self._task_error = exc
+            self._close(exc)
+            self._task_scope.cancel()
+            if self._body_scope is not None:
+                self._body_scope.cancel()
+
+    async def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        result = callback(self, *args)
+        if inspect.isawaitable(result):
+            await result
+
+    async def _run_listeners(self, callbacks: tuple[Callable[..., Any], ...], msg: Any) -> None:
+        """Run a message's listeners; the core knows the reader is held meanwhile."""
+        core = self._core
+        core.reader_state(_HELD, trio.current_time())
+        try:
+            for callback in callbacks:
+                await self._call(callback, msg)
+        finally:
+            core.reader_state(_BUSY, trio.current_time())
+
+    def _hold(self, held: bool) -> None:
+        self._core.reader_state(_HELD if held else _BUSY, trio.current_time())
+
+    async def _reader(self) -> None:
+        core = self._core
+        next_event = core.next_event
+        receive_data = core.receive_data
+        reader_state = core.reader_state
+        stream = self._stream
+        size = self.config.receive_size
+        closed = self._closed
+        inbox = self._inbox
+        listeners = self._listeners
+        read_listeners = listeners.read
+        by_type = listeners.by_type
+        deliver = self._deliver
+        drop_types = self._drop_types
+        while True:
+            while True:
+                event = next_event()
+                if event is None:
+                    break
+                if isinstance(event, Event):
+                    await self._apply(event)
+                else:
+                    msg, nbytes = event
+                    if self._debug:
+                        logger.debug("received %s from %s", core.describe(msg), self.address)
+                    for callback in read_listeners:
+                        await self._call(callback, nbytes, msg, None)
+                    callbacks = by_type.get(type(msg))
+                    if callbacks:
+                        await self._run_listeners(callbacks, msg)
+                    if deliver and not inbox.put_nowait(msg, nbytes):
+                        if type(msg) in drop_types:
+                            inbox.dropped += 1
+                        else:
+                            await inbox.put(msg, nbytes, self._hold)
+                if closed.is_set():
+                    return
+            if core.wants_write():
+                self._writer_wake.set()
+            reader_state(_WAITING, trio.current_time())
+            self._check_deadline()
+            try:
+                data = await stream.receive_some(size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                await self._apply(core.connection_lost(exc))
+                return
+            reader_state(_BUSY, trio.current_time())
+            receive_data(data, trio.current_time(), time.time())
+            if not data and closed.is_set():
+                return
+
+    async def _apply(self, event: Event) -> None:
+        """Do what a core event says (the reader's and the timers' events)."""
+        kind = type(event)
+        listeners = self._listeners
+        if kind is Send:
+            assert isinstance(event, Send)
+            for msg in event.messages:
+                item = self._prepare_own(msg)
+                if item is None:
+                    return
+                if event.policy is SendPolicy.WAIT:
+                    if not self._outbox.put_nowait(item, SendPolicy.DROP):
+                        # Waiting for room here is waiting for the remote to read: the
+                        # idle timer runs meanwhile (a remote that neither reads nor
+                        # sends is closed after idle_timeout, not waited on forever).
+                        self._core.reader_state(_WAITING, trio.current_time())
+                        self._check_deadline()
+                        try:
+                            await self._outbox.put(item)
+                        finally:
+                            self._core.reader_state(_BUSY, trio.current_time())
+                elif not self._outbox.put_nowait(item, SendPolicy.DROP):
+                    logger.debug("outbound queue full: %s to %s dropped", msg, self.address)
+        elif kind is Notify:
+            assert isinstance(event, Notify)
+            if self._debug:
+                logger.debug(
+                    "received %s from %s", self._core.describe(event.message), self.address
+                )
+            for callback in listeners.read:
+                await self._call(callback, event.size, event.message, None)
+            if event.dispatch:
+                callbacks = listeners.by_type.get(type(event.message))
+                if callbacks:
+                    await self._run_listeners(callbacks, event.message)
+        elif kind is Close:
+            assert isinstance(event, Close)
+            self._close(event.reason, event.linger)
+        elif kind is HandshakeComplete:
+            self._handshake_done.set()
+        elif kind is Unknown:
+            assert isinstance(event, Unknown)
+            msg = event.message
+            for callback in listeners.read:
+                await self._call(callback, event.size, msg, None)
+            for on_unknown in listeners.unknown:
+                await self._call(on_unknown, msg)
+            if event.deliver and self._deliver and not self._inbox.put_nowait(msg, event.size):
+                await self._inbox.put(msg, event.size, self._hold)
+        elif kind is ReadFailed:
+            assert isinstance(event, ReadFailed)
+            for callback in listeners.read:
+                await self._call(callback, 0, None, event.error)
+        elif kind is Response or kind is RequestFailed:
+            assert isinstance(event, (Response, RequestFailed))
+            waiter = self._requests.get(event.request_id)
+            if waiter is not None:
+                waiter[1].append(event)
+                waiter[0].set()
+        else:  # pragma: no cover - a core produced an event this engine does not know
+            raise TypeError(f"unknown core event {event!r}")
+
+    def _prepare_own(self, msg: Any) -> Outgoing | None:
+        """An outgoing item for a message of the core's own (``None`` once closed)."""
+        if self._closed.is_set():
+            return None
+        return Outgoing(msg, self._core.encode(msg), None)
+
+    async def _writer(self) -> None:
+        core = self._core
+        stream = self._stream
+        outbox = self._outbox
+        write_listeners = self._listeners.write
+        closed = self._closed
+        while True:
+            self._writer_wake = trio.Event()
+            data = core.data_to_send()
+            if not data:
+                if closed.is_set():
+                    # Lingering: what the core had to say is written; now close.
+                    self._task_scope.cancel()
+                    return
+                while core.can_queue():
+                    item = outbox.get_nowait()
+                    if item is None:
+                        break
+                    core.queue(item)
+                data = core.data_to_send()
+                if not data:
+                    await self._writer_wake.wait()
+                    continue
+            with trio.CancelScope(deadline=self._linger_deadline) as scope:
+                self._write_scope = scope
+                try:
+                    await stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    for item in core.unfinished():
+                        for callback in write_listeners:
+                            await self._call(callback, 0, item.msg, exc)
+                    await self._apply(core.connection_lost(exc))
+                    return
+                finally:
+                    self._write_scope = None
+            if scope.cancelled_caught:
+                self._task_scope.cancel()
+                return
+            done = core.bytes_written(len(data), trio.current_time(), time.time())
+            debug = self._debug
+            for item in done:
+                item.finish(WRITTEN)
+                if debug:
+                    logger.debug("sent %s to %s", core.describe(item.msg), self.address)
+            if write_listeners:
+                for item in done:
+                    for callback in write_listeners:
+                        await self._call(callback, len(item.data), item.msg, None)
+            self._check_deadline()
+
+    async def _timers(self) -> None:
+        """One task for every timer: it sleeps until the core's next deadline.
+
+        It never waits for room in the outbound queue: a remote that stops
+        reading must not stop the idle timer and the stall watchdog.
+        """
+        core = self._core
+        while True:
+            deadline = min(core.next_deadline(), self._linger_deadline)
+            self._timer_target = deadline
+            wake = self._timer_wake = trio.Event()
+            with trio.move_on_at(deadline):
+                await wake.wait()
+            now = trio.current_time()
+            if now >= self._linger_deadline:
+                self._task_scope.cancel()
+                return
+            if now < core.next_deadline():
+                continue
+            for event in core.on_timer(now, self._outbox.room()):
+                await self._apply(event)
+            if core.wants_write():
+                self._writer_wake.set()
+
+
+_STREAM_METHODS: Final = ("send_all", "receive_some", "aclose")
+
+
+def check_config(config: object) -> None:
+    """Raise :class:`ConfigError` unless ``config`` is a :class:`PeerConfig`."""
+    if not isinstance(config, PeerConfig):
+        raise ConfigError(f"config must be a PeerConfig, got {type(config).__name__}")
+
+
+def _stream_address(
+    stream: trio.abc.Stream, remote_address: tuple[str, int] | None
+) -> tuple[str, int] | None:
+    if remote_address is None and isinstance(stream, trio.SocketStream):
+        try:
+            peername = stream.socket.getpeername()
+            return (str(peername[0]), int(peername[1]))
+        except OSError:
+            return None
+    return remote_address
+
+
+@asynccontextmanager
+async def open_peer(
+    stream: trio.abc.Stream,
+    config: PeerConfig,
+    *,
+    inbound: bool,
+    remote_address: tuple[str, int] | None = None,
+    context: PeerContext | None = None,
+) -> AsyncIterator[Peer]:
+    """Run a kaspa peer over ``stream`` for the duration of an ``async with`` block.
+
+    The caller owns how ``stream`` was made (TCP, a proxy, memory streams);
+    the peer owns it from here on and closes it on exit.  ``config.protocol``
+    chooses the protocol.  The handshake is complete when the block is
+    entered, within ``config.handshake_timeout``; a failure raises a
+    :class:`~trio_kaspa_peer.HandshakeError` subclass that says why.
+    Leaving the block closes the peer.
+
+    Exceptions from the body propagate as themselves (the very object, even
+    an exception group of your own).  An exception raised by one of the
+    peer's tasks -- in practice, by one of your listeners -- cancels the body
+    and propagates as itself too.  The remote closing the connection does
+    not cancel the body: :meth:`Peer.send` raises
+    :class:`~trio_kaspa_peer.PeerClosed` and :meth:`Peer.messages` ends.
+
+    ``remote_address`` is the remote's ``(host, port)`` for the version
+    message and statistics; for a TCP stream it is read from the socket.
+    ``context`` is what this peer shares with the application's other peers
+    (self-connection detection, peer IDs); a fresh one when not given.
+    """
+    from .._protocols import make_peer
+
+    check_config(config)
+    if not all(callable(getattr(stream, name, None)) for name in _STREAM_METHODS):
+        raise UsageError(f"stream must be a trio.abc.Stream, got {type(stream).__name__}")
+    if remote_address is not None and not (
+        isinstance(remote_address, tuple)
+        and len(remote_address) == 2
+        and isinstance(remote_address[0], str)
+        and isinstance(remote_address[1], int)
+    ):
+        raise UsageError(f"remote_address must be a (host, port) tuple, got {remote_address!r}")
+    if context is None:
+        context = PeerContext()
+    elif not isinstance(context, PeerContext):
+        raise UsageError(f"context must be a PeerContext, got {type(context).__name__}")
+    peer = make_peer(
+        stream,
+        config,
+        context,
+        inbound=bool(inbound),
+        remote_address=_stream_address(stream, remote_address),
+        now=trio.current_time(),
+        now_wall=time.time(),
+    )
+    outcome: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            peer._body_scope = nursery.cancel_scope
+            peer._core.start(trio.current_time(), time.time())
+            await nursery.start(peer._run)
+            peer._wake_writer()
+            await peer._handshake_done.wait()
+            if not peer._core.handshake_complete or peer._task_error is not None:
+                await peer._finished.wait()
+                outcome = peer._task_error or peer._close_reason
+                if outcome is None:  # pragma: no cover - closed without a reason
+                    outcome = HandshakeError("the handshake did not complete")
+            else:
+                try:
+                    yield peer
+                except BaseException as exc:
+                    if is_passthrough(exc):
+                        raise
+                    outcome = exc
+                finally:
+                    peer._close(LocalClose("closed locally"))
+    except BaseExceptionGroup as group:
+        raise reraise_group(group) from None
+    if outcome is not None:
+        raise_as_is(outcome)
+    if peer._task_error is not None:
+        raise_as_is(peer._task_error)

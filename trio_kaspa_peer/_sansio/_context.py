@@ -1,0 +1,71 @@
+"""What peers of one application share: :class:`PeerContext`.  No process-wide state."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import TYPE_CHECKING
+
+from ._lru import LRUSet
+
+if TYPE_CHECKING:
+    from ..wire import MessageRegistry
+
+__all__ = ["PeerContext"]
+
+
+class PeerContext:
+    """State shared by the peers of one node: pass the same context to all of them.
+
+    * the nonces of the protocol-1 version messages we sent recently (the
+      last ``nonce_cache_size``): a remote version carrying one of them means
+      we dialled ourselves;
+    * our node ID for the modern protocol (16 random bytes, the same in every
+      Version we send): a remote Version carrying it means the same;
+    * the peer ID counter (the reference's node count);
+    * the protocol-1 message registry (which commands decode to which class).
+
+    Peers that do not share a context cannot tell that they are talking to
+    each other: give the same context to the listener and the dialler of one
+    node.  ``open_peer`` and friends make a fresh context when given none.
+    Nothing here grows with what remotes send: the nonce cache is bounded and
+    the rest is fixed.
+    """
+
+    __slots__ = ("_ids", "node_id", "registry", "sent_nonces")
+
+    def __init__(
+        self,
+        *,
+        registry: MessageRegistry | None = None,
+        node_id: bytes | None = None,
+        nonce_cache_size: int = 50,
+    ) -> None:
+        from .._errors import UsageError
+        from ..wire import DEFAULT_REGISTRY, MessageRegistry
+
+        if registry is None:
+            registry = DEFAULT_REGISTRY
+        elif not isinstance(registry, MessageRegistry):
+            raise UsageError(f"registry must be a wire.MessageRegistry, got {registry!r:.60}")
+        if node_id is None:
+            node_id = os.urandom(16)
+        elif not isinstance(node_id, bytes) or len(node_id) != 16:
+            raise UsageError("node_id must be 16 bytes")
+        if (
+            not isinstance(nonce_cache_size, int)
+            or isinstance(nonce_cache_size, bool)
+            or nonce_cache_size < 1
+        ):
+            raise UsageError(f"nonce_cache_size must be a positive int, got {nonce_cache_size!r}")
+        self.registry = registry
+        self.node_id = node_id
+        self.sent_nonces: LRUSet[int] = LRUSet(nonce_cache_size)
+        self._ids = itertools.count(1)
+
+    def next_peer_id(self) -> int:
+        """A new peer ID, unique within this context."""
+        return next(self._ids)
+
+    def __repr__(self) -> str:
+        return f"<PeerContext node_id={self.node_id.hex()}>"
