@@ -366,11 +366,19 @@ def test_timer_schedule_keepalive_stall_idle() -> None:
 def test_idle_timer_pauses_while_the_reader_is_held() -> None:
     core = handshaken(idle_timeout=300, stall_detection=False, ping_interval=1e9)
     core.reader_state(ReaderState.HELD, T0 + 1)
-    assert core.next_deadline() == T0 + 1e9  # no idle deadline while held
-    core.reader_state(ReaderState.WAITING, T0 + 50)
-    assert core.next_deadline() == T0 + 350  # counted from the end of processing
-    (close,) = timer(core, T0 + 350, 50)
+    assert core.next_deadline() == T0 + 300
+    assert timer(core, T0 + 300, 50) == []  # held: the idle timer does not run
+    assert core.next_deadline() == T0 + 600  # looked at again one timeout later
+    core.reader_state(ReaderState.WAITING, T0 + 400)  # done with the handshake's messages
+    assert core.next_deadline() == T0 + 700
+    (close,) = timer(core, T0 + 700, 50)
     assert isinstance(close.reason, tkp.IdleTimeout)
+    # Handled messages restart the count from the end of their processing.
+    core = handshaken(idle_timeout=300, stall_detection=False, ping_interval=1e9)
+    feed(core, wire.MsgGetAddr(), now=T0 + 10)
+    core.reader_state(ReaderState.BUSY, T0 + 10)
+    core.reader_state(ReaderState.WAITING, T0 + 50)
+    assert core.next_deadline() == T0 + 350
 
 
 def test_stall_watchdog() -> None:

@@ -309,7 +309,7 @@ class Peer(trio.abc.AsyncResource):
             if deadline < self._linger_deadline:
                 self._linger_deadline = deadline
                 if self._write_scope is not None:
-                    self._write_scope.deadline = min(self._write_scope.deadline, deadline)
+                    self._write_scope.deadline = deadline
             self._writer_wake.set()
             self._timer_wake.set()
             return
@@ -428,14 +428,14 @@ class Peer(trio.abc.AsyncResource):
             if core.wants_write():
                 self._writer_wake.set()
             reader_state(_WAITING, trio.current_time())
-            self._check_deadline()
             try:
                 data = await stream.receive_some(size)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._apply(core.connection_lost(exc))
                 return
-            reader_state(_BUSY, trio.current_time())
-            receive_data(data, trio.current_time(), time.time())
+            now = trio.current_time()
+            reader_state(_BUSY, now)
+            receive_data(data, now, time.time())
             if not data and closed.is_set():
                 return
 
@@ -455,7 +455,6 @@ class Peer(trio.abc.AsyncResource):
                         # idle timer runs meanwhile (a remote that neither reads nor
                         # sends is closed after idle_timeout, not waited on forever).
                         self._core.reader_state(_WAITING, trio.current_time())
-                        self._check_deadline()
                         try:
                             await self._outbox.put(item)
                         finally:
@@ -513,25 +512,28 @@ class Peer(trio.abc.AsyncResource):
         outbox = self._outbox
         write_listeners = self._listeners.write
         closed = self._closed
-        while True:
-            self._writer_wake = trio.Event()
-            data = core.data_to_send()
-            if not data:
-                if closed.is_set():
-                    # Lingering: what the core had to say is written; now close.
-                    self._task_scope.cancel()
-                    return
-                while core.can_queue():
-                    item = outbox.get_nowait()
-                    if item is None:
-                        break
-                    core.queue(item)
+        with trio.CancelScope(deadline=self._linger_deadline) as scope:
+            self._write_scope = scope
+            while True:
                 data = core.data_to_send()
                 if not data:
-                    await self._writer_wake.wait()
+                    if closed.is_set():
+                        break  # lingering: what the core had to say is written
+                    item = outbox.get_nowait()
+                    if item is None:
+                        wake = self._writer_wake
+                        if wake.is_set():
+                            self._writer_wake = trio.Event()  # look again, then sleep
+                        else:
+                            await wake.wait()
+                        continue
+                    core.queue(item)
+                    while core.can_queue():
+                        item = outbox.get_nowait()
+                        if item is None:
+                            break
+                        core.queue(item)
                     continue
-            with trio.CancelScope(deadline=self._linger_deadline) as scope:
-                self._write_scope = scope
                 try:
                     await stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -540,22 +542,19 @@ class Peer(trio.abc.AsyncResource):
                             await self._call(callback, 0, item.msg, exc)
                     await self._apply(core.connection_lost(exc))
                     return
-                finally:
-                    self._write_scope = None
-            if scope.cancelled_caught:
-                self._task_scope.cancel()
-                return
-            done = core.bytes_written(len(data), trio.current_time(), time.time())
-            debug = self._debug
-            for item in done:
-                item.finish(WRITTEN)
-                if debug:
-                    logger.debug("sent %s to %s", core.describe(item.msg), self.address)
-            if write_listeners:
+                done = core.bytes_written(len(data), trio.current_time(), time.time())
+                if self._debug:
+                    for item in done:
+                        logger.debug("sent %s to %s", core.describe(item.msg), self.address)
                 for item in done:
-                    for callback in write_listeners:
-                        await self._call(callback, len(item.data), item.msg, None)
-            self._check_deadline()
+                    item.finish(WRITTEN)
+                if write_listeners:
+                    for item in done:
+                        for callback in write_listeners:
+                            await self._call(callback, len(item.data), item.msg, None)
+        self._write_scope = None
+        # Closing: the parting words are written, or their time ran out.
+        self._task_scope.cancel()
 
     async def _timers(self) -> None:
         """One task for every timer: it sleeps until the core's next deadline.

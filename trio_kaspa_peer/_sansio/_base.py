@@ -72,6 +72,7 @@ class BaseCore(PeerCore):
         "_handshake_complete",
         "_handshake_deadline",
         "_id",
+        "_idle_postponed",
         "_inflight",
         "_last_recv_clock",
         "_next_ping",
@@ -162,6 +163,7 @@ class BaseCore(PeerCore):
         self._next_ping = math.inf
         self._reader = _WAITING
         self._last_recv_clock = now
+        self._idle_postponed = -math.inf
         self._handled = False
 
     # -- public state ---------------------------------------------------------------------
@@ -365,9 +367,8 @@ class BaseCore(PeerCore):
     def _idle_deadline(self) -> float:
         if self._timers_origin is None:
             return math.inf
-        if self._reader is not _WAITING:
-            return math.inf  # the idle timer does not run while the reader is held up
-        return self._last_recv_clock + self.config.idle_timeout
+        # Only ever moves later, so the engine's timer task never needs waking for it.
+        return max(self._last_recv_clock + self.config.idle_timeout, self._idle_postponed)
 
     def next_deadline(self) -> float:
         if self._closed:
@@ -390,7 +391,11 @@ class BaseCore(PeerCore):
             ]
         if now >= self._idle_deadline():
             timeout = self.config.idle_timeout
-            return [self._fail(IdleTimeout(f"no message received for {timeout:g} seconds"))]
+            if self._reader is _WAITING:
+                return [self._fail(IdleTimeout(f"no message received for {timeout:g} seconds"))]
+            # The reader is held up (listeners, a full messages()): the idle timer does
+            # not run meanwhile.  Look again later.
+            self._idle_postponed = now + timeout
         if now >= self._next_ping and self._timers_origin is not None:
             self._next_ping = next_tick(self._timers_origin, self.config.ping_interval, now)
             ping = self._keepalive_ping(now)
