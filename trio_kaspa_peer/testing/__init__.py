@@ -1,4 +1,9 @@
-"""Helpers for testing code built on trio-kaspa-peer, without a network."""
+"""Helpers for testing code built on trio-kaspa-peer, without a network.
+
+:func:`open_peer_pair` gives two peers over memory streams;
+:func:`open_simulated_network` runs a whole simulated network of responder
+nodes on loopback (what ``kaspa-peer demo`` crawls).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,22 @@ from .._engine import Peer, open_peer
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
 from .._errors import HandshakeError
 from .._sansio import PeerContext
+from ._network import (
+    NodeKind,
+    SimulatedNetwork,
+    SimulatedNode,
+    default_mix,
+    open_simulated_network,
+)
 
-__all__ = ["open_peer_pair"]
+__all__ = [
+    "NodeKind",
+    "SimulatedNetwork",
+    "SimulatedNode",
+    "default_mix",
+    "open_peer_pair",
+    "open_simulated_network",
+]
 
 
 @asynccontextmanager
