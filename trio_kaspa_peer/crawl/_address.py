@@ -67,11 +67,12 @@ class NodeAddress(NamedTuple):
         """
         host, port = split_host_port(text, default_port)
         try:
-            return cls(_canonical_ip(host), port)
-        except UsageError:
+            ipaddress.ip_address(host)
+        except ValueError:
             raise UsageError(
                 f"{text!r} is not an IP address (a host name needs resolving)"
             ) from None
+        return cls(_canonical_ip(host), port)
 
 
 _MAX_TEXT: Final = 300

@@ -69,9 +69,9 @@ class CrawlConfig:
     """The most addresses kept in one node's record (what it gave)."""
     max_depth: int | None = None
     """Do not follow gossip further than this many hops from the seeds (``None``: no limit)."""
-    allow: tuple[IPNetwork, ...] = ()
-    """Networks dialled although not routable (``"127.0.0.0/8"`` in tests).  CIDR text is
-    accepted and parsed."""
+    allow: tuple[IPNetwork | str, ...] = ()
+    """Networks dialled although not routable (``"127.0.0.0/8"`` in tests): CIDR text or
+    :mod:`ipaddress` networks, kept as networks."""
     ipv4: bool = True
     ipv6: bool = True
     min_protocol_version: int | None = None
@@ -161,7 +161,9 @@ class CrawlConfig:
     @property
     def address_filter(self) -> AddressFilter:
         """The filter gossiped addresses go through."""
-        return AddressFilter(self.allow, ipv4=self.ipv4, ipv6=self.ipv6)
+        return AddressFilter(
+            [parse_network(n) for n in self.allow], ipv4=self.ipv4, ipv6=self.ipv6
+        )
 
     def probe_peer_config(self) -> PeerConfig:
         """The peer config each probe connects with: ours, with the crawl's handshake

@@ -67,6 +67,7 @@ class CrawlProgress:
     eta: float | None
     """Seconds until the known work is done at the current rate (``None``: unknown)."""
     done: bool
+    """Whether the crawl ran to its end (a stopped crawl, or a continuous one, never does)."""
 
 
 class _Node:
@@ -169,6 +170,7 @@ class Crawler:
         self._pruned = 0
         self._started: float | None = None
         self._finished = False
+        self._completed = False
         self._done_times: deque[float] = deque(maxlen=_RATE_SAMPLES)
         self._rng = random.Random()
 
@@ -199,8 +201,8 @@ class Crawler:
             pruned=self._pruned,
             elapsed=elapsed,
             rate=rate,
-            eta=0.0 if self._finished else eta,
-            done=self._finished,
+            eta=0.0 if self._completed else eta,
+            done=self._completed,
         )
 
     def _notify(self) -> None:
@@ -327,6 +329,7 @@ class Crawler:
             async with trio.open_nursery() as nursery:
                 for _ in range(self.config.concurrency):
                     nursery.start_soon(self._worker, send)
+            self._completed = True
         finally:
             self._finished = True
             if send is not None:

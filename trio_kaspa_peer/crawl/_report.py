@@ -94,7 +94,8 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 def _top(counter: Counter[str]) -> tuple[list[str], list[int]]:
     common = counter.most_common(MAX_CATEGORIES)
     rest = sum(counter.values()) - sum(n for _, n in common)
-    labels = [name for name, _ in common]
+    # plotly reads "<br>", "<a href>" and friends in labels as markup: remote text is escaped.
+    labels = [html.escape(name) for name, _ in common]
     values = [n for _, n in common]
     if rest:
         labels.append(f"other ({len(counter) - len(common)})")

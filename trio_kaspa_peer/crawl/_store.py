@@ -613,7 +613,10 @@ class StoreWriter:
             while self._pending:
                 batch = self._pending
                 self._pending = []
-                await trio.to_thread.run_sync(self.store.write, batch)
+                # Shielded: a batch taken from the queue is written, whatever is cancelled
+                # (the worker thread could not be stopped anyway).
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.store.write, batch)
                 self.written += len(batch)
                 self._batches += 1
                 room, self._room = self._room, trio.Event()

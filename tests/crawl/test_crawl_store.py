@@ -1,0 +1,266 @@
+"""The SQLite store: schema and network checks, batched writes, cancellation, resuming."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import trio
+from crawlkit import fast_crawl_config, peer_config
+
+from trio_kaspa_peer import UsageError
+from trio_kaspa_peer.crawl import (
+    SCHEMA_VERSION,
+    Crawler,
+    FailureReason,
+    NodeAddress,
+    NodeRecord,
+    NodeStatus,
+    NodeStore,
+    StoreError,
+    default_store_path,
+    open_crawl,
+    open_store,
+)
+from trio_kaspa_peer.testing import NodeKind, open_simulated_network
+
+
+def _record(port: int, **changes: object) -> NodeRecord:
+    record = NodeRecord(
+        address=NodeAddress("192.0.2.1", port),
+        protocol="v1",
+        status=NodeStatus.REACHABLE,
+        user_agent="/kaspad:0.5.0/",
+        protocol_version=1,
+        services=1,
+        network="v1-simnet",
+        handshake_ms=2.0,
+        addresses=(NodeAddress("192.0.2.2", 1), NodeAddress("192.0.2.3", 1)),
+        first_seen=10.0,
+        last_seen=20.0,
+        last_attempt=20.0,
+        last_success=20.0,
+        attempts=1,
+    )
+    return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_store_round_trip_and_checks(tmp_path: Path) -> None:
+    path = tmp_path / "a.sqlite"
+    with NodeStore(path, network="v1-simnet") as store:
+        assert store.network == "v1-simnet"
+        failed = _record(
+            2,
+            status=NodeStatus.UNREACHABLE,
+            reason=FailureReason.REFUSED,
+            user_agent=None,
+            addresses=(),
+            last_success=None,
+        )
+        store.put([_record(1), failed])
+        assert store.check() == []
+    with NodeStore(path) as store:  # reopened without naming the network: read what it holds
+        assert store.network == "v1-simnet"
+        assert store.get("192.0.2.1:1") == _record(1)
+        assert store.get(NodeAddress("192.0.2.1", 3)) is None
+        assert store.counts() == {"reachable": 1, "unreachable": 1}
+        assert sorted(store.edges()) == [
+            ("192.0.2.1:1", "192.0.2.2:1"),
+            ("192.0.2.1:1", "192.0.2.3:1"),
+        ]
+        assert len(store.history()) == 2
+        out = io.StringIO()
+        assert store.export_jsonl(out) == 2
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [NodeRecord.from_dict(line) for line in lines] == store.nodes()
+        assert [r.address.port for r in store.nodes(NodeStatus.UNREACHABLE)] == [2]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_an_update_keeps_what_the_earlier_probe_knew(tmp_path: Path) -> None:
+    with NodeStore(tmp_path / "a.sqlite", network="n") as store:
+        store.put([_record(1, first_seen=5.0)])
+        later = _record(
+            1,
+            status=NodeStatus.UNREACHABLE,
+            reason=FailureReason.CONNECT_TIMEOUT,
+            user_agent=None,
+            first_seen=30.0,
+            last_seen=40.0,
+            last_attempt=40.0,
+            last_success=None,
+        )
+        store.put([later])
+        record = store.get("192.0.2.1:1")
+        assert record is not None
+        assert record.status is NodeStatus.UNREACHABLE
+        assert record.first_seen == 5.0  # the earliest
+        assert record.last_success == 20.0  # kept from the earlier success
+        assert record.user_agent == "/kaspad:0.5.0/"  # the last known version stays
+        assert record.addresses == _record(1).addresses  # a failed probe keeps the last gossip
+        assert len(store.history()) == 2
+
+
+def test_one_file_per_network_and_foreign_files(tmp_path: Path) -> None:
+    path = tmp_path / "a.sqlite"
+    NodeStore(path, network="kaspa-mainnet").close()
+    with pytest.raises(StoreError, match="holds the kaspa-mainnet network, not kaspa-testnet-10"):
+        NodeStore(path, network="kaspa-testnet-10")
+    with pytest.raises(StoreError, match="no crawl store"):
+        NodeStore(tmp_path / "missing.sqlite", create=False)
+    with pytest.raises(StoreError, match="give a network"):
+        NodeStore(tmp_path / "new.sqlite")
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    with pytest.raises(StoreError, match="not a crawl store"):
+        NodeStore(other, network="n")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a crawl store"):
+        NodeStore(junk, network="n")
+    newer = tmp_path / "newer.sqlite"
+    NodeStore(newer, network="n").close()
+    db = sqlite3.connect(newer)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="has schema"):
+        NodeStore(newer, network="n")
+    with pytest.raises(UsageError):
+        NodeStore(5, network="n")  # type: ignore[arg-type]
+    assert default_store_path("kaspa-mainnet", tmp_path) == tmp_path / "crawl-kaspa-mainnet.sqlite"
+    assert default_store_path("v1/x y").name == "crawl-v1_x_y.sqlite"
+
+
+async def test_writer_batches_and_flushes_on_exit(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    async with open_store(
+        path, network="n", batch_size=10, flush_interval=60, max_pending=25
+    ) as w:
+        for port in range(1, 101):
+            await w.put(_record(port))
+        # The queue never held more than its bound: the writers waited for the disk.
+        assert w.pending <= 25
+        assert w.written >= 100 - 2 * 25  # at most one bound queued, one batch being written
+    with NodeStore(path) as store:
+        assert len(store.nodes()) == 100
+        assert store.check() == []
+    with pytest.raises(UsageError):
+        async with open_store(path, network="n", batch_size=0):
+            pass  # pragma: no cover
+
+
+async def test_cancelled_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    config = fast_crawl_config(concurrency=8)
+    received: list[NodeRecord] = []
+    async with open_simulated_network(120, peer_config("v1"), seed=21) as network:
+        with trio.move_on_after(10) as deadline:
+            async with (
+                open_store(path, network="v1-simnet", batch_size=5) as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for record in stream:
+                    received.append(record)
+                    if len(received) == 25:
+                        deadline.cancel()  # as Ctrl-C would: everything is cancelled
+    assert deadline.cancelled_caught
+    with NodeStore(path) as store:
+        assert store.check() == []
+        probed = {r.address for r in store.nodes() if r.status is not NodeStatus.PENDING}
+        # Every record handed out was written (and maybe a few more finished meanwhile).
+        assert {r.address for r in received} <= probed
+        pending = store.nodes(NodeStatus.PENDING)
+        assert pending  # what was learnt and not yet probed is there to resume from
+        known = {r.address for r in store.nodes()}
+        for giver, given in store.edges():
+            assert NodeAddress.parse(giver) in probed
+            assert NodeAddress.parse(given) in known
+        [run] = store.runs()
+        assert not run.completed
+        assert run.finished is not None
+
+
+async def test_resume_finishes_an_interrupted_crawl(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(60, peer_config("v1"), seed=23) as network:
+        with trio.move_on_after(10) as deadline:
+            async with (
+                open_store(path, network="v1-simnet") as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    if stream.progress().probes >= 10:
+                        deadline.cancel()
+        async with open_store(path, network="v1-simnet") as writer:
+            crawler = Crawler(config, store=writer, resume=True)  # no seeds: the store has them
+            progress = await crawler.run()
+    assert progress.done
+    with NodeStore(path) as store:
+        assert store.check() == []
+        records = store.nodes()
+        assert len(records) == 60
+        assert not store.nodes(NodeStatus.PENDING)
+        for record in records:
+            node = network.node(record.address)
+            assert (record.status, record.reason) == node.kind.expected("v1")
+        runs = store.runs()
+        assert [run.completed for run in runs] == [False, True]
+
+
+async def test_continuous_mode_reprobes_and_prunes(tmp_path: Path) -> None:
+    path = tmp_path / "k.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 6
+    mix[NodeKind.REFUSING] = 2
+    config = fast_crawl_config(
+        continuous=True,
+        reprobe_good=0.3,
+        reprobe_bad=0.3,
+        prune_after=0.8,
+        retries=0,
+    )
+    started = time.time()
+    async with (
+        open_simulated_network(8, peer_config("v1"), mix=mix, seed=29) as network,
+        open_store(path, network="v1-simnet") as writer,
+    ):
+        normal = {n.address for n in network.of_kind(NodeKind.NORMAL)}
+        refused = {n.address for n in network.of_kind(NodeKind.REFUSING)}
+        probes: dict[NodeAddress, int] = dict.fromkeys(normal | refused, 0)
+        with trio.fail_after(20):
+            async with open_crawl(network.seeds, config, store=writer) as stream:
+                async for record in stream:
+                    probes[record.address] += 1
+                    # A continuous crawl never ends: stop once each node was re-probed
+                    # twice and the dead ones were pruned.
+                    if min(probes[a] for a in normal) >= 3 and stream.progress().pruned >= 2:
+                        break
+        progress = stream.progress()
+    assert progress.pruned >= 2
+    assert not progress.done
+    assert all(probes[a] >= 1 for a in refused)  # probed (and failed) before being pruned
+    with NodeStore(path) as store:
+        assert store.check() == []
+        records = store.nodes()
+        assert normal <= {r.address for r in records}
+        for record in records:
+            if record.address in refused:
+                # Pruned, then named again by gossip: a newcomer, not the pruned entry.
+                assert record.first_seen >= started + config.prune_after
+        per_node: dict[str, int] = {}
+        for sample in store.history():
+            per_node[sample.address] = per_node.get(sample.address, 0) + 1
+        assert all(per_node[str(a)] >= 3 for a in normal)  # every probe is in the history
+        [run] = store.runs()
+        assert run.continuous
+        assert not run.completed
