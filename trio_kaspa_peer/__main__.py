@@ -1,4 +1,4 @@
-"""``python -m trio_kaspa_peer demo``."""
+"""``python -m trio_kaspa_peer`` runs the ``kaspa-peer`` command."""
 
 import sys
 

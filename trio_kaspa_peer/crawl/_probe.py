@@ -111,6 +111,7 @@ class _Outcome:
         "notes",
         "ping_ms",
         "ping_nonce",
+        "ping_sent",
         "received",
         "rounds",
         "success_at",
@@ -123,6 +124,7 @@ class _Outcome:
         self.info: NodeInfo | None = None
         self.ping_ms: float | None = None
         self.ping_nonce = 0
+        self.ping_sent = 0.0
         self.time_offset: int | None = None
         self.gathered: dict[NodeAddress, None] = {}
         self.limit = limit
@@ -314,6 +316,7 @@ class Prober:
                 out.time_offset = peer.stats().time_offset
                 out.success_at = time.time()
                 out.ping_nonce = _RNG.getrandbits(63) | 1
+                out.ping_sent = trio.current_time()
                 await peer.send(adapter.ping(out.ping_nonce))
             limit = adapter.requests_per_connection
             asked = 0
@@ -347,8 +350,11 @@ class Prober:
                 nonce = adapter.pong_nonce(msg)
                 if nonce is not None:
                     if nonce == out.ping_nonce and out.ping_ms is None:
+                        # The peer's own measurement starts when the ping is written; a pong
+                        # can be read before that write is accounted, so ours is the fallback.
                         micros = peer.stats().last_ping_micros
-                        out.ping_ms = micros / 1000 if micros > 0 else None
+                        measured = (trio.current_time() - out.ping_sent) * 1000
+                        out.ping_ms = micros / 1000 if micros > 0 else measured
                         if not want_addresses:
                             return None
                     continue

@@ -296,12 +296,15 @@ async def _bind(kind: NodeKind, host: str) -> tuple[list[Any], int]:
 
 async def _announce(peer: Peer, adapter: ProtocolAdapter, interval: float) -> None:
     """Announce a new random block every ``interval`` seconds, and a few transactions."""
-    while True:
+    while not peer.closed:
         await trio.sleep(interval)
         block = os.urandom(32)
         transactions = [os.urandom(32) for _ in range(random.randrange(0, 4))]
-        for message in adapter.announce([block], transactions):
-            await peer.send(message)
+        try:
+            for message in adapter.announce([block], transactions):
+                await peer.send(message)
+        except KaspaPeerError:  # the remote left
+            return
 
 
 @asynccontextmanager
@@ -439,7 +442,7 @@ def _handler(
                 await trio.sleep(node.delay)
             async with open_peer(stream, node_config, inbound=True, context=context) as peer:
                 await serve_peer(peer)
-        except (KaspaPeerError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except* (KaspaPeerError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # what a crawler does to a node (closing early, say) is no failure of ours
         finally:
             with trio.CancelScope(shield=True):

@@ -1,0 +1,359 @@
+"""The real ``kaspa-peer`` console script, run as a subprocess against loopback nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from trio_kaspa_peer import PeerConfig, __version__, open_tcp_peer, wire
+from trio_kaspa_peer import _cli as cli
+from trio_kaspa_peer.crawl import CrawlConfig, NodeAddress, NodeStatus, NodeStore, probe
+from trio_kaspa_peer.testing import NodeKind, default_mix, open_simulated_network
+
+SCRIPT = Path(sys.executable).with_name("kaspa-peer")
+V1 = ["--protocol", "1", "--net", "simnet"]
+FAST = ["--connect-timeout", "0.5", "--handshake-timeout", "1", "--step-timeout", "0.5"]
+COMMANDS = ("demo", "probe", "crawl", "watch", "listen")
+
+pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason=f"no console script at {SCRIPT}")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    env.update(extra)
+    return env
+
+
+def run(
+    *args: str, columns: int | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = _env() if columns is None else _env(COLUMNS=str(columns))
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+
+
+@asynccontextmanager
+async def started(command: list[str]) -> AsyncIterator[trio.Process]:
+    """A running console script; killed (and waited for) if the test leaves it running."""
+    process = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    try:
+        yield process
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    await pipe.aclose()
+
+
+async def arun(*args: str) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(60):
+        done: subprocess.CompletedProcess[bytes] = await trio.run_process(
+            [str(SCRIPT), *args], capture_stdout=True, capture_stderr=True, check=False, env=_env()
+        )
+    return done
+
+
+def test_version_and_help_are_plain_text() -> None:
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"kaspa-peer {__version__}"
+    texts = [run("--help").stdout] + [run(command, "--help").stdout for command in COMMANDS]
+    for text in texts:
+        assert text.startswith("usage: kaspa-peer")
+        for markup in ("``", ":func:", ":class:", ":mod:", ":attr:", ".. ", "`~"):
+            assert markup not in text, (markup, text)
+    for command in COMMANDS:
+        assert command in texts[0]
+    for text in texts[1:]:
+        for option in ("--net", "--protocol", "--verbose", "--quiet", "--json"):
+            assert option in text
+
+
+def test_demo_json_and_files(tmp_path: Path) -> None:
+    done = run("demo", "--nodes", "60", "--out", str(tmp_path), "--json", *V1, *FAST)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    mix = default_mix(60)
+    failing = sum(n for kind, n in mix.items() if kind.expected("v1")[0] is NodeStatus.UNREACHABLE)
+    assert summary["nodes"] == summary["discovered"] == 60
+    assert summary["unreachable"] == failing
+    assert summary["reachable"] == 60 - failing
+    assert summary["complete"] is True
+    assert summary["interrupted"] is False
+    db = Path(summary["database"])
+    report = Path(summary["report"])
+    assert db.parent == report.parent == tmp_path
+    assert "<!DOCTYPE html>" in report.read_text(encoding="utf-8")[:100]
+    with NodeStore(db) as store:
+        assert store.check() == []
+        assert len(store.nodes()) == 60
+    again = run("demo", "--nodes", "30", "--out", str(tmp_path), "--json", *V1, *FAST)
+    assert json.loads(again.stdout)["nodes"] == 30  # the demo starts its store afresh
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_demo_tables_fit_the_terminal(columns: int, tmp_path: Path) -> None:
+    done = run("demo", "--nodes", "40", "--out", str(tmp_path), *V1, *FAST, columns=columns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    paths = [line for line in lines if line.startswith(("database: ", "report: "))]
+    assert len(paths) == 2  # file paths are printed whole, on lines of their own
+    assert max(len(line) for line in lines if line not in paths) <= columns
+    text = done.stdout
+    for heading in (
+        "Not reached, or filtered: why",
+        "User agents",
+        "Protocol versions",
+        "Services",
+    ):
+        assert heading in text
+    assert "Countries are left out" in text
+    assert "reachable" in text
+    assert "median handshake" in text
+    assert re.search(r"refused\s+\d+\s+connection refused", text)
+    assert "…" not in "".join(line for line in lines if "kaspad" in line)  # agents are whole
+
+
+async def test_crawl_against_in_process_nodes(tmp_path: Path) -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db, jsonl, report = tmp_path / "c.sqlite", tmp_path / "c.jsonl", tmp_path / "c.html"
+    async with open_simulated_network(40, config, seed=41) as network:
+        done = await arun(
+            "crawl", str(network.seeds[0]), *V1, *FAST, "--allow", "127.0.0.0/8",
+            "--retries", "1", "--db", str(db), "--jsonl", str(jsonl), "--report", str(report),
+            "--json",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    assert summary["nodes"] == 40
+    assert summary["network"] == "v1-simnet"
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert {line["address"] for line in lines} == {str(n.address) for n in network.nodes}
+    for line in lines:
+        node = network.node(NodeAddress.parse(line["address"]))
+        assert (line["status"], line["reason"]) == tuple(
+            None if v is None else v.value for v in node.kind.expected("v1")
+        )
+    assert report.exists()
+    with NodeStore(db) as store:
+        assert store.check() == []
+        assert len(store.nodes()) == 40
+        [run_row] = store.runs()
+        assert run_row.completed
+
+
+async def test_ctrl_c_during_a_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db = tmp_path / "i.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 20
+    mix[NodeKind.SLOW] = 60
+    async with open_simulated_network(80, config, mix=mix, seed=43, slow=(0.1, 0.2)) as network:
+        command = [
+            str(SCRIPT), "crawl", str(network.seeds[0]), *V1, "--allow", "127.0.0.0/8",
+            "--concurrency", "2", "--db", str(db),
+        ]  # fmt: skip
+        async with started(command) as process:
+            with trio.fail_after(30):
+                while not await trio.to_thread.run_sync(_probed, db, 5):  # noqa: ASYNC110
+                    await trio.sleep(0.2)  # polling a file another process writes
+                process.send_signal(signal.SIGINT)
+                assert process.stdout is not None
+                output = b""
+                async for chunk in process.stdout:
+                    output += chunk
+                status = await process.wait()
+    assert status == 130
+    text = output.decode()
+    assert "stopped early" in text
+    assert "Interrupted: what was probed is stored." in text
+    with NodeStore(db) as store:
+        assert store.check() == []
+        probed = [r for r in store.nodes() if r.status is not NodeStatus.PENDING]
+        assert 5 <= len(probed) < 80
+        assert store.nodes(NodeStatus.PENDING)
+        [run_row] = store.runs()
+        assert not run_row.completed
+        assert run_row.finished is not None
+
+
+def _probed(db: Path, at_least: int) -> bool:
+    if not db.exists():
+        return False
+    try:
+        connection = sqlite3.connect(db, timeout=1)
+        try:
+            (count,) = connection.execute(
+                "SELECT count(*) FROM nodes WHERE status != 'pending'"
+            ).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return False
+    return bool(count >= at_least)
+
+
+async def test_probe_command(tmp_path: Path) -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 4
+    mix[NodeKind.REFUSING] = 1
+    async with open_simulated_network(5, config, mix=mix, seed=47) as network:
+        good = network.of_kind(NodeKind.NORMAL)[0]
+        dead = network.of_kind(NodeKind.REFUSING)[0]
+        done = await arun("probe", str(good.address), str(dead.address), *V1, "--json")
+        table = await arun("probe", str(good.address), *V1)
+    assert done.returncode == 1  # one was not reached
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    assert [r["status"] for r in results] == ["reachable", "unreachable"]
+    assert results[0]["user_agent"].endswith(f"/{good.user_agent_name}:{good.user_agent_version}/")
+    assert results[0]["addresses_received"] == (len(good.known) + 1) // 2
+    assert results[0]["ping_ms"] > 0
+    assert results[1]["reason"] == "refused"
+    assert table.returncode == 0
+    assert good.user_agent_name in table.stdout.decode()
+    assert "handshake" in table.stdout.decode()
+
+
+async def test_watch_command() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 2
+    async with open_simulated_network(2, config, mix=mix, seed=53, announce_interval=0.05) as net:
+        done = await arun(
+            "watch", str(net.seeds[0]), *V1, "--duration", "1.5", "--interval", "0.5", "--json"
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    events = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert events[0]["event"] == "connected"
+    assert (
+        "kaspad" in events[0]["user_agent"]
+        or "kaspa-sim" in events[0]["user_agent"]
+        or ("ancient" in events[0]["user_agent"])
+    )
+    intervals = [e for e in events if e["event"] == "interval"]
+    assert len(intervals) >= 2
+    end = events[-1]
+    assert end["event"] == "end"
+    assert end["blocks"] >= 10
+    assert end["distinct_blocks"] == end["blocks"]  # every announced block was new
+    assert end["average_blocks_per_s"] > 5
+    assert end["longest_gap_s"] < 1
+    assert end["closed"] is None
+
+
+async def test_listen_command() -> None:
+    command = [str(SCRIPT), "listen", *V1, "--port", "0", "--known", "8.8.8.8:16511", "--json"]
+    async with started(command) as process:
+        assert process.stdout is not None
+        buffer = b""
+        with trio.fail_after(20):
+            while b"\n" not in buffer:
+                buffer += await process.stdout.receive_some(4096)
+            first = json.loads(buffer.split(b"\n")[0])
+            assert first["event"] == "listening"
+            host, port = first["address"].rsplit(":", 1)
+            config = CrawlConfig(
+                peer=PeerConfig(protocol=1, net="simnet"),
+                handshake_timeout=2,
+                step_timeout=30,
+                address_rounds=1,
+            )
+            # The node answers at once: no probe may wait out a step (a pong read before
+            # the ping's write was accounted once made every probe wait for a second one).
+            with trio.fail_after(8):
+                records = [await probe(f"{host}:{port}", config) for _ in range(10)]
+            for record in records:
+                assert record.status is NodeStatus.REACHABLE
+                assert record.addresses_received == 1
+                assert record.ping_ms is not None
+            async with open_tcp_peer(
+                host, int(port), PeerConfig(protocol=1, net="simnet")
+            ) as peer:
+                inv = wire.InvVect(wire.InvType.TX, wire.Hash(b"\x05" * 32))
+                await peer.send(wire.MsgGetData([inv]))
+                async for message in peer.messages():
+                    if isinstance(message, wire.MsgNotFound):
+                        assert message.inv_list == [inv]
+                        break
+            process.send_signal(signal.SIGINT)
+            async for chunk in process.stdout:
+                buffer += chunk
+            status = await process.wait()
+    assert status == 0
+    events = [json.loads(line) for line in buffer.decode().splitlines()]
+    kinds = [e["event"] for e in events]
+    for kind in ("connected", "addresses_sent", "refused", "closed"):
+        assert kind in kinds
+    stopped = events[-1]
+    assert stopped["event"] == "stopped"
+    assert stopped["peers"] == 11
+    assert stopped["refusals"] == 1
+    assert len(stopped["last_peers"]) == 11
+
+
+def test_bad_usage_gets_clear_errors() -> None:
+    done = run("crawl", *V1)
+    assert done.returncode == 2
+    assert "give seed addresses" in done.stderr
+    done = run("probe", "127.0.0.1:1", "--net", "nowhere", "--protocol", "1")
+    assert done.returncode == 1
+    assert "unknown network 'nowhere'" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = run("probe", "127.0.0.1:notaport", *V1)
+    assert done.returncode == 1
+    assert "bad port" in done.stderr
+    done = run("demo", "--nodes", "0")
+    assert done.returncode == 2
+    assert "must be positive" in done.stderr
+    done = run("listen", "--protocol", "modern")
+    assert done.returncode == 1
+    assert "modern" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_clear_error_without_rich(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("rich", "rich.console", "rich.table", "rich.live"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail
+    assert cli.main(["demo", "--nodes", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "pip install 'trio-kaspa-peer[cli]'" in captured.err
+    assert captured.out == ""
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trio_kaspa_peer", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"kaspa-peer {__version__}"

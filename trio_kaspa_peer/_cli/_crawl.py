@@ -1,0 +1,295 @@
+"""``kaspa-peer crawl`` and ``kaspa-peer demo``: crawl with a live display, store, report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+
+from .._config import KaspaProtocol, PeerConfig
+from ..crawl import (
+    CrawlConfig,
+    Crawler,
+    CrawlProgress,
+    NodeAddress,
+    NodeRecord,
+    adapter_for,
+    default_store_path,
+    open_crawl,
+    open_store,
+    write_report,
+)
+from ..testing import open_simulated_network
+from ._common import (
+    CommandError,
+    console,
+    non_negative_int,
+    peer_config,
+    positive,
+    print_json,
+    resolve_targets,
+    until_interrupted,
+)
+from ._display import live_progress, print_summary, summary_data
+
+__all__ = [
+    "CrawlOutcome",
+    "add_crawl_options",
+    "crawl_config",
+    "run_crawl_command",
+    "run_demo_command",
+]
+
+
+@dataclass
+class CrawlOutcome:
+    """What a crawl command ran into."""
+
+    records: list[NodeRecord]
+    progress: CrawlProgress
+    network: str
+    interrupted: bool
+
+
+def add_crawl_options(parser: argparse.ArgumentParser) -> None:
+    """The crawl's settings, shared by ``crawl`` and ``demo``."""
+    group = parser.add_argument_group("crawl settings")
+    group.add_argument("--concurrency", type=positive(int), help="probes at once (default 64)")
+    group.add_argument(
+        "--connect-timeout", type=positive(float), metavar="S", help="TCP connect timeout"
+    )
+    group.add_argument(
+        "--handshake-timeout", type=positive(float), metavar="S", help="version handshake timeout"
+    )
+    group.add_argument(
+        "--step-timeout", type=positive(float), metavar="S", help="wait for each request's answer"
+    )
+    group.add_argument(
+        "--rounds", type=positive(int), metavar="N", help="address requests per node (default 3)"
+    )
+    group.add_argument(
+        "--retries", type=non_negative_int, metavar="N", help="retries of unreachable nodes"
+    )
+    group.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="also dial non-routable addresses in this network (repeatable), e.g. 127.0.0.0/8",
+    )
+    group.add_argument(
+        "--max-nodes", type=positive(int), metavar="N", help="addresses kept at most"
+    )
+    group.add_argument(
+        "--max-depth", type=non_negative_int, metavar="N", help="hops from the seeds"
+    )
+    group.add_argument("--db", type=Path, metavar="PATH", help="the SQLite store to write")
+    group.add_argument(
+        "--jsonl", metavar="PATH", help="write every node record as a JSON line ('-': stdout)"
+    )
+    group.add_argument("--report", type=Path, metavar="PATH", help="write the HTML report here")
+
+
+_SETTINGS = {
+    "concurrency": "concurrency",
+    "connect_timeout": "connect_timeout",
+    "handshake_timeout": "handshake_timeout",
+    "step_timeout": "step_timeout",
+    "rounds": "address_rounds",
+    "retries": "retries",
+    "max_nodes": "max_nodes",
+    "max_depth": "max_depth",
+}
+
+
+def crawl_config(args: argparse.Namespace, peer: PeerConfig, **defaults: Any) -> CrawlConfig:
+    """The crawl config: ``defaults``, overridden by what the options give."""
+    settings = dict(defaults)
+    for option, field in _SETTINGS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            settings[field] = value
+    settings["allow"] = (*settings.get("allow", ()), *args.allow)
+    return CrawlConfig(peer=peer, **settings)
+
+
+def _open_jsonl(target: str | None) -> contextlib.AbstractContextManager[IO[str] | None]:
+    if target is None:
+        return contextlib.nullcontext(None)
+    if target == "-":
+        return contextlib.nullcontext(sys.stdout)
+    return Path(target).open("w", encoding="utf-8")
+
+
+async def _crawl(
+    args: argparse.Namespace,
+    config: CrawlConfig,
+    seeds: Callable[[], Any],
+    db: Path | None,
+    title: str,
+    *,
+    dns_seeds: Sequence[str] = (),
+    resume: bool = False,
+) -> CrawlOutcome:
+    adapter = adapter_for(config.peer)
+    network = adapter.network_label(config.peer)
+    protocol = KaspaProtocol.parse(config.peer.protocol).value
+    latest: dict[NodeAddress, NodeRecord] = {}
+    crawler: list[Crawler] = []
+    show = not args.quiet and not args.json and sys.stderr.isatty()
+
+    async def body(scope: trio.CancelScope) -> None:
+        seed_list = await seeds()
+        with _open_jsonl(args.jsonl) as jsonl:
+
+            def keep(record: NodeRecord) -> None:
+                latest[record.address] = record
+                if jsonl is not None:
+                    jsonl.write(record.to_json() + "\n")
+
+            async with contextlib.AsyncExitStack() as stack:
+                writer = None
+                if db is not None:
+                    writer = await stack.enter_async_context(
+                        open_store(db, network=network, protocol=protocol)
+                    )
+                stream = await stack.enter_async_context(
+                    open_crawl(seed_list, config, dns_seeds=dns_seeds, store=writer, resume=resume)
+                )
+                crawler.append(stream.crawler)
+                if show:
+                    await live_progress(stream, console(stderr=True), title, keep)
+                else:
+                    async for record in stream:
+                        keep(record)
+
+    _, interrupted = await until_interrupted(body)
+    if not crawler:
+        raise CommandError("interrupted before the crawl started")
+    return CrawlOutcome(list(latest.values()), crawler[0].progress(), network, interrupted)
+
+
+def _finish(
+    args: argparse.Namespace,
+    outcome: CrawlOutcome,
+    *,
+    title: str,
+    extra: dict[str, Any],
+    report: Path | None,
+    db: Path | None,
+) -> int:
+    if report is not None:
+        if db is None:  # pragma: no cover - the commands always give a store with a report
+            raise CommandError("a report needs a store")
+        write_report(db, report, title=title)
+    if args.json:
+        data = summary_data(outcome.records, outcome.progress, outcome.network)
+        data["interrupted"] = outcome.interrupted
+        data.update(extra)
+        print_json(data)
+    elif not args.quiet or outcome.interrupted:
+        out = console()
+        print_summary(out, outcome.records, outcome.progress, outcome.network, title=title)
+        for name, value in extra.items():
+            if value is not None:
+                out.print(f"{name}: {value}", soft_wrap=True)
+        if outcome.interrupted:
+            out.print("[yellow]Interrupted: what was probed is stored.[/]")
+    return 130 if outcome.interrupted else 0
+
+
+def run_crawl_command(args: argparse.Namespace) -> int:
+    """``kaspa-peer crawl``."""
+    peer = peer_config(args)
+    options: dict[str, Any] = {}
+    if args.continuous:
+        options["continuous"] = True
+        for option, field in (
+            ("reprobe_good", "reprobe_good"),
+            ("reprobe_bad", "reprobe_bad"),
+            ("prune_after", "prune_after"),
+        ):
+            if getattr(args, option) is not None:
+                options[field] = getattr(args, option)
+    if args.min_protocol_version is not None:
+        options["min_protocol_version"] = args.min_protocol_version
+    if args.user_agent is not None:
+        options["user_agent_pattern"] = args.user_agent
+    config = crawl_config(args, peer, **options)
+    adapter = adapter_for(peer)
+    network = adapter.network_label(peer)
+    dns_seeds = list(args.dns_seed)
+    if args.default_dns_seeds:
+        dns_seeds += adapter.dns_seeds(peer)
+    if not args.seeds and not dns_seeds and not (args.resume and args.db):
+        raise CommandError("give seed addresses, --dns-seed NAME, or --resume with --db")
+    db = args.db
+    with tempfile.TemporaryDirectory() as scratch:
+        if db is None and args.report is not None:
+            db = default_store_path(network, scratch)
+        port = adapter.default_port(peer)
+
+        async def seeds() -> list[NodeAddress]:
+            return await resolve_targets(list(args.seeds), port)
+
+        title = f"kaspa {network} crawl"
+        outcome = trio.run(
+            functools.partial(
+                _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=args.resume
+            )
+        )
+        extra = {"database": str(args.db) if args.db else None, "report": _path(args.report)}
+        return _finish(args, outcome, title=title, extra=extra, report=args.report, db=db)
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """``kaspa-peer demo``: crawl a simulated network on loopback, store it, report it."""
+    if args.net is None:
+        args.net = "simnet"
+    nodes_config = PeerConfig(protocol=args.protocol, net=args.net)
+    peer = peer_config(args)
+    adapter = adapter_for(peer)
+    network = adapter.network_label(peer)
+    config = crawl_config(
+        args,
+        peer,
+        allow=("127.0.0.0/8",),
+        concurrency=32,
+        connect_timeout=1.0,
+        handshake_timeout=2.0,
+        step_timeout=1.0,
+        probe_timeout=15.0,
+        retries=1,
+        retry_backoff=0.25,
+    )
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db: Path = args.db or out_dir / f"kaspa-demo-{network}.sqlite"
+    report: Path = args.report or out_dir / f"kaspa-demo-{network}.html"
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        stale.unlink(missing_ok=True)  # the demo starts afresh
+    title = f"kaspa-peer demo: {args.nodes} simulated nodes on 127.0.0.1 ({network})"
+
+    async def main() -> CrawlOutcome:
+        async with open_simulated_network(args.nodes, nodes_config, seed=args.seed) as net:
+
+            async def seeds() -> list[NodeAddress]:
+                return list(net.seeds)
+
+            return await _crawl(args, config, seeds, db, title)
+
+    outcome = trio.run(main)
+    extra = {"database": str(db), "report": str(report)}
+    return _finish(args, outcome, title=title, extra=extra, report=report, db=db)
