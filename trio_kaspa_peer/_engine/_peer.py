@@ -402,6 +402,7 @@ class Peer(trio.abc.AsyncResource):
         by_type = listeners.by_type
         deliver = self._deliver
         drop_types = self._drop_types
+        debug = self._debug
         while True:
             while True:
                 event = next_event()
@@ -410,21 +411,25 @@ class Peer(trio.abc.AsyncResource):
                 if isinstance(event, Event):
                     await self._apply(event)
                 else:
-                    msg, nbytes = event
-                    if self._debug:
+                    msg = event[0]
+                    if debug:
                         logger.debug("received %s from %s", core.describe(msg), self.address)
                     for callback in read_listeners:
-                        await self._call(callback, nbytes, msg, None)
-                    callbacks = by_type.get(type(msg))
-                    if callbacks:
-                        await self._run_listeners(callbacks, msg)
-                    if deliver and not inbox.put_nowait(msg, nbytes):
+                        await self._call(callback, event[1], msg, None)
+                    if by_type:
+                        callbacks = by_type.get(type(msg))
+                        if callbacks:
+                            await self._run_listeners(callbacks, msg)
+                    if deliver and not inbox.put_nowait(event):
                         if type(msg) in drop_types:
                             inbox.dropped += 1
                         else:
-                            await inbox.put(msg, nbytes, self._hold)
+                            await inbox.put(event, self._hold)
+                    continue
                 if closed.is_set():
                     return
+            if closed.is_set():
+                return  # closed by a listener, or from outside, while messages were handled
             if core.wants_write():
                 self._writer_wake.set()
             reader_state(_WAITING, trio.current_time())
@@ -485,8 +490,9 @@ class Peer(trio.abc.AsyncResource):
                 await self._call(callback, event.size, msg, None)
             for on_unknown in listeners.unknown:
                 await self._call(on_unknown, msg)
-            if event.deliver and self._deliver and not self._inbox.put_nowait(msg, event.size):
-                await self._inbox.put(msg, event.size, self._hold)
+            pair = (msg, event.size)
+            if event.deliver and self._deliver and not self._inbox.put_nowait(pair):
+                await self._inbox.put(pair, self._hold)
         elif kind is ReadFailed:
             assert isinstance(event, ReadFailed)
             for callback in listeners.read:
