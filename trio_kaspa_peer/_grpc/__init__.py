@@ -7,6 +7,7 @@ as client (dialer) or server (listener), over the ``h2`` library.  Nothing
 here imports Trio or touches a socket: bytes in, bytes and events out.
 """
 
+from ._channel import *  # noqa: F403
 from ._errors import *  # noqa: F403
 from ._events import *  # noqa: F403
 from ._framing import *  # noqa: F403

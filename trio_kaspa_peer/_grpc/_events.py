@@ -176,9 +176,9 @@ class ConnectionClosed(NamedTuple):
     """The byte stream ended (``receive_data(b"")``).
 
     ``clean`` is True when the remote had ended the stream or the connection
-    first (END_STREAM, trailers, GOAWAY, or our own GOAWAY) and left no
-    partial gRPC message; ``partial_message`` tells whether part of a message
-    was lost.
+    first (END_STREAM, trailers, GOAWAY, or our own GOAWAY) and left nothing
+    half received; ``partial_message`` tells whether the data stopped inside
+    a gRPC message or an HTTP/2 frame (that part is lost).
     """
 
     clean: bool
