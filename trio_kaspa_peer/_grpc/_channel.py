@@ -53,8 +53,8 @@ Driving it (no sockets, no clock; bytes in, bytes and events out)::
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, Final, Literal
+from bisect import bisect_right
+from typing import Any, Final, Literal, NoReturn
 
 import h2.config
 import h2.connection
@@ -72,6 +72,7 @@ from ._errors import (
     Http2Error,
     InboundMessageTooLargeError,
     NotGrpcRequestError,
+    OutboundMessageTooLargeError,
     StreamClosedError,
     StreamNotOpenError,
     TruncatedMessageError,
@@ -92,6 +93,7 @@ from ._framing import (
     DEFAULT_MAX_MESSAGE_SIZE,
     MessageReader,
     _check_max_message_size,
+    _pack_prefix,
     encode_message,
 )
 
@@ -286,6 +288,7 @@ class GrpcChannel:
 
     __slots__ = (
         "_accept_gzip",
+        "_accepting",
         "_acked",
         "_authority",
         "_auto_ack",
@@ -297,19 +300,20 @@ class GrpcChannel:
         "_end_message",
         "_end_requested",
         "_end_status",
+        "_ends",
+        "_ends_first",
         "_eof",
         "_goaway_requested",
         "_goaway_sent",
         "_h2",
-        "_head_offset",
         "_local_ended",
         "_max_message_size",
         "_messages_dropped",
         "_messages_queued",
         "_messages_sent",
+        "_out",
+        "_out_base",
         "_path",
-        "_pending_bytes",
-        "_queue",
         "_reader",
         "_received",
         "_released",
@@ -317,6 +321,7 @@ class GrpcChannel:
         "_remote_goaway",
         "_reply_compression",
         "_send_encoding",
+        "_sent_end",
         "_started",
         "_stream_id",
         "_stream_open",
@@ -420,9 +425,15 @@ class GrpcChannel:
         self._closed_reason: str | None = None
         self._trailers: list[tuple[bytes, bytes]] | None = None
 
-        self._queue: deque[bytes] = deque()
-        self._head_offset = 0
-        self._pending_bytes = 0
+        # The send queue: framed messages not yet handed to h2, back to back.
+        # _ends[_ends_first:] are the queued messages' end offsets in the whole
+        # outbound message byte stream; _out_base is that stream's offset of _out[0].
+        self._out = bytearray()
+        self._out_base = 0
+        self._ends: list[int] = []
+        self._ends_first = 0
+        self._sent_end = 0  # where the last message wholly handed out ended
+        self._accepting = False
         self._messages_queued = 0
         self._messages_sent = 0
         self._messages_dropped = 0
@@ -457,7 +468,7 @@ class GrpcChannel:
         This is what the channel buffers for sending: bound it by checking this
         before queuing more.
         """
-        return self._pending_bytes
+        return len(self._out)
 
     @property
     def pending_messages(self) -> int:
@@ -484,6 +495,11 @@ class GrpcChannel:
         the connection went away (or ``close(discard_queued=True)``) before them.
         They are the numbers after ``messages_sent``."""
         return self._messages_dropped
+
+    @property
+    def _mid_message(self) -> bool:
+        """Part of a message is out and the rest is not."""
+        return self._out_base > self._sent_end
 
     @property
     def send_window(self) -> int:
@@ -546,6 +562,7 @@ class GrpcChannel:
                 headers.append(("grpc-accept-encoding", _GZIP))
             conn.send_headers(self._stream_id, headers)
             self._stream_open = True
+            self._update_accepting()
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -560,34 +577,52 @@ class GrpcChannel:
         :class:`StreamClosedError` after it stopped taking messages, and
         :class:`OutboundMessageTooLargeError` for a message over the maximum.
         """
-        if not self._stream_open:
-            raise StreamNotOpenError(
-                "the stream is not open yet: "
-                + ("call start() first" if self._client else "no request received yet")
-            )
-        if self._closed_reason is not None or self._end_requested:
-            reason = self._closed_reason or "our side of the stream was ended"
-            raise StreamClosedError(f"the stream takes no more messages: {reason}", reason=reason)
+        if not self._accepting:
+            self._refuse_message()
+        if type(data) is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ChannelArgumentError(f"a message is bytes, got {type(data).__name__}")
+        out = self._out
         if compress is None:
             compress = self._compress
         elif compress and self._send_encoding is None:
             raise CompressionNotNegotiatedError(
                 "cannot compress: the stream announced no grpc-encoding"
             )
-        if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise ChannelArgumentError(f"a message is bytes, got {type(data).__name__}")
-            data = bytes(data)
-        frame = encode_message(
-            data,
-            compress=compress,
-            max_message_size=self._max_message_size,
-            compression_level=self._compression_level,
-        )
-        self._queue.append(frame)
-        self._pending_bytes += len(frame)
+        if compress:
+            out += encode_message(
+                data if type(data) is bytes else bytes(data),
+                compress=True,
+                max_message_size=self._max_message_size,
+                compression_level=self._compression_level,
+            )
+        else:
+            length = len(data)
+            if length > self._max_message_size:
+                raise OutboundMessageTooLargeError(
+                    f"message of {length} bytes is larger than the maximum of "
+                    f"{self._max_message_size} bytes",
+                    length=length,
+                    limit=self._max_message_size,
+                )
+            out += _pack_prefix(0, length)
+            out += data
+        self._ends.append(self._out_base + len(out))
         self._messages_queued += 1
         return self._messages_queued
+
+    def _refuse_message(self) -> NoReturn:
+        if not self._stream_open:
+            raise StreamNotOpenError(
+                "the stream is not open yet: "
+                + ("call start() first" if self._client else "no request received yet")
+            )
+        reason = self._closed_reason or "our side of the stream was ended"
+        raise StreamClosedError(f"the stream takes no more messages: {reason}", reason=reason)
+
+    def _update_accepting(self) -> None:
+        self._accepting = (
+            self._stream_open and self._closed_reason is None and not self._end_requested
+        )
 
     def data_to_send(self, limit: int = DEFAULT_WRITE_LIMIT) -> bytes:
         """The bytes to write to the connection now (``b""``: nothing for now).
@@ -599,9 +634,9 @@ class GrpcChannel:
         every ``receive_data()``, and keep calling while it returns bytes.
         """
         conn = self._h2
-        if self._queue and self._closed_reason is None:
+        if self._out and self._closed_reason is None:
             self._push(limit)
-        if not self._queue:
+        if not self._out:
             if self._end_requested and not self._local_ended and self._closed_reason is None:
                 self._send_end()
             if self._goaway_requested and not self._goaway_sent and not self._eof:
@@ -612,52 +647,35 @@ class GrpcChannel:
     def _push(self, limit: int) -> None:
         conn = self._h2
         sid = self._stream_id
+        out = self._out
         try:
-            budget = min(conn.local_flow_control_window(sid), limit)
+            budget = min(conn.local_flow_control_window(sid), limit, len(out))
         except h2.exceptions.H2Error:  # pragma: no cover - the stream is gone; handled elsewhere
             return
+        if budget <= 0:
+            return
         frame_max = conn.max_outbound_frame_size
-        queue = self._queue
-        off = self._head_offset
-        sent = 0
-        pushed = 0
-        while budget > 0 and queue:
-            size = budget if budget < frame_max else frame_max
-            head = queue[0]
-            avail = len(head) - off
-            if avail >= size:
-                chunk = head if off == 0 and avail == size else memoryview(head)[off : off + size]
-                off += size
-                if off == len(head):
-                    queue.popleft()
-                    off = 0
-                    sent += 1
-            else:
-                parts: list[bytes | memoryview] = [memoryview(head)[off:] if off else head]
-                queue.popleft()
-                sent += 1
-                off = 0
-                got = avail
-                while queue and got < size:
-                    head = queue[0]
-                    take = size - got
-                    if len(head) <= take:
-                        parts.append(head)
-                        queue.popleft()
-                        sent += 1
-                        got += len(head)
-                    else:
-                        parts.append(memoryview(head)[:take])
-                        off = take
-                        got = size
-                chunk = b"".join(parts)
-            conn.send_data(sid, chunk)
-            budget -= len(chunk)
-            pushed += len(chunk)
-        self._head_offset = off
-        self._pending_bytes -= pushed
-        # Everything pushed leaves in this data_to_send() call.
-        self._messages_sent += sent
+        send_data = conn.send_data
+        pos = 0
+        with memoryview(out) as view:
+            while pos < budget:
+                stop = min(pos + frame_max, budget)
+                send_data(sid, view[pos:stop].tobytes())
+                pos = stop
+        del out[:pos]
+        self._out_base += pos
+        # Everything pushed leaves in this data_to_send() call: count the messages
+        # whose last byte is now out.
+        ends = self._ends
+        first = self._ends_first
+        done = bisect_right(ends, self._out_base, first)
+        if done != first:
+            self._messages_sent += done - first
+            self._sent_end = ends[done - 1]
+            if done > 1024 and done * 2 > len(ends):
+                del ends[:done]
+                done = 0
+            self._ends_first = done
 
     def _send_end(self) -> None:
         conn = self._h2
@@ -688,6 +706,7 @@ class GrpcChannel:
         if self._end_requested:
             return
         self._end_requested = True
+        self._accepting = False
         self._end_status = grpc_status
         self._end_message = grpc_message
 
@@ -707,8 +726,8 @@ class GrpcChannel:
         if self._stream_open and not self._end_requested and self._closed_reason is None:
             self.end_stream(grpc_status, grpc_message)
         self._goaway_requested = True
-        if discard_queued and self._queue:
-            if self._head_offset and self._closed_reason is None:
+        if discard_queued and self._out:
+            if self._mid_message and self._closed_reason is None:
                 self._h2.reset_stream(self._stream_id, ErrorCodes.CANCEL)
                 self._local_ended = True
             self._drop_queue("our close() discarded the queued messages")
@@ -908,6 +927,7 @@ class GrpcChannel:
         response.append(("grpc-accept-encoding", _GZIP))
         conn.send_headers(sid, response)
         self._stream_open = True
+        self._update_accepting()
         events.append(HeadersReceived(_latin1(headers), encoding, self._send_encoding))
 
     def _trailers_only(self, sid: int, status: int, message: str) -> None:
@@ -1008,15 +1028,18 @@ class GrpcChannel:
     # -- failure paths ---------------------------------------------------------------------------
 
     def _drop_queue(self, reason: str) -> None:
-        if self._queue:
-            self._messages_dropped += len(self._queue)
-            self._queue.clear()
-            self._head_offset = 0
-            self._pending_bytes = 0
+        if self._out:
+            self._messages_dropped += len(self._ends) - self._ends_first
+            self._out_base += len(self._out)
+            self._out.clear()
+            self._ends.clear()
+            self._ends_first = 0
+            self._sent_end = self._out_base
 
     def _stream_gone(self, reason: str) -> None:
         if self._closed_reason is None:
             self._closed_reason = reason
+            self._accepting = False
         self._drop_queue(reason)
 
     def _fail(self, reason: str, *, send_goaway: bool = True) -> None:
@@ -1036,7 +1059,7 @@ class GrpcChannel:
                 conn.reset_stream(self._stream_id, ErrorCodes.CANCEL)
             elif not self._local_ended:
                 status = 8 if isinstance(exc, InboundMessageTooLargeError) else 13
-                if self._head_offset:
+                if self._mid_message:
                     conn.reset_stream(self._stream_id, ErrorCodes.INTERNAL_ERROR)
                 else:
                     trailers = [

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Final
+from typing import Final, NoReturn
 
 from ._errors import (
     ChannelArgumentError,
@@ -65,6 +65,7 @@ SUPPORTED_ENCODINGS: Final = frozenset({"gzip"})
 DEFAULT_COMPRESSION_LEVEL: Final = 6
 
 _PREFIX: Final = struct.Struct(">BI")
+_tuple_new = tuple.__new__
 _pack_prefix = _PREFIX.pack
 _unpack_prefix = _PREFIX.unpack_from
 _GZIP_WBITS: Final = 31  # gzip header and trailer, 32 KiB window
@@ -219,21 +220,14 @@ class MessageReader:
         messages: list[MessageReceived] = []
         append = messages.append
         limit = self.max_message_size
+        unpack = _unpack_prefix
+        new = _tuple_new
+        event = MessageReceived
         pos = 0
         while end - pos >= PREFIX_SIZE:
-            flag, length = _unpack_prefix(src, pos)
-            if flag > 1:
-                raise InvalidMessageFlagError(
-                    f"gRPC message flag is {flag}: only 0 (identity) and 1 (compressed) exist",
-                    flag=flag,
-                )
-            if length > limit:
-                raise InboundMessageTooLargeError(
-                    f"gRPC message of {length} bytes is larger than the maximum of {limit} bytes",
-                    length=length,
-                    limit=limit,
-                    decompressed=False,
-                )
+            flag, length = unpack(src, pos)
+            if length > limit or flag > 1:
+                self._refuse(flag, length)
             stop = pos + PREFIX_SIZE + length
             if stop > end:
                 self._want = PREFIX_SIZE + length
@@ -242,10 +236,24 @@ class MessageReader:
             payload = body if type(body) is bytes else bytes(body)
             if flag:
                 payload = self._decompress(payload)
-            append(MessageReceived(payload, PREFIX_SIZE + length))
+            append(new(event, (payload, PREFIX_SIZE + length)))
             pos = stop
         self._want = PREFIX_SIZE
         return messages, pos
+
+    def _refuse(self, flag: int, length: int) -> NoReturn:
+        if flag > 1:
+            raise InvalidMessageFlagError(
+                f"gRPC message flag is {flag}: only 0 (identity) and 1 (compressed) exist",
+                flag=flag,
+            )
+        limit = self.max_message_size
+        raise InboundMessageTooLargeError(
+            f"gRPC message of {length} bytes is larger than the maximum of {limit} bytes",
+            length=length,
+            limit=limit,
+            decompressed=False,
+        )
 
     def _decompress(self, payload: bytes) -> bytes:
         encoding = self.encoding
