@@ -43,3 +43,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
+    session.run("python", "bench/grpc_bench.py", *session.posargs)

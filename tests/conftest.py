@@ -13,6 +13,8 @@ import pytest
 
 VECTORS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
 VECTOR_FILES = ("devnet-seed2.json", "simnet-seed1.json.gz")
+#: The modern protocol's protobuf vectors, in the ``protowire/`` subdirectory.
+PROTOWIRE_FILES = ("v5-seed1.json", "v10-seed1.json")
 
 
 @functools.cache
@@ -37,3 +39,11 @@ def require_vectors(name: str) -> dict[str, Any]:
     if data is None:
         pytest.skip(f"golden vectors not found at {VECTORS_DIR} (expected beside the project)")
     return data
+
+
+def require_protowire_vectors(name: str) -> dict[str, Any]:
+    """A file of ``shared/vectors/protowire/`` (``v5-seed1.json``, ``v10-seed1.json``).
+
+    Skips without the directory, fails under ``CI=true``, as :func:`require_vectors`.
+    """
+    return require_vectors(f"protowire/{name}")

@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import grpc_bench
 import peer_bench
 import wire_bench
 
@@ -25,3 +26,10 @@ async def test_peer_bench_memory_probe() -> None:
     # Five pairs fit in memory the process already has: only the probe's running is checked.
     per_peer = await peer_bench.bench_idle_memory(5)
     assert math.isfinite(per_peer)
+
+
+def test_grpc_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert grpc_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "one by one" in out
+    assert "1 MB messages, gzip" in out
