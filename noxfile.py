@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench generate``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    """Regenerate trio_kaspa_peer/protowire/_generated/ from p2p.proto (protoc + mypy stubs)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tools/generate_protowire.py")
