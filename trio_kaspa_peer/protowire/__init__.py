@@ -7,7 +7,7 @@ protocol 10); :func:`encode` turns a payload into one serialized
 :func:`validate` applies the reference's conversion rules, and
 :func:`block_hash`, :func:`transaction_id`, :func:`transaction_hash` and
 :func:`hash_merkle_root` compute consensus hashes.  gRPC framing and HTTP/2
-are the transport's business.  Every failure is a
+are the transport's business; :func:`summarize` describes a payload for logs.  Every failure is a
 :class:`~trio_kaspa_peer.ProtocolError` subclass.
 """
 
@@ -16,4 +16,5 @@ from ._errors import *  # noqa: F403
 from ._hashing import *  # noqa: F403
 from ._messages import *  # noqa: F403
 from ._payloads import *  # noqa: F403
+from ._summary import *  # noqa: F403
 from ._validate import *  # noqa: F403
