@@ -117,6 +117,10 @@ def test_compressed_parents_hash_as_their_expanded_levels() -> None:
     compressed.parents[1].cumulative_level = 2
     with pytest.raises(protowire.HashingError):
         protowire.header_hash(compressed)
+    # A remote's cumulative level is not trusted to size the expansion.
+    compressed.parents[1].cumulative_level = (1 << 32) - 1
+    with pytest.raises(protowire.HashingError, match="above 255"):
+        protowire.header_hash(compressed)
 
 
 def test_blue_work_leading_zeros_hash_as_the_minimal_form() -> None:

@@ -39,6 +39,7 @@ COINBASE_SUBNETWORK_ID: Final = b"\x01" + bytes(19)
 """The subnetwork id of coinbase transactions (their id covers the signature scripts)."""
 
 _ZERO_HASH: Final = bytes(32)
+_MAX_PARENT_LEVELS: Final = 255  # a level is a u8 in rusty-kaspa's compressed parents
 _U16: Final = struct.Struct("<H")
 _U64: Final = struct.Struct("<Q")
 _OUTPOINT: Final = struct.Struct("<32sI")
@@ -73,6 +74,10 @@ def _expanded_parents(parents: Sequence[BlockLevelParents]) -> list[Sequence[Has
         return [level.parent_hashes for level in parents]
     expanded: list[Sequence[Hash]] = []
     for run in parents:
+        if run.cumulative_level > _MAX_PARENT_LEVELS:  # also bounds the expansion
+            raise HashingError(
+                f"compressed parents: cumulative level {run.cumulative_level} is above 255"
+            )
         count = run.cumulative_level - len(expanded)
         if count <= 0:
             raise HashingError("compressed parents: cumulative levels must increase")
