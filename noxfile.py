@@ -42,6 +42,8 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
+    session.run("python", "bench/protowire_bench.py", *session.posargs)
+    session.run("python", "bench/protobuf_choice.py", *session.posargs)
 
 
 @nox.session

@@ -11,6 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import peer_bench
+import protobuf_choice
+import protowire_bench
 import wire_bench
 
 
@@ -25,3 +27,19 @@ async def test_peer_bench_memory_probe() -> None:
     # Five pairs fit in memory the process already has: only the probe's running is checked.
     per_peer = await peer_bench.bench_idle_memory(5)
     assert math.isfinite(per_peer)
+
+
+def test_protowire_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert protowire_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block (4" in out
+    assert "validate block (protocol 10)" in out
+    assert "header_hash" in out
+
+
+def test_protobuf_choice_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    # betterproto2 is not a dependency (and slow): the smoke run measures upb only.
+    assert protobuf_choice.main(["--quick", "--upb-only"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block 1 MB" in out
+    assert "encode ping" in out
