@@ -23,6 +23,8 @@ extensions = [
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
+# The union of every payload class is shown by its name (documented in protowire.rst).
+autodoc_type_aliases = {"Payload": "trio_kaspa_peer.protowire.Payload"}
 nitpicky = False
 html_theme = "alabaster"
 exclude_patterns = ["_build"]

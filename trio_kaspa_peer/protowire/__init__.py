@@ -8,7 +8,7 @@ protocol 10); :func:`encode` turns a payload into one serialized
 :func:`block_hash`, :func:`transaction_id`, :func:`transaction_hash` and
 :func:`hash_merkle_root` compute consensus hashes.  gRPC framing and HTTP/2
 are the transport's business; :func:`summarize` describes a payload for logs.  Every failure is a
-:class:`~trio_kaspa_peer.ProtocolError` subclass.
+``ProtocolError`` subclass.
 """
 
 from ._codec import *  # noqa: F403

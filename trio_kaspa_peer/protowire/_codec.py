@@ -188,7 +188,7 @@ def decode(
 ) -> Decoded:
     """Decode one serialized ``KaspadMessage`` into its payload.
 
-    Raises (all :class:`~trio_kaspa_peer.RemoteProtocolError`):
+    Raises (all ``RemoteProtocolError``):
     :class:`MalformedMessageError` when the protobuf runtime refuses the
     bytes; :class:`EmptyPayloadError` when no payload member is set, as
     :class:`RpcPayloadError` when the message is one of kaspad's RPC members

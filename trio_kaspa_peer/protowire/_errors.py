@@ -2,9 +2,9 @@
 
 As in :mod:`trio_kaspa_peer.wire`, errors are split as h11 splits them: bytes
 or values the remote sent that are not acceptable raise a
-:class:`~trio_kaspa_peer.RemoteProtocolError` subclass; values the caller
+``RemoteProtocolError`` subclass; values the caller
 gave that cannot be encoded (or an argument that is not acceptable) raise a
-:class:`~trio_kaspa_peer.LocalProtocolError` subclass.  Every instance
+``LocalProtocolError`` subclass.  Every instance
 carries the payload name as ``command`` when it is known.
 """
 
