@@ -30,6 +30,8 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": True}
+# The union of every payload class is shown by its name (documented in protowire.rst).
+autodoc_type_aliases = {"Payload": "trio_kaspa_peer.protowire.Payload"}
 nitpicky = True
 html_theme = "alabaster"
 exclude_patterns = ["_build"]

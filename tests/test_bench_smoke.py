@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import grpc_bench
 import peer_bench
+import protobuf_choice
+import protowire_bench
 import wire_bench
 
 
@@ -33,3 +35,19 @@ def test_grpc_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "one by one" in out
     assert "1 MB messages, gzip" in out
+
+
+def test_protowire_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert protowire_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block (4" in out
+    assert "validate block (protocol 10)" in out
+    assert "header_hash" in out
+
+
+def test_protobuf_choice_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    # betterproto2 is not a dependency (and slow): the smoke run measures upb only.
+    assert protobuf_choice.main(["--quick", "--upb-only"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block 1 MB" in out
+    assert "encode ping" in out
