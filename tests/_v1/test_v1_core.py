@@ -543,6 +543,7 @@ FLAGS = {
     "stall_detection",
     "close_on_unknown_command",
     "allow_self_connection",
+    "compression",
 }
 OPTIONAL = {"net", "protocol_version", "min_protocol_version", "ban_threshold"}
 

@@ -262,6 +262,31 @@ class Peer(trio.abc.AsyncResource):
         if not self._outbox.put_nowait(self._prepare(msg, False), SendPolicy.RAISE):
             raise self._closed_error()
 
+    async def _request(self, msg: Any) -> Any:
+        """Send a request and wait for the answer the core matches to it."""
+        if self._closed.is_set():
+            raise self._closed_error()
+        core = self._core
+        request_id, data = core.start_request(msg, trio.current_time())
+        waiter = trio.Event()
+        outcome: list[Any] = []
+        self._requests[request_id] = (waiter, outcome)
+        try:
+            if not await self._outbox.put(Outgoing(msg, data, None)):
+                raise self._closed_error()
+            self._check_deadline()
+            await waiter.wait()
+        finally:
+            del self._requests[request_id]
+            if not outcome:
+                core.cancel_request(request_id)
+        if not outcome:
+            raise self._closed_error()
+        event = outcome[0]
+        if isinstance(event, RequestFailed):
+            raise event.error
+        return event.message
+
     def _wake_writer(self) -> None:
         self._writer_wake.set()
 

@@ -261,6 +261,17 @@ class PeerCore(ABC):
         """The queued items not yet completely written (their write failed, say)."""
         return []
 
+    def start_request(self, msg: Any, now: float) -> tuple[int, bytes]:
+        """Check and encode a request; its id, which a :class:`Response` or
+        :class:`RequestFailed` event will carry.  Protocols without request routing
+        refuse."""
+        from .._errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} has no requests with answers to wait for")
+
+    def cancel_request(self, request_id: int) -> None:  # noqa: B027 - optional to override
+        """The requester stopped waiting: forget the request."""
+
     # -- bytes and messages out -----------------------------------------------------------
 
     @abstractmethod
