@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from trio_kaspa_peer import RemoteProtocolError, protowire
@@ -262,3 +264,50 @@ def test_every_member_has_a_rule_set() -> None:
     assert refused["version"] is protowire.FieldLengthError
     assert "ping" not in refused
     assert "addresses" not in refused
+
+
+# The fast pass over transaction lists must agree with the detailed one.
+_DAMAGES: dict[str, Callable[[protowire.TransactionMessage], object]] = {
+    "none": lambda tx: None,
+    "version": lambda tx: setattr(tx, "version", 65536),
+    "version_1": lambda tx: setattr(tx, "version", 1),
+    "commit_256": lambda tx: setattr(tx.inputs[0], "compute_commit", 256),
+    "commit_65536_v1": lambda tx: tx.MergeFrom(_tx(version=1, commit=65536)),
+    "commit_300_v1": lambda tx: tx.MergeFrom(_tx(version=1, commit=300)),
+    "no_outpoint": lambda tx: tx.inputs[0].ClearField("previous_outpoint"),
+    "no_txid": lambda tx: tx.inputs[0].previous_outpoint.ClearField("transaction_id"),
+    "txid_31": lambda tx: setattr(tx.inputs[0].previous_outpoint.transaction_id, "bytes", H[:31]),
+    "no_spk": lambda tx: tx.outputs[0].ClearField("script_public_key"),
+    "empty_spk": lambda tx: tx.outputs[0].script_public_key.Clear(),
+    "spk_version": lambda tx: setattr(tx.outputs[0].script_public_key, "version", 65536),
+    "no_subnetwork": lambda tx: tx.ClearField("subnetwork_id"),
+    "subnetwork_19": lambda tx: setattr(tx.subnetwork_id, "bytes", bytes(19)),
+    "good_covenant": lambda tx: tx.outputs[0].covenant.covenant_id.MergeFrom(_hash()),
+    "bad_covenant": lambda tx: setattr(tx.outputs[0].covenant, "authorizing_input", 1),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGES))
+@pytest.mark.parametrize("version", [5, 10])
+def test_fast_pass_agrees_with_the_detailed_rules(damage: str, version: int) -> None:
+    from trio_kaspa_peer.protowire import _validate
+
+    block = protowire.BlockMessage(header=_header(), transactions=[_tx(), _tx(), _tx()])
+    _DAMAGES[damage](block.transactions[2])
+    rules = _validate._KASPAD if version == 5 else _validate._RUSTY
+    try:
+        for tx in block.transactions:
+            _validate._transaction(tx, rules)
+    except _validate._Fail:
+        detailed_ok = False
+    else:
+        detailed_ok = True
+    assert _validate._transactions_pass(block.transactions, rules) is (
+        detailed_ok and not (version == 10 and "covenant" in damage)
+    )
+    if detailed_ok:
+        protowire.validate("block", block, version)
+    else:
+        with pytest.raises(protowire.ValidationError) as caught:
+            protowire.validate("block", block, version)
+        assert caught.value.path.startswith("transactions[2].")
