@@ -48,6 +48,8 @@ def require_protowire_vectors(name: str) -> dict[str, Any]:
     Skips without the directory, fails under ``CI=true``, as :func:`require_vectors`.
     """
     return require_vectors(f"protowire/{name}")
+
+
 PROTOWIRE_VECTOR_FILES = ("protowire/v5-seed1.json", "protowire/v10-seed1.json")
 """The modern protocol's vectors: kaspad v0.12.20 (protocol 5) and rusty-kaspa v2.0.1 (10)."""
 

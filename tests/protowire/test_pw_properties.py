@@ -98,7 +98,7 @@ def test_every_payload_round_trips(info: protowire.PayloadInfo, data: st.DataObj
     _everything_else_stays_in_the_hierarchy(decoded)
 
 
-def _everything_else_stays_in_the_hierarchy(decoded: protowire.Decoded) -> None:
+def _everything_else_stays_in_the_hierarchy(decoded: protowire.Envelope) -> None:
     """validate, summarize and the hashes on any decoded payload: ours or no error."""
     for version in (5, 8, 10):
         try:

@@ -255,7 +255,7 @@ def _check_no_payload(entry: dict[str, Any], raw: bytes, version: int) -> None:
 
 
 def _check_reencoding(
-    entry: dict[str, Any], raw: bytes, decoded: protowire.Decoded, version: int
+    entry: dict[str, Any], raw: bytes, decoded: protowire.Envelope, version: int
 ) -> None:
     again = protowire.encode(
         decoded.payload,  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ from .._sansio._interface import (
 from ..protowire import (
     PAYLOAD_BY_CLASS,
     AddressesMessage,
+    Envelope,
     InvRelayBlockMessage,
     InvTransactionsMessage,
     NetAddress,
@@ -69,9 +70,6 @@ from ..protowire import (
     encode,
     summarize,
     validate,
-)
-from ..protowire import (
-    Decoded as Envelope,
 )
 from ._handshake import ModernHandshake, Refusal
 

@@ -28,7 +28,7 @@ from ._errors import (
 from ._generated.p2p_pb2 import KaspadMessage
 from ._payloads import PAYLOAD_BY_CLASS, PAYLOAD_BY_NAME, Payload, PayloadInfo
 
-__all__ = ["RPC_FIRST_FIELD_NUMBER", "Decoded", "decode", "encode", "parse"]
+__all__ = ["RPC_FIRST_FIELD_NUMBER", "Envelope", "decode", "encode", "parse"]
 
 RPC_FIRST_FIELD_NUMBER: Final = 1001
 """kaspad's schema numbers its RPC members from 1001 up; they never belong on a P2P stream."""
@@ -41,14 +41,20 @@ _LENGTH_DELIMITED: Final = 2
 _SHORT_LENGTHS: Final = tuple(bytes((n,)) for n in range(0x80))
 
 
-class Decoded(NamedTuple):
-    """A decoded ``KaspadMessage``: the payload member's ``name``, the ``payload``
-    object itself, and the routing ids (0 when absent)."""
+class Envelope(NamedTuple):
+    """A ``KaspadMessage`` as its parts: the payload member's ``name``, the
+    ``payload`` object itself, and the routing ids (0 when absent).
+
+    :func:`decode` returns one.  A peer delivers one instead of the bare payload
+    when the routing matters (an id is set, or the member is not its class's
+    default, as ``ibd_block``), and sends one to set the member and the ids:
+    ``Envelope("block", block, response_id=request.request_id)``.
+    """
 
     name: str
     payload: Message
-    request_id: int
-    response_id: int
+    request_id: int = 0
+    response_id: int = 0
 
 
 def _varint(value: int) -> bytes:
@@ -185,7 +191,7 @@ def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
 
 def decode(
     data: bytes | bytearray | memoryview, *, protocol_version: int | None = None
-) -> Decoded:
+) -> Envelope:
     """Decode one serialized ``KaspadMessage`` into its payload.
 
     Raises (all ``RemoteProtocolError``):
@@ -212,4 +218,4 @@ def decode(
                 protocol_version=protocol_version,
                 command=name,
             )
-    return Decoded(name, getattr(message, name), message.request_id, message.response_id)
+    return Envelope(name, getattr(message, name), message.request_id, message.response_id)
