@@ -1002,8 +1002,12 @@ class GrpcChannel:
                 (_header(trailers, b"grpc-message") or b"").decode("latin-1")
             )
             if not self._local_ended and self._closed_reason is None:
-                # The call is over: release the stream as grpc-go does.
-                self._h2.reset_stream(self._stream_id, ErrorCodes.NO_ERROR)
+                # The call is over: release the stream as grpc-go does (unless the
+                # server already reset it, in the same read as its trailers).
+                try:
+                    self._h2.reset_stream(self._stream_id, ErrorCodes.NO_ERROR)
+                except h2.exceptions.StreamClosedError:
+                    pass
                 self._local_ended = True
             self._stream_gone("the server ended the call")
         events.append(StreamEnded(status, message, _latin1(trailers)))

@@ -40,7 +40,9 @@ from .._grpc import (
     GrpcRemoteError,
     HeadersReceived,
     MessageReceived,
+    StreamClosedError,
     StreamEnded,
+    StreamNotOpenError,
     StreamReset,
 )
 from .._sansio._base import RNG, BaseCore
@@ -60,6 +62,7 @@ from ..protowire import (
     Envelope,
     InvRelayBlockMessage,
     InvTransactionsMessage,
+    MessageTooLargeError,
     NetAddress,
     PingMessage,
     PongMessage,
@@ -131,6 +134,7 @@ class ModernCore(BaseCore):
     __slots__ = (
         "_addresses_answered",
         "_dirty",
+        "_dropped",
         "_incoming",
         "_inflight_seq",
         "_next_request_id",
@@ -175,6 +179,7 @@ class ModernCore(BaseCore):
         self._incoming: deque[Any] = deque()
         self._inflight_seq: deque[tuple[int, Any]] = deque()
         self._pre_open: list[Any] = []
+        self._dropped: list[Any] = []
         self._stream_open = not inbound
         self._pending_error: BaseException | None = None
         self._requests: dict[int, _Request] = {}
@@ -262,8 +267,12 @@ class ModernCore(BaseCore):
             reason = RemoteClosed(event.reason, mid_frame=event.partial_message)
         else:
             reason = RemoteClosed(event.reason)
-        if not self.handshake.version_received:
-            text = f"the remote ended the connection during the handshake: {event.reason}"
+        if not self.handshake.version_received or not self.handshake.complete:
+            text = (
+                f"the remote ended the connection during the handshake: {event.reason} "
+                "(a node leaves without a word when it refuses our Version: another "
+                "network, a protocol version it does not accept)"
+            )
             failure = HandshakeError(text)
             failure.__cause__ = reason
             return self._fail(failure)
@@ -425,6 +434,15 @@ class ModernCore(BaseCore):
     # -- sending ----------------------------------------------------------------------------
 
     def encode(self, msg: Any) -> bytes:
+        data = self._encode(msg)
+        if len(data) > self.config.max_message_size:
+            raise MessageTooLargeError(
+                f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
+                f"max_message_size ({self.config.max_message_size})"
+            )
+        return data
+
+    def _encode(self, msg: Any) -> bytes:
         if isinstance(msg, Envelope):
             return encode(
                 msg.payload,  # type: ignore[arg-type]  # checked by encode
@@ -476,7 +494,13 @@ class ModernCore(BaseCore):
         if not self._stream_open:
             self._pre_open.append(item)
             return
-        seq = self.channel.send_message(item.data)
+        try:
+            seq = self.channel.send_message(item.data)
+        except (StreamClosedError, StreamNotOpenError):
+            # The stream ended under us (the remote left): it will never be sent; the
+            # engine learns why from the events and releases its sender.
+            self._dropped.append(item)
+            return
         self._inflight_seq.append((seq, item))
         self._dirty = True
 
@@ -505,7 +529,7 @@ class ModernCore(BaseCore):
         return done
 
     def unfinished(self) -> list[Any]:
-        return [item for _, item in self._inflight_seq] + self._pre_open
+        return [item for _, item in self._inflight_seq] + self._pre_open + self._dropped
 
     def _account_sent(self, msg: Any, nbytes: int, now: float, now_wall: float) -> None:
         self.bytes_sent += nbytes

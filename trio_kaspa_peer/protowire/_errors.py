@@ -23,6 +23,7 @@ __all__ = [
     "KaspaPeerError",
     "LocalProtocolError",
     "MalformedMessageError",
+    "MessageTooLargeError",
     "MissingFieldError",
     "PayloadTooNewError",
     "ProtocolError",
@@ -139,6 +140,10 @@ class InvalidParentsError(ValidationError):
 
 class EncodeError(LocalProtocolError, ValueError):
     """A value given to the encoder cannot be encoded (an id outside uint32, ...)."""
+
+
+class MessageTooLargeError(EncodeError):
+    """A message encodes to more bytes than the connection's maximum message size."""
 
 
 class EncodeTypeError(EncodeError, TypeError):
