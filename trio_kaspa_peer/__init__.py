@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import banscores, wire
+from . import banscores, protowire, wire
 from ._config import KaspaProtocol, MessageListeners, PeerConfig, build_user_agent
 from ._errors import (
     ConfigError,
@@ -25,15 +25,20 @@ from ._errors import (
     LocalClose,
     LocalProtocolError,
     MisbehaviorError,
+    NetworkMismatchError,
     OutboundQueueFull,
     PeerClosed,
     PeerError,
+    PingTimeout,
     ProtocolError,
     ProtocolVersionTooLow,
+    RejectedError,
     RemoteClosed,
     RemoteProtocolError,
+    RequestTimeout,
     SelfConnectionError,
     StallError,
+    TooManyRequests,
     UsageError,
     VersionNotFirstError,
 )
@@ -43,6 +48,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._engine import MessageStream, Peer, SendHandle, open_peer
+    from ._modernpeer import ModernPeer
     from ._tcp import open_tcp_peer, serve_tcp_peers
     from ._v1peer import V1Peer
 
@@ -62,6 +68,8 @@ __all__ = [
     "MessageListeners",
     "MessageStream",
     "MisbehaviorError",
+    "ModernPeer",
+    "NetworkMismatchError",
     "OutboundQueueFull",
     "Peer",
     "PeerClosed",
@@ -69,13 +77,17 @@ __all__ = [
     "PeerContext",
     "PeerError",
     "PeerStats",
+    "PingTimeout",
     "ProtocolError",
     "ProtocolVersionTooLow",
+    "RejectedError",
     "RemoteClosed",
     "RemoteProtocolError",
+    "RequestTimeout",
     "SelfConnectionError",
     "SendHandle",
     "StallError",
+    "TooManyRequests",
     "UsageError",
     "V1Peer",
     "VersionNotFirstError",
@@ -84,6 +96,7 @@ __all__ = [
     "build_user_agent",
     "open_peer",
     "open_tcp_peer",
+    "protowire",
     "serve_tcp_peers",
     "wire",
 ]
@@ -96,6 +109,7 @@ _LAZY = {
     "open_tcp_peer": "._tcp",
     "serve_tcp_peers": "._tcp",
     "V1Peer": "._v1peer",
+    "ModernPeer": "._modernpeer",
 }
 """Names whose modules import Trio: loaded on first use."""
 

@@ -144,6 +144,7 @@ class ModernCore(BaseCore):
         "_pre_open",
         "_requests",
         "_stream_open",
+        "_validate_all",
         "channel",
         "handshake",
     )
@@ -188,6 +189,7 @@ class ModernCore(BaseCore):
         self._ping_deadline = math.inf
         self._addresses_answered = False
         self._dirty = False
+        self._validate_all = config.validate
 
     @property
     def inbox_drop_types(self) -> frozenset[type]:
@@ -286,7 +288,8 @@ class ModernCore(BaseCore):
         version = self._protocol_version
         try:
             envelope = decode(data, protocol_version=version)
-            validate(envelope.name, envelope.payload, version)
+            if self._validate_all or envelope.name not in _BULK:
+                validate(envelope.name, envelope.payload, version)
         except RemoteProtocolError as error:
             return self._fail(error)
         name = envelope.name
@@ -578,6 +581,23 @@ class ModernCore(BaseCore):
 
 
 _QUEUE_LIMIT: Final = 256 * 1024
+_BULK: Final = frozenset(
+    {
+        "block",
+        "ibd_block",
+        "block_body",
+        "transaction",
+        "block_with_trusted_data",
+        "block_with_trusted_data_v4",
+        "trusted_data",
+        "pruning_point_utxo_set_chunk",
+        "pruning_point_proof",
+        "block_headers",
+        "pruning_points",
+        "smt_lane_chunk",
+    }
+)
+"""Payloads whose rules ``PeerConfig.validate=False`` skips: the large ones."""
 _ENDINGS: Final = frozenset({StreamEnded, StreamReset, ConnectionTerminated, ConnectionClosed})
 
 _HANDSHAKE_RULES: Final[dict[str, Callable[[ModernCore, Any, int], Event]]] = {
