@@ -53,3 +53,10 @@ def generate(session: nox.Session) -> None:
     """Regenerate trio_kaspa_peer/protowire/_generated/ from p2p.proto (protoc + mypy stubs)."""
     session.install("-e", ".[test]")
     session.run("python", "tools/generate_protowire.py")
+
+
+@nox.session
+def verifytypes(session: nox.Session) -> None:
+    """Type completeness of the public API: ``pyright --verifytypes`` on an installed copy."""
+    session.install(".", "pyright[nodejs]")
+    session.run("pyright", "--verifytypes", "trio_kaspa_peer", "--ignoreexternal")

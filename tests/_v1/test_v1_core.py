@@ -544,6 +544,7 @@ FLAGS = {
     "close_on_unknown_command",
     "allow_self_connection",
     "compression",
+    "validate",
 }
 OPTIONAL = {"net", "protocol_version", "min_protocol_version", "ban_threshold"}
 

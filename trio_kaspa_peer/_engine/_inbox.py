@@ -48,8 +48,8 @@ class MessageStream:
     )
 
     def __init__(self, max_count: int, max_bytes: int) -> None:
-        self.max_count = max_count
-        self.max_bytes = max_bytes
+        self.max_count: int = max_count
+        self.max_bytes: int = max_bytes
         self._items: deque[tuple[Any, int]] = deque()
         self._bytes = 0
         self._closed = False
@@ -57,7 +57,7 @@ class MessageStream:
         self._consumers: deque[trio.lowlevel.Task] = deque()
         self._producers: deque[trio.lowlevel.Task] = deque()
         self._since_yield = 0
-        self.dropped = 0
+        self.dropped: int = 0
         """How many messages were dropped because the stream was full."""
 
     def __len__(self) -> int:

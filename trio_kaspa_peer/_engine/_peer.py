@@ -132,8 +132,10 @@ class Peer(trio.abc.AsyncResource):
     def __init__(
         self, stream: trio.abc.Stream, config: PeerConfig, core: PeerCore, context: PeerContext
     ) -> None:
-        self.config = config
-        self.context = context
+        self.config: PeerConfig = config
+        """The peer's configuration."""
+        self.context: PeerContext = context
+        """What the peer shares with the application's other peers."""
         self._stream = stream
         self._core = core
         self._writer_wake = trio.Event()

@@ -162,8 +162,8 @@ class Close(Event):
     __slots__ = ("linger", "reason")
 
     def __init__(self, reason: BaseException, linger: float = 0.0) -> None:
-        self.reason = reason
-        self.linger = linger
+        self.reason: BaseException = reason
+        self.linger: float = linger
 
 
 class Response(Event):

@@ -42,7 +42,7 @@ class Message:
         super().__init_subclass__(**kwargs)
         post_init = cls.__dict__.get("__post_init__")
         if post_init is not None:
-            cls.__post_init__ = checked_fields(post_init)  # type: ignore[attr-defined]
+            setattr(cls, "__post_init__", checked_fields(post_init))  # noqa: B010
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
