@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import banscores, protowire, wire
-from ._config import KaspaProtocol, MessageListeners, PeerConfig, build_user_agent
+from ._config import (
+    BanScoreCallback,
+    IOListener,
+    KaspaProtocol,
+    Listener,
+    MessageListeners,
+    PeerConfig,
+    build_user_agent,
+)
 from ._errors import (
     ConfigError,
     ConnectError,
@@ -53,16 +61,19 @@ if TYPE_CHECKING:
     from ._v1peer import V1Peer
 
 __all__ = [
+    "BanScoreCallback",
     "ConfigError",
     "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
     "HandshakeTimeout",
+    "IOListener",
     "IdleTimeout",
     "IncompatibleSubnetworkError",
     "KaspaPeerError",
     "KaspaProtocol",
     "ListenError",
+    "Listener",
     "LocalClose",
     "LocalProtocolError",
     "MessageListeners",
@@ -117,15 +128,19 @@ fixup_module_metadata(__name__, globals(), __all__)
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'trio_kaspa_peer' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    fixup_module_metadata(__name__, {name: value}, [name])
-    globals()[name] = value
-    return value
+    # Load them all at once: they import each other's types, and every one of them
+    # must show its public module wherever it appears.
+    loaded = {
+        lazy: getattr(importlib.import_module(module_name, __name__), lazy)
+        for lazy, module_name in _LAZY.items()
+    }
+    fixup_module_metadata(__name__, loaded, list(loaded))
+    globals().update(loaded)
+    return loaded[name]
 
 
 def __dir__() -> list[str]:

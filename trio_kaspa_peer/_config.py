@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BanScoreCallback",
+    "IOListener",
     "KaspaProtocol",
     "Listener",
     "MessageListeners",

@@ -43,7 +43,8 @@ def test_schema_has_its_own_names_in_the_descriptor_pool() -> None:
     assert pool.FindMessageTypeByName("trio_kaspa_peer.p2p.KaspadMessage") is (
         p2p_pb2.KaspadMessage.DESCRIPTOR
     )
-    assert p2p_pb2.KaspadMessage.__module__ == "trio_kaspa_peer.protowire._generated.p2p_pb2"
+    # Shown under the module users import it from (reprs, tracebacks, pickles).
+    assert p2p_pb2.KaspadMessage.__module__ == "trio_kaspa_peer.protowire"
 
 
 def test_the_schema_declares_no_service() -> None:

@@ -184,7 +184,7 @@ class Peer(trio.abc.AsyncResource):
 
     @property
     def protocol_version(self) -> int:
-        """The negotiated protocol version: the lower of ours and theirs."""
+        """The negotiated protocol version (the lower of ours and theirs)."""
         return self._core.protocol_version
 
     @property

@@ -50,10 +50,10 @@ from .._sansio._interface import (
     HANDSHAKE_COMPLETE,
     Event,
     Notify,
-    Outgoing,
     RequestFailed,
     Response,
     Send,
+    Sendable,
     SendPolicy,
 )
 from ..protowire import (
@@ -493,7 +493,7 @@ class ModernCore(BaseCore):
         """The requester gave up (cancelled): forget the request."""
         self._requests.pop(request_id, None)
 
-    def queue(self, item: Outgoing) -> None:
+    def queue(self, item: Sendable) -> None:
         if not self._stream_open:
             self._pre_open.append(item)
             return

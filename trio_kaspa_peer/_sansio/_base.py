@@ -28,11 +28,11 @@ from ._banscore import BanScore
 from ._interface import (
     Close,
     Event,
-    Outgoing,
     OwnMessage,
     PeerCore,
     ReaderState,
     Send,
+    Sendable,
     SendPolicy,
 )
 from ._stats import PeerStats
@@ -155,7 +155,7 @@ class BaseCore(PeerCore):
         self._out_size = 0
         self._queued_total = 0
         self._written_total = 0
-        self._inflight: deque[tuple[int, Outgoing]] = deque()
+        self._inflight: deque[tuple[int, Sendable]] = deque()
         self._now = now
         self._now_wall = now_wall
         self._handshake_deadline = now + config.handshake_timeout
@@ -306,7 +306,7 @@ class BaseCore(PeerCore):
     def can_queue(self) -> bool:
         return self._out_size < COALESCE_LIMIT and not self._closed
 
-    def queue(self, item: Outgoing) -> None:
+    def queue(self, item: Sendable) -> None:
         data = item.data
         self._out.append(data)
         self._out_size += len(data)

@@ -36,7 +36,6 @@ __all__ = [
     "Event",
     "HandshakeComplete",
     "Notify",
-    "Outgoing",
     "OwnMessage",
     "PeerCore",
     "ReadFailed",
@@ -45,6 +44,7 @@ __all__ = [
     "Response",
     "Send",
     "SendPolicy",
+    "Sendable",
     "Unknown",
 ]
 
@@ -55,7 +55,7 @@ class SendPolicy(enum.Enum):
     WAIT = "wait"
     """Wait for room (backpressure on whoever sends)."""
     DROP = "drop"
-    """Drop it quietly (the peer's own periodic messages: pings, trickled inventory)."""
+    """Drop it quietly.  For the peer's own periodic messages (pings, trickled inventory)."""
     RAISE = "raise"
     """Raise :class:`~trio_kaspa_peer.OutboundQueueFull` (``send_nowait``)."""
 
@@ -64,15 +64,15 @@ class ReaderState(enum.Enum):
     """Where the engine's reader task is; the core's timers depend on it."""
 
     WAITING = "waiting"
-    """Waiting on the remote: for bytes, or for outbound room to answer it.  Idle time runs."""
+    """Waiting on the remote, for bytes or for outbound room to answer it.  Idle time runs."""
     BUSY = "busy"
     """Decoding and applying rules.  Idle time does not run."""
     HELD = "held"
-    """Held by the application: a listener runs, or ``messages()`` is full.
+    """Held by the application (a listener runs, or ``messages()`` is full).
     Idle time does not run, and response deadlines move by the time held."""
 
 
-class Outgoing(Protocol):
+class Sendable(Protocol):
     """A message on its way out, as the core sees it (the engine's queue item)."""
 
     msg: Any
@@ -291,7 +291,7 @@ class PeerCore(ABC):
         """Whether :meth:`queue` may take another message now."""
 
     @abstractmethod
-    def queue(self, item: Outgoing) -> None:
+    def queue(self, item: Sendable) -> None:
         """Take ``item`` for sending: its bytes come out of :meth:`data_to_send`."""
 
     @abstractmethod

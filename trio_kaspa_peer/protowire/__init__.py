@@ -18,3 +18,23 @@ from ._messages import *  # noqa: F403
 from ._payloads import *  # noqa: F403
 from ._summary import *  # noqa: F403
 from ._validate import *  # noqa: F403
+
+
+def _public_names() -> list[str]:
+    from . import _codec, _errors, _hashing, _messages, _payloads, _summary, _validate
+
+    modules = (_codec, _errors, _hashing, _messages, _payloads, _summary, _validate)
+    return [name for module in modules for name in module.__all__]
+
+
+__all__ = _public_names()  # pyright: ignore[reportUnsupportedDunderAll]
+
+
+def _finish() -> None:
+    from .._fixup import fixup_module_metadata
+
+    fixup_module_metadata(__name__, globals(), __all__)
+
+
+_finish()
+del _finish

@@ -103,7 +103,7 @@ def checked_fields(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
 class MessageRegistry:
     """Maps wire commands to message classes.
 
-    :data:`DEFAULT_REGISTRY` knows the 22 commands of kaspad v0.5.0 plus
+    ``DEFAULT_REGISTRY`` knows the 22 commands of kaspad v0.5.0 plus
     ``getheaders`` and ``headers``, and is fixed: an application with message
     types of its own registers them in a copy (``DEFAULT_REGISTRY.copy()``)
     and gives that copy to its peers (:class:`~trio_kaspa_peer.PeerContext`).
