@@ -169,6 +169,7 @@ class ModernCore(BaseCore):
                 client=False,
                 max_message_size=config.max_message_size,
                 reply_compression="mirror" if config.compression else None,
+                **_TRANSPORT,
             )
         else:
             self.channel = GrpcChannel(
@@ -176,6 +177,7 @@ class ModernCore(BaseCore):
                 authority=authority,
                 max_message_size=config.max_message_size,
                 send_compression="gzip" if config.compression else None,
+                **_TRANSPORT,
             )
         self._incoming: deque[Any] = deque()
         self._inflight_seq: deque[tuple[int, Any]] = deque()
@@ -581,6 +583,16 @@ class ModernCore(BaseCore):
 
 
 _QUEUE_LIMIT: Final = 256 * 1024
+_TRANSPORT: Final[dict[str, int]] = {
+    "stream_window_size": 4 << 20,
+    "connection_window_size": 8 << 20,
+    "max_frame_size": 1 << 20,
+}
+"""Our HTTP/2 settings.  Windows larger than HTTP/2's 65,535 let a remote stream large
+messages without waiting a round trip per window (received data is acknowledged as the
+gRPC reader takes it, so what we buffer is bounded by ``max_message_size``, not by the
+window); frames of up to 1 MiB (from remotes that use what we allow: our own peers) cost
+h2 64 times less per MB than 16 KiB ones."""
 _BULK: Final = frozenset(
     {
         "block",
