@@ -169,7 +169,9 @@ class ModernCore(BaseCore):
                 client=False,
                 max_message_size=config.max_message_size,
                 reply_compression="mirror" if config.compression else None,
-                **_TRANSPORT,
+                stream_window_size=_STREAM_WINDOW,
+                connection_window_size=_CONNECTION_WINDOW,
+                max_frame_size=_MAX_FRAME,
             )
         else:
             self.channel = GrpcChannel(
@@ -177,7 +179,9 @@ class ModernCore(BaseCore):
                 authority=authority,
                 max_message_size=config.max_message_size,
                 send_compression="gzip" if config.compression else None,
-                **_TRANSPORT,
+                stream_window_size=_STREAM_WINDOW,
+                connection_window_size=_CONNECTION_WINDOW,
+                max_frame_size=_MAX_FRAME,
             )
         self._incoming: deque[Any] = deque()
         self._inflight_seq: deque[tuple[int, Any]] = deque()
@@ -583,11 +587,9 @@ class ModernCore(BaseCore):
 
 
 _QUEUE_LIMIT: Final = 256 * 1024
-_TRANSPORT: Final[dict[str, int]] = {
-    "stream_window_size": 4 << 20,
-    "connection_window_size": 8 << 20,
-    "max_frame_size": 1 << 20,
-}
+_STREAM_WINDOW: Final = 4 << 20
+_CONNECTION_WINDOW: Final = 8 << 20
+_MAX_FRAME: Final = 1 << 20
 """Our HTTP/2 settings.  Windows larger than HTTP/2's 65,535 let a remote stream large
 messages without waiting a round trip per window (received data is acknowledged as the
 gRPC reader takes it, so what we buffer is bounded by ``max_message_size``, not by the
