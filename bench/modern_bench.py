@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import multiprocessing
 import os
 import statistics
@@ -32,6 +31,7 @@ import time
 from typing import Any
 
 import trio
+from _tables import idle_memory, print_table
 from protowire_bench import build_block
 
 import trio_kaspa_peer as tkp
@@ -129,40 +129,6 @@ async def bench_handshakes(port: int, total: int, concurrency: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-async def bench_idle_memory(pairs: int) -> float:
-    """Bytes per idle, handshaken modern peer: ``pairs`` pairs over memory streams."""
-    from trio_kaspa_peer.testing import open_peer_pair
-
-    config = _config(receive_size=65536)
-    release = trio.Event()
-    ready = 0
-    all_ready = trio.Event()
-
-    async def hold() -> None:
-        nonlocal ready
-        async with open_peer_pair(config):
-            ready += 1
-            if ready == pairs:
-                all_ready.set()
-            await release.wait()
-
-    gc.collect()
-    before = _rss_bytes()
-    async with trio.open_nursery() as nursery:
-        for _ in range(pairs):
-            nursery.start_soon(hold)
-        await all_ready.wait()
-        gc.collect()
-        after = _rss_bytes()
-        release.set()
-    return (after - before) / (2 * pairs)
-
-
 def _with_server(compression: bool, validate: bool, body: Any, *args: Any) -> Any:
     queue: Any = multiprocessing.get_context("spawn").Queue()
     server = multiprocessing.get_context("spawn").Process(
@@ -208,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += _with_server(False, False, _client_unvalidated, args.quick)
     rows += _with_server(True, True, _client_gzip, args.quick)
     for pairs in (50, 100) if args.quick else (500, 5000):
-        per_peer = trio.run(bench_idle_memory, pairs)
+        per_peer = trio.run(idle_memory, pairs, _config(receive_size=65536))
         rows.append(
             (
                 f"memory per idle peer, {2 * pairs:,} peers",
@@ -217,22 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 "<= 64 KB",
             )
         )
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover
-        for row in rows:
-            print(" | ".join(row))
-        return 0
-    table = Table(title="trio-kaspa-peer, the modern protocol over loopback (two processes)")
-    for column in ("case", "ours", "Go reference", "target"):
-        table.add_column(column, justify="left" if column == "case" else "right")
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=120)
-    console.print(table)
+    print_table("trio-kaspa-peer, the modern protocol over loopback (two processes)", rows)
     return 0
 
 

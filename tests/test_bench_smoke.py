@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from trio_kaspa_peer import PeerConfig
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import _tables
 import grpc_bench
-import peer_bench
 import protobuf_choice
 import protowire_bench
 import wire_bench
@@ -24,9 +26,11 @@ def test_wire_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "decode tx 1-in/2-out" in out
 
 
-async def test_peer_bench_memory_probe() -> None:
+@pytest.mark.parametrize("protocol", ["modern", 1])
+async def test_idle_memory_probe(protocol: object) -> None:
     # Five pairs fit in memory the process already has: only the probe's running is checked.
-    per_peer = await peer_bench.bench_idle_memory(5)
+    config = PeerConfig(protocol=protocol, net="devnet")  # type: ignore[arg-type]
+    per_peer = await _tables.idle_memory(5, config)
     assert math.isfinite(per_peer)
 
 

@@ -392,10 +392,6 @@ class ModernCore(BaseCore):
             self._fail(RejectedError(f"the remote rejected us: {reason}", reason)),
         )
 
-    def _then(self, first: Event, *rest: Event | Frame) -> Event:
-        self._events.extend(rest)  # type: ignore[arg-type]  # pairs are events too
-        return first
-
     # -- the rules after the handshake ---------------------------------------------------------
 
     def _ping(self, payload: Any, envelope: Envelope, size: int) -> Event:

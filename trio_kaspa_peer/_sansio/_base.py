@@ -268,6 +268,11 @@ class BaseCore(PeerCore):
             return self._fail(reason)
         return self._fail(RemoteClosed(f"connection lost: {error}"))
 
+    def _then(self, first: Event, *rest: Event | tuple[Any, int]) -> Event:
+        """Return ``first`` now and queue ``rest`` (events, message pairs) to follow it."""
+        self._events.extend(rest)  # type: ignore[arg-type]  # pairs are events too
+        return first
+
     def _misbehaved(self, persistent: int, transient: int, reason: str) -> bool:
         """Score the remote's misbehaviour; ``True`` when it must be disconnected.
 

@@ -220,11 +220,6 @@ class V1Core(BaseCore):
             close = self._fail(error, self.config.reject_timeout)
         return self._then(ReadFailed(error), close)
 
-    def _then(self, first: Event, *rest: Event | Frame) -> Event:
-        """Return ``first`` now and queue ``rest`` to follow it."""
-        self._events.extend(rest)  # type: ignore[arg-type]  # pairs are events too
-        return first
-
     def _emit_reject(self, reject: MsgReject) -> None:
         try:
             self._emit(reject, self.encode(reject))
