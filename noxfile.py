@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench generate``."""
 
 from __future__ import annotations
 
@@ -44,3 +44,20 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
     session.run("python", "bench/crawl_bench.py", *session.posargs)
+    session.run("python", "bench/grpc_bench.py", *session.posargs)
+    session.run("python", "bench/protowire_bench.py", *session.posargs)
+    session.run("python", "bench/protobuf_choice.py", *session.posargs)
+
+
+@nox.session
+def generate(session: nox.Session) -> None:
+    """Regenerate trio_kaspa_peer/protowire/_generated/ from p2p.proto (protoc + mypy stubs)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tools/generate_protowire.py")
+
+
+@nox.session
+def verifytypes(session: nox.Session) -> None:
+    """Type completeness of the public API: ``pyright --verifytypes`` on an installed copy."""
+    session.install(".", "pyright[nodejs]")
+    session.run("pyright", "--verifytypes", "trio_kaspa_peer", "--ignoreexternal")

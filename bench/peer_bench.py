@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import multiprocessing
 import os
 import random
@@ -20,6 +19,7 @@ import time
 from typing import Any
 
 import trio
+from _tables import idle_memory, print_table
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig, wire
@@ -137,40 +137,6 @@ async def bench_handshakes(port: int, total: int, concurrency: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-async def bench_idle_memory(pairs: int) -> float:
-    """Bytes per idle, handshaken peer: ``pairs`` pairs over memory streams in this process."""
-    from trio_kaspa_peer.testing import open_peer_pair
-
-    config = _config(raw_commands=frozenset(), receive_size=65536)
-    release = trio.Event()
-    ready = 0
-    all_ready = trio.Event()
-
-    async def hold() -> None:
-        nonlocal ready
-        async with open_peer_pair(config):
-            ready += 1
-            if ready == pairs:
-                all_ready.set()
-            await release.wait()
-
-    gc.collect()
-    before = _rss_bytes()
-    async with trio.open_nursery() as nursery:
-        for _ in range(pairs):
-            nursery.start_soon(hold)
-        await all_ready.wait()
-        gc.collect()
-        after = _rss_bytes()
-        release.set()
-    return (after - before) / (2 * pairs)
-
-
 async def client_main(port: int, quick: bool) -> list[tuple[str, str, str, str]]:
     rows = []
     mbps, size = await bench_blocks(port, 10 if quick else 100)
@@ -209,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.join(10)
     for pairs in (50, 100) if args.quick else (500, 5000):
-        per_peer = trio.run(bench_idle_memory, pairs)
+        per_peer = trio.run(
+            idle_memory, pairs, _config(raw_commands=frozenset(), receive_size=65536)
+        )
         rows.append(
             (
                 f"memory per idle peer, {2 * pairs:,} peers",
@@ -218,22 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 "<= 40 KB",
             )
         )
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover
-        for row in rows:
-            print(" | ".join(row))
-        return 0
-    table = Table(title="trio-kaspa-peer peer over loopback (two processes)")
-    for column in ("case", "ours", "Go reference", "target"):
-        table.add_column(column, justify="left" if column == "case" else "right")
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=120)
-    console.print(table)
+    print_table("trio-kaspa-peer peer over loopback (two processes)", rows)
     return 0
 
 

@@ -70,6 +70,10 @@ PYTHON: dict[str, tuple[str, str]] = {
     "zlib": ("module", "library/zlib.html#module-zlib"),
     "random.Random": ("class", "library/random.html#random.Random"),
     "types.MappingProxyType": ("class", "library/types.html#types.MappingProxyType"),
+    "struct.Struct": ("class", "library/struct.html#struct.Struct"),
+    "abc.ABC": ("class", "library/abc.html#abc.ABC"),
+    "TimeoutError": ("exception", "library/exceptions.html#TimeoutError"),
+    "typing.TypeAlias": ("data", "library/typing.html#typing.TypeAlias"),
 }
 
 TRIO: dict[str, tuple[str, str]] = {
@@ -99,6 +103,15 @@ TRIO: dict[str, tuple[str, str]] = {
         "reference-testing.html#trio.testing.memory_stream_pair",
     ),
     "trio.TASK_STATUS_IGNORED": ("data", "reference-core.html#trio.TASK_STATUS_IGNORED"),
+    "trio.fail_after": ("function", "reference-core.html#trio.fail_after"),
+    "trio.move_on_after": ("function", "reference-core.html#trio.move_on_after"),
+}
+
+PROTOBUF: dict[str, tuple[str, str]] = {
+    "google.protobuf.message.Message": (
+        "class",
+        "google/protobuf/message.html#google.protobuf.message.Message",
+    ),
 }
 
 
@@ -114,10 +127,10 @@ def _inventory(project: str, names: dict[str, tuple[str, str]]) -> bytes:
 
 
 def write_inventories(folder: Path) -> dict[str, Path]:
-    """Write ``python.inv`` and ``trio.inv`` into ``folder``; their paths by project."""
+    """Write ``python.inv``, ``trio.inv`` and ``protobuf.inv`` into ``folder``; their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for project, names in (("python", PYTHON), ("trio", TRIO)):
+    for project, names in (("python", PYTHON), ("trio", TRIO), ("protobuf", PROTOBUF)):
         path = folder / f"{project}.inv"
         data = _inventory(project, names)
         if not path.exists() or path.read_bytes() != data:

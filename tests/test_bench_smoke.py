@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from trio_kaspa_peer import PeerConfig
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import _tables
 import crawl_bench
-import peer_bench
+import grpc_bench
+import protobuf_choice
+import protowire_bench
 import wire_bench
 
 
@@ -22,10 +27,35 @@ def test_wire_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "decode tx 1-in/2-out" in out
 
 
-async def test_peer_bench_memory_probe() -> None:
+@pytest.mark.parametrize("protocol", ["modern", 1])
+async def test_idle_memory_probe(protocol: object) -> None:
     # Five pairs fit in memory the process already has: only the probe's running is checked.
-    per_peer = await peer_bench.bench_idle_memory(5)
+    config = PeerConfig(protocol=protocol, net="devnet")  # type: ignore[arg-type]
+    per_peer = await _tables.idle_memory(5, config)
     assert math.isfinite(per_peer)
+
+
+def test_grpc_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert grpc_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "one by one" in out
+    assert "1 MB messages, gzip" in out
+
+
+def test_protowire_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert protowire_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block (4" in out
+    assert "validate block (protocol 10)" in out
+    assert "header_hash" in out
+
+
+def test_protobuf_choice_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    # betterproto2 is not a dependency (and slow): the smoke run measures upb only.
+    assert protobuf_choice.main(["--quick", "--upb-only"]) == 0
+    out = capsys.readouterr().out
+    assert "decode block 1 MB" in out
+    assert "encode ping" in out
 
 
 def test_crawl_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import banscores, wire
-from ._config import KaspaProtocol, MessageListeners, PeerConfig, build_user_agent
+from . import banscores, protowire, wire
+from ._config import (
+    BanScoreCallback,
+    IOListener,
+    KaspaProtocol,
+    Listener,
+    MessageListeners,
+    PeerConfig,
+    build_user_agent,
+)
 from ._errors import (
     ConfigError,
     ConnectError,
@@ -25,15 +33,20 @@ from ._errors import (
     LocalClose,
     LocalProtocolError,
     MisbehaviorError,
+    NetworkMismatchError,
     OutboundQueueFull,
     PeerClosed,
     PeerError,
+    PingTimeout,
     ProtocolError,
     ProtocolVersionTooLow,
+    RejectedError,
     RemoteClosed,
     RemoteProtocolError,
+    RequestTimeout,
     SelfConnectionError,
     StallError,
+    TooManyRequests,
     UsageError,
     VersionNotFirstError,
 )
@@ -43,25 +56,31 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._engine import MessageStream, Peer, SendHandle, open_peer
+    from ._modernpeer import ModernPeer
     from ._tcp import open_tcp_peer, serve_tcp_peers
     from ._v1peer import V1Peer
 
 __all__ = [
+    "BanScoreCallback",
     "ConfigError",
     "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
     "HandshakeTimeout",
+    "IOListener",
     "IdleTimeout",
     "IncompatibleSubnetworkError",
     "KaspaPeerError",
     "KaspaProtocol",
     "ListenError",
+    "Listener",
     "LocalClose",
     "LocalProtocolError",
     "MessageListeners",
     "MessageStream",
     "MisbehaviorError",
+    "ModernPeer",
+    "NetworkMismatchError",
     "OutboundQueueFull",
     "Peer",
     "PeerClosed",
@@ -69,13 +88,17 @@ __all__ = [
     "PeerContext",
     "PeerError",
     "PeerStats",
+    "PingTimeout",
     "ProtocolError",
     "ProtocolVersionTooLow",
+    "RejectedError",
     "RemoteClosed",
     "RemoteProtocolError",
+    "RequestTimeout",
     "SelfConnectionError",
     "SendHandle",
     "StallError",
+    "TooManyRequests",
     "UsageError",
     "V1Peer",
     "VersionNotFirstError",
@@ -84,6 +107,7 @@ __all__ = [
     "build_user_agent",
     "open_peer",
     "open_tcp_peer",
+    "protowire",
     "serve_tcp_peers",
     "wire",
 ]
@@ -96,6 +120,7 @@ _LAZY = {
     "open_tcp_peer": "._tcp",
     "serve_tcp_peers": "._tcp",
     "V1Peer": "._v1peer",
+    "ModernPeer": "._modernpeer",
 }
 """Names whose modules import Trio: loaded on first use."""
 
@@ -103,15 +128,19 @@ fixup_module_metadata(__name__, globals(), __all__)
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'trio_kaspa_peer' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    fixup_module_metadata(__name__, {name: value}, [name])
-    globals()[name] = value
-    return value
+    # Load them all at once: they import each other's types, and every one of them
+    # must show its public module wherever it appears.
+    loaded = {
+        lazy: getattr(importlib.import_module(module_name, __name__), lazy)
+        for lazy, module_name in _LAZY.items()
+    }
+    fixup_module_metadata(__name__, loaded, list(loaded))
+    globals().update(loaded)
+    return loaded[name]
 
 
 def __dir__() -> list[str]:

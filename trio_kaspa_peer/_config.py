@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BanScoreCallback",
+    "IOListener",
     "KaspaProtocol",
     "Listener",
     "MessageListeners",
@@ -149,6 +151,22 @@ _HIGHEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 10}
 _LOWEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 5}
 
 
+def _advertised(value: Any) -> tuple[str, int]:
+    """``(ip, port)`` with a literal IP address (a name cannot be advertised)."""
+    host: Any
+    port: Any
+    try:
+        host, port = value
+        ip = ipaddress.ip_address(host)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"advertised_address must be an (ip, port) pair, got {value!r}"
+        ) from None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 0xFFFF:
+        raise ConfigError(f"advertised_address port must be in 0..65535, got {port!r}")
+    return (str(ip), port)
+
+
 def _network_name(value: str) -> str:
     """A modern network name: ``kaspa-<net>[-<suffix>]``, accepted with or without ``kaspa-``."""
     name = value if value.startswith("kaspa-") else f"kaspa-{value}"
@@ -174,8 +192,8 @@ class PeerConfig:
     :func:`dataclasses.replace`.
     """
 
-    protocol: KaspaProtocol | str | int = KaspaProtocol.V1
-    """The protocol to speak: ``1``/``"v1"`` (the default) or ``"modern"``."""
+    protocol: KaspaProtocol | str | int = KaspaProtocol.MODERN
+    """The protocol to speak: ``"modern"`` (the default) or ``1``/``"v1"``."""
     net: KaspaNet | int | str | None = None
     """The network.  Protocol 1: a :class:`~trio_kaspa_peer.wire.KaspaNet` (its magic starts
     every frame; default testnet, as the reference).  Modern: a network name, ``"mainnet"``,
@@ -226,6 +244,37 @@ class PeerConfig:
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
     """The most bytes read from the stream at once."""
+
+    # -- the modern protocol only ---------------------------------------------------------
+
+    ping_timeout: float = 120.0
+    """(modern) Close when our keepalive ping gets no matching pong this long after it was
+    sent (the nodes' rule, 120 s)."""
+    request_timeout: float = 120.0
+    """(modern) How long :meth:`~trio_kaspa_peer.ModernPeer.request` waits for its answer by
+    default (the references' 120 s)."""
+    max_pending_requests: int = 64
+    """(modern) At most this many requests wait for their answers at once."""
+    address_source: Callable[[], Iterable[Any]] | None = None
+    """(modern) Gives the addresses that answer the remote's first RequestAddresses:
+    ``(host, port)`` pairs or :class:`~trio_kaspa_peer.protowire.NetAddress` (at most 1000
+    are sent).  ``None``: an empty Addresses, which nodes accept."""
+    advertised_address: tuple[str, int] | None = None
+    """(modern) The ``(ip, port)`` our Version advertises for others to dial; ``None``: none
+    (as a node that knows no routable address of its own)."""
+    max_message_size: int = 32 * 1024 * 1024
+    """(modern) The largest gRPC message accepted or sent, checked before it is buffered and
+    bounding gzip decompression (the references allow 1 GiB; 32 MiB is protocol 1's bound)."""
+    validate: bool = True
+    """(modern) Apply the references' conversion rules to every message received (hash and
+    id sizes, required fields, ranges, list limits) and close on a violation, as the nodes
+    do.  ``False`` skips them for the bulk payloads (blocks, block bodies, transactions,
+    trusted data, UTXO chunks, proofs), which then cost a decode only: a 1 MB block's
+    rules take 10-20 ms of Python; control messages are always checked."""
+    compression: bool = False
+    """(modern) Compress our messages with gzip: as a client, every message (kaspad's and
+    rusty-kaspa's clients do); as a server, replies to a client that compresses its own
+    (kaspad's rule).  Compressed messages are always accepted."""
 
     # -- protocol 1 only ----------------------------------------------------------------------
 
@@ -290,7 +339,14 @@ class PeerConfig:
             "receive_size",
         ):
             integer(name, 1, 1 << 62)
+        integer("max_pending_requests", 1, 1 << 20)
+        integer("max_message_size", 1024, 1 << 30)
+        callable_or_none("address_source")
+        if self.advertised_address is not None:
+            put("advertised_address", _advertised(self.advertised_address))
         for name in (
+            "ping_timeout",
+            "request_timeout",
             "handshake_timeout",
             "ping_interval",
             "idle_timeout",

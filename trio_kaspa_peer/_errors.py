@@ -24,15 +24,20 @@ __all__ = [
     "LocalClose",
     "LocalProtocolError",
     "MisbehaviorError",
+    "NetworkMismatchError",
     "OutboundQueueFull",
     "PeerClosed",
     "PeerError",
+    "PingTimeout",
     "ProtocolError",
     "ProtocolVersionTooLow",
+    "RejectedError",
     "RemoteClosed",
     "RemoteProtocolError",
+    "RequestTimeout",
     "SelfConnectionError",
     "StallError",
+    "TooManyRequests",
     "UsageError",
     "VersionNotFirstError",
 ]
@@ -116,6 +121,10 @@ class ProtocolVersionTooLow(HandshakeError):
     """The remote speaks a protocol version below the minimum we accept."""
 
 
+class NetworkMismatchError(HandshakeError):
+    """The remote is on another network (its Version names another network)."""
+
+
 class SelfConnectionError(HandshakeError):
     """The remote's version nonce is one we sent: we are talking to ourselves."""
 
@@ -152,6 +161,26 @@ class RemoteClosed(PeerError):
 
 class LocalClose(PeerError):
     """We closed the peer (``aclose()`` or leaving the ``async with`` block)."""
+
+
+class RejectedError(PeerError):
+    """The remote sent a Reject: it is ending the connection, and ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PingTimeout(PeerError):
+    """Our keepalive ping got no matching pong in time (the modern protocol's rule)."""
+
+
+class RequestTimeout(PeerError, TimeoutError):
+    """A request got no answer within its timeout; the peer stays open."""
+
+
+class TooManyRequests(PeerError):
+    """``max_pending_requests`` requests already wait for their answers."""
 
 
 class IdleTimeout(PeerError):

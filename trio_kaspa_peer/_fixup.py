@@ -8,8 +8,9 @@ name them as users import them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ForwardRef
 
 __all__ = ["fixup_module_metadata"]
 
@@ -34,10 +35,18 @@ def fixup_module_metadata(
         module = getattr(obj, "__module__", None)
         if not isinstance(module, str) or not module.startswith(private_prefix):
             return
+        if isinstance(obj, type):
+            _resolve_annotations(obj)
         try:
             obj.__module__ = module_name
         except (AttributeError, TypeError):
             return
+        if isinstance(obj, type):
+            # Where the source is: the documentation reads attribute docstrings there.
+            try:
+                type.__setattr__(obj, "__source_module__", module)
+            except (AttributeError, TypeError):
+                pass
         if isinstance(obj, type):
             for value in obj.__dict__.values():
                 if isinstance(value, type) or callable(value):
@@ -47,3 +56,25 @@ def fixup_module_metadata(
         obj = namespace.get(name)
         if obj is not None and (isinstance(obj, type) or callable(obj)):
             fix(obj)
+
+
+def _resolve_annotations(cls: type) -> None:
+    """Evaluate a class's own string annotations while its module is still the real one.
+
+    ``typing.get_type_hints`` looks names up in the module ``__module__`` names:
+    once that is the public module, ``"Hash | None"`` would no longer resolve.
+    An annotation naming something only imported for type checkers stays a string.
+    """
+    own = cls.__dict__.get("__annotations__")  # noqa: RUF063 - changed in place
+    if not own:
+        return
+    namespace = dict(vars(sys.modules[cls.__module__]))
+    namespace.update(vars(cls))
+    for name, value in own.items():
+        if isinstance(value, ForwardRef):  # NamedTuple keeps its strings as these
+            value = value.__forward_arg__
+        if isinstance(value, str):
+            try:
+                own[name] = eval(value, namespace)
+            except Exception:
+                continue

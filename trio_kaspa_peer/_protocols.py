@@ -52,6 +52,16 @@ def make_peer(
             now_wall=now_wall,
         )
         return V1Peer(stream, config, core, context)
-    from ._errors import ConfigError
+    from ._modern import ModernCore
+    from ._modernpeer import ModernPeer
 
-    raise ConfigError(f"protocol {config.protocol!r} is not available in this version")
+    modern = ModernCore(
+        config,
+        context,
+        inbound=inbound,
+        address=label,
+        authority=label if remote_address is not None else "localhost",
+        now=now,
+        now_wall=now_wall,
+    )
+    return ModernPeer(stream, config, modern, context)

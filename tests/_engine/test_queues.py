@@ -71,12 +71,12 @@ def test_outgoing_finishes_once() -> None:
 
 async def test_message_stream_bounds_and_end() -> None:
     stream = MessageStream(2, 100)
-    assert stream.put_nowait("a", 10)
-    assert stream.put_nowait("b", 10)
-    assert not stream.put_nowait("c", 10)  # by count
+    assert stream.put_nowait(("a", 10))
+    assert stream.put_nowait(("b", 10))
+    assert not stream.put_nowait(("c", 10))  # by count
     held: list[bool] = []
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stream.put, "c", 10, held.append)
+        nursery.start_soon(stream.put, ("c", 10), held.append)
         await trio.testing.wait_all_tasks_blocked()
         assert held == [True]
         assert await stream.receive() == "a"
@@ -86,8 +86,8 @@ async def test_message_stream_bounds_and_end() -> None:
     with pytest.raises(trio.WouldBlock):
         stream.receive_nowait()
     big = MessageStream(10, 100)
-    assert big.put_nowait("x", 60)
-    assert not big.put_nowait("y", 60)  # by bytes
+    assert big.put_nowait(("x", 60))
+    assert not big.put_nowait(("y", 60))  # by bytes
     assert big.nbytes == 60
     big.close()
     assert [m async for m in big] == ["x"]
@@ -98,7 +98,7 @@ async def test_message_stream_bounds_and_end() -> None:
 async def test_message_stream_burst_yields_every_64() -> None:
     stream = MessageStream(1000, 1 << 20)
     for i in range(200):
-        stream.put_nowait(i, 1)
+        stream.put_nowait((i, 1))
     stream.close()
     got = [m async for m in stream]
     assert got == list(range(200))

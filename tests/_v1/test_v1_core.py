@@ -543,6 +543,8 @@ FLAGS = {
     "stall_detection",
     "close_on_unknown_command",
     "allow_self_connection",
+    "compression",
+    "validate",
 }
 OPTIONAL = {"net", "protocol_version", "min_protocol_version", "ban_threshold"}
 

@@ -276,11 +276,11 @@ def test_v1_adapter_answers_and_refuses() -> None:
     assert found.blocks == (b"\x02" * 32,)
     assert found.transactions == (b"\x03" * 32,)
     assert adapter.announcements(wire.MsgPing(1)) is None
-    config = PeerConfig(net=wire.KaspaNet.DEVNET)
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.DEVNET)
     assert adapter.network_label(config) == "v1-devnet"
     assert adapter.default_port(config) == 16611
-    assert adapter.default_port(PeerConfig(net=0x12345678)) is None
-    assert adapter.network_label(PeerConfig(net=0x12345678)) == "v1-0x12345678"
+    assert adapter.default_port(PeerConfig(protocol=1, net=0x12345678)) is None
+    assert adapter.network_label(PeerConfig(protocol=1, net=0x12345678)) == "v1-0x12345678"
     decoder = wire.FrameDecoder(wire.KaspaNet.DEVNET)
     decoder.feed(adapter.malformed_opening(config))
     with pytest.raises(wire.ChecksumError):

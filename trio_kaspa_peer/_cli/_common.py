@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
-from .._config import KaspaProtocol, PeerConfig
+from .._config import PeerConfig
 from .._errors import KaspaPeerError
 from .._version import __version__
-from ..crawl import NodeAddress, SystemResolver, split_host_port
+from ..crawl import NodeAddress, SystemResolver, default_protocol, split_host_port
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,7 +35,7 @@ class CommandError(Exception):
 
 def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output: bool) -> None:
     """``--net``, ``--protocol``, ``-v``/``-q`` and (for data) ``--json``."""
-    default_protocol = KaspaProtocol.parse(PeerConfig().protocol).value
+    default = default_protocol().value
     group = parser.add_argument_group("common options")
     group.add_argument(
         "--net",
@@ -46,9 +46,9 @@ def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output:
     )
     group.add_argument(
         "--protocol",
-        default=default_protocol,
+        default=default,
         choices=("modern", "1", "v1"),
-        help=f"the peer protocol: 'modern' (gRPC) or 1 (default: {default_protocol})",
+        help=f"the peer protocol: 'modern' (gRPC) or 1 (default: {default})",
     )
     group.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (-vv for debug)"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import trio
 
 from .._errors import PeerClosed
 
 __all__ = ["MessageStream"]
+
+_reschedule: Final = trio.lowlevel.reschedule
+_current_task: Final = trio.lowlevel.current_task
+_wait: Final = trio.lowlevel.wait_task_rescheduled
+_ABORTED: Final = trio.lowlevel.Abort.SUCCEEDED
 
 
 class MessageStream:
@@ -33,9 +38,9 @@ class MessageStream:
     __slots__ = (
         "_bytes",
         "_closed",
-        "_consumer",
+        "_consumers",
         "_items",
-        "_room",
+        "_producers",
         "_since_yield",
         "dropped",
         "max_bytes",
@@ -43,15 +48,16 @@ class MessageStream:
     )
 
     def __init__(self, max_count: int, max_bytes: int) -> None:
-        self.max_count = max_count
-        self.max_bytes = max_bytes
+        self.max_count: int = max_count
+        self.max_bytes: int = max_bytes
         self._items: deque[tuple[Any, int]] = deque()
         self._bytes = 0
         self._closed = False
-        self._consumer = trio.lowlevel.ParkingLot()
-        self._room = trio.lowlevel.ParkingLot()
+        # Tasks parked here, woken first come, first served.
+        self._consumers: deque[trio.lowlevel.Task] = deque()
+        self._producers: deque[trio.lowlevel.Task] = deque()
         self._since_yield = 0
-        self.dropped = 0
+        self.dropped: int = 0
         """How many messages were dropped because the stream was full."""
 
     def __len__(self) -> int:
@@ -64,38 +70,47 @@ class MessageStream:
 
     # -- the peer's side ------------------------------------------------------------------------
 
-    def _fits(self, size: int) -> bool:
+    def put_nowait(self, pair: tuple[Any, int]) -> bool:
+        """Queue a ``(message, wire_size)`` pair if it fits; ``False`` if it does not."""
         items = self._items
-        return not items or (len(items) < self.max_count and self._bytes + size <= self.max_bytes)
-
-    def put_nowait(self, msg: Any, size: int) -> bool:
-        """Queue ``msg`` if it fits (``False`` if it does not: wait with :meth:`put`)."""
-        if not self._fits(size):
+        size = pair[1]
+        if items and (len(items) >= self.max_count or self._bytes + size > self.max_bytes):
             return False
-        self._items.append((msg, size))
+        items.append(pair)
         self._bytes += size
-        if self._consumer:
-            self._consumer.unpark()
+        if self._consumers:
+            _reschedule(self._consumers.popleft())
         return True
 
-    async def put(self, msg: Any, size: int, on_wait: Callable[[bool], None]) -> None:
-        """Queue ``msg``, waiting for room; ``on_wait(True/False)`` brackets the wait."""
-        if self.put_nowait(msg, size):
+    async def put(self, pair: tuple[Any, int], on_wait: Callable[[bool], None]) -> None:
+        """Queue ``pair``, waiting for room; ``on_wait(True/False)`` brackets the wait."""
+        if self.put_nowait(pair):
+            await trio.lowlevel.checkpoint()
             return
         on_wait(True)
         try:
-            while not self._closed and not self._fits(size):
-                await self._room.park()
+            while not self._closed and not self.put_nowait(pair):
+                await self._park(self._producers)
         finally:
             on_wait(False)
-        if not self._closed:
-            self.put_nowait(msg, size)
 
     def close(self) -> None:
         """No more messages will come: iteration ends once the rest is read."""
         self._closed = True
-        self._consumer.unpark_all()
-        self._room.unpark_all()
+        for waiters in (self._consumers, self._producers):
+            while waiters:
+                _reschedule(waiters.popleft())
+
+    @staticmethod
+    async def _park(waiters: deque[trio.lowlevel.Task]) -> None:
+        task = _current_task()
+        waiters.append(task)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            waiters.remove(task)
+            return _ABORTED
+
+        await _wait(abort)
 
     # -- the application's side ----------------------------------------------------------------
 
@@ -126,24 +141,28 @@ class MessageStream:
     def _pop(self) -> Any:
         msg, size = self._items.popleft()
         self._bytes -= size
-        if self._room:
-            self._room.unpark()
+        if self._producers:
+            _reschedule(self._producers.popleft())
         return msg
 
     async def _next(self) -> Any:
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._items:
-            msg = self._pop()
+        items = self._items
+        if items:
+            msg, size = items.popleft()
+            self._bytes -= size
+            if self._producers:
+                _reschedule(self._producers.popleft())
             self._since_yield += 1
             if self._since_yield >= 64:
                 self._since_yield = 0
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return msg
         self._since_yield = 0
-        while not self._items:
+        while not items:
             if self._closed:
                 return _END
-            await self._consumer.park()
+            await self._park(self._consumers)
         return self._pop()
 
 

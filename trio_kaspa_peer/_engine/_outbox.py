@@ -23,10 +23,10 @@ class Outgoing:
     __slots__ = ("data", "done", "msg", "state")
 
     def __init__(self, msg: Any, data: bytes, done: trio.Event | None) -> None:
-        self.msg = msg
-        self.data = data
-        self.done = done
-        self.state = QUEUED
+        self.msg: Any = msg
+        self.data: bytes = data
+        self.done: trio.Event | None = done
+        self.state: int = QUEUED
 
     def finish(self, state: int) -> None:
         if self.state == QUEUED:
@@ -48,8 +48,8 @@ class Outbox:
     __slots__ = ("_bytes", "_closed", "_items", "_room", "_writer_wake", "max_bytes", "max_count")
 
     def __init__(self, max_count: int, max_bytes: int, writer_wake: Any) -> None:
-        self.max_count = max_count
-        self.max_bytes = max_bytes
+        self.max_count: int = max_count
+        self.max_bytes: int = max_bytes
         self._items: deque[Outgoing] = deque()
         self._bytes = 0
         self._closed = False

@@ -132,8 +132,10 @@ class Peer(trio.abc.AsyncResource):
     def __init__(
         self, stream: trio.abc.Stream, config: PeerConfig, core: PeerCore, context: PeerContext
     ) -> None:
-        self.config = config
-        self.context = context
+        self.config: PeerConfig = config
+        """The peer's configuration."""
+        self.context: PeerContext = context
+        """What the peer shares with the application's other peers."""
         self._stream = stream
         self._core = core
         self._writer_wake = trio.Event()
@@ -182,7 +184,7 @@ class Peer(trio.abc.AsyncResource):
 
     @property
     def protocol_version(self) -> int:
-        """The negotiated protocol version: the lower of ours and theirs."""
+        """The negotiated protocol version (the lower of ours and theirs)."""
         return self._core.protocol_version
 
     @property
@@ -261,6 +263,31 @@ class Peer(trio.abc.AsyncResource):
         """Queue ``msg`` now: :class:`OutboundQueueFull` if there is no room."""
         if not self._outbox.put_nowait(self._prepare(msg, False), SendPolicy.RAISE):
             raise self._closed_error()
+
+    async def _request(self, msg: Any) -> Any:
+        """Send a request and wait for the answer the core matches to it."""
+        if self._closed.is_set():
+            raise self._closed_error()
+        core = self._core
+        request_id, data = core.start_request(msg, trio.current_time())
+        waiter = trio.Event()
+        outcome: list[Any] = []
+        self._requests[request_id] = (waiter, outcome)
+        try:
+            if not await self._outbox.put(Outgoing(msg, data, None)):
+                raise self._closed_error()
+            self._check_deadline()
+            await waiter.wait()
+        finally:
+            del self._requests[request_id]
+            if not outcome:
+                core.cancel_request(request_id)
+        if not outcome:
+            raise self._closed_error()
+        event = outcome[0]
+        if isinstance(event, RequestFailed):
+            raise event.error
+        return event.message
 
     def _wake_writer(self) -> None:
         self._writer_wake.set()
@@ -402,6 +429,7 @@ class Peer(trio.abc.AsyncResource):
         by_type = listeners.by_type
         deliver = self._deliver
         drop_types = self._drop_types
+        debug = self._debug
         while True:
             while True:
                 event = next_event()
@@ -410,21 +438,25 @@ class Peer(trio.abc.AsyncResource):
                 if isinstance(event, Event):
                     await self._apply(event)
                 else:
-                    msg, nbytes = event
-                    if self._debug:
+                    msg = event[0]
+                    if debug:
                         logger.debug("received %s from %s", core.describe(msg), self.address)
                     for callback in read_listeners:
-                        await self._call(callback, nbytes, msg, None)
-                    callbacks = by_type.get(type(msg))
-                    if callbacks:
-                        await self._run_listeners(callbacks, msg)
-                    if deliver and not inbox.put_nowait(msg, nbytes):
+                        await self._call(callback, event[1], msg, None)
+                    if by_type:
+                        callbacks = by_type.get(type(msg))
+                        if callbacks:
+                            await self._run_listeners(callbacks, msg)
+                    if deliver and not inbox.put_nowait(event):
                         if type(msg) in drop_types:
                             inbox.dropped += 1
                         else:
-                            await inbox.put(msg, nbytes, self._hold)
+                            await inbox.put(event, self._hold)
+                    continue
                 if closed.is_set():
                     return
+            if closed.is_set():
+                return  # closed by a listener, or from outside, while messages were handled
             if core.wants_write():
                 self._writer_wake.set()
             reader_state(_WAITING, trio.current_time())
@@ -485,8 +517,9 @@ class Peer(trio.abc.AsyncResource):
                 await self._call(callback, event.size, msg, None)
             for on_unknown in listeners.unknown:
                 await self._call(on_unknown, msg)
-            if event.deliver and self._deliver and not self._inbox.put_nowait(msg, event.size):
-                await self._inbox.put(msg, event.size, self._hold)
+            pair = (msg, event.size)
+            if event.deliver and self._deliver and not self._inbox.put_nowait(pair):
+                await self._inbox.put(pair, self._hold)
         elif kind is ReadFailed:
             assert isinstance(event, ReadFailed)
             for callback in listeners.read:

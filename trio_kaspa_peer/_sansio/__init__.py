@@ -7,7 +7,6 @@ from ._interface import (
     Event,
     HandshakeComplete,
     Notify,
-    Outgoing,
     OwnMessage,
     PeerCore,
     ReaderState,
@@ -15,6 +14,7 @@ from ._interface import (
     RequestFailed,
     Response,
     Send,
+    Sendable,
     SendPolicy,
     Unknown,
 )
@@ -28,7 +28,6 @@ __all__ = [
     "HandshakeComplete",
     "LRUSet",
     "Notify",
-    "Outgoing",
     "OwnMessage",
     "PeerContext",
     "PeerCore",
@@ -39,5 +38,6 @@ __all__ = [
     "Response",
     "Send",
     "SendPolicy",
+    "Sendable",
     "Unknown",
 ]

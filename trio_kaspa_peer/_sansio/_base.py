@@ -28,11 +28,11 @@ from ._banscore import BanScore
 from ._interface import (
     Close,
     Event,
-    Outgoing,
     OwnMessage,
     PeerCore,
     ReaderState,
     Send,
+    Sendable,
     SendPolicy,
 )
 from ._stats import PeerStats
@@ -155,7 +155,7 @@ class BaseCore(PeerCore):
         self._out_size = 0
         self._queued_total = 0
         self._written_total = 0
-        self._inflight: deque[tuple[int, Outgoing]] = deque()
+        self._inflight: deque[tuple[int, Sendable]] = deque()
         self._now = now
         self._now_wall = now_wall
         self._handshake_deadline = now + config.handshake_timeout
@@ -268,6 +268,11 @@ class BaseCore(PeerCore):
             return self._fail(reason)
         return self._fail(RemoteClosed(f"connection lost: {error}"))
 
+    def _then(self, first: Event, *rest: Event | tuple[Any, int]) -> Event:
+        """Return ``first`` now and queue ``rest`` (events, message pairs) to follow it."""
+        self._events.extend(rest)  # type: ignore[arg-type]  # pairs are events too
+        return first
+
     def _misbehaved(self, persistent: int, transient: int, reason: str) -> bool:
         """Score the remote's misbehaviour; ``True`` when it must be disconnected.
 
@@ -306,7 +311,7 @@ class BaseCore(PeerCore):
     def can_queue(self) -> bool:
         return self._out_size < COALESCE_LIMIT and not self._closed
 
-    def queue(self, item: Outgoing) -> None:
+    def queue(self, item: Sendable) -> None:
         data = item.data
         self._out.append(data)
         self._out_size += len(data)

@@ -58,8 +58,10 @@ class PeerContext:
             or nonce_cache_size < 1
         ):
             raise UsageError(f"nonce_cache_size must be a positive int, got {nonce_cache_size!r}")
-        self.registry = registry
-        self.node_id = node_id
+        self.registry: MessageRegistry = registry
+        """The protocol-1 commands this context's peers decode."""
+        self.node_id: bytes = node_id
+        """Our node ID in the modern protocol's Version."""
         self.sent_nonces: LRUSet[int] = LRUSet(nonce_cache_size)
         self._ids = itertools.count(1)
 

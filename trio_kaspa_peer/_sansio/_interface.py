@@ -36,7 +36,6 @@ __all__ = [
     "Event",
     "HandshakeComplete",
     "Notify",
-    "Outgoing",
     "OwnMessage",
     "PeerCore",
     "ReadFailed",
@@ -45,6 +44,7 @@ __all__ = [
     "Response",
     "Send",
     "SendPolicy",
+    "Sendable",
     "Unknown",
 ]
 
@@ -55,7 +55,7 @@ class SendPolicy(enum.Enum):
     WAIT = "wait"
     """Wait for room (backpressure on whoever sends)."""
     DROP = "drop"
-    """Drop it quietly (the peer's own periodic messages: pings, trickled inventory)."""
+    """Drop it quietly.  For the peer's own periodic messages (pings, trickled inventory)."""
     RAISE = "raise"
     """Raise :class:`~trio_kaspa_peer.OutboundQueueFull` (``send_nowait``)."""
 
@@ -64,15 +64,15 @@ class ReaderState(enum.Enum):
     """Where the engine's reader task is; the core's timers depend on it."""
 
     WAITING = "waiting"
-    """Waiting on the remote: for bytes, or for outbound room to answer it.  Idle time runs."""
+    """Waiting on the remote, for bytes or for outbound room to answer it.  Idle time runs."""
     BUSY = "busy"
     """Decoding and applying rules.  Idle time does not run."""
     HELD = "held"
-    """Held by the application: a listener runs, or ``messages()`` is full.
+    """Held by the application (a listener runs, or ``messages()`` is full).
     Idle time does not run, and response deadlines move by the time held."""
 
 
-class Outgoing(Protocol):
+class Sendable(Protocol):
     """A message on its way out, as the core sees it (the engine's queue item)."""
 
     msg: Any
@@ -162,8 +162,8 @@ class Close(Event):
     __slots__ = ("linger", "reason")
 
     def __init__(self, reason: BaseException, linger: float = 0.0) -> None:
-        self.reason = reason
-        self.linger = linger
+        self.reason: BaseException = reason
+        self.linger: float = linger
 
 
 class Response(Event):
@@ -261,6 +261,17 @@ class PeerCore(ABC):
         """The queued items not yet completely written (their write failed, say)."""
         return []
 
+    def start_request(self, msg: Any, now: float) -> tuple[int, bytes]:
+        """Check and encode a request; its id, which a :class:`Response` or
+        :class:`RequestFailed` event will carry.  Protocols without request routing
+        refuse."""
+        from .._errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} has no requests with answers to wait for")
+
+    def cancel_request(self, request_id: int) -> None:  # noqa: B027 - optional to override
+        """The requester stopped waiting: forget the request."""
+
     # -- bytes and messages out -----------------------------------------------------------
 
     @abstractmethod
@@ -280,7 +291,7 @@ class PeerCore(ABC):
         """Whether :meth:`queue` may take another message now."""
 
     @abstractmethod
-    def queue(self, item: Outgoing) -> None:
+    def queue(self, item: Sendable) -> None:
         """Take ``item`` for sending: its bytes come out of :meth:`data_to_send`."""
 
     @abstractmethod

@@ -23,7 +23,7 @@ class LRUSet(Generic[K]):
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        self.limit = limit
+        self.limit: int = limit
         self._items: OrderedDict[K, None] = OrderedDict()
 
     def add(self, item: K) -> None:

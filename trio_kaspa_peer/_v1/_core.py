@@ -89,6 +89,7 @@ class V1Core(BaseCore):
         "_eof",
         "_next_stall",
         "_next_trickle",
+        "_versions_pending",
         "handshake",
         "inventory",
         "prev_get_block_invs",
@@ -120,6 +121,8 @@ class V1Core(BaseCore):
             config.magic, registry=context.registry, raw_commands=config.raw_commands
         )
         self._eof = False
+        self._versions_pending = True
+        """The remote's version has not been accepted yet (the handshake's first stage)."""
         self.inventory = Inventory(
             config.max_known_inventory, config.max_inv_trickle_size, config.max_trickle_queue
         )
@@ -154,6 +157,7 @@ class V1Core(BaseCore):
         self._now_wall = now_wall
         self._last_recv_clock = now
         if data:
+            self._handled = True  # the idle timer restarts once these bytes are processed
             self._decoder.feed(data)
         else:
             self._eof = True
@@ -172,8 +176,7 @@ class V1Core(BaseCore):
             if self._eof:
                 return self._end_of_stream()
             return None
-        self._handled = True
-        if self.handshake.stage is Stage.VERSION:
+        if self._versions_pending:
             return self._handshake_frame(frame)
         msg = frame[0]
         # Accounting, decided once: every frame read counts, whatever happens to it.
@@ -217,11 +220,6 @@ class V1Core(BaseCore):
             close = self._fail(error, self.config.reject_timeout)
         return self._then(ReadFailed(error), close)
 
-    def _then(self, first: Event, *rest: Event | Frame) -> Event:
-        """Return ``first`` now and queue ``rest`` to follow it."""
-        self._events.extend(rest)  # type: ignore[arg-type]  # pairs are events too
-        return first
-
     def _emit_reject(self, reject: MsgReject) -> None:
         try:
             self._emit(reject, self.encode(reject))
@@ -253,6 +251,7 @@ class V1Core(BaseCore):
             nonce=RNG.getrandbits(63), now_wall=self._now_wall
         ):
             self._emit(reply, self.encode(reply))
+        self._versions_pending = False
         self._start_timers(self._now)
         return Notify(msg, nbytes)
 

@@ -35,6 +35,7 @@ from ._adapters import (
     ProtocolAdapter,
     V1Adapter,
     adapter_for,
+    default_protocol,
 )
 from ._address import AddressFilter, NodeAddress, is_routable, parse_network, split_host_port
 from ._config import CrawlConfig, default_peer_config
@@ -92,6 +93,7 @@ __all__ = [
     "build_report",
     "classify_failure",
     "default_peer_config",
+    "default_protocol",
     "default_store_path",
     "is_routable",
     "open_crawl",

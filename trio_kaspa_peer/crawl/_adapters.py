@@ -57,6 +57,7 @@ __all__ = [
     "ProtocolAdapter",
     "V1Adapter",
     "adapter_for",
+    "default_protocol",
 ]
 
 
@@ -310,6 +311,17 @@ _ADAPTERS: Final[dict[KaspaProtocol, ProtocolAdapter]] = {
     # InvRelayBlock (one hash) and InvTransactions (ids) announce; a responder refuses
     # RequestRelayBlocks / RequestTransactions (TransactionNotFound for each id).
 }
+
+
+def default_protocol() -> KaspaProtocol:
+    """The library's default protocol when the crawler speaks it, else protocol 1.
+
+    What crawls, the simulated network and the ``kaspa-peer`` command use when
+    no protocol is given: it follows the library's default as soon as an
+    adapter for it is registered.
+    """
+    library = KaspaProtocol.parse(PeerConfig().protocol)
+    return library if library in _ADAPTERS else KaspaProtocol.V1
 
 
 def adapter_for(config: PeerConfig | KaspaProtocol | str | int) -> ProtocolAdapter:

@@ -10,6 +10,7 @@ from typing import Any
 from .._config import PeerConfig
 from .._errors import ConfigError
 from .._version import __version__
+from ._adapters import default_protocol
 from ._address import AddressFilter, IPNetwork, parse_network
 from ._records import FailureReason
 
@@ -17,9 +18,12 @@ __all__ = ["CrawlConfig", "default_peer_config"]
 
 
 def default_peer_config() -> PeerConfig:
-    """The peer settings a crawler uses by default: the library's default protocol and
-    network, user agent ``/trio-kaspa-peer:<version>/crawler:<version>/``."""
-    return PeerConfig(user_agent_name="crawler", user_agent_version=__version__)
+    """The peer settings a crawler uses by default: the protocol of
+    :func:`~trio_kaspa_peer.crawl.default_protocol` and its default network, user agent
+    ``/trio-kaspa-peer:<version>/crawler:<version>/``."""
+    return PeerConfig(
+        protocol=default_protocol(), user_agent_name="crawler", user_agent_version=__version__
+    )
 
 
 _DEFAULT_RETRY_ON = frozenset(

@@ -91,6 +91,7 @@ async def open_peer_pair(
                 if is_passthrough(exc) or exc is body_error:
                     raise
                 outbound_error = exc
+                nursery.cancel_scope.cancel()  # the inbound side would wait for us forever
             finally:
                 release.set()
     except BaseExceptionGroup as group:

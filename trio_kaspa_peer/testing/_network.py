@@ -21,7 +21,7 @@ from .._config import KaspaProtocol, PeerConfig
 from .._engine import Peer, open_peer
 from .._errors import KaspaPeerError, UsageError
 from .._sansio import PeerContext
-from ..crawl._adapters import GossipAddress, ProtocolAdapter, adapter_for
+from ..crawl._adapters import GossipAddress, ProtocolAdapter, adapter_for, default_protocol
 from ..crawl._address import NodeAddress
 from ..crawl._records import FailureReason, NodeStatus
 from ..crawl._responder import Responder
@@ -321,8 +321,8 @@ async def open_simulated_network(
 ) -> AsyncIterator[SimulatedNetwork]:
     """Run a network of ``size`` simulated nodes on ``host`` (loopback) for the block.
 
-    ``config`` gives the protocol and network every node speaks (the
-    library's default protocol, simnet, when not given); each node has its
+    ``config`` gives the protocol and network every node speaks
+    (:func:`~trio_kaspa_peer.crawl.default_protocol` on simnet when not given); each node has its
     own :class:`~trio_kaspa_peer.PeerContext`, port, user agent and address
     book.  ``mix`` says how many nodes of each :class:`NodeKind` there are
     (:func:`default_mix` when not given); ``degree`` is the size of a
@@ -333,7 +333,7 @@ async def open_simulated_network(
     announces a random block to its peers that often.
     """
     if config is None:
-        config = PeerConfig(net=KaspaNet.SIMNET)
+        config = PeerConfig(protocol=default_protocol(), net=KaspaNet.SIMNET)
     if not isinstance(config, PeerConfig):
         raise UsageError(f"config must be a PeerConfig, got {type(config).__name__}")
     mix = default_mix(size) if mix is None else dict(mix)

@@ -36,12 +36,15 @@ def _public_names() -> list[str]:
     return [name for module in modules for name in module.__all__]
 
 
+__all__ = _public_names()  # pyright: ignore[reportUnsupportedDunderAll]
+
+
 def _finish() -> None:
     from .._fixup import fixup_module_metadata
     from ._base import DEFAULT_REGISTRY
 
     DEFAULT_REGISTRY._freeze()
-    fixup_module_metadata(__name__, globals(), _public_names())
+    fixup_module_metadata(__name__, globals(), __all__)
 
 
 _finish()

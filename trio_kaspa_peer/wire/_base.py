@@ -42,7 +42,7 @@ class Message:
         super().__init_subclass__(**kwargs)
         post_init = cls.__dict__.get("__post_init__")
         if post_init is not None:
-            cls.__post_init__ = checked_fields(post_init)  # type: ignore[attr-defined]
+            setattr(cls, "__post_init__", checked_fields(post_init))  # noqa: B010
 
     @classmethod
     def max_payload_length(cls, pver: int = PROTOCOL_VERSION) -> int:
@@ -103,7 +103,7 @@ def checked_fields(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
 class MessageRegistry:
     """Maps wire commands to message classes.
 
-    :data:`DEFAULT_REGISTRY` knows the 22 commands of kaspad v0.5.0 plus
+    ``DEFAULT_REGISTRY`` knows the 22 commands of kaspad v0.5.0 plus
     ``getheaders`` and ``headers``, and is fixed: an application with message
     types of its own registers them in a copy (``DEFAULT_REGISTRY.copy()``)
     and gives that copy to its peers (:class:`~trio_kaspa_peer.PeerContext`).

@@ -88,8 +88,9 @@ class RawMessage:
 
     The :class:`FrameDecoder` yields these for the commands named in its
     ``raw_commands`` (typically ``{"block"}``), so large messages can be
-    relayed or stored without the cost of decoding them.  :meth:`decode`
-    gives the full message; :func:`encode_frame` re-frames the payload as is.
+    relayed or stored without the cost of decoding them.
+    :meth:`~trio_kaspa_peer.wire.RawMessage.decode` gives the full message;
+    :func:`encode_frame` re-frames the payload as is.
     """
 
     command: str
@@ -98,6 +99,7 @@ class RawMessage:
     def decode(
         self, pver: int = PROTOCOL_VERSION, registry: MessageRegistry = DEFAULT_REGISTRY
     ) -> Message:
+        """The message the payload holds, decoded with ``registry``'s class for the command."""
         cls = registry.get(self.command)
         if cls is None:
             raise UnknownCommandError(f"unhandled command [{self.command}]", command=self.command)

@@ -62,10 +62,10 @@ class Reader:
     __slots__ = ("command", "data", "end", "pos")
 
     def __init__(self, data: bytes, command: str | None = None, pos: int = 0) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data)
-        self.command = command
+        self.data: bytes = data
+        self.pos: int = pos
+        self.end: int = len(data)
+        self.command: str | None = command
 
     # -- errors -------------------------------------------------------------
 

@@ -1,0 +1,232 @@
+"""Consensus hashes against kaspad's own (the v5 vectors' ``extras``), and their edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import protowire_params, require_vectors
+
+from trio_kaspa_peer import LocalProtocolError, protowire
+
+
+def _check_block(block: protowire.BlockMessage, extras: dict[str, Any]) -> None:
+    assert protowire.block_hash(block).hex() == extras["block_hash"]
+    assert protowire.block_hash(block.header) == protowire.header_hash(block.header)
+    assert [entry["index"] for entry in extras["transactions"]] == list(
+        range(len(block.transactions))
+    )
+    for entry in extras["transactions"]:
+        tx = block.transactions[entry["index"]]
+        assert protowire.transaction_id(tx).hex() == entry["transaction_id"]
+        assert protowire.transaction_hash(tx).hex() == entry["transaction_hash"]
+    if block.transactions:
+        root = protowire.hash_merkle_root(block.transactions)
+        assert root.hex() == extras["hash_merkle_root_computed"]
+        matches = root == block.header.hash_merkle_root.bytes
+        assert matches is extras["header_hash_merkle_root_matches"]
+    else:
+        assert "hash_merkle_root_computed" not in extras
+        with pytest.raises(protowire.HashingError):
+            protowire.hash_merkle_root(block.transactions)
+
+
+def _hexes(headers: Any) -> list[str]:
+    return [protowire.header_hash(header).hex() for header in headers]
+
+
+@pytest.mark.parametrize(
+    ("file", "index"), protowire_params("vectors", lambda entry: bool(entry.get("extras")))
+)
+def test_vector_extras(file: str, index: int) -> None:
+    entry = require_vectors(file)["vectors"][index]
+    extras = entry["extras"]
+    decoded = protowire.decode(bytes.fromhex(entry["protobuf_hex"]))
+    payload: Any = decoded.payload
+    checked = set()
+    if decoded.name in ("block", "ibd_block"):
+        _check_block(payload, extras)
+        checked = {"block_hash", "transactions", "hash_merkle_root_computed"}
+    elif decoded.name in ("block_with_trusted_data", "block_with_trusted_data_v4"):
+        _check_block(payload.block, extras)
+        checked = {"block_hash", "transactions", "hash_merkle_root_computed"}
+        if decoded.name == "block_with_trusted_data":
+            window = [daa.block.header for daa in payload.daa_window]
+            assert _hexes(window) == extras["daa_window_block_hashes"]
+            checked.add("daa_window_block_hashes")
+    elif decoded.name == "transaction":
+        assert protowire.transaction_id(payload).hex() == extras["transaction_id"]
+        assert protowire.transaction_hash(payload).hex() == extras["transaction_hash"]
+        checked = {"transaction_id", "transaction_hash"}
+    elif decoded.name == "block_headers":
+        assert _hexes(payload.block_headers) == extras["header_hashes"]
+        checked = {"header_hashes"}
+    elif decoded.name == "pruning_points":
+        assert _hexes(payload.headers) == extras["header_hashes"]
+        checked = {"header_hashes"}
+    elif decoded.name == "pruning_point_proof":
+        assert [_hexes(level.headers) for level in payload.headers] == extras["header_hashes"]
+        checked = {"header_hashes"}
+    elif decoded.name == "trusted_data":
+        window = [daa.header for daa in payload.daa_window]
+        assert _hexes(window) == extras["daa_window_header_hashes"]
+        checked = {"daa_window_header_hashes"}
+    # Every key of the entry was looked at (a new kind of extra would fail here).
+    assert set(extras) - {"header_hash_merkle_root_matches"} <= checked | {"transactions"}
+    assert checked
+
+
+def test_genesis_hashes_are_kaspads() -> None:
+    # The mainnet genesis vector is real chain data: its hash is the well-known one.
+    data = require_vectors("protowire/v5-seed1.json")
+    entry = next(v for v in data["vectors"] if v["name"] == "block_genesis_mainnet")
+    block: Any = protowire.decode(bytes.fromhex(entry["protobuf_hex"])).payload
+    assert protowire.block_hash(block).hex() == (
+        "58c2d4199e21f910d1571d114969cecef48f09f934d42ccb6a281a15868f2999"
+    )
+
+
+# -- edges -----------------------------------------------------------------------------------
+
+H = bytes(range(32))
+
+
+def _header() -> protowire.BlockHeader:
+    return protowire.BlockHeader(
+        version=1,
+        parents=[
+            protowire.BlockLevelParents(parent_hashes=[protowire.Hash(bytes=H)]),
+            protowire.BlockLevelParents(parent_hashes=[protowire.Hash(bytes=H)]),
+            protowire.BlockLevelParents(parent_hashes=[protowire.Hash(bytes=bytes(32))]),
+        ],
+        hash_merkle_root=protowire.Hash(bytes=H),
+        accepted_id_merkle_root=protowire.Hash(bytes=H),
+        utxo_commitment=protowire.Hash(bytes=H),
+        pruning_point=protowire.Hash(bytes=H),
+        blue_work=b"\x01\x02",
+    )
+
+
+def test_compressed_parents_hash_as_their_expanded_levels() -> None:
+    legacy = _header()
+    compressed = _header()
+    del compressed.parents[:]
+    compressed.parents.add(parent_hashes=[protowire.Hash(bytes=H)], cumulative_level=2)
+    compressed.parents.add(parent_hashes=[protowire.Hash(bytes=bytes(32))], cumulative_level=3)
+    assert protowire.header_hash(compressed) == protowire.header_hash(legacy)
+    compressed.parents[1].cumulative_level = 2
+    with pytest.raises(protowire.HashingError):
+        protowire.header_hash(compressed)
+    # A remote's cumulative level is not trusted to size the expansion.
+    compressed.parents[1].cumulative_level = (1 << 32) - 1
+    with pytest.raises(protowire.HashingError, match="above 255"):
+        protowire.header_hash(compressed)
+
+
+def test_blue_work_leading_zeros_hash_as_the_minimal_form() -> None:
+    # kaspad parses blueWork into a big.Int: 00 00 01 02 hashes as 01 02.
+    padded = _header()
+    padded.blue_work = b"\x00\x00\x01\x02"
+    assert protowire.header_hash(padded) == protowire.header_hash(_header())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda header: header.ClearField("pruning_point"),
+        lambda header: setattr(header.utxo_commitment, "bytes", H[:31]),
+        lambda header: setattr(header.parents[0].parent_hashes[0], "bytes", b""),
+        lambda header: setattr(header, "version", 65536),
+    ],
+)
+def test_unhashable_headers(damage: Any) -> None:
+    header = _header()
+    damage(header)
+    with pytest.raises(protowire.HashingError) as caught:
+        protowire.header_hash(header)
+    assert isinstance(caught.value, LocalProtocolError)
+    with pytest.raises(protowire.HashingError):
+        protowire.block_hash(protowire.BlockMessage(header=header))
+    with pytest.raises(protowire.HashingError, match="no header"):
+        protowire.block_hash(protowire.BlockMessage())
+
+
+def _tx() -> protowire.TransactionMessage:
+    return protowire.TransactionMessage(
+        inputs=[
+            protowire.TransactionInput(
+                previous_outpoint=protowire.Outpoint(
+                    transaction_id=protowire.TransactionId(bytes=H), index=1
+                ),
+                signature_script=b"\x41" * 65,
+                compute_commit=1,
+            )
+        ],
+        outputs=[
+            protowire.TransactionOutput(
+                value=5, script_public_key=protowire.ScriptPublicKey(script=b"\x20" * 34)
+            )
+        ],
+        subnetwork_id=protowire.SubnetworkId(bytes=bytes(20)),
+    )
+
+
+def test_transaction_id_leaves_signature_scripts_out() -> None:
+    tx = _tx()
+    before = (protowire.transaction_id(tx), protowire.transaction_hash(tx))
+    tx.inputs[0].signature_script = b"other"
+    tx.inputs[0].compute_commit = 2
+    assert protowire.transaction_id(tx) == before[0]
+    assert protowire.transaction_hash(tx) != before[1]
+    # ...except a coinbase's, whose script is committed to.
+    tx.subnetwork_id.bytes = protowire.COINBASE_SUBNETWORK_ID
+    coinbase_id = protowire.transaction_id(tx)
+    tx.inputs[0].signature_script = b"changed"
+    assert protowire.transaction_id(tx) != coinbase_id
+    # The storage mass (kaspad's ignored "mass") is not committed to either.
+    tx.storage_mass = 12345
+    assert protowire.transaction_hash(tx) == protowire.transaction_hash(
+        protowire.TransactionMessage.FromString(tx.SerializeToString()[:-3])
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda tx: tx.ClearField("subnetwork_id"),
+        lambda tx: setattr(tx.subnetwork_id, "bytes", bytes(19)),
+        lambda tx: setattr(tx, "version", 65536),
+        lambda tx: tx.inputs[0].ClearField("previous_outpoint"),
+        lambda tx: tx.inputs[0].previous_outpoint.ClearField("transaction_id"),
+        lambda tx: setattr(tx.inputs[0].previous_outpoint.transaction_id, "bytes", H[:5]),
+        lambda tx: tx.outputs[0].ClearField("script_public_key"),
+        lambda tx: setattr(tx.outputs[0].script_public_key, "version", 65536),
+    ],
+)
+def test_unhashable_transactions(damage: Any) -> None:
+    tx = _tx()
+    damage(tx)
+    with pytest.raises(protowire.HashingError):
+        protowire.transaction_hash(tx)
+    with pytest.raises(protowire.HashingError):
+        protowire.transaction_id(tx)
+
+
+def test_sigop_count_over_255_cannot_be_hashed() -> None:
+    tx = _tx()
+    tx.inputs[0].compute_commit = 256
+    protowire.transaction_id(tx)  # the id does not cover it
+    with pytest.raises(protowire.HashingError, match="sigop count 256"):
+        protowire.transaction_hash(tx)
+
+
+def test_merkle_root_shapes() -> None:
+    txs = [_tx() for _ in range(5)]
+    for index, tx in enumerate(txs):
+        tx.lock_time = index
+    hashes = [protowire.transaction_hash(tx) for tx in txs]
+    assert protowire.hash_merkle_root(txs[:1]) == hashes[0]
+    two = protowire.hash_merkle_root(txs[:2])
+    three = protowire.hash_merkle_root(txs[:3])
+    assert two != three
+    assert len({two, three, protowire.hash_merkle_root(txs)}) == 3

@@ -1,0 +1,269 @@
+"""gRPC message framing: the 5-byte prefix, an incremental reader, and the encoder.
+
+Every gRPC message on a stream is ``flag (u8) | length (u32 big-endian) |
+bytes``.  Flag 0 means the bytes are the message as is (identity); flag 1
+means they are compressed with the stream's ``grpc-encoding`` (only gzip is
+supported, as by both kaspa references).  Any other flag is an error, and so is
+flag 1 on a stream without an encoding.  HTTP/2 DATA frames do not line up
+with messages: :class:`MessageReader` takes the stream's bytes in any chunking
+and gives back whole messages.
+
+Limits and what bounds each buffer:
+
+* The maximum message size (default :data:`DEFAULT_MAX_MESSAGE_SIZE`, 1 GiB
+  as in both references) is checked on the prefix, before a byte of the
+  message is buffered.  The reader's buffer therefore never holds more than
+  one partial message: at most ``5 + max_message_size`` bytes (plus the rest
+  of the chunk being parsed).
+* A compressed message is inflated with :func:`zlib.decompressobj` and a
+  ``max_length`` of the remaining allowance, so the output is bounded by the
+  same maximum: a gzip bomb fails as soon as it passes the limit, having cost
+  at most ``max_message_size + 1`` bytes of output.  Concatenated gzip members
+  are accepted, as Go's ``gzip.Reader`` accepts them, within the same bound.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Final, NoReturn
+
+from ._errors import (
+    ChannelArgumentError,
+    CompressedWithoutEncodingError,
+    DecompressionError,
+    InboundMessageTooLargeError,
+    InvalidMessageFlagError,
+    OutboundMessageTooLargeError,
+    UnsupportedEncodingError,
+)
+from ._events import MessageReceived
+
+__all__ = [
+    "DEFAULT_COMPRESSION_LEVEL",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "PREFIX_SIZE",
+    "SUPPORTED_ENCODINGS",
+    "MessageReader",
+    "encode_message",
+    "gzip_decompress",
+]
+
+#: Size of the gRPC message prefix: flag (1 byte) and length (4 bytes).
+PREFIX_SIZE: Final = 5
+
+#: Both kaspa references allow messages of 1 GiB, sent and received.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 30
+
+#: The largest length the prefix can carry.
+_MAX_PREFIX_LENGTH: Final = 0xFFFF_FFFF
+
+#: The only ``grpc-encoding`` this transport compresses or decompresses.
+SUPPORTED_ENCODINGS: Final = frozenset({"gzip"})
+
+#: zlib's default level, which grpc-go's gzip compressor and tonic's use.
+DEFAULT_COMPRESSION_LEVEL: Final = 6
+
+_PREFIX: Final = struct.Struct(">BI")
+_tuple_new = tuple.__new__
+_pack_prefix = _PREFIX.pack
+_unpack_prefix = _PREFIX.unpack_from
+_GZIP_WBITS: Final = 31  # gzip header and trailer, 32 KiB window
+
+
+def _check_max_message_size(max_message_size: int) -> int:
+    if (
+        not isinstance(max_message_size, int)
+        or isinstance(max_message_size, bool)
+        or not 0 <= max_message_size <= _MAX_PREFIX_LENGTH
+    ):
+        raise ChannelArgumentError(
+            f"max_message_size must be an int from 0 to {_MAX_PREFIX_LENGTH}, "
+            f"got {max_message_size!r}"
+        )
+    return max_message_size
+
+
+def gzip_decompress(data: bytes, limit: int) -> bytes:
+    """Inflate the gzip ``data`` of one message, refusing output over ``limit`` bytes.
+
+    Raises :class:`InboundMessageTooLargeError` as soon as the output passes
+    ``limit`` (never holding more than ``limit + 1`` bytes of it), and
+    :class:`DecompressionError` for data that is not gzip, is truncated, or is
+    empty.
+    """
+    if not data:
+        raise DecompressionError("compressed message is empty (no gzip header)")
+    parts: list[bytes] = []
+    total = 0
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+        try:
+            out = inflater.decompress(rest, limit - total + 1)
+        except zlib.error as exc:
+            raise DecompressionError(f"compressed message is not valid gzip: {exc}") from exc
+        total += len(out)
+        if total > limit:
+            raise InboundMessageTooLargeError(
+                f"decompressed message is larger than the maximum of {limit} bytes",
+                length=total,
+                limit=limit,
+                decompressed=True,
+            )
+        parts.append(out)
+        if not inflater.eof:
+            raise DecompressionError("compressed message is truncated (gzip stream unfinished)")
+        rest = inflater.unused_data
+        if not rest:
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def encode_message(
+    data: bytes,
+    *,
+    compress: bool = False,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+) -> bytes:
+    """One gRPC message on the wire: the 5-byte prefix and ``data``, gzip-compressed
+    with flag 1 when ``compress`` is true.
+
+    Raises :class:`OutboundMessageTooLargeError` when ``data`` is over
+    ``max_message_size`` (checked before compressing, as grpc-go checks).
+    """
+    length = len(data)
+    if length > max_message_size:
+        raise OutboundMessageTooLargeError(
+            f"message of {length} bytes is larger than the maximum of {max_message_size} bytes",
+            length=length,
+            limit=max_message_size,
+        )
+    if compress:
+        body = zlib.compress(data, compression_level, _GZIP_WBITS)
+        if len(body) > _MAX_PREFIX_LENGTH:  # pragma: no cover - needs a 4 GiB message
+            raise OutboundMessageTooLargeError(
+                f"compressed message of {len(body)} bytes does not fit the gRPC prefix",
+                length=len(body),
+                limit=_MAX_PREFIX_LENGTH,
+            )
+        return _pack_prefix(1, len(body)) + body
+    return _pack_prefix(0, length) + data
+
+
+class MessageReader:
+    """Reassembles gRPC messages from one direction of a stream's DATA.
+
+    Feed it bytes in any chunking with :meth:`feed`; it returns the messages
+    completed by that chunk as :class:`MessageReceived` values, in order.
+    ``encoding`` is the stream's ``grpc-encoding`` (``None`` or
+    ``"identity"``: a flag-1 message is an error); set it when the headers
+    arrive, before feeding the first message.
+
+    What it holds: at most one partial message, whose size the prefix has
+    already checked against ``max_message_size``.  After an error the reader
+    is broken: the stream cannot be resynchronised.
+    """
+
+    __slots__ = ("_buf", "_fed", "_want", "encoding", "max_message_size")
+
+    def __init__(
+        self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, encoding: str | None = None
+    ) -> None:
+        self.max_message_size = _check_max_message_size(max_message_size)
+        self.encoding = encoding
+        self._buf = bytearray()
+        # Bytes the buffered partial message needs before it can be parsed further:
+        # the prefix (5) until it is known, then prefix + length.
+        self._want = PREFIX_SIZE
+        self._fed = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a message not yet complete (0 at a message boundary)."""
+        return len(self._buf)
+
+    @property
+    def bytes_fed(self) -> int:
+        """All bytes fed so far."""
+        return self._fed
+
+    @property
+    def bytes_completed(self) -> int:
+        """Bytes fed that belong to whole messages returned so far."""
+        return self._fed - len(self._buf)
+
+    def feed(self, data: bytes) -> list[MessageReceived]:
+        """Add ``data``; return the messages it completes.
+
+        Raises a :class:`~trio_kaspa_peer._grpc.GrpcRemoteError` subclass for a
+        bad flag, a flag-1 message without a usable encoding, a message over
+        the limit, or bad gzip.
+        """
+        self._fed += len(data)
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < self._want:
+                return []
+            with memoryview(buf) as view:
+                messages, pos = self._parse(view, len(buf))
+            del buf[:pos]
+            return messages
+        messages, pos = self._parse(data, len(data))
+        if pos < len(data):
+            buf += data[pos:]
+        return messages
+
+    def _parse(self, src: bytes | memoryview, end: int) -> tuple[list[MessageReceived], int]:
+        messages: list[MessageReceived] = []
+        append = messages.append
+        limit = self.max_message_size
+        unpack = _unpack_prefix
+        new = _tuple_new
+        event = MessageReceived
+        pos = 0
+        while end - pos >= PREFIX_SIZE:
+            flag, length = unpack(src, pos)
+            if length > limit or flag > 1:
+                self._refuse(flag, length)
+            stop = pos + PREFIX_SIZE + length
+            if stop > end:
+                self._want = PREFIX_SIZE + length
+                return messages, pos
+            body = src[pos + PREFIX_SIZE : stop]
+            payload = body if type(body) is bytes else bytes(body)
+            if flag:
+                payload = self._decompress(payload)
+            append(new(event, (payload, PREFIX_SIZE + length)))
+            pos = stop
+        self._want = PREFIX_SIZE
+        return messages, pos
+
+    def _refuse(self, flag: int, length: int) -> NoReturn:
+        if flag > 1:
+            raise InvalidMessageFlagError(
+                f"gRPC message flag is {flag}: only 0 (identity) and 1 (compressed) exist",
+                flag=flag,
+            )
+        limit = self.max_message_size
+        raise InboundMessageTooLargeError(
+            f"gRPC message of {length} bytes is larger than the maximum of {limit} bytes",
+            length=length,
+            limit=limit,
+            decompressed=False,
+        )
+
+    def _decompress(self, payload: bytes) -> bytes:
+        encoding = self.encoding
+        if encoding == "gzip":
+            return gzip_decompress(payload, self.max_message_size)
+        if encoding is None or encoding == "identity":
+            raise CompressedWithoutEncodingError(
+                "gRPC message has flag 1 (compressed) but the stream has no grpc-encoding"
+            )
+        raise UnsupportedEncodingError(
+            f"gRPC message is compressed with {encoding!r}, which is not supported (only gzip is)",
+            encoding=encoding,
+        )

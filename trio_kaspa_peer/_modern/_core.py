@@ -1,0 +1,623 @@
+"""The modern protocol's core: gRPC over HTTP/2, the handshake machine, the nodes' rules.
+
+What kaspad v0.12.20 and rusty-kaspa decide about a connection is decided
+here, without I/O: the handshake (Version, Verack, Ready), version
+negotiation, what a received message means (Ping gets its Pong, the first
+RequestAddresses gets an Addresses from the configured source, a Reject or
+a second Version ends the connection, relay announcements are dropped rather
+than waited for when the application is behind), the keepalive ping and its
+timeout, request routing by ``response_id`` (or by type at protocol 5), and
+the polite goodbye (END_STREAM or trailers, then GOAWAY).  The bytes go
+through :class:`~trio_kaspa_peer._grpc.GrpcChannel` (HTTP/2 and gRPC
+framing) and :mod:`~trio_kaspa_peer.protowire` (protobuf); the engine only
+moves them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
+
+from .._errors import (
+    HandshakeError,
+    MisbehaviorError,
+    PingTimeout,
+    RejectedError,
+    RemoteClosed,
+    RequestTimeout,
+    TooManyRequests,
+    UsageError,
+    VersionNotFirstError,
+)
+from .._grpc import (
+    ConnectionClosed,
+    ConnectionTerminated,
+    GrpcChannel,
+    GrpcRemoteError,
+    HeadersReceived,
+    MessageReceived,
+    StreamClosedError,
+    StreamEnded,
+    StreamNotOpenError,
+    StreamReset,
+)
+from .._sansio._base import RNG, BaseCore
+from .._sansio._interface import (
+    HANDSHAKE_COMPLETE,
+    Event,
+    Notify,
+    RequestFailed,
+    Response,
+    Send,
+    Sendable,
+    SendPolicy,
+)
+from ..protowire import (
+    PAYLOAD_BY_CLASS,
+    AddressesMessage,
+    Envelope,
+    InvRelayBlockMessage,
+    InvTransactionsMessage,
+    MessageTooLargeError,
+    NetAddress,
+    PingMessage,
+    PongMessage,
+    ReadyMessage,
+    RemoteProtocolError,
+    VerackMessage,
+    decode,
+    encode,
+    summarize,
+    validate,
+)
+from ._handshake import ModernHandshake, Refusal
+
+if TYPE_CHECKING:
+    from .._config import PeerConfig
+    from .._sansio._context import PeerContext
+
+__all__ = ["RESPONSES", "ModernCore"]
+
+logger: Final = logging.getLogger("trio_kaspa_peer.peer")
+
+Frame = tuple[Any, int]
+
+RESPONSES: Final[dict[str, frozenset[str]]] = {
+    "request_addresses": frozenset({"addresses"}),
+    "ping": frozenset({"pong"}),
+    "request_relay_blocks": frozenset({"block"}),
+    "request_transactions": frozenset({"transaction", "transaction_not_found"}),
+    "request_headers": frozenset({"block_headers", "done_headers"}),
+    "request_block_locator": frozenset({"block_locator"}),
+    "request_pruning_point_proof": frozenset({"pruning_point_proof"}),
+    "request_ibd_chain_block_locator": frozenset({"ibd_chain_block_locator"}),
+    "request_ibd_blocks": frozenset({"ibd_block"}),
+    "request_block_bodies": frozenset({"block_body"}),
+    "request_pruning_point_utxo_set": frozenset(
+        {"pruning_point_utxo_set_chunk", "unexpected_pruning_point"}
+    ),
+    "request_pruning_point_smt_state": frozenset({"smt_metadata"}),
+}
+"""The payloads that answer each request :meth:`ModernCore.start_request` can match
+(the first message of the answer)."""
+
+_BY_ID_FROM: Final = 6
+"""From this protocol version, answers carry the request's id (rusty-kaspa's routing)."""
+
+
+class _Request(NamedTuple):
+    kinds: frozenset[str]
+    deadline: float
+    nonce: int
+
+
+def _as_net_address(item: Any) -> NetAddress:
+    """``NetAddress``, ``(host, port)`` or ``(ipaddress, port)`` as a protowire NetAddress."""
+    if isinstance(item, NetAddress):
+        return item
+    host, port = item
+    ip = ipaddress.ip_address(host)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return NetAddress(timestamp=0, ip=ip.packed, port=int(port))
+
+
+class ModernCore(BaseCore):
+    """The sans-IO core of a modern (gRPC) peer."""
+
+    protocol_name: ClassVar[str] = "modern"
+
+    __slots__ = (
+        "_addresses_answered",
+        "_dirty",
+        "_dropped",
+        "_incoming",
+        "_inflight_seq",
+        "_next_request_id",
+        "_pending_error",
+        "_ping_deadline",
+        "_ping_nonce",
+        "_pre_open",
+        "_requests",
+        "_stream_open",
+        "_validate_all",
+        "channel",
+        "handshake",
+    )
+
+    def __init__(
+        self,
+        config: PeerConfig,
+        context: PeerContext,
+        *,
+        inbound: bool,
+        address: str,
+        authority: str,
+        now: float,
+        now_wall: float,
+    ) -> None:
+        super().__init__(
+            config, context, inbound=inbound, address=address, now=now, now_wall=now_wall
+        )
+        self.handshake = ModernHandshake(config, context)
+        if inbound:
+            self.channel = GrpcChannel(
+                client=False,
+                max_message_size=config.max_message_size,
+                reply_compression="mirror" if config.compression else None,
+                stream_window_size=_STREAM_WINDOW,
+                connection_window_size=_CONNECTION_WINDOW,
+                max_frame_size=_MAX_FRAME,
+            )
+        else:
+            self.channel = GrpcChannel(
+                client=True,
+                authority=authority,
+                max_message_size=config.max_message_size,
+                send_compression="gzip" if config.compression else None,
+                stream_window_size=_STREAM_WINDOW,
+                connection_window_size=_CONNECTION_WINDOW,
+                max_frame_size=_MAX_FRAME,
+            )
+        self._incoming: deque[Any] = deque()
+        self._inflight_seq: deque[tuple[int, Any]] = deque()
+        self._pre_open: list[Any] = []
+        self._dropped: list[Any] = []
+        self._stream_open = not inbound
+        self._pending_error: BaseException | None = None
+        self._requests: dict[int, _Request] = {}
+        self._next_request_id = 0
+        self._ping_nonce = 0
+        self._ping_deadline = math.inf
+        self._addresses_answered = False
+        self._dirty = False
+        self._validate_all = config.validate
+
+    @property
+    def inbox_drop_types(self) -> frozenset[type]:
+        # As rusty-kaspa's router: relay announcements are dropped, never waited for.
+        return frozenset({InvRelayBlockMessage, InvTransactionsMessage})
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self, now: float, now_wall: float) -> None:
+        self._now = now
+        self._now_wall = now_wall
+        self.channel.start()
+        self._dirty = True
+        version = self.handshake.local_version(now_wall=now_wall)
+        self._emit(version, encode(version))
+
+    def close(self, reason: BaseException) -> None:
+        if not self._closed:
+            self._closed = True
+            self._events.clear()
+        channel = self.channel
+        if channel.closed_reason is None and not channel.goaway_sent:
+            # What was queued (a Reject, the application's last messages) goes first,
+            # then our END_STREAM or trailers, then GOAWAY.
+            channel.close()
+            self._dirty = True
+
+    # -- bytes in ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray, now: float, now_wall: float) -> None:
+        self._now = now
+        self._now_wall = now_wall
+        self._last_recv_clock = now
+        if data:
+            self._handled = True
+        self._dirty = True  # receiving queues frames of its own (acknowledgements, SETTINGS)
+        try:
+            self._incoming.extend(self.channel.receive_data(bytes(data)))
+        except GrpcRemoteError as exc:
+            self._incoming.extend(exc.events)
+            self._pending_error = exc
+
+    def next_event(self) -> Frame | Event | None:
+        events = self._events
+        if events:
+            return events.popleft()
+        if self._closed:
+            return None
+        incoming = self._incoming
+        while incoming:
+            event = incoming.popleft()
+            kind = type(event)
+            if kind is MessageReceived:
+                result = self._message(event.data, event.wire_size)
+                if result is not None:
+                    return result
+            elif kind is HeadersReceived:
+                self._stream_opened()
+            elif kind in _ENDINGS:
+                return self._remote_end(event)
+            if events:
+                return events.popleft()
+        error = self._pending_error
+        if error is not None:
+            self._pending_error = None
+            return self._fail(error)
+        return None
+
+    def _stream_opened(self) -> None:
+        self._stream_open = True
+        held, self._pre_open = self._pre_open, []
+        for item in held:
+            self.queue(item)
+
+    def _remote_end(self, event: Any) -> Event:
+        if isinstance(event, ConnectionClosed) and not event.clean:
+            reason = RemoteClosed(event.reason, mid_frame=event.partial_message)
+        else:
+            reason = RemoteClosed(event.reason)
+        if not self.handshake.version_received or not self.handshake.complete:
+            text = (
+                f"the remote ended the connection during the handshake: {event.reason} "
+                "(a node leaves without a word when it refuses our Version: another "
+                "network, a protocol version it does not accept)"
+            )
+            failure = HandshakeError(text)
+            failure.__cause__ = reason
+            return self._fail(failure)
+        return self._fail(reason)
+
+    def _message(self, data: bytes, size: int) -> Frame | Event | None:
+        """One received KaspadMessage: decode, validate, apply the rules."""
+        self.bytes_received += size
+        self.messages_received += 1
+        self.last_recv = self._now_wall
+        version = self._protocol_version
+        try:
+            envelope = decode(data, protocol_version=version)
+            if self._validate_all or envelope.name not in _BULK:
+                validate(envelope.name, envelope.payload, version)
+        except RemoteProtocolError as error:
+            return self._fail(error)
+        name = envelope.name
+        payload = envelope.payload
+        if not self.handshake.complete:
+            step = _HANDSHAKE_RULES.get(name)
+            if step is not None:
+                return step(self, payload, size)
+            if not self.handshake.version_received:
+                return self._fail(
+                    VersionNotFirstError(f"a version message must precede all others, got {name}")
+                )
+        elif name in _HANDSHAKE_RULES:
+            if name == "reject":
+                return self._rejected(payload, size)
+            return self._fail(MisbehaviorError(f"a second {name} message after the handshake"))
+        if envelope.response_id or self._requests:
+            answer = self._match_response(envelope, size)
+            if answer is not None:
+                return answer
+        rule = _RULES.get(name)
+        if rule is not None:
+            return rule(self, payload, envelope, size)
+        return self._deliverable(envelope, size)
+
+    def _deliverable(self, envelope: Envelope, size: int) -> Frame:
+        """What ``messages()`` gets: the payload itself, or the envelope when its routing
+        (ids, a member that is not its class's default) matters."""
+        if envelope.request_id or envelope.response_id:
+            return (envelope, size)
+        info = PAYLOAD_BY_CLASS.get(type(envelope.payload))
+        if info is not None and info.name != envelope.name:
+            return (envelope, size)
+        return (envelope.payload, size)
+
+    # -- the handshake ------------------------------------------------------------------------
+
+    def _version(self, payload: Any, size: int) -> Event:
+        handshake = self.handshake
+        if handshake.version_received:
+            return self._fail(MisbehaviorError("a second version message during the handshake"))
+        try:
+            applied = handshake.check_version(payload)
+        except Refusal as refusal:
+            reject = handshake.reject(refusal.reject_reason)
+            self._emit(reject, encode(reject))
+            return self._then(
+                Notify(payload, size, dispatch=False),
+                self._fail(refusal.error, self.config.reject_timeout),
+            )
+        handshake.version_accepted()
+        self._accept_identity(
+            version=payload,
+            advertised=payload.protocol_version,
+            services=payload.services,
+            user_agent=payload.user_agent,
+            timestamp=payload.timestamp / 1000,
+        )
+        self._protocol_version = applied
+        verack = VerackMessage()
+        self._emit(verack, encode(verack))
+        self._maybe_ready()
+        return Notify(payload, size)
+
+    def _verack(self, payload: Any, size: int) -> Event:
+        if not self.handshake.verack_received():
+            return self._fail(MisbehaviorError("an unexpected verack message"))
+        self.verack_received = True
+        self._maybe_ready()
+        return Notify(payload, size)
+
+    def _ready(self, payload: Any, size: int) -> Event:
+        if not self.handshake.ready_received():
+            return self._fail(MisbehaviorError("a second ready message"))
+        return self._then(Notify(payload, size), *self._completion())
+
+    def _maybe_ready(self) -> None:
+        if self.handshake.ready_due():
+            ready = ReadyMessage()
+            self._emit(ready, encode(ready))
+            self._events.extend(self._completion())
+
+    def _completion(self) -> list[Event]:
+        if self.handshake.complete and not self._handshake_complete:
+            self._complete_handshake()
+            self._start_timers(self._now)
+            return [HANDSHAKE_COMPLETE]
+        return []
+
+    def _rejected(self, payload: Any, size: int) -> Event:
+        reason = payload.reason[:2048]
+        return self._then(
+            Notify(payload, size, dispatch=False),
+            self._fail(RejectedError(f"the remote rejected us: {reason}", reason)),
+        )
+
+    # -- the rules after the handshake ---------------------------------------------------------
+
+    def _ping(self, payload: Any, envelope: Envelope, size: int) -> Event:
+        return self._then(
+            Send([PongMessage(nonce=payload.nonce)], SendPolicy.WAIT),
+            self._deliverable(envelope, size),
+        )
+
+    def _pong(self, payload: Any, envelope: Envelope, size: int) -> Frame:
+        nonce = payload.nonce
+        if self._ping_nonce and nonce == self._ping_nonce:
+            self.last_ping_micros = int((self._now - self.last_ping_clock) * 1_000_000)
+            self._ping_nonce = 0
+            self._ping_deadline = math.inf
+        return self._deliverable(envelope, size)
+
+    def _request_addresses(self, payload: Any, envelope: Envelope, size: int) -> Frame | Event:
+        if self._addresses_answered:
+            return self._deliverable(envelope, size)
+        self._addresses_answered = True
+        source = self.config.address_source
+        addresses = [_as_net_address(item) for item in (source() if source else ())]
+        answer = AddressesMessage(address_list=addresses[:1000])
+        return self._then(Send([answer], SendPolicy.WAIT), self._deliverable(envelope, size))
+
+    def _match_response(self, envelope: Envelope, size: int) -> Event | None:
+        """The pending request this message answers, as a :class:`Response` event."""
+        requests = self._requests
+        request_id = envelope.response_id
+        if request_id:
+            request = requests.get(request_id)
+            if request is not None and envelope.name in request.kinds:
+                del requests[request_id]
+                return Response(request_id, envelope.payload, size)
+            return None
+        name = envelope.name
+        for request_id, request in requests.items():
+            if name in request.kinds:
+                if name == "pong" and getattr(envelope.payload, "nonce", 0) != request.nonce:
+                    continue
+                del requests[request_id]
+                return Response(request_id, envelope.payload, size)
+        return None
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def encode(self, msg: Any) -> bytes:
+        data = self._encode(msg)
+        if len(data) > self.config.max_message_size:
+            raise MessageTooLargeError(
+                f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
+                f"max_message_size ({self.config.max_message_size})"
+            )
+        return data
+
+    def _encode(self, msg: Any) -> bytes:
+        if isinstance(msg, Envelope):
+            return encode(
+                msg.payload,  # type: ignore[arg-type]  # checked by encode
+                name=msg.name,
+                request_id=msg.request_id,
+                response_id=msg.response_id,
+                protocol_version=self._protocol_version,
+            )
+        return encode(msg, protocol_version=self._protocol_version)
+
+    def describe(self, msg: Any) -> str:
+        if isinstance(msg, Envelope):
+            text = summarize(msg.name, msg.payload)
+            return f"{text} (request {msg.request_id}, response {msg.response_id})"
+        info = PAYLOAD_BY_CLASS.get(type(msg))
+        return summarize(info.name, msg) if info is not None else repr(msg)
+
+    def start_request(self, msg: Any, now: float) -> tuple[int, bytes]:
+        """Check and encode a request whose answer :class:`Response` will carry."""
+        info = PAYLOAD_BY_CLASS.get(type(msg))
+        kinds = RESPONSES.get(info.name) if info is not None else None
+        if kinds is None:
+            raise UsageError(
+                f"{type(msg).__name__} has no single answer to wait for: "
+                "send it and read messages()"
+            )
+        if len(self._requests) >= self.config.max_pending_requests:
+            raise TooManyRequests(
+                f"{len(self._requests)} requests are already waiting for their answers"
+            )
+        self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
+        request_id = self._next_request_id
+        assert info is not None
+        routed = self._protocol_version >= _BY_ID_FROM
+        routed = routed and info.name not in ("request_addresses", "ping")
+        data = encode(
+            msg, request_id=request_id if routed else 0, protocol_version=self._protocol_version
+        )
+        deadline = now + self.config.request_timeout
+        nonce = msg.nonce if isinstance(msg, PingMessage) else 0
+        self._requests[request_id] = _Request(kinds, deadline, nonce)
+        return request_id, data
+
+    def cancel_request(self, request_id: int) -> None:
+        """The requester gave up (cancelled): forget the request."""
+        self._requests.pop(request_id, None)
+
+    def queue(self, item: Sendable) -> None:
+        if not self._stream_open:
+            self._pre_open.append(item)
+            return
+        try:
+            seq = self.channel.send_message(item.data)
+        except (StreamClosedError, StreamNotOpenError):
+            # The stream ended under us (the remote left): it will never be sent; the
+            # engine learns why from the events and releases its sender.
+            self._dropped.append(item)
+            return
+        self._inflight_seq.append((seq, item))
+        self._dirty = True
+
+    def can_queue(self) -> bool:
+        return self.channel.pending_bytes < _QUEUE_LIMIT and not self._closed
+
+    def wants_write(self) -> bool:
+        return self._dirty or bool(self.channel.pending_bytes)
+
+    def data_to_send(self) -> bytes:
+        data = self.channel.data_to_send()
+        if not data:
+            self._dirty = False
+        return data
+
+    def bytes_written(self, count: int, now: float, now_wall: float) -> list[Any]:
+        self._now = now
+        self._now_wall = now_wall
+        sent = self.channel.messages_sent
+        inflight = self._inflight_seq
+        done: list[Any] = []
+        while inflight and inflight[0][0] <= sent:
+            item = inflight.popleft()[1]
+            done.append(item)
+            self._account_sent(item.msg, len(item.data), now, now_wall)
+        return done
+
+    def unfinished(self) -> list[Any]:
+        return [item for _, item in self._inflight_seq] + self._pre_open + self._dropped
+
+    def _account_sent(self, msg: Any, nbytes: int, now: float, now_wall: float) -> None:
+        self.bytes_sent += nbytes
+        self.messages_sent += 1
+        self.last_send = now_wall
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        if self._closed:
+            return math.inf
+        deadline = min(super().next_deadline(), self._ping_deadline)
+        if self._requests:
+            deadline = min(deadline, min(r.deadline for r in self._requests.values()))
+        return deadline
+
+    def on_timer(self, now: float, room: int) -> list[Event]:
+        events = super().on_timer(now, room)
+        if self._closed:
+            return events
+        if now >= self._ping_deadline:
+            timeout = self.config.ping_timeout
+            return [self._fail(PingTimeout(f"no pong to our ping within {timeout:g} seconds"))]
+        if self._requests:
+            for request_id, request in list(self._requests.items()):
+                if now >= request.deadline:
+                    del self._requests[request_id]
+                    events.append(
+                        RequestFailed(
+                            request_id,
+                            RequestTimeout(f"no answer to request {request_id} in time"),
+                        )
+                    )
+        return events
+
+    def _keepalive_ping(self, now: float) -> Any:
+        if self._ping_nonce:
+            return None  # the previous one is still out: its timeout runs
+        nonce = RNG.getrandbits(64) or 1
+        self._ping_nonce = nonce
+        self.last_ping_nonce = nonce
+        self.last_ping_time = self._now_wall
+        self.last_ping_clock = now
+        self._ping_deadline = now + self.config.ping_timeout
+        return PingMessage(nonce=nonce)
+
+
+_QUEUE_LIMIT: Final = 256 * 1024
+_STREAM_WINDOW: Final = 4 << 20
+_CONNECTION_WINDOW: Final = 8 << 20
+_MAX_FRAME: Final = 1 << 20
+"""Our HTTP/2 settings.  Windows larger than HTTP/2's 65,535 let a remote stream large
+messages without waiting a round trip per window (received data is acknowledged as the
+gRPC reader takes it, so what we buffer is bounded by ``max_message_size``, not by the
+window); frames of up to 1 MiB (from remotes that use what we allow: our own peers) cost
+h2 64 times less per MB than 16 KiB ones."""
+_BULK: Final = frozenset(
+    {
+        "block",
+        "ibd_block",
+        "block_body",
+        "transaction",
+        "block_with_trusted_data",
+        "block_with_trusted_data_v4",
+        "trusted_data",
+        "pruning_point_utxo_set_chunk",
+        "pruning_point_proof",
+        "block_headers",
+        "pruning_points",
+        "smt_lane_chunk",
+    }
+)
+"""Payloads whose rules ``PeerConfig.validate=False`` skips: the large ones."""
+_ENDINGS: Final = frozenset({StreamEnded, StreamReset, ConnectionTerminated, ConnectionClosed})
+
+_HANDSHAKE_RULES: Final[dict[str, Callable[[ModernCore, Any, int], Event]]] = {
+    "version": ModernCore._version,
+    "verack": ModernCore._verack,
+    "ready": ModernCore._ready,
+    "reject": ModernCore._rejected,
+}
+_RULES: Final[dict[str, Callable[[ModernCore, Any, Envelope, int], Frame | Event]]] = {
+    "ping": ModernCore._ping,
+    "pong": ModernCore._pong,
+    "request_addresses": ModernCore._request_addresses,
+}

@@ -1,0 +1,221 @@
+"""Encoding and decoding of ``KaspadMessage``: one serialized message, no framing.
+
+The payload objects are the protobuf runtime's own messages; nothing wraps
+them.  :func:`encode` writes the envelope as kaspad (Go) writes it: the
+routing ids (fields 101, 102) first, then the payload member, so its output
+matches the reference byte for byte.  :func:`decode` parses, finds the
+payload member and checks it against the negotiated protocol version.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from ._errors import (
+    EmptyPayloadError,
+    EncodeError,
+    EncodeTypeError,
+    MalformedMessageError,
+    PayloadTooNewError,
+    RpcPayloadError,
+    UnknownPayloadError,
+    UnsupportedPayloadError,
+    UsageError,
+)
+from ._generated.p2p_pb2 import KaspadMessage
+from ._payloads import PAYLOAD_BY_CLASS, PAYLOAD_BY_NAME, Payload, PayloadInfo
+
+__all__ = ["RPC_FIRST_FIELD_NUMBER", "Envelope", "decode", "encode", "parse"]
+
+RPC_FIRST_FIELD_NUMBER: Final = 1001
+"""kaspad's schema numbers its RPC members from 1001 up; they never belong on a P2P stream."""
+
+_MAX_UINT32: Final = 0xFFFF_FFFF
+_RESPONSE_ID_KEY: Final = b"\xa8\x06"  # field 101, varint
+_REQUEST_ID_KEY: Final = b"\xb0\x06"  # field 102, varint
+_LENGTH_DELIMITED: Final = 2
+# One-byte lengths, prebuilt: most control messages are this short.
+_SHORT_LENGTHS: Final = tuple(bytes((n,)) for n in range(0x80))
+
+
+class Envelope(NamedTuple):
+    """A ``KaspadMessage`` as its parts: the payload member's ``name``, the
+    ``payload`` object itself, and the routing ids (0 when absent).
+
+    :func:`decode` returns one.  A peer delivers one instead of the bare payload
+    when the routing matters (an id is set, or the member is not its class's
+    default, as ``ibd_block``), and sends one to set the member and the ids:
+    ``Envelope("block", block, response_id=request.request_id)``.
+    """
+
+    name: str
+    payload: Message
+    request_id: int = 0
+    response_id: int = 0
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SHORT_LENGTHS[value]
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _check_id(value: object, what: str, command: str) -> int:
+    if type(value) is not int:
+        raise EncodeTypeError(
+            f"{what} must be an int, not {type(value).__name__}", command=command
+        )
+    if not 0 <= value <= _MAX_UINT32:
+        raise EncodeError(f"{what} {value} is outside uint32", command=command)
+    return value
+
+
+def _check_version(protocol_version: object) -> int:
+    if type(protocol_version) is not int or protocol_version < 1:
+        raise UsageError(f"protocol_version must be a positive int, not {protocol_version!r}")
+    return protocol_version
+
+
+def _info_for(payload: object, name: str | None) -> PayloadInfo:
+    if name is None:
+        info = PAYLOAD_BY_CLASS.get(type(payload))  # type: ignore[arg-type]
+        if info is None:
+            raise EncodeTypeError(
+                f"{type(payload).__module__}.{type(payload).__qualname__} is not a P2P payload"
+            )
+        return info
+    info = PAYLOAD_BY_NAME.get(name)
+    if info is None:
+        raise UsageError(f"{name!r} is not a P2P payload member")
+    if type(payload) is not info.cls:
+        raise EncodeTypeError(
+            f"member {name!r} holds a {info.cls.__name__}, not {type(payload).__qualname__}",
+            command=name,
+        )
+    return info
+
+
+def encode(
+    payload: Payload,
+    *,
+    request_id: int = 0,
+    response_id: int = 0,
+    name: str | None = None,
+    protocol_version: int | None = None,
+) -> bytes:
+    """Serialize ``payload`` as a whole ``KaspadMessage``.
+
+    ``name`` picks the payload member when the class serves two
+    (``BlockMessage`` is ``block`` by default, ``ibd_block`` when named);
+    otherwise it may be left out.  ``request_id`` and ``response_id`` (uint32,
+    protocol 6 and up; 0 writes nothing) are written before the payload, as
+    kaspad writes them.  With ``protocol_version``, a member introduced later
+    than that version is refused (:class:`PayloadTooNewError`).
+
+    Raises :class:`EncodeTypeError` for an object that is not a P2P payload
+    and :class:`EncodeError` for ids outside uint32.
+    """
+    info = _info_for(payload, name)
+    if protocol_version is not None and info.since > _check_version(protocol_version):
+        raise PayloadTooNewError(
+            f"{info.name} needs protocol {info.since}, not {protocol_version}",
+            since=info.since,
+            protocol_version=protocol_version,
+            command=info.name,
+        )
+    body = payload.SerializeToString()
+    length = len(body)
+    if request_id or response_id or type(request_id) is not int or type(response_id) is not int:
+        _check_id(response_id, "response_id", info.name)
+        _check_id(request_id, "request_id", info.name)
+        parts: list[bytes] = []
+        if response_id:
+            parts += (_RESPONSE_ID_KEY, _varint(response_id))
+        if request_id:
+            parts += (_REQUEST_ID_KEY, _varint(request_id))
+        parts += (info.key, _varint(length), body)
+        return b"".join(parts)
+    return b"".join((info.key, _varint(length), body))
+
+
+def parse(data: bytes | bytearray | memoryview) -> KaspadMessage:
+    """Parse one serialized ``KaspadMessage``: the protobuf stage only.
+
+    Accepts everything the reference's protobuf runtime accepts (unknown
+    fields, fields out of order, repeated occurrences) and raises
+    :class:`MalformedMessageError` for bytes it refuses.  No payload check:
+    see :func:`decode`.
+    """
+    message = KaspadMessage()
+    try:
+        message.ParseFromString(data)  # type: ignore[arg-type]
+    except DecodeError:
+        raise MalformedMessageError(
+            f"not a valid KaspadMessage ({len(data)} bytes): the protobuf runtime refused it"
+        ) from None
+    except TypeError:
+        raise UsageError(
+            f"decode needs bytes, bytearray or memoryview, not {type(data).__name__}"
+        ) from None
+    return message
+
+
+def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
+    # Explain the missing payload: an unknown length-delimited field is most likely a
+    # payload member this schema lacks (a kaspad RPC message, or a newer P2P one).
+    unknown = UnknownFieldSet(message)
+    numbers = [
+        field.field_number
+        for field in (unknown[index] for index in range(len(unknown)))
+        if field.wire_type == _LENGTH_DELIMITED and field.field_number not in (101, 102)
+    ]
+    rpc = [number for number in numbers if number >= RPC_FIRST_FIELD_NUMBER]
+    if rpc:
+        return RpcPayloadError(
+            f"RPC message (kaspad field {rpc[-1]}) on the P2P stream", number=rpc[-1]
+        )
+    if numbers:
+        return UnknownPayloadError(
+            f"empty payload: unknown payload field {numbers[-1]}", number=numbers[-1]
+        )
+    return EmptyPayloadError("empty payload: no payload member is set")
+
+
+def decode(
+    data: bytes | bytearray | memoryview, *, protocol_version: int | None = None
+) -> Envelope:
+    """Decode one serialized ``KaspadMessage`` into its payload.
+
+    Raises (all ``RemoteProtocolError``):
+    :class:`MalformedMessageError` when the protobuf runtime refuses the
+    bytes; :class:`EmptyPayloadError` when no payload member is set, as
+    :class:`RpcPayloadError` when the message is one of kaspad's RPC members
+    and :class:`UnknownPayloadError` when it holds some other unknown member;
+    :class:`UnsupportedPayloadError` when ``protocol_version`` is given and
+    the member appeared in a later version.
+
+    The payload is not validated: see
+    :func:`~trio_kaspa_peer.protowire.validate`.
+    """
+    message = parse(data)
+    name = message.WhichOneof("payload")
+    if name is None:
+        raise _no_payload(message)
+    if protocol_version is not None:
+        since = PAYLOAD_BY_NAME[name].since
+        if since > _check_version(protocol_version):
+            raise UnsupportedPayloadError(
+                f"{name} is a protocol {since} message; protocol {protocol_version} is in force",
+                since=since,
+                protocol_version=protocol_version,
+                command=name,
+            )
+    return Envelope(name, getattr(message, name), message.request_id, message.response_id)

@@ -1,0 +1,237 @@
+"""Consensus hashes of headers and transactions, in the protocol-5 (kaspad v0.12.20) layout.
+
+kaspa hashes with keyed BLAKE2b-256, one key per purpose (``BlockHash``,
+``TransactionID``, ``TransactionHash``, ``MerkleBranchHash``), over its own
+little-endian serialization of the header or transaction, not over the
+protobuf bytes.  These helpers compute them from the protobuf messages as
+they are received, exactly as kaspad computes them after its conversion.
+
+Hashes are returned as the 32 raw bytes; kaspa displays them in that same
+byte order (``hash.hex()``), with no reversal.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from hashlib import blake2b
+from typing import Final
+
+from ._errors import HashingError
+from ._generated.p2p_pb2 import (
+    BlockHeader,
+    BlockLevelParents,
+    BlockMessage,
+    Hash,
+    TransactionMessage,
+)
+
+__all__ = [
+    "COINBASE_SUBNETWORK_ID",
+    "block_hash",
+    "hash_merkle_root",
+    "header_hash",
+    "transaction_hash",
+    "transaction_id",
+]
+
+COINBASE_SUBNETWORK_ID: Final = b"\x01" + bytes(19)
+"""The subnetwork id of coinbase transactions (their id covers the signature scripts)."""
+
+_ZERO_HASH: Final = bytes(32)
+_MAX_PARENT_LEVELS: Final = 255  # a level is a u8 in rusty-kaspa's compressed parents
+_U16: Final = struct.Struct("<H")
+_U64: Final = struct.Struct("<Q")
+_OUTPOINT: Final = struct.Struct("<32sI")
+# version (u16), number of parent levels (u64)
+_HEADER_HEAD: Final = struct.Struct("<HQ")
+# three roots, timestamp (i64), bits (u32), nonce, daa score, blue score (u64)
+_HEADER_MIDDLE: Final = struct.Struct("<32s32s32sqIQQQ")
+# lock time (u64), subnetwork id (20 bytes), gas (u64)
+_TX_TAIL: Final = struct.Struct("<Q20sQ")
+_OUTPUT_HEAD: Final = struct.Struct("<QHQ")  # value, script version, script length
+_ID_INPUT_MIDDLE: Final = struct.Struct("<QQ")  # empty signature script, sequence
+
+
+def _hash_bytes(value: Hash, what: str) -> bytes:
+    data = value.bytes
+    if len(data) != 32:
+        raise HashingError(f"{what} is {len(data)} bytes, not 32")
+    return data
+
+
+def _required_hash(header: BlockHeader, field: str) -> bytes:
+    if not header.HasField(field):  # type: ignore[arg-type]
+        raise HashingError(f"header has no {field}")
+    hash_message: Hash = getattr(header, field)
+    return _hash_bytes(hash_message, field)
+
+
+def _expanded_parents(parents: Sequence[BlockLevelParents]) -> list[Sequence[Hash]]:
+    # Protocol 9+ headers may carry parents as runs: cumulative_level is the number of
+    # levels covered up to and including the run.  The hash covers the expanded levels.
+    if all(level.cumulative_level == 0 for level in parents):
+        return [level.parent_hashes for level in parents]
+    expanded: list[Sequence[Hash]] = []
+    for run in parents:
+        if run.cumulative_level > _MAX_PARENT_LEVELS:  # also bounds the expansion
+            raise HashingError(
+                f"compressed parents: cumulative level {run.cumulative_level} is above 255"
+            )
+        count = run.cumulative_level - len(expanded)
+        if count <= 0:
+            raise HashingError("compressed parents: cumulative levels must increase")
+        expanded.extend([run.parent_hashes] * count)
+    return expanded
+
+
+def header_hash(header: BlockHeader) -> bytes:
+    """The block hash of ``header`` (kaspad's ``consensushashing.HeaderHash``).
+
+    Version (u16), the parents level by level (u64 counts, then the hashes),
+    the three merkle/commitment roots, timestamp, bits, nonce, DAA score, blue
+    score, blue work (u64 length, then its big-endian bytes without leading
+    zeros) and the pruning point, under the ``BlockHash`` key.  Parents sent
+    as run-length runs (protocol 9 and up) are expanded first.
+    """
+    if header.version > 0xFFFF:
+        raise HashingError(f"header version {header.version} is above 65535")
+    levels = _expanded_parents(header.parents)
+    parts = [_HEADER_HEAD.pack(header.version, len(levels))]
+    for level in levels:
+        parts.append(_U64.pack(len(level)))
+        parts.extend([_hash_bytes(parent, "parent hash") for parent in level])
+    blue_work = header.blue_work.lstrip(b"\x00")
+    parts.append(
+        _HEADER_MIDDLE.pack(
+            _required_hash(header, "hash_merkle_root"),
+            _required_hash(header, "accepted_id_merkle_root"),
+            _required_hash(header, "utxo_commitment"),
+            header.timestamp,
+            header.bits,
+            header.nonce,
+            header.daa_score,
+            header.blue_score,
+        )
+    )
+    parts += (_U64.pack(len(blue_work)), blue_work, _required_hash(header, "pruning_point"))
+    return blake2b(b"".join(parts), digest_size=32, key=b"BlockHash").digest()
+
+
+def block_hash(block: BlockMessage | BlockHeader) -> bytes:
+    """The hash of a block (the hash of its header)."""
+    if isinstance(block, BlockMessage):
+        if not block.HasField("header"):
+            raise HashingError("block has no header")
+        return header_hash(block.header)
+    return header_hash(block)
+
+
+def _serialize_transaction(tx: TransactionMessage, *, for_id: bool) -> bytes:
+    if tx.version > 0xFFFF:
+        raise HashingError(f"transaction version {tx.version} is above 65535")
+    if not tx.HasField("subnetwork_id"):
+        raise HashingError("transaction has no subnetwork_id")
+    subnetwork_id = tx.subnetwork_id.bytes
+    if len(subnetwork_id) != 20:
+        raise HashingError(f"subnetwork_id is {len(subnetwork_id)} bytes, not 20")
+    # A transaction id leaves the signature scripts (and sigop counts) out, except for a
+    # coinbase, whose "signature script" is data that must be committed to.
+    without_scripts = for_id and subnetwork_id != COINBASE_SUBNETWORK_ID
+    inputs = tx.inputs
+    parts = [_U16.pack(tx.version), _U64.pack(len(inputs))]
+    append = parts.append
+    for tx_input in inputs:
+        if not tx_input.HasField("previous_outpoint"):
+            raise HashingError("transaction input has no previous_outpoint")
+        outpoint = tx_input.previous_outpoint
+        if not outpoint.HasField("transaction_id"):
+            raise HashingError("outpoint has no transaction_id")
+        txid = outpoint.transaction_id.bytes
+        if len(txid) != 32:
+            raise HashingError(f"outpoint transaction_id is {len(txid)} bytes, not 32")
+        append(_OUTPOINT.pack(txid, outpoint.index))
+        if without_scripts:
+            append(_ID_INPUT_MIDDLE.pack(0, tx_input.sequence))
+        else:
+            sigops = tx_input.compute_commit
+            if sigops > 0xFF:
+                raise HashingError(f"sigop count {sigops} is above 255")
+            script = tx_input.signature_script
+            parts += (
+                _U64.pack(len(script)),
+                script,
+                bytes((sigops,)),
+                _U64.pack(tx_input.sequence),
+            )
+    outputs = tx.outputs
+    append(_U64.pack(len(outputs)))
+    for output in outputs:
+        if not output.HasField("script_public_key"):
+            raise HashingError("transaction output has no script_public_key")
+        spk = output.script_public_key
+        if spk.version > 0xFFFF:
+            raise HashingError(f"script public key version {spk.version} is above 65535")
+        script = spk.script
+        append(_OUTPUT_HEAD.pack(output.value, spk.version, len(script)))
+        append(script)
+    payload = tx.payload
+    parts += (_TX_TAIL.pack(tx.lock_time, subnetwork_id, tx.gas), _U64.pack(len(payload)), payload)
+    return b"".join(parts)
+
+
+def transaction_id(tx: TransactionMessage) -> bytes:
+    """The transaction id (kaspad's ``consensushashing.TransactionID``).
+
+    Covers everything but the inputs' signature scripts and sigop counts
+    (kept for coinbase transactions), under the ``TransactionID`` key.
+    """
+    return blake2b(
+        _serialize_transaction(tx, for_id=True), digest_size=32, key=b"TransactionID"
+    ).digest()
+
+
+def transaction_hash(tx: TransactionMessage) -> bytes:
+    """The transaction hash (kaspad's ``consensushashing.TransactionHash``).
+
+    Covers the whole transaction, signature scripts included, under the
+    ``TransactionHash`` key.  ``storage_mass`` (kaspad's ``mass``) is not
+    covered: kaspad v0.12.20 ignores the field on receive, so its hash of a
+    received transaction never includes it.
+    """
+    return blake2b(
+        _serialize_transaction(tx, for_id=False), digest_size=32, key=b"TransactionHash"
+    ).digest()
+
+
+def _branch(left: bytes, right: bytes) -> bytes:
+    return blake2b(left + right, digest_size=32, key=b"MerkleBranchHash").digest()
+
+
+def hash_merkle_root(transactions: Sequence[TransactionMessage]) -> bytes:
+    """The merkle root of the transaction hashes (kaspad's ``merkle.CalculateHashMerkleRoot``).
+
+    The leaves are padded with empty slots to a power of two; a node whose
+    right child is empty hashes its left child with 32 zero bytes, and a node
+    with no children stays empty.  A single transaction's hash is the root.
+    kaspad does not define the root of no transactions: that raises
+    :class:`HashingError`.
+    """
+    if not transactions:
+        raise HashingError("the merkle root of no transactions is not defined")
+    level: list[bytes | None] = [transaction_hash(tx) for tx in transactions]
+    width = 1
+    while width < len(level):
+        width *= 2
+    level += [None] * (width - len(level))
+    while len(level) > 1:
+        parents: list[bytes | None] = []
+        for left, right in zip(level[::2], level[1::2], strict=True):
+            if left is None:
+                parents.append(None)
+            else:
+                parents.append(_branch(left, _ZERO_HASH if right is None else right))
+        level = parents
+    root = level[0]
+    assert root is not None
+    return root
