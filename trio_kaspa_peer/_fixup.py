@@ -8,11 +8,15 @@ name them as users import them.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, ForwardRef
 
 __all__ = ["fixup_module_metadata"]
+
+_TYPE_VARIABLE = re.compile(r"\b[A-Z]\b")
+"""A type variable's name (``T``): such annotations stay strings, as written."""
 
 
 def fixup_module_metadata(
@@ -37,6 +41,8 @@ def fixup_module_metadata(
             return
         if isinstance(obj, type):
             _resolve_annotations(obj)
+        else:
+            _resolve_function_annotations(obj)
         try:
             obj.__module__ = module_name
         except (AttributeError, TypeError):
@@ -74,6 +80,25 @@ def _resolve_annotations(cls: type) -> None:
         if isinstance(value, ForwardRef):  # NamedTuple keeps its strings as these
             value = value.__forward_arg__
         if isinstance(value, str):
+            try:
+                own[name] = eval(value, namespace)
+            except Exception:
+                continue
+
+
+def _resolve_function_annotations(func: Any) -> None:
+    """Evaluate a function's (or method's) string annotations in its own module's globals.
+
+    The documentation evaluates them in the module ``__module__`` names, which the fix-up
+    makes the public one: ``"Iterable[IPNetwork]"`` would no longer resolve there.  What
+    cannot be evaluated (names imported for type checkers only) stays a string.
+    """
+    own = getattr(func, "__annotations__", None)
+    namespace = getattr(func, "__globals__", None)
+    if not isinstance(own, dict) or not isinstance(namespace, dict):
+        return
+    for name, value in own.items():
+        if isinstance(value, str) and not _TYPE_VARIABLE.search(value):
             try:
                 own[name] = eval(value, namespace)
             except Exception:

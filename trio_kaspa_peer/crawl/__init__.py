@@ -27,6 +27,8 @@ Everything protocol-specific goes through a :class:`ProtocolAdapter`
 
 from __future__ import annotations
 
+from pathlib import Path  # noqa: F401 - annotations of the public classes name it
+
 from .._fixup import fixup_module_metadata
 from ._adapters import (
     Announcements,
@@ -37,7 +39,15 @@ from ._adapters import (
     adapter_for,
     default_protocol,
 )
-from ._address import AddressFilter, NodeAddress, is_routable, parse_network, split_host_port
+from ._address import (
+    AddressFilter,
+    IPAddress,
+    IPNetwork,
+    NodeAddress,
+    is_routable,
+    parse_network,
+    split_host_port,
+)
 from ._config import CrawlConfig, default_peer_config
 from ._crawler import Crawler, CrawlProgress, CrawlStream, open_crawl, run_crawl
 from ._errors import CrawlError, ReportError, StoreError
@@ -70,6 +80,8 @@ __all__ = [
     "Crawler",
     "FailureReason",
     "GossipAddress",
+    "IPAddress",
+    "IPNetwork",
     "NodeAddress",
     "NodeInfo",
     "NodeRecord",

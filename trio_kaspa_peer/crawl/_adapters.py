@@ -153,7 +153,7 @@ class ProtocolAdapter(abc.ABC):
 
     @abc.abstractmethod
     def address_reply(self, addresses: Sequence[GossipAddress]) -> Any:
-        """The reply carrying ``addresses`` (at most :attr:`max_addresses_per_message`)."""
+        """The reply carrying ``addresses`` (at most ``max_addresses_per_message``)."""
 
     @abc.abstractmethod
     def refusal(self, message: Any) -> Any | None:
@@ -182,7 +182,7 @@ class V1Adapter(ProtocolAdapter):
 
     kaspad v0.5.0 answers one ``getaddr`` per connection (later ones are
     ignored, "to discourage address stamping"), and none at all on simnet:
-    :attr:`requests_per_connection` is 1, so the crawler reconnects for
+    ``requests_per_connection`` is 1, so the crawler reconnects for
     further rounds.
     """
 

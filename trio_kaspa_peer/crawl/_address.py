@@ -19,7 +19,9 @@ __all__ = [
 ]
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+"""An IPv4 or IPv6 address (:mod:`ipaddress`)."""
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+"""An IPv4 or IPv6 network (:mod:`ipaddress`)."""
 
 
 class NodeAddress(NamedTuple):
@@ -145,7 +147,7 @@ def is_routable(ip: IPAddress) -> bool:
 
     Private, shared, loopback, link-local, documentation, benchmarking,
     reserved, unspecified and multicast ranges are not (the same ranges the
-    reference address managers refuse; :attr:`ipaddress.IPv4Address.is_global`
+    reference address managers refuse: :attr:`ipaddress.IPv4Address.is_global`
     plus multicast).
     """
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

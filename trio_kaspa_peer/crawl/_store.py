@@ -674,7 +674,7 @@ async def open_store(
     """Open (or create) the store of ``network`` at ``path`` for writing from Trio.
 
     ``network`` is the crawl's network label
-    (:attr:`Crawler.network <trio_kaspa_peer.crawl.Crawler.network>`);
+    (``Crawler(config).network``);
     ``protocol`` is what pending rows record.  Writes are batched
     (``batch_size`` operations, or every ``flush_interval`` seconds) and run
     in a worker thread.  Leaving the block, however it is left, writes

@@ -44,22 +44,22 @@ class NodeKind(enum.Enum):
     SLOW = "slow"
     """Like normal, but the handshake and every address reply are delayed."""
     FLOODER = "flooder"
-    """Hostile: each address reply is a full message of junk (non-routable and malformed
-    entries) with its real neighbours hidden among them."""
+    """A hostile node whose every address reply is a full message of junk (non-routable and
+    malformed entries) with its real neighbours hidden among them."""
     TARPIT = "tarpit"
-    """Hostile: completes the handshake, then never answers an address request."""
+    """A hostile node that completes the handshake, then never answers an address request."""
     CLOSER = "closer"
     """Completes the handshake and closes the connection at once."""
     WRONG_NETWORK = "wrong_network"
-    """Hostile: speaks another kaspa network."""
+    """A hostile node of another kaspa network."""
     GARBAGE = "garbage"
-    """Hostile: opens with bytes that are not a valid message."""
+    """A hostile node that opens with bytes that are not a valid message."""
     SILENT = "silent"
-    """Dead: accepts the connection and never says anything."""
+    """A dead node that accepts the connection and never says anything."""
     BLACKHOLE = "blackhole"
-    """Dead: connections to it are never made (they time out)."""
+    """A dead node whose connections are never made (they time out)."""
     REFUSING = "refusing"
-    """Dead: nothing listens there (connections are refused)."""
+    """A dead node where nothing listens (connections are refused)."""
 
     @property
     def gossips(self) -> bool:
@@ -149,7 +149,7 @@ class SimulatedNode:
     known: tuple[NodeAddress, ...]
     """The addresses it gives out (its address book)."""
     delay: float
-    """Slow nodes: the delay of the handshake and of each address reply."""
+    """The delay of the handshake and of each address reply (slow nodes; 0 for others)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class SimulatedNetwork:
 
     @property
     def seeds(self) -> tuple[NodeAddress, ...]:
-        """Where a crawl starts: node 0."""
+        """The addresses a crawl starts from (node 0's)."""
         return (self.nodes[0].address,)
 
     def node(self, address: NodeAddress) -> SimulatedNode:
