@@ -62,7 +62,7 @@ async def live_progress(
 
     async def refresh(live: Live) -> None:
         while True:
-            live.update(_progress_view(stream.progress(), title))
+            live.update(_progress_view(stream.progress(), title), refresh=True)
             await trio.sleep(0.25)
 
     with Live(
