@@ -263,13 +263,12 @@ def test_v1_adapter_answers_and_refuses() -> None:
     reply = adapter.address_reply(many)
     assert len(reply.addr_list) == 1000  # the protocol's limit
     inv = wire.InvVect(wire.InvType.TX, wire.Hash(b"\x01" * 32))
-    assert adapter.refusal(wire.MsgGetData([inv])) == wire.MsgNotFound([inv])
-    assert isinstance(
-        adapter.refusal(wire.MsgGetBlockInvs(wire.Hash.ZERO, wire.Hash.ZERO)), wire.MsgInv
-    )
-    reject = adapter.refusal(wire.MsgGetHeaders(wire.Hash.ZERO, wire.Hash.ZERO))
+    assert adapter.refusals(wire.MsgGetData([inv])) == [wire.MsgNotFound([inv])]
+    [empty] = adapter.refusals(wire.MsgGetBlockInvs(wire.Hash.ZERO, wire.Hash.ZERO))
+    assert empty == wire.MsgInv([])
+    [reject] = adapter.refusals(wire.MsgGetHeaders(wire.Hash.ZERO, wire.Hash.ZERO))
     assert isinstance(reject, wire.MsgReject)
-    assert adapter.refusal(wire.MsgPing(1)) is None
+    assert adapter.refusals(wire.MsgPing(1)) == []
     [announce] = adapter.announce([b"\x02" * 32], [b"\x03" * 32])
     found = adapter.announcements(announce)
     assert found is not None

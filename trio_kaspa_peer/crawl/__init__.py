@@ -33,6 +33,7 @@ from .._fixup import fixup_module_metadata
 from ._adapters import (
     Announcements,
     GossipAddress,
+    ModernAdapter,
     NodeInfo,
     ProtocolAdapter,
     V1Adapter,
@@ -82,6 +83,7 @@ __all__ = [
     "GossipAddress",
     "IPAddress",
     "IPNetwork",
+    "ModernAdapter",
     "NodeAddress",
     "NodeInfo",
     "NodeRecord",

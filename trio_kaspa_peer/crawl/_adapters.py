@@ -8,16 +8,15 @@ nodes, how to answer address requests and refuse what they cannot serve.
 The crawl engine itself names no message.
 
 :func:`adapter_for` picks the adapter of a :class:`~trio_kaspa_peer.PeerConfig`'s
-protocol.  Protocol 1 has :class:`V1Adapter`.  The modern protocol's adapter
-goes in ``_ADAPTERS`` beside it (see the comment there).
+protocol: :class:`V1Adapter` for protocol 1, :class:`ModernAdapter` for the modern one.
 """
 
 from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .._config import KaspaProtocol, PeerConfig
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Announcements",
     "GossipAddress",
+    "ModernAdapter",
     "NodeInfo",
     "ProtocolAdapter",
     "V1Adapter",
@@ -100,6 +100,9 @@ class ProtocolAdapter(abc.ABC):
     requests_per_connection: ClassVar[int | None]
     """How many address requests a node answers on one connection (``None``: any number).
     The crawler opens a new connection for further rounds when this is reached."""
+    peer_answers_first_request: ClassVar[bool] = False
+    """Whether the peer itself answers the first address request of a connection (from
+    ``PeerConfig.address_source``), so that a responder answers only the later ones."""
 
     # -- the network ------------------------------------------------------------------------
 
@@ -156,8 +159,13 @@ class ProtocolAdapter(abc.ABC):
         """The reply carrying ``addresses`` (at most ``max_addresses_per_message``)."""
 
     @abc.abstractmethod
-    def refusal(self, message: Any) -> Any | None:
-        """The answer to a request a responder cannot serve, or ``None`` for other messages."""
+    def refusals(self, message: Any) -> list[Any]:
+        """The answers to a request a responder cannot serve (empty for other messages)."""
+
+    def responder_config(self, config: PeerConfig, source: Callable[[], list[Any]]) -> PeerConfig:
+        """``config`` for a responder whose addresses come from ``source`` (the protocol's
+        own address messages' entries).  Protocol 1 needs nothing more."""
+        return config
 
     @abc.abstractmethod
     def announce(self, blocks: Sequence[bytes], transactions: Sequence[bytes]) -> list[Any]:
@@ -268,17 +276,15 @@ class V1Adapter(ProtocolAdapter):
         ]
         return MsgAddr(entries)
 
-    def refusal(self, message: Any) -> Any | None:
+    def refusals(self, message: Any) -> list[Any]:
         kind = type(message)
         if kind is MsgGetData:
-            return MsgNotFound(message.inv_list)
+            return [MsgNotFound(message.inv_list)]
         if kind is MsgGetBlockInvs:
-            return MsgInv(
-                []
-            )  # no blocks to offer: an empty answer keeps the remote's watchdog calm
+            return [MsgInv([])]  # no blocks to offer: an empty answer calms their watchdog
         if kind is MsgGetHeaders or kind is MsgGetBlockLocator:
-            return MsgReject(message.command, RejectCode.NONSTANDARD, "not served: no block data")
-        return None
+            return [MsgReject(message.command, RejectCode.NONSTANDARD, "not served: no blocks")]
+        return []
 
     def announce(self, blocks: Sequence[bytes], transactions: Sequence[bytes]) -> list[Any]:
         items = [InvVect(InvType.BLOCK, Hash(h)) for h in blocks]
@@ -288,6 +294,173 @@ class V1Adapter(ProtocolAdapter):
     def malformed_opening(self, config: PeerConfig) -> bytes:
         frame = encode_frame(MsgPing(0x5EED), config.magic)
         return frame[:-1] + bytes([frame[-1] ^ 0xFF])  # the checksum no longer matches
+
+
+_MODERN_PORTS: Final = {
+    "kaspa-mainnet": 16111,
+    "kaspa-testnet-10": 16211,
+    "kaspa-testnet-12": 16311,
+    "kaspa-simnet": 16511,
+    "kaspa-devnet": 16611,
+}
+_MODERN_SEEDERS: Final = {
+    "kaspa-mainnet": (
+        "mainnet-dnsseed-1.kaspanet.org",
+        "mainnet-dnsseed-2.kaspanet.org",
+        "dnsseed.cbytensky.org",
+        "seeder1.kaspad.net",
+        "seeder2.kaspad.net",
+        "seeder3.kaspad.net",
+        "seeder4.kaspad.net",
+        "kaspadns.kaspacalc.net",
+        "n-mainnet.kaspa.ws",
+        "dnsseeder-kaspa-mainnet.x-con.at",
+        "ns-mainnet.kaspa-dnsseeder.net",
+    ),
+    "kaspa-testnet-10": (
+        "seeder1-testnet.kaspad.net",
+        "dnsseeder-kaspa-testnet.x-con.at",
+        "ns-testnet10.kaspa-dnsseeder.net",
+        "n-testnet-10.kaspa.ws",
+    ),
+}
+"""rusty-kaspa's DNS seeders (``consensus/core/src/config/params.rs``)."""
+
+
+class ModernAdapter(ProtocolAdapter):
+    """The modern protocol (gRPC, protocol versions 5 to 10): RequestAddresses / Addresses,
+    Ping / Pong, InvRelayBlock and InvTransactions.
+
+    Nodes answer every RequestAddresses of a connection (a random sample of at most
+    1000), so the rounds share one connection.  The peer answers the first
+    RequestAddresses it receives itself, from ``PeerConfig.address_source``.
+    """
+
+    protocol = KaspaProtocol.MODERN
+    max_addresses_per_message = 1000
+    requests_per_connection = None
+    peer_answers_first_request = True
+
+    def network_label(self, config: PeerConfig) -> str:
+        return config.network_name
+
+    def default_port(self, config: PeerConfig) -> int | None:
+        name = config.network_name
+        if name in _MODERN_PORTS:
+            return _MODERN_PORTS[name]
+        return 16411 if name.startswith("kaspa-testnet-") else None  # other testnets
+
+    def dns_seeds(self, config: PeerConfig) -> tuple[str, ...]:
+        return _MODERN_SEEDERS.get(config.network_name, ())
+
+    def address_request(self) -> Any:
+        from ..protowire import RequestAddressesMessage
+
+        return RequestAddressesMessage(include_all_subnetworks=False)
+
+    def addresses_in(self, message: Any) -> tuple[list[GossipAddress], int] | None:
+        from ..protowire import AddressesMessage
+
+        if not isinstance(message, AddressesMessage):
+            return None
+        found: list[GossipAddress] = []
+        entries = message.address_list
+        for entry in entries:
+            if not 1 <= entry.port <= 0xFFFF or len(entry.ip) not in (4, 16):
+                continue
+            try:
+                address = NodeAddress.from_ip(entry.ip, entry.port)
+            except UsageError:
+                continue
+            stamp = entry.timestamp / 1000 if entry.timestamp > 0 else None
+            found.append(GossipAddress(address, stamp, None))
+        return found, len(entries)
+
+    def ping(self, nonce: int) -> Any:
+        from ..protowire import PingMessage
+
+        return PingMessage(nonce=nonce)
+
+    def pong_nonce(self, message: Any) -> int | None:
+        from ..protowire import PongMessage
+
+        return int(message.nonce) if isinstance(message, PongMessage) else None
+
+    def node_info(self, peer: Peer) -> NodeInfo:
+        from ..protowire import VersionMessage
+
+        version = peer.remote_version
+        if not isinstance(version, VersionMessage):
+            raise UsageError(f"not a modern peer: {peer!r}")
+        return NodeInfo(
+            user_agent=version.user_agent,
+            protocol_version=version.protocol_version,
+            services=int(version.services),
+            network=version.network,
+            timestamp=version.timestamp / 1000,
+        )
+
+    def announcements(self, message: Any) -> Announcements | None:
+        from ..protowire import InvRelayBlockMessage, InvTransactionsMessage
+
+        if isinstance(message, InvRelayBlockMessage):
+            return Announcements(blocks=(bytes(message.hash.bytes),))
+        if isinstance(message, InvTransactionsMessage):
+            return Announcements(transactions=tuple(bytes(i.bytes) for i in message.ids))
+        return None
+
+    def is_address_request(self, message: Any) -> bool:
+        from ..protowire import RequestAddressesMessage
+
+        return isinstance(message, RequestAddressesMessage)
+
+    def address_reply(self, addresses: Sequence[GossipAddress]) -> Any:
+        from ..protowire import AddressesMessage
+
+        return AddressesMessage(address_list=self.entries(addresses))
+
+    def entries(self, addresses: Sequence[GossipAddress]) -> list[Any]:
+        """``addresses`` as protowire NetAddress entries (at most one message's worth)."""
+        from ..protowire import NetAddress as ModernNetAddress
+
+        return [
+            ModernNetAddress(
+                timestamp=0 if g.timestamp is None else int(g.timestamp * 1000),
+                ip=g.address.ip.packed,
+                port=g.address.port,
+            )
+            for g in addresses[: self.max_addresses_per_message]
+        ]
+
+    def refusals(self, message: Any) -> list[Any]:
+        from .. import protowire as pw
+
+        if isinstance(message, pw.RequestTransactionsMessage):
+            return [pw.TransactionNotFoundMessage(id=i) for i in message.ids[:1000]]
+        block_requests = (
+            pw.RequestRelayBlocksMessage,
+            pw.RequestHeadersMessage,
+            pw.RequestIBDBlocksMessage,
+            pw.RequestBlockLocatorMessage,
+        )
+        if isinstance(message, block_requests):
+            return [pw.RejectMessage(reason="not served: this node keeps no block data")]
+        return []
+
+    def responder_config(self, config: PeerConfig, source: Callable[[], list[Any]]) -> PeerConfig:
+        return replace(config, address_source=source)
+
+    def announce(self, blocks: Sequence[bytes], transactions: Sequence[bytes]) -> list[Any]:
+        from .. import protowire as pw
+
+        messages: list[Any] = [pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b)) for b in blocks]
+        if transactions:
+            ids = [pw.TransactionId(bytes=t) for t in transactions]
+            messages.append(pw.InvTransactionsMessage(ids=ids))
+        return messages
+
+    def malformed_opening(self, config: PeerConfig) -> bytes:
+        return b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"  # not HTTP/2
 
 
 _V4_MAPPED: Final = b"\x00" * 10 + b"\xff\xff"
@@ -303,13 +476,7 @@ def _v1_host(raw: bytes) -> str | None:
 
 _ADAPTERS: Final[dict[KaspaProtocol, ProtocolAdapter]] = {
     KaspaProtocol.V1: V1Adapter(),
-    # KaspaProtocol.MODERN: ModernAdapter(), once the modern protocol is in the library:
-    # RequestAddresses{include_all_subnetworks: false} -> Addresses{address_list}
-    # (NetAddress ip of 4 or 16 bytes, port <= 65535, timestamp in ms; at most 1000 per reply,
-    # any number of requests per connection: requests_per_connection = None); Version gives
-    # user_agent, protocol_version, services, network and timestamp (ms); Ping/Pong;
-    # InvRelayBlock (one hash) and InvTransactions (ids) announce; a responder refuses
-    # RequestRelayBlocks / RequestTransactions (TransactionNotFound for each id).
+    KaspaProtocol.MODERN: ModernAdapter(),
 }
 
 

@@ -7,6 +7,7 @@ the calling code (bad arguments) raise as usual.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import time
@@ -21,6 +22,8 @@ from .._errors import (
     HandshakeError,
     HandshakeTimeout,
     KaspaPeerError,
+    NetworkMismatchError,
+    PeerClosed,
     ProtocolVersionTooLow,
     RemoteClosed,
     RemoteProtocolError,
@@ -79,7 +82,7 @@ def classify_failure(exc: BaseException) -> tuple[FailureReason, str]:
         return FailureReason.PROTOCOL_VERSION, detail
     if isinstance(exc, SelfConnectionError):
         return FailureReason.SELF_CONNECTION, detail
-    if any(isinstance(e, WrongNetworkError) or "wrong network" in str(e) for e in chain):
+    if any(isinstance(e, (WrongNetworkError, NetworkMismatchError)) for e in chain):
         return FailureReason.WRONG_NETWORK, detail
     if isinstance(exc, HandshakeError):
         if any(isinstance(e, RemoteProtocolError) for e in chain):
@@ -317,12 +320,18 @@ class Prober:
                 out.success_at = time.time()
                 out.ping_nonce = _RNG.getrandbits(63) | 1
                 out.ping_sent = trio.current_time()
-                await peer.send(adapter.ping(out.ping_nonce))
+                with contextlib.suppress(PeerClosed):  # a node that left at once: see below
+                    await peer.send(adapter.ping(out.ping_nonce))
             limit = adapter.requests_per_connection
             asked = 0
             more = True
             while out.rounds < config.address_rounds and (limit is None or asked < limit):
-                await peer.send(adapter.address_request())
+                try:
+                    await peer.send(adapter.address_request())
+                except PeerClosed:
+                    out.notes.append(_no_reply(peer, out.rounds + 1, config.step_timeout))
+                    more = False
+                    break
                 asked += 1
                 reply = await self._read(peer, out, want_addresses=True)
                 if reply is None:

@@ -129,8 +129,10 @@ class Responder:
     ) -> None:
         if not isinstance(config, PeerConfig):
             raise UsageError(f"config must be a PeerConfig, got {type(config).__name__}")
-        self.config = config
         self.adapter: ProtocolAdapter = adapter_for(config)
+        self.config = self.adapter.responder_config(config, self._source)
+        """The config to serve with: protocols whose peer answers the first address request
+        itself take their answer from this responder's book."""
         self.book = AddressBook(capacity)
         for item in known:
             self.book.add(item)
@@ -156,7 +158,15 @@ class Responder:
         self.on_event = on_event
         self.peers_seen = 0
         self.address_requests = 0
+        self.first_answers = 0
         self.refusals = 0
+
+    def _source(self) -> list[Any]:
+        addresses = self.reply_addresses()
+        self.address_requests += 1
+        self.first_answers += 1
+        reply = self.adapter.address_reply(addresses)
+        return list(getattr(reply, "address_list", ()))
 
     def reply_addresses(self) -> list[GossipAddress]:
         """The addresses for the next address reply (override to answer otherwise)."""
@@ -183,9 +193,16 @@ class Responder:
             f"{stats.user_agent} protocol {stats.protocol_version}",
         )
         answered = 0
+        first_by_peer = adapter.peer_answers_first_request
         try:
             async for msg in peer.messages():
                 if adapter.is_address_request(msg):
+                    if first_by_peer:
+                        # The peer answered this one itself, from our book (see config).
+                        first_by_peer = False
+                        answered += 1
+                        self._event(PeerEventKind.ADDRESSES_SENT, peer, "first answer", 0)
+                        continue
                     self.address_requests += 1
                     limit = self.requests_per_connection
                     if limit is not None and answered >= limit:
@@ -216,10 +233,11 @@ class Responder:
                         learnt,
                     )
                     continue
-                reply = adapter.refusal(msg)
-                if reply is not None:
+                replies = adapter.refusals(msg)
+                if replies:
                     self.refusals += 1
-                    await peer.send(reply)
+                    for reply in replies:
+                        await peer.send(reply)
                     self._event(PeerEventKind.REFUSED, peer, _describe(msg))
         finally:
             reason = peer.close_reason

@@ -74,9 +74,15 @@ class NodeKind(enum.Enum):
         Over protocol 1 a node of another network is only seen to close the
         connection: the dialler speaks first, and the node drops the
         connection on our first frame without a word, as kaspad v0.5.0 does.
+        Over the modern protocol, a server whose first bytes are not HTTP/2 is
+        not told apart yet (h2 buffers them as the start of a huge frame): the
+        handshake times out.
         """
-        if self is NodeKind.WRONG_NETWORK and KaspaProtocol.parse(protocol) is KaspaProtocol.V1:
+        parsed = KaspaProtocol.parse(protocol)
+        if self is NodeKind.WRONG_NETWORK and parsed is KaspaProtocol.V1:
             return NodeStatus.UNREACHABLE, FailureReason.HANDSHAKE_FAILED
+        if self is NodeKind.GARBAGE and parsed is KaspaProtocol.MODERN:
+            return NodeStatus.UNREACHABLE, FailureReason.HANDSHAKE_TIMEOUT
         return _EXPECTED[self]
 
 
@@ -346,7 +352,7 @@ async def open_simulated_network(
     rng = random.Random(seed)
     adapter = adapter_for(config)
     versions: tuple[int, ...] = (config.protocol_version or 1,)
-    if adapter.protocol.value == "modern":  # pragma: no cover - until the modern protocol lands
+    if adapter.protocol.value == "modern":
         versions = (7, 9, 10, 10, 10)
     plans = _plan(size, mix, rng, degree, versions, slow)
     other_net = _other_net(config)
@@ -413,9 +419,11 @@ def _handler(
     if kind is NodeKind.FLOODER:
         responder = _Flooder(node_config, random.Random(rng.random()), **options)
     elif kind is NodeKind.TARPIT:
-        responder = Responder(node_config, requests_per_connection=0, **options)
+        # Over the modern protocol the peer itself answers the first request: with nothing.
+        responder = Responder(node_config, requests_per_connection=0, **{**options, "known": ()})
     else:
         responder = Responder(node_config, **options)
+    serving = responder.config
     opening = adapter.malformed_opening(config) if kind is NodeKind.GARBAGE else b""
     announce = announce_interval if kind is NodeKind.NORMAL else None
 
@@ -440,7 +448,7 @@ def _handler(
                 return
             if node.delay:
                 await trio.sleep(node.delay)
-            async with open_peer(stream, node_config, inbound=True, context=context) as peer:
+            async with open_peer(stream, serving, inbound=True, context=context) as peer:
                 await serve_peer(peer)
         except* (KaspaPeerError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # what a crawler does to a node (closing early, say) is no failure of ours
