@@ -19,6 +19,7 @@ import trio
 
 from trio_kaspa_peer import PeerConfig, __version__, open_tcp_peer, wire
 from trio_kaspa_peer import _cli as cli
+from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer.crawl import CrawlConfig, NodeAddress, NodeStatus, NodeStore, probe
 from trio_kaspa_peer.testing import NodeKind, default_mix, open_simulated_network
 
@@ -91,6 +92,18 @@ def test_version_and_help_are_plain_text() -> None:
     for text in texts[1:]:
         for option in ("--net", "--protocol", "--verbose", "--quiet", "--json"):
             assert option in text
+
+
+def test_demo_speaks_the_library_default_protocol(tmp_path: Path) -> None:
+    done = run("demo", "--nodes", "40", "--out", str(tmp_path), "--json", *FAST)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["network"] == "kaspa-simnet"  # the modern protocol, PeerConfig's default
+    mix = default_mix(40)
+    failing = sum(n for k, n in mix.items() if k.expected("modern")[0] is NodeStatus.UNREACHABLE)
+    assert summary["unreachable"] == failing
+    assert summary["reachable"] == 40 - failing
+    assert set(summary["protocol_versions"]) <= {"7", "9", "10"}
 
 
 def test_demo_json_and_files(tmp_path: Path) -> None:
@@ -266,8 +279,10 @@ async def test_watch_command() -> None:
     assert end["closed"] is None
 
 
-async def test_listen_command() -> None:
-    command = [str(SCRIPT), "listen", *V1, "--port", "0", "--known", "8.8.8.8:16511", "--json"]
+@pytest.mark.parametrize("protocol", ["1", "modern"])
+async def test_listen_command(protocol: str) -> None:
+    flags = ["--protocol", protocol, "--net", "simnet"]
+    command = [str(SCRIPT), "listen", *flags, "--port", "0", "--known", "8.8.8.8:16511", "--json"]
     async with started(command) as process:
         assert process.stdout is not None
         buffer = b""
@@ -277,8 +292,9 @@ async def test_listen_command() -> None:
             first = json.loads(buffer.split(b"\n")[0])
             assert first["event"] == "listening"
             host, port = first["address"].rsplit(":", 1)
+            peer_config = PeerConfig(protocol=protocol, net="simnet")
             config = CrawlConfig(
-                peer=PeerConfig(protocol=1, net="simnet"),
+                peer=peer_config,
                 handshake_timeout=2,
                 step_timeout=30,
                 address_rounds=1,
@@ -291,14 +307,19 @@ async def test_listen_command() -> None:
                 assert record.status is NodeStatus.REACHABLE
                 assert record.addresses_received == 1
                 assert record.ping_ms is not None
-            async with open_tcp_peer(
-                host, int(port), PeerConfig(protocol=1, net="simnet")
-            ) as peer:
-                inv = wire.InvVect(wire.InvType.TX, wire.Hash(b"\x05" * 32))
-                await peer.send(wire.MsgGetData([inv]))
+            async with open_tcp_peer(host, int(port), peer_config) as peer:
+                answer: object
+                if protocol == "1":
+                    inv = wire.InvVect(wire.InvType.TX, wire.Hash(b"\x05" * 32))
+                    await peer.send(wire.MsgGetData([inv]))
+                    answer = wire.MsgNotFound([inv])
+                else:
+                    tx = pw.TransactionId(bytes=b"\x05" * 32)
+                    await peer.send(pw.RequestTransactionsMessage(ids=[tx]))
+                    answer = pw.TransactionNotFoundMessage(id=tx)
                 async for message in peer.messages():
-                    if isinstance(message, wire.MsgNotFound):
-                        assert message.inv_list == [inv]
+                    if type(message) is type(answer):
+                        assert message == answer
                         break
             process.send_signal(signal.SIGINT)
             async for chunk in process.stdout:

@@ -113,7 +113,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
     async def main(scope: trio.CancelScope) -> None:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(
-                functools.partial(serve_tcp_peers, handle, port, peer, host=args.host)
+                functools.partial(serve_tcp_peers, handle, port, responder.config, host=args.host)
             )
             bound = listeners[0].socket.getsockname()
             where = str(NodeAddress.from_ip(bound[0], bound[1]))

@@ -159,6 +159,7 @@ class Responder:
         self.peers_seen = 0
         self.address_requests = 0
         self.first_answers = 0
+        self._first_answer_size = 0
         self.refusals = 0
 
     def _source(self) -> list[Any]:
@@ -166,7 +167,9 @@ class Responder:
         self.address_requests += 1
         self.first_answers += 1
         reply = self.adapter.address_reply(addresses)
-        return list(getattr(reply, "address_list", ()))
+        entries = list(getattr(reply, "address_list", ()))
+        self._first_answer_size = len(entries)
+        return entries
 
     def reply_addresses(self) -> list[GossipAddress]:
         """The addresses for the next address reply (override to answer otherwise)."""
@@ -201,7 +204,8 @@ class Responder:
                         # The peer answered this one itself, from our book (see config).
                         first_by_peer = False
                         answered += 1
-                        self._event(PeerEventKind.ADDRESSES_SENT, peer, "first answer", 0)
+                        size = self._first_answer_size
+                        self._event(PeerEventKind.ADDRESSES_SENT, peer, f"{size} addresses", size)
                         continue
                     self.address_requests += 1
                     limit = self.requests_per_connection
