@@ -25,20 +25,28 @@ from pathlib import Path
 import trio
 
 from trio_kaspa_peer import PeerConfig, wire
-from trio_kaspa_peer.crawl import CrawlConfig, NodeAddress, NodeStatus, open_crawl, open_store
+from trio_kaspa_peer.crawl import (
+    CrawlConfig,
+    NodeAddress,
+    NodeStatus,
+    adapter_for,
+    default_protocol,
+    open_crawl,
+    open_store,
+)
 from trio_kaspa_peer.testing import open_simulated_network
 
 TARGET_SECONDS = 30.0
 TARGET_MB = 300.0
 
 
-def _nodes_config() -> PeerConfig:
-    return PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+def _nodes_config(protocol: str) -> PeerConfig:
+    return PeerConfig(protocol=protocol, net=wire.KaspaNet.SIMNET)
 
 
-def _crawl_config(concurrency: int) -> CrawlConfig:
+def _crawl_config(protocol: str, concurrency: int) -> CrawlConfig:
     return CrawlConfig(
-        peer=PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET, user_agent_name="bench"),
+        peer=PeerConfig(protocol=protocol, net=wire.KaspaNet.SIMNET, user_agent_name="bench"),
         allow=("127.0.0.0/8",),
         concurrency=concurrency,
         connect_timeout=1.0,
@@ -49,19 +57,23 @@ def _crawl_config(concurrency: int) -> CrawlConfig:
     )
 
 
-async def serve(nodes: int, seed: int) -> None:
+async def serve(protocol: str, nodes: int, seed: int) -> None:
     """Run the network, print its seeds as JSON, and stop when stdin closes."""
-    async with open_simulated_network(nodes, _nodes_config(), seed=seed) as network:
+    async with open_simulated_network(nodes, _nodes_config(protocol), seed=seed) as network:
         print(json.dumps(network.to_dict()), flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)
 
 
-async def crawl(seeds: list[NodeAddress], concurrency: int, db: Path) -> dict[str, float]:
+async def crawl(
+    protocol: str, seeds: list[NodeAddress], concurrency: int, db: Path
+) -> dict[str, float]:
     """Crawl from ``seeds`` into a store at ``db``; the figures."""
+    config = _crawl_config(protocol, concurrency)
+    network = adapter_for(config.peer).network_label(config.peer)
     started = time.perf_counter()
     async with (
-        open_store(db, network="v1-simnet") as writer,
-        open_crawl(seeds, _crawl_config(concurrency), store=writer) as stream,
+        open_store(db, network=network) as writer,
+        open_crawl(seeds, config, store=writer) as stream,
     ):
         records = [record async for record in stream]
         progress = stream.progress()
@@ -76,10 +88,12 @@ async def crawl(seeds: list[NodeAddress], concurrency: int, db: Path) -> dict[st
     }
 
 
-async def crawl_in_process(nodes: int, seed: int, concurrency: int, db: Path) -> dict[str, float]:
+async def crawl_in_process(
+    protocol: str, nodes: int, seed: int, concurrency: int, db: Path
+) -> dict[str, float]:
     """Network and crawler in this one process (for the smoke test)."""
-    async with open_simulated_network(nodes, _nodes_config(), seed=seed) as network:
-        return await crawl(list(network.seeds), concurrency, db)
+    async with open_simulated_network(nodes, _nodes_config(protocol), seed=seed) as network:
+        return await crawl(protocol, list(network.seeds), concurrency, db)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--protocol", default=default_protocol().value, choices=("modern", "1", "v1")
+    )
     parser.add_argument("--quick", action="store_true", help="100 nodes")
     parser.add_argument("--in-process", action="store_true", help="the network in this process")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -94,17 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.nodes = 100
     if args.serve:
-        trio.run(serve, args.nodes, args.seed)
+        trio.run(serve, args.protocol, args.nodes, args.seed)
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         db = Path(scratch) / "bench.sqlite"
         if args.in_process:
-            figures = trio.run(crawl_in_process, args.nodes, args.seed, args.concurrency, db)
+            figures = trio.run(
+                crawl_in_process, args.protocol, args.nodes, args.seed, args.concurrency, db
+            )
         else:
             figures = _crawl_child_network(args, db)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     where = "in this process" if args.in_process else "in a child process"
-    print(f"crawl of {args.nodes} simulated nodes on loopback (network {where})")
+    print(f"crawl of {args.nodes} simulated nodes on loopback, protocol {args.protocol}")
+    print(f"  (the network {where})")
     print(f"  nodes recorded     {figures['nodes']:.0f} ({figures['reached']:.0f} reachable)")
     print(f"  probes             {figures['probes']:.0f}")
     print(f"  wall time          {figures['wall_s']:.2f} s (target < {TARGET_SECONDS:.0f} s)")
@@ -115,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _crawl_child_network(args: argparse.Namespace, db: Path) -> dict[str, float]:
     command = [sys.executable, __file__, "--serve", "--nodes", str(args.nodes)]
-    command += ["--seed", str(args.seed)]
+    command += ["--seed", str(args.seed), "--protocol", args.protocol]
     child = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
     )
@@ -123,7 +143,7 @@ def _crawl_child_network(args: argparse.Namespace, db: Path) -> dict[str, float]
         assert child.stdout is not None
         description = json.loads(child.stdout.readline())
         seeds = [NodeAddress.parse(text) for text in description["seeds"]]
-        return trio.run(crawl, seeds, args.concurrency, db)
+        return trio.run(crawl, args.protocol, seeds, args.concurrency, db)
     finally:
         assert child.stdin is not None
         child.stdin.close()

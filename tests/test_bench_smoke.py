@@ -59,7 +59,7 @@ def test_protobuf_choice_bench_quick(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_crawl_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
-    assert crawl_bench.main(["--nodes", "40", "--in-process"]) == 0
+    assert crawl_bench.main(["--nodes", "40", "--in-process", "--protocol", "1"]) == 0
     out = capsys.readouterr().out
     assert "nodes recorded     40 (34 reachable)" in out
     assert "probes per second" in out
