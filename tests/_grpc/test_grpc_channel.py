@@ -949,3 +949,14 @@ def test_random_chunkings_of_random_messages_arrive_intact(
     pair.server.close()
     client_events, server_events = pair.pump()
     assert of_type(server_events, StreamEnded)
+
+
+def test_a_client_refuses_a_server_that_does_not_speak_http2() -> None:
+    """Bytes that are not HTTP/2 are refused at once, not buffered as a huge frame."""
+    from trio_kaspa_peer._grpc import GrpcChannel, Http2Error
+
+    client = GrpcChannel(client=True, authority="127.0.0.1:1")
+    client.start()
+    client.data_to_send()
+    with pytest.raises(Http2Error, match="does not speak HTTP/2"):
+        client.receive_data(b"SSH-2.0-OpenSSH_9.2\r\n")

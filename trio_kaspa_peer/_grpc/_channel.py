@@ -340,6 +340,7 @@ class GrpcChannel:
         "_ends",
         "_ends_first",
         "_eof",
+        "_first_bytes",
         "_goaway_requested",
         "_goaway_sent",
         "_h2",
@@ -479,6 +480,8 @@ class GrpcChannel:
         self._acked = 0  # ... of which acknowledged to h2
         self._released = 0  # ... of which the caller acknowledged (auto_acknowledge=False)
         self.refused_streams = 0
+        # A client's first 9 bytes from the server, until they are checked.
+        self._first_bytes: bytearray | None = bytearray() if self._client else None
 
     # -- introspection -------------------------------------------------------------------------
 
@@ -822,6 +825,8 @@ class GrpcChannel:
             return []
         if not self._started:
             raise ChannelStateError("call start() before receive_data()")
+        if self._first_bytes is not None:
+            self._check_server_preface(data)
         try:
             h2_events = self._h2.receive_data(data)
         except h2.exceptions.H2Error as exc:
@@ -839,6 +844,24 @@ class GrpcChannel:
             exc.events = events
             raise
         return events
+
+    def _check_server_preface(self, data: bytes) -> None:
+        """A client's first frame from the server must be SETTINGS (RFC 9113 3.4).
+
+        h2 would take whatever a non-HTTP/2 server answers as the start of a
+        huge frame and wait for the rest; this says at once what it is.
+        """
+        assert self._first_bytes is not None
+        self._first_bytes += data[: 9 - len(self._first_bytes)]
+        if len(self._first_bytes) < 9:
+            return
+        head, self._first_bytes = self._first_bytes, None
+        if head[3] != 0x04:  # not a SETTINGS frame
+            self._fail("the server did not start with HTTP/2 SETTINGS", send_goaway=False)
+            raise Http2Error(
+                f"the server does not speak HTTP/2: it began with {bytes(head[:9]).hex()}",
+                error_code=int(ErrorCodes.PROTOCOL_ERROR),
+            )
 
     def _handle(self, h2_events: list[h2.events.Event], events: list[Event]) -> None:
         sid = self._stream_id

@@ -74,15 +74,10 @@ class NodeKind(enum.Enum):
         Over protocol 1 a node of another network is only seen to close the
         connection: the dialler speaks first, and the node drops the
         connection on our first frame without a word, as kaspad v0.5.0 does.
-        Over the modern protocol, a server whose first bytes are not HTTP/2 is
-        not told apart yet (h2 buffers them as the start of a huge frame): the
-        handshake times out.
         """
         parsed = KaspaProtocol.parse(protocol)
         if self is NodeKind.WRONG_NETWORK and parsed is KaspaProtocol.V1:
             return NodeStatus.UNREACHABLE, FailureReason.HANDSHAKE_FAILED
-        if self is NodeKind.GARBAGE and parsed is KaspaProtocol.MODERN:
-            return NodeStatus.UNREACHABLE, FailureReason.HANDSHAKE_TIMEOUT
         return _EXPECTED[self]
 
 
