@@ -625,7 +625,6 @@ async def test_tcp_server_survives_garbage_and_serves_the_next() -> None:
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(reason="bug: a failed write while lingering waits out reject_timeout")
 async def test_go_client_ending_its_stream_and_closing_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

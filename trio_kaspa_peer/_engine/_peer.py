@@ -572,6 +572,8 @@ class Peer(trio.abc.AsyncResource):
                         for callback in write_listeners:
                             await self._call(callback, 0, item.msg, exc)
                     await self._apply(core.connection_lost(exc))
+                    # Nothing more can be written: no goodbye to linger for.
+                    self._task_scope.cancel()
                     return
                 done = core.bytes_written(len(data), trio.current_time(), time.time())
                 if self._debug:
