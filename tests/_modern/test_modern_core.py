@@ -688,7 +688,6 @@ def test_requests_matched_by_response_id_from_protocol_6() -> None:
     assert driver.delivered() == []
 
 
-@pytest.mark.xfail(reason="bug: routed requests are also matched by kind")
 def test_an_answer_without_its_id_is_not_taken_at_protocol_6_and_up() -> None:
     driver, remote = handshaken(remote_version=10)
     request_id = request(driver, pw.RequestRelayBlocksMessage(hashes=[HASH_A]))

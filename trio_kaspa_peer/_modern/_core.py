@@ -113,6 +113,8 @@ class _Request(NamedTuple):
     kinds: frozenset[str]
     deadline: float
     nonce: int
+    routed: bool
+    """Sent with a request id: only a message carrying it back answers it."""
 
 
 def _as_net_address(item: Any) -> NetAddress:
@@ -424,7 +426,7 @@ class ModernCore(BaseCore):
             return None
         name = envelope.name
         for request_id, request in requests.items():
-            if name in request.kinds:
+            if name in request.kinds and not request.routed:
                 if name == "pong" and getattr(envelope.payload, "nonce", 0) != request.nonce:
                     continue
                 del requests[request_id]
@@ -483,7 +485,7 @@ class ModernCore(BaseCore):
         )
         deadline = now + self.config.request_timeout
         nonce = msg.nonce if isinstance(msg, PingMessage) else 0
-        self._requests[request_id] = _Request(kinds, deadline, nonce)
+        self._requests[request_id] = _Request(kinds, deadline, nonce, routed)
         return request_id, data
 
     def cancel_request(self, request_id: int) -> None:
