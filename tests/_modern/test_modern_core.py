@@ -1045,7 +1045,6 @@ def test_go_server_ending_the_call_and_resetting_in_one_read() -> None:
 # -- stats ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="bug: bytes_sent leaves out the gRPC prefix and compression")
 def test_stats_count_messages_and_bytes_both_ways() -> None:
     client = Driver(make_core())
     server = Driver(make_core(inbound=True))
@@ -1060,7 +1059,6 @@ def test_stats_count_messages_and_bytes_both_ways() -> None:
     assert a.last_send == a.last_recv == WALL
 
 
-@pytest.mark.xfail(reason="bug: bytes_sent leaves out the gRPC prefix and compression")
 def test_stats_bytes_are_wire_bytes_with_gzip() -> None:
     client = Driver(make_core(compression=True))
     server = Driver(make_core(inbound=True, compression=True))

@@ -179,7 +179,7 @@ class ModernCore(BaseCore):
                 send_compression="gzip" if config.compression else None,
             )
         self._incoming: deque[Any] = deque()
-        self._inflight_seq: deque[tuple[int, Any]] = deque()
+        self._inflight_seq: deque[tuple[int, Any, int]] = deque()
         self._pre_open: list[Any] = []
         self._dropped: list[Any] = []
         self._stream_open = not inbound
@@ -496,14 +496,17 @@ class ModernCore(BaseCore):
         if not self._stream_open:
             self._pre_open.append(item)
             return
+        channel = self.channel
+        before = channel.pending_bytes
         try:
-            seq = self.channel.send_message(item.data)
+            seq = channel.send_message(item.data)
         except (StreamClosedError, StreamNotOpenError):
             # The stream ended under us (the remote left): it will never be sent; the
             # engine learns why from the events and releases its sender.
             self._dropped.append(item)
             return
-        self._inflight_seq.append((seq, item))
+        # Its size on the wire (gRPC prefix, compressed), as the receiving end counts it.
+        self._inflight_seq.append((seq, item, channel.pending_bytes - before))
         self._dirty = True
 
     def can_queue(self) -> bool:
@@ -525,13 +528,13 @@ class ModernCore(BaseCore):
         inflight = self._inflight_seq
         done: list[Any] = []
         while inflight and inflight[0][0] <= sent:
-            item = inflight.popleft()[1]
+            _, item, wire_size = inflight.popleft()
             done.append(item)
-            self._account_sent(item.msg, len(item.data), now, now_wall)
+            self._account_sent(item.msg, wire_size, now, now_wall)
         return done
 
     def unfinished(self) -> list[Any]:
-        return [item for _, item in self._inflight_seq] + self._pre_open + self._dropped
+        return [item for _, item, _ in self._inflight_seq] + self._pre_open + self._dropped
 
     def _account_sent(self, msg: Any, nbytes: int, now: float, now_wall: float) -> None:
         self.bytes_sent += nbytes
