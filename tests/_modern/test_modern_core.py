@@ -21,6 +21,7 @@ from modern_helpers import (
     WALL,
     Driver,
     Remote,
+    config,
     handshaken,
     make_core,
     pump,
@@ -28,6 +29,7 @@ from modern_helpers import (
 
 from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import (
+    ConfigError,
     HandshakeError,
     HandshakeTimeout,
     IdleTimeout,
@@ -353,6 +355,23 @@ def test_version_refusal_sends_a_reject_naming_it(
     assert isinstance(reject, pw.RejectMessage)
     assert reject.reason.startswith(text)
     assert str(reason).startswith(text)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"min_protocol_version": 0},
+        {"min_protocol_version": 4},
+        {"protocol_version": 7, "min_protocol_version": 8},
+        {"protocol_version": 4},
+        {"protocol_version": 11},
+    ],
+)
+def test_config_refuses_a_range_outside_the_modern_versions(kwargs: dict[str, Any]) -> None:
+    # With min_protocol_version=0, a remote advertising 0 was "applied" as 0 and the
+    # next message raised the codec's UsageError out of the core.
+    with pytest.raises(ConfigError):
+        config(**kwargs)
 
 
 @ROLES
