@@ -640,3 +640,30 @@ async def test_go_client_ending_its_stream_and_closing_at_once(
         start = trio.current_time()
     assert isinstance(peer.close_reason, tkp.RemoteClosed)
     assert trio.current_time() - start < 1  # not reject_timeout (5 s)
+
+
+async def test_a_remote_that_does_not_read_gets_backpressure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The remote reads nothing: once its flow-control window is shut, what we buffer is
+    # bounded by the outbound queue (and the core's own small buffer): send_nowait()
+    # says the queue is full, rather than our memory taking everything.
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=4, idle_timeout=1e6, ping_interval=1e6)
+
+    async def never_read(remote: GrpcRemote) -> None:
+        await trio.sleep_forever()
+
+    async with scripted(config, await handshake_then(never_read)) as (peer, _remote):
+        queued = 0
+        with pytest.raises(tkp.OutboundQueueFull):
+            for _ in range(40):  # 20 MB
+                peer.send_nowait(big)
+                queued += 1
+                await trio.sleep(1)  # the writer takes what it can
+        buffered = peer._core.channel.pending_bytes + peer._outbox.nbytes
+        # The window (1 MiB) is on the wire; four queued; one or two in the core's buffer.
+        assert queued <= 2 + 4 + 2
+        assert buffered <= 6 * 500_100

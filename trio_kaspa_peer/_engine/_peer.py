@@ -550,7 +550,9 @@ class Peer(trio.abc.AsyncResource):
                 if not data:
                     if closed.is_set():
                         break  # lingering: what the core had to say is written
-                    item = outbox.get_nowait()
+                    # Nothing to write may also mean the remote's window is shut with
+                    # bytes still buffered: take more only if the core has room.
+                    item = outbox.get_nowait() if core.can_queue() else None
                     if item is None:
                         wake = self._writer_wake
                         if wake.is_set():
