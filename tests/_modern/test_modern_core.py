@@ -552,6 +552,28 @@ def test_no_pong_within_ping_timeout_closes() -> None:
     assert driver.core.next_deadline() == math.inf
 
 
+def test_a_keepalive_ping_never_written_does_not_time_out() -> None:
+    driver, remote = handshaken(ping_interval=120.0, ping_timeout=120.0, idle_timeout=1000.0)
+    core = driver.core
+    # The engine drops the Ping (its outbound queue is full): it never reaches the core.
+    (dropped,) = core.on_timer(T0 + 120.0, 0)
+    assert isinstance(dropped, Send)
+    assert dropped.policy is SendPolicy.DROP
+    assert core.next_deadline() == T0 + 240.0  # the next tick; no Pong is due
+    # At the next tick: a new Ping, not PingTimeout.
+    (send,) = driver.timer(T0 + 240.0)
+    assert isinstance(send, Send)
+    assert send.messages[0].nonce != dropped.messages[0].nonce
+    pump(driver, remote)
+    (ping,) = remote.take()
+    assert ping.payload == send.messages[0]
+    # Its Pong is due ping_timeout after it was written.
+    assert core.next_deadline() == T0 + 360.0
+    (close,) = driver.timer(T0 + 360.0)
+    assert isinstance(close, Close)
+    assert isinstance(close.reason, PingTimeout)
+
+
 def test_a_ping_still_out_is_not_repeated_at_the_next_tick() -> None:
     driver, remote = handshaken(ping_interval=10.0, ping_timeout=25.0)
     driver.timer(T0 + 10.0)

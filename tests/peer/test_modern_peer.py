@@ -642,6 +642,34 @@ async def test_go_client_ending_its_stream_and_closing_at_once(
     assert trio.current_time() - start < 1  # not reject_timeout (5 s)
 
 
+async def test_keepalive_ping_dropped_on_a_full_outbox_does_not_time_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A node busy for a few seconds at the keepalive tick: our outbound queue is full
+    # then, and the keepalive Ping is dropped.  The node is fine and answers Pings again
+    # right after; the connection must not end with PingTimeout for a Ping never sent.
+    async def busy_then_fine(remote: GrpcRemote) -> None:
+        await trio.sleep(125)  # reads nothing meanwhile: our window shuts
+        while True:
+            envelope = await remote.recv()
+            if envelope.name == "ping":
+                assert isinstance(envelope.payload, pw.PingMessage)
+                await remote.send(pw.PongMessage(nonce=envelope.payload.nonce))
+
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=2)
+    script = await handshake_then(busy_then_fine)
+    async with scripted(config, script) as (peer, _remote), trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(peer.send, big)
+        await trio.sleep(400)
+        assert not peer.closed, peer.close_reason
+        assert peer.stats().last_ping_nonce != 0
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_remote_that_does_not_read_gets_backpressure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

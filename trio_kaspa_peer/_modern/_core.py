@@ -540,6 +540,11 @@ class ModernCore(BaseCore):
         self.bytes_sent += nbytes
         self.messages_sent += 1
         self.last_send = now_wall
+        if type(msg) is PingMessage and self._ping_nonce and msg.nonce == self._ping_nonce:
+            # Our keepalive Ping is on the wire: its Pong's time starts now.
+            self.last_ping_time = now_wall
+            self.last_ping_clock = now
+            self._ping_deadline = now + self.config.ping_timeout
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -571,14 +576,13 @@ class ModernCore(BaseCore):
         return events
 
     def _keepalive_ping(self, now: float) -> Any:
-        if self._ping_nonce:
-            return None  # the previous one is still out: its timeout runs
+        if self._ping_deadline != math.inf:
+            return None  # the previous one is on the wire: its timeout runs
+        # None is out, or the previous one was never written (dropped from a full
+        # outbound queue): a new one, whose timeout starts once it is written.
         nonce = RNG.getrandbits(64) or 1
         self._ping_nonce = nonce
         self.last_ping_nonce = nonce
-        self.last_ping_time = self._now_wall
-        self.last_ping_clock = now
-        self._ping_deadline = now + self.config.ping_timeout
         return PingMessage(nonce=nonce)
 
 
