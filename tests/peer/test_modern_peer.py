@@ -695,3 +695,32 @@ async def test_a_remote_that_does_not_read_gets_backpressure(
         # The window (1 MiB) is on the wire; four queued; one or two in the core's buffer.
         assert queued <= 2 + 4 + 2
         assert buffered <= 6 * 500_100
+
+
+async def test_relay_invs_are_dropped_when_messages_is_full() -> None:
+    async def flood(remote: GrpcRemote) -> None:
+        for i in range(30):
+            await remote.send(pw.InvRelayBlockMessage(hash=pw.Hash(bytes=bytes([i]) * 32)))
+        await remote.send(pw.PingMessage(nonce=1))
+        for i in range(8):
+            await remote.send(pw.PingMessage(nonce=i + 2))
+        await trio.sleep_forever()
+
+    config = cfg(message_queue_size=5)
+    async with scripted(config, await handshake_then(flood)) as (peer, _remote):
+        await trio.testing.wait_all_tasks_blocked()
+        stream = peer.messages()
+        # Invs past the bound were dropped, never waited for; Pings wait (backpressure).
+        got = [await stream.receive() for _ in range(14)]
+        kinds = [type(m).__name__ for m in got]
+        assert kinds == ["InvRelayBlockMessage"] * 5 + ["PingMessage"] * 9
+        assert stream.dropped == 25
+        assert not peer.closed
+
+
+async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> None:
+    async with scripted(cfg(), await handshake_then(forever)) as (peer, _remote):
+        assert peer.protocol_version == 5
+        with pytest.raises(pw.PayloadTooNewError):
+            await peer.send(pw.BlockBodyMessage())
+        assert not peer.closed
