@@ -574,6 +574,25 @@ def test_a_keepalive_ping_never_written_does_not_time_out() -> None:
     assert isinstance(close.reason, PingTimeout)
 
 
+def test_pong_read_before_the_write_completes() -> None:
+    # Seen live: the writer task still waits in send_all() when the reader already has
+    # the Pong.  The round trip counts from the Ping's queueing, and no timeout is left.
+    driver, remote = handshaken(ping_interval=120.0, idle_timeout=1000.0)
+    core = driver.core
+    driver.timer(T0 + 120.0)
+    data = core.data_to_send()  # handed to the stream; bytes_written() not called yet
+    remote.receive(data)
+    (ping,) = remote.take()
+    remote.send(pw.PongMessage(nonce=ping.payload.nonce))  # type: ignore[attr-defined]
+    driver.now = T0 + 120.5
+    driver.receive(remote.data_to_send())
+    assert core.stats().last_ping_micros == 500_000
+    core.bytes_written(len(data), T0 + 120.6, WALL)
+    assert core.next_deadline() == T0 + 240.0  # the next tick: no Pong is due
+    assert driver.timer(T0 + 240.0) != []
+    assert driver.closed is None
+
+
 def test_a_ping_still_out_is_not_repeated_at_the_next_tick() -> None:
     driver, remote = handshaken(ping_interval=10.0, ping_timeout=25.0)
     driver.timer(T0 + 10.0)

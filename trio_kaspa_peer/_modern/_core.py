@@ -541,9 +541,8 @@ class ModernCore(BaseCore):
         self.messages_sent += 1
         self.last_send = now_wall
         if type(msg) is PingMessage and self._ping_nonce and msg.nonce == self._ping_nonce:
-            # Our keepalive Ping is on the wire: its Pong's time starts now.
-            self.last_ping_time = now_wall
-            self.last_ping_clock = now
+            # Our keepalive Ping is on the wire (and its Pong not in yet): the time
+            # allowed for the Pong starts now.
             self._ping_deadline = now + self.config.ping_timeout
 
     # -- timers -------------------------------------------------------------------------------
@@ -583,6 +582,10 @@ class ModernCore(BaseCore):
         nonce = RNG.getrandbits(64) or 1
         self._ping_nonce = nonce
         self.last_ping_nonce = nonce
+        # The round trip counts from here: the Pong may be read before the writer
+        # reports the Ping written.
+        self.last_ping_time = self._now_wall
+        self.last_ping_clock = now
         return PingMessage(nonce=nonce)
 
 
