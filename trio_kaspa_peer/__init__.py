@@ -25,15 +25,20 @@ from ._errors import (
     LocalClose,
     LocalProtocolError,
     MisbehaviorError,
+    NetworkMismatchError,
     OutboundQueueFull,
     PeerClosed,
     PeerError,
+    PingTimeout,
     ProtocolError,
     ProtocolVersionTooLow,
+    RejectedError,
     RemoteClosed,
     RemoteProtocolError,
+    RequestTimeout,
     SelfConnectionError,
     StallError,
+    TooManyRequests,
     UsageError,
     VersionNotFirstError,
 )
@@ -43,6 +48,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._engine import MessageStream, Peer, SendHandle, open_peer
+    from ._modernpeer import ModernPeer
     from ._tcp import open_tcp_peer, serve_tcp_peers
     from ._v1peer import V1Peer
 
@@ -62,6 +68,8 @@ __all__ = [
     "MessageListeners",
     "MessageStream",
     "MisbehaviorError",
+    "ModernPeer",
+    "NetworkMismatchError",
     "OutboundQueueFull",
     "Peer",
     "PeerClosed",
@@ -69,13 +77,17 @@ __all__ = [
     "PeerContext",
     "PeerError",
     "PeerStats",
+    "PingTimeout",
     "ProtocolError",
     "ProtocolVersionTooLow",
+    "RejectedError",
     "RemoteClosed",
     "RemoteProtocolError",
+    "RequestTimeout",
     "SelfConnectionError",
     "SendHandle",
     "StallError",
+    "TooManyRequests",
     "UsageError",
     "V1Peer",
     "VersionNotFirstError",
@@ -96,6 +108,7 @@ _LAZY = {
     "open_tcp_peer": "._tcp",
     "serve_tcp_peers": "._tcp",
     "V1Peer": "._v1peer",
+    "ModernPeer": "._modernpeer",
 }
 """Names whose modules import Trio: loaded on first use."""
 

@@ -724,3 +724,19 @@ async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> 
         with pytest.raises(pw.PayloadTooNewError):
             await peer.send(pw.BlockBodyMessage())
         assert not peer.closed
+
+
+def test_the_modern_names_are_public() -> None:
+    # ModernPeer's docs name these as trio_kaspa_peer.<name>; users catch them there.
+    from trio_kaspa_peer import _errors
+
+    assert tkp.ModernPeer is ModernPeer
+    for name in (
+        "NetworkMismatchError",
+        "PingTimeout",
+        "RejectedError",
+        "RequestTimeout",
+        "TooManyRequests",
+    ):
+        assert getattr(tkp, name) is getattr(_errors, name)
+        assert name in tkp.__all__
