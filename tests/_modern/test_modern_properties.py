@@ -25,7 +25,7 @@ from hyperframe.frame import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from modern_helpers import Driver, handshaken, make_core, pump
+from modern_helpers import Driver, Remote, handshaken, make_core, pump
 
 from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import HandshakeError, KaspaPeerError, LocalClose
@@ -365,3 +365,15 @@ def test_random_trailers_and_resets_end_with_our_errors(
             pass
     driver.receive(conn.data_to_send())
     assert_our_own_ending(driver)
+
+
+@SETTINGS
+@given(garbage=st.binary(min_size=1, max_size=200), inbound=st.booleans(), whole=st.booleans())
+def test_garbage_before_the_handshake(garbage: bytes, inbound: bool, whole: bool) -> None:
+    driver = Driver(make_core(inbound=inbound))
+    if whole:  # a valid start (client preface and SETTINGS, or the server's), then garbage
+        remote = Remote(client=inbound)
+        driver.receive(remote.data_to_send())
+    driver.receive(garbage)
+    assert_our_own_ending(driver)
+    assert not driver.core.handshake_complete

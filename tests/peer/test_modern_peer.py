@@ -740,3 +740,40 @@ def test_the_modern_names_are_public() -> None:
     ):
         assert getattr(tkp, name) is getattr(_errors, name)
         assert name in tkp.__all__
+
+
+async def test_a_sender_waiting_for_room_is_released_when_the_remote_leaves(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leave = trio.Event()
+
+    async def stop_reading_then_leave(remote: GrpcRemote) -> None:
+        await leave.wait()  # reads nothing until then: our window shuts
+        remote.channel.close()
+        await remote.flush()
+
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=2, idle_timeout=1e6, ping_interval=1e6)
+    script = await handshake_then(stop_reading_then_leave)
+    async with scripted(config, script) as (peer, _remote):
+        with pytest.raises(tkp.OutboundQueueFull):
+            for _ in range(20):
+                peer.send_nowait(big)
+                await trio.sleep(1)
+        errors: list[tkp.PeerClosed] = []
+
+        async def blocked_send() -> None:
+            try:
+                await peer.send(big)
+            except tkp.PeerClosed as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(blocked_send)
+            await trio.sleep(5)
+            assert errors == []  # still waiting for room
+            leave.set()
+        assert len(errors) == 1
+        assert isinstance(errors[0].reason, tkp.RemoteClosed)
