@@ -4,6 +4,7 @@ the protobuf runtime."""
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -31,7 +32,12 @@ from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import HandshakeError, KaspaPeerError, LocalClose
 from trio_kaspa_peer._sansio import Close, Notify, PeerContext, Response, Send
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# MODERN_EXAMPLES=5000 for a long soak of the garbage properties (60 in the default run).
+SETTINGS = settings(
+    max_examples=int(os.environ.get("MODERN_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 # -- the same conversation, cut anywhere ------------------------------------------------------
