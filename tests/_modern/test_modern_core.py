@@ -12,6 +12,8 @@ import ipaddress
 import math
 from typing import Any
 
+import h2.config
+import h2.connection
 import h2.errors
 import pytest
 from hyperframe.frame import Frame
@@ -48,11 +50,13 @@ from trio_kaspa_peer._errors import (
     VersionNotFirstError,
 )
 from trio_kaspa_peer._grpc import (
+    BadResponseError,
     CompressedWithoutEncodingError,
     ConnectionTerminated,
     InboundMessageTooLargeError,
     InvalidMessageFlagError,
     StreamEnded,
+    TruncatedMessageError,
 )
 from trio_kaspa_peer._sansio import (
     Close,
@@ -1100,6 +1104,84 @@ def test_go_server_ending_the_call_and_resetting_in_one_read() -> None:
     reason = the_close(driver)
     assert type(reason) is RemoteClosed
     assert "grpc-status 0" in str(reason)
+
+
+@ROLES
+def test_a_message_cut_short_by_end_stream_and_a_reset_in_one_read(inbound: bool) -> None:
+    # The remote ends the stream inside a gRPC message and resets it, in one read (found
+    # by the garbage properties): h2's StreamClosedError escaped when we reset in turn.
+    driver, remote = handshaken(inbound=inbound)
+    conn = remote.channel._h2
+    conn.send_data(1, b"\x00\x00\x00", end_stream=True)  # 3 bytes of a 5-byte prefix
+    conn.reset_stream(1, h2.errors.ErrorCodes.NO_ERROR)
+    driver.receive(conn.data_to_send())
+    reason = the_close(driver)
+    assert isinstance(reason, TruncatedMessageError)
+    while driver.data_to_send():
+        pass
+
+
+def _raw_h2(client: bool) -> h2.connection.H2Connection:
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=client, header_encoding=None)
+    )
+    conn.initiate_connection()
+    return conn
+
+
+def test_a_bad_response_and_a_reset_in_one_read() -> None:
+    driver = Driver(make_core())
+    server = _raw_h2(client=False)
+    server.receive_data(driver.data_to_send())
+    server.send_headers(1, [(":status", "503")])
+    server.reset_stream(1, h2.errors.ErrorCodes.REFUSED_STREAM)
+    driver.receive(server.data_to_send())
+    reason = the_close(driver)
+    assert type(reason) is HandshakeError
+    assert isinstance(reason.__cause__, BadResponseError)
+    while driver.data_to_send():
+        pass
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "x")],
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/protowire.P2P/MessageStream"),
+            (":authority", "x"),
+            ("content-type", "text/plain"),
+        ],
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/protowire.RPC/MessageStream"),
+            (":authority", "x"),
+            ("content-type", "application/grpc"),
+        ],
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/protowire.P2P/MessageStream"),
+            (":authority", "x"),
+            ("content-type", "application/grpc"),
+        ],
+    ],
+    ids=["get", "not-grpc", "rpc-path", "valid"],
+)
+def test_a_request_and_a_reset_in_one_read(headers: list[tuple[str, str]]) -> None:
+    driver = Driver(make_core(inbound=True))
+    client = _raw_h2(client=True)
+    client.send_headers(1, headers)
+    client.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+    driver.receive(client.data_to_send())
+    reason = the_close(driver)
+    assert isinstance(reason, HandshakeError)
+    assert isinstance(reason.__cause__, (RemoteProtocolError, RemoteClosed))
+    while driver.data_to_send():
+        pass
 
 
 # -- stats ------------------------------------------------------------------------------------
