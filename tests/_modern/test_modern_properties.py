@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import h2.errors
+import hpack
 import pytest
 from hyperframe.frame import (
     ContinuationFrame,
@@ -253,7 +254,16 @@ def _frame(kind: str, stream: int, draw: Any) -> bytes:
     return bytes(data)
 
 
-_STREAM_FRAMES = {"data", "headers", "rst", "priority", "push", "continuation"}
+_STREAM_FRAMES = {"data", "headers", "hpack", "rst", "priority", "push", "continuation"}
+
+_HEADER_NAMES = [
+    ":status", ":method", ":path", ":scheme", ":authority", "content-type", "te",
+    "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", "x-any",
+]  # fmt: skip
+_HEADER_VALUES = [
+    "200", "503", "POST", "GET", "http", "/protowire.P2P/MessageStream", "/x",
+    "application/grpc", "text/plain", "trailers", "0", "13", "gzip", "identity", "br", "",
+]  # fmt: skip
 
 
 def _frame_on(kind: str, stream: int, draw: Any) -> Frame:
@@ -264,6 +274,16 @@ def _frame_on(kind: str, stream: int, draw: Any) -> Frame:
         if "PADDED" in data.flags:
             data.pad_length = draw(st.integers(0, 10))
         return data
+    if kind == "hpack":  # a well-formed header block (no dynamic table: state-free)
+        fields = draw(
+            st.lists(st.tuples(st.sampled_from(_HEADER_NAMES), st.sampled_from(_HEADER_VALUES)))
+        )
+        block = hpack.Encoder().encode([(n, v, True) for n, v in fields])
+        headers = HeadersFrame(stream, data=block)
+        headers.flags.add("END_HEADERS")
+        if draw(st.booleans()):
+            headers.flags.add("END_STREAM")
+        return headers
     if kind == "headers":
         frame: Frame = HeadersFrame(stream, data=draw(st.binary(max_size=30)))
         for flag in draw(st.sets(st.sampled_from(["END_STREAM", "END_HEADERS"]))):
@@ -312,8 +332,8 @@ def _frame_on(kind: str, stream: int, draw: Any) -> Frame:
 @st.composite
 def frame_sequences(draw: Any) -> bytes:
     kinds = [
-        "data", "headers", "rst", "settings", "window", "ping", "goaway", "priority", "push",
-        "continuation", "extension",
+        "data", "headers", "hpack", "hpack", "rst", "rst", "settings", "window", "ping",
+        "goaway", "priority", "push", "continuation", "extension",
     ]  # fmt: skip
     count = draw(st.integers(1, 6))
     return b"".join(
