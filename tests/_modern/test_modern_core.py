@@ -136,6 +136,27 @@ def test_inbound_core_holds_its_version_until_the_request_arrives() -> None:
 
 
 @pytest.mark.parametrize(
+    ("net", "name"),
+    [
+        (None, "kaspa-mainnet"),
+        ("mainnet", "kaspa-mainnet"),
+        ("testnet", "kaspa-testnet-10"),
+        ("testnet-10", "kaspa-testnet-10"),
+        ("kaspa-testnet-12", "kaspa-testnet-12"),
+        ("simnet", "kaspa-simnet"),
+        ("devnet", "kaspa-devnet"),
+    ],
+)
+def test_network_names_in_the_version(net: str | None, name: str) -> None:
+    driver = Driver(make_core(net=net))
+    remote = remote_for(driver)
+    pump(driver, remote)
+    version = remote.received[0].payload
+    assert isinstance(version, pw.VersionMessage)
+    assert version.network == name
+
+
+@pytest.mark.parametrize(
     ("address", "ip"),
     [
         (("192.0.2.1", 16611), bytes([192, 0, 2, 1])),
