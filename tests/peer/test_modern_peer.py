@@ -631,6 +631,8 @@ async def test_go_client_ending_its_stream_and_closing_at_once(
     # goodbye (trailers, GOAWAY) finds the stream broken.  Nothing is left to wait for.
     async def go_client_leaves(remote: GrpcRemote) -> None:
         await remote.handshake()
+        for _ in range(5):
+            remote.channel.send_message(pw.encode(pw.InvRelayBlockMessage(hash=HASH_A)))
         remote.channel.close()
         await remote.flush()
         await remote.stream.aclose()
@@ -638,6 +640,9 @@ async def test_go_client_ending_its_stream_and_closing_at_once(
     async with scripted(cfg(), go_client_leaves, inbound=True) as (peer, _remote):
         await peer.wait_closed()
         start = trio.current_time()
+        # What arrived before the close is still delivered.
+        got = [msg async for msg in peer.messages()]
+        assert got == [pw.InvRelayBlockMessage(hash=HASH_A)] * 5
     assert isinstance(peer.close_reason, tkp.RemoteClosed)
     assert trio.current_time() - start < 1  # not reject_timeout (5 s)
 
