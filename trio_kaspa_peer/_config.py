@@ -366,8 +366,9 @@ class PeerConfig:
             integer("protocol_version", 1, (1 << 31) - 1)
             integer("min_protocol_version", 0, (1 << 31) - 1)
         else:
-            integer("protocol_version", 5, 10)
-            integer("min_protocol_version", 0, 10)
+            # Below 5 no message exists (a remote advertising 0 would be "applied" as 0).
+            highest = integer("protocol_version", 5, 10)
+            integer("min_protocol_version", 5, highest)
         if self.ban_threshold is not None:
             integer("ban_threshold", 0, (1 << 32) - 1)
         put("net", self._network(protocol))

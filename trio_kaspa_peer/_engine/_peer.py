@@ -552,7 +552,9 @@ class Peer(trio.abc.AsyncResource):
                 if not data:
                     if closed.is_set():
                         break  # lingering: what the core had to say is written
-                    item = outbox.get_nowait()
+                    # Nothing to write may also mean the remote's window is shut with
+                    # bytes still buffered: take more only if the core has room.
+                    item = outbox.get_nowait() if core.can_queue() else None
                     if item is None:
                         wake = self._writer_wake
                         if wake.is_set():
@@ -574,6 +576,8 @@ class Peer(trio.abc.AsyncResource):
                         for callback in write_listeners:
                             await self._call(callback, 0, item.msg, exc)
                     await self._apply(core.connection_lost(exc))
+                    # Nothing more can be written: no goodbye to linger for.
+                    self._task_scope.cancel()
                     return
                 done = core.bytes_written(len(data), trio.current_time(), time.time())
                 if self._debug:

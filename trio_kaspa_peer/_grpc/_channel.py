@@ -54,6 +54,7 @@ Driving it (no sockets, no clock; bytes in, bytes and events out)::
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any, Final, Literal, NoReturn
 
 import h2.config
@@ -925,14 +926,14 @@ class GrpcChannel:
         conn = self._h2
         if self._stream_id or self._goaway_requested:
             # One stream per connection: refuse any other, politely (the remote may retry).
-            conn.reset_stream(ev.stream_id, ErrorCodes.REFUSED_STREAM)
+            self._quietly(conn.reset_stream, ev.stream_id, ErrorCodes.REFUSED_STREAM)
             self.refused_streams += 1
             return
         sid = self._stream_id = ev.stream_id
         headers = list(ev.headers)
         method = _header(headers, b":method")
         if method != b"POST":
-            conn.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+            self._quietly(conn.reset_stream, sid, ErrorCodes.PROTOCOL_ERROR)
             self._fail("the request was not a gRPC call")
             raise NotGrpcRequestError(
                 f"request method is {method!r}, not POST: this is not a gRPC call"
@@ -940,7 +941,8 @@ class GrpcChannel:
         content_type = _header(headers, b"content-type")
         if not _is_grpc_content_type(content_type):
             ctype = encode_grpc_message(repr(content_type))
-            conn.send_headers(
+            self._quietly(
+                conn.send_headers,
                 sid,
                 [
                     (":status", "415"),
@@ -985,13 +987,14 @@ class GrpcChannel:
             self._send_encoding = _GZIP
             self._compress = True
         response.append(("grpc-accept-encoding", _GZIP))
-        conn.send_headers(sid, response)
+        self._quietly(conn.send_headers, sid, response)
         self._stream_open = True
         self._update_accepting()
         events.append(HeadersReceived(_latin1(headers), encoding, self._send_encoding))
 
     def _trailers_only(self, sid: int, status: int, message: str) -> None:
-        self._h2.send_headers(
+        self._quietly(
+            self._h2.send_headers,
             sid,
             [
                 (":status", "200"),
@@ -1115,27 +1118,37 @@ class GrpcChannel:
                 self._h2.close_connection(ErrorCodes.NO_ERROR)
             self._goaway_sent = True
 
+    @staticmethod
+    def _quietly(send: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Send on a stream that a later frame of the same read may have closed already
+        (an RST_STREAM right after the frame we answer): then nothing more can be said
+        on it, and h2's StreamClosedError must not escape ``receive_data``."""
+        try:
+            send(*args, **kwargs)
+        except h2.exceptions.StreamClosedError:
+            pass
+
     def _fail_stream(self, exc: GrpcRemoteError) -> None:
         """The remote broke gRPC on our stream: say so on the stream, then leave."""
         conn = self._h2
         if self._closed_reason is None and self._stream_open:
             if self._client:
-                conn.reset_stream(self._stream_id, ErrorCodes.CANCEL)
+                self._quietly(conn.reset_stream, self._stream_id, ErrorCodes.CANCEL)
             elif not self._local_ended:
                 status = 8 if isinstance(exc, InboundMessageTooLargeError) else 13
                 if self._mid_message:
-                    conn.reset_stream(self._stream_id, ErrorCodes.INTERNAL_ERROR)
+                    self._quietly(conn.reset_stream, self._stream_id, ErrorCodes.INTERNAL_ERROR)
                 else:
                     trailers = [
                         ("grpc-status", str(status)),
                         ("grpc-message", encode_grpc_message(str(exc))),
                     ]
-                    conn.send_headers(self._stream_id, trailers, end_stream=True)
+                    self._quietly(conn.send_headers, self._stream_id, trailers, end_stream=True)
             self._local_ended = True
         self._fail(str(exc))
 
     def _fail_stream_local(self) -> None:
         if self._closed_reason is None:
-            self._h2.reset_stream(self._stream_id, ErrorCodes.CANCEL)
+            self._quietly(self._h2.reset_stream, self._stream_id, ErrorCodes.CANCEL)
             self._local_ended = True
         self._fail("the server's response was not gRPC")

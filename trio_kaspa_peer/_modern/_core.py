@@ -113,6 +113,8 @@ class _Request(NamedTuple):
     kinds: frozenset[str]
     deadline: float
     nonce: int
+    routed: bool
+    """Sent with a request id: only a message carrying it back answers it."""
 
 
 def _as_net_address(item: Any) -> NetAddress:
@@ -184,7 +186,7 @@ class ModernCore(BaseCore):
                 max_frame_size=_MAX_FRAME,
             )
         self._incoming: deque[Any] = deque()
-        self._inflight_seq: deque[tuple[int, Any]] = deque()
+        self._inflight_seq: deque[tuple[int, Any, int]] = deque()
         self._pre_open: list[Any] = []
         self._dropped: list[Any] = []
         self._stream_open = not inbound
@@ -429,7 +431,7 @@ class ModernCore(BaseCore):
             return None
         name = envelope.name
         for request_id, request in requests.items():
-            if name in request.kinds:
+            if name in request.kinds and not request.routed:
                 if name == "pong" and getattr(envelope.payload, "nonce", 0) != request.nonce:
                     continue
                 del requests[request_id]
@@ -488,7 +490,7 @@ class ModernCore(BaseCore):
         )
         deadline = now + self.config.request_timeout
         nonce = msg.nonce if isinstance(msg, PingMessage) else 0
-        self._requests[request_id] = _Request(kinds, deadline, nonce)
+        self._requests[request_id] = _Request(kinds, deadline, nonce, routed)
         return request_id, data
 
     def cancel_request(self, request_id: int) -> None:
@@ -499,14 +501,17 @@ class ModernCore(BaseCore):
         if not self._stream_open:
             self._pre_open.append(item)
             return
+        channel = self.channel
+        before = channel.pending_bytes
         try:
-            seq = self.channel.send_message(item.data)
+            seq = channel.send_message(item.data)
         except (StreamClosedError, StreamNotOpenError):
             # The stream ended under us (the remote left): it will never be sent; the
             # engine learns why from the events and releases its sender.
             self._dropped.append(item)
             return
-        self._inflight_seq.append((seq, item))
+        # Its size on the wire (gRPC prefix, compressed), as the receiving end counts it.
+        self._inflight_seq.append((seq, item, channel.pending_bytes - before))
         self._dirty = True
 
     def can_queue(self) -> bool:
@@ -528,18 +533,22 @@ class ModernCore(BaseCore):
         inflight = self._inflight_seq
         done: list[Any] = []
         while inflight and inflight[0][0] <= sent:
-            item = inflight.popleft()[1]
+            _, item, wire_size = inflight.popleft()
             done.append(item)
-            self._account_sent(item.msg, len(item.data), now, now_wall)
+            self._account_sent(item.msg, wire_size, now, now_wall)
         return done
 
     def unfinished(self) -> list[Any]:
-        return [item for _, item in self._inflight_seq] + self._pre_open + self._dropped
+        return [item for _, item, _ in self._inflight_seq] + self._pre_open + self._dropped
 
     def _account_sent(self, msg: Any, nbytes: int, now: float, now_wall: float) -> None:
         self.bytes_sent += nbytes
         self.messages_sent += 1
         self.last_send = now_wall
+        if type(msg) is PingMessage and self._ping_nonce and msg.nonce == self._ping_nonce:
+            # Our keepalive Ping is on the wire (and its Pong not in yet): the time
+            # allowed for the Pong starts now.
+            self._ping_deadline = now + self.config.ping_timeout
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -571,14 +580,17 @@ class ModernCore(BaseCore):
         return events
 
     def _keepalive_ping(self, now: float) -> Any:
-        if self._ping_nonce:
-            return None  # the previous one is still out: its timeout runs
+        if self._ping_deadline != math.inf:
+            return None  # the previous one is on the wire: its timeout runs
+        # None is out, or the previous one was never written (dropped from a full
+        # outbound queue): a new one, whose timeout starts once it is written.
         nonce = RNG.getrandbits(64) or 1
         self._ping_nonce = nonce
         self.last_ping_nonce = nonce
+        # The round trip counts from here: the Pong may be read before the writer
+        # reports the Ping written.
         self.last_ping_time = self._now_wall
         self.last_ping_clock = now
-        self._ping_deadline = now + self.config.ping_timeout
         return PingMessage(nonce=nonce)
 
 

@@ -38,6 +38,9 @@ class PeerStats:
     last_send: float
     last_recv: float
     bytes_sent: int
+    """Bytes of the messages written: protocol 1, whole frames; the modern protocol, each
+    message's gRPC frame as sent (its 5-byte prefix and the bytes, compressed or not;
+    HTTP/2's own framing is not counted).  The remote's ``bytes_received`` counts the same."""
     bytes_received: int
     messages_sent: int
     messages_received: int

@@ -1,0 +1,784 @@
+"""The modern protocol's peer over the Trio engine: memory streams, loopback TCP, clocks."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import PeerConfig
+from trio_kaspa_peer import protowire as pw
+from trio_kaspa_peer._errors import (
+    PingTimeout,
+    RejectedError,
+    RequestTimeout,
+    TooManyRequests,
+)
+from trio_kaspa_peer._grpc import (
+    ConnectionClosed,
+    ConnectionTerminated,
+    GrpcChannel,
+    HeadersReceived,
+    MessageReceived,
+    StreamEnded,
+)
+from trio_kaspa_peer._modernpeer import ModernPeer
+from trio_kaspa_peer.testing import open_peer_pair
+
+NETWORK = "kaspa-devnet"
+
+
+def cfg(**kwargs: Any) -> PeerConfig:
+    base: dict[str, Any] = {"net": "devnet", "user_agent_name": "test", "user_agent_version": "1"}
+    base.update(kwargs)
+    return PeerConfig(**base)
+
+
+def modern(peer: tkp.Peer) -> ModernPeer:
+    assert isinstance(peer, ModernPeer)
+    return peer
+
+
+HASH_A = pw.Hash(bytes=b"\xaa" * 32)
+
+
+def block(nonce: int) -> pw.BlockMessage:
+    return pw.BlockMessage(
+        header=pw.BlockHeader(
+            version=1,
+            parents=[pw.BlockLevelParents(parent_hashes=[HASH_A], cumulative_level=1)],
+            hash_merkle_root=HASH_A,
+            accepted_id_merkle_root=HASH_A,
+            utxo_commitment=HASH_A,
+            pruning_point=HASH_A,
+            blue_work=b"\x01",
+            nonce=nonce,
+        )
+    )
+
+
+# -- a scripted node on the far end of a memory stream ----------------------------------------
+
+
+class GrpcRemote:
+    """A node speaking through a bare GrpcChannel: the test says every message it sends."""
+
+    def __init__(self, stream: trio.abc.Stream, *, client: bool) -> None:
+        self.stream = stream
+        if client:
+            self.channel = GrpcChannel(True, authority="127.0.0.1:16611")
+        else:
+            self.channel = GrpcChannel(False)
+        self.channel.start()
+        self.incoming: deque[pw.Envelope] = deque()
+        self.ended: list[Any] = []
+        self.node_id = os.urandom(16)
+
+    async def flush(self) -> None:
+        while data := self.channel.data_to_send():
+            await self.stream.send_all(data)
+
+    async def _read(self) -> None:
+        data = await self.stream.receive_some(65536)
+        for event in self.channel.receive_data(bytes(data)):
+            if type(event) is MessageReceived:
+                self.incoming.append(pw.decode(event.data))
+            elif type(event) is not HeadersReceived:
+                self.ended.append(event)
+        await self.flush()
+
+    async def send(self, payload: Any, **kwargs: Any) -> None:
+        while not self.channel.stream_open:
+            await self._read()  # a server waits for the request headers
+        self.channel.send_message(pw.encode(payload, **kwargs))
+        await self.flush()
+
+    async def recv(self) -> pw.Envelope:
+        while not self.incoming:
+            if self.ended:
+                raise EOFError(self.ended)
+            await self._read()
+        return self.incoming.popleft()
+
+    async def recv_until(self, name: str) -> pw.Envelope:
+        while True:
+            envelope = await self.recv()
+            if envelope.name == name:
+                return envelope
+
+    async def wait_ended(self) -> list[Any]:
+        while not any(isinstance(e, (ConnectionClosed, ConnectionTerminated)) for e in self.ended):
+            await self._read()
+        return self.ended
+
+    def version(self, **kwargs: Any) -> pw.VersionMessage:
+        fields: dict[str, Any] = {
+            "protocol_version": 5,
+            "services": 37,
+            "timestamp": 1_700_000_000_000,
+            "id": self.node_id,
+            "user_agent": "/kaspad:0.12.20/kaspad:0.12.20/",
+            "network": NETWORK,
+        }
+        fields.update(kwargs)
+        return pw.VersionMessage(**fields)
+
+    async def handshake(self, **version: Any) -> pw.VersionMessage:
+        await self.send(self.version(**version))
+        theirs = await self.recv_until("version")
+        await self.send(pw.VerackMessage())
+        await self.recv_until("verack")
+        await self.send(pw.ReadyMessage())
+        await self.recv_until("ready")
+        assert isinstance(theirs.payload, pw.VersionMessage)
+        return theirs.payload
+
+
+Script = Callable[[GrpcRemote], Awaitable[None]]
+
+
+@asynccontextmanager
+async def scripted(
+    config: PeerConfig, script: Script, *, inbound: bool = False
+) -> AsyncIterator[tuple[ModernPeer, GrpcRemote]]:
+    """Our peer on one end of a memory stream, ``script(remote)`` playing the other end."""
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=inbound)
+
+    async def run_script() -> None:
+        try:
+            await script(remote)
+        except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_script)
+            async with tkp.open_peer(
+                ours, config, inbound=inbound, remote_address=("127.0.0.1", 16611)
+            ) as peer:
+                yield modern(peer), remote
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+async def handshake_then(action: Script) -> Script:
+    async def script(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await action(remote)
+
+    return script
+
+
+async def forever(remote: GrpcRemote) -> None:
+    """Read and drop everything: a node that never answers."""
+    while True:
+        await remote.recv()
+
+
+# -- over memory streams ----------------------------------------------------------------------
+
+
+async def test_pair_handshake_and_traffic() -> None:
+    async with open_peer_pair(cfg(user_agent_name="alice"), cfg(user_agent_name="bob")) as (
+        out,
+        inb,
+    ):
+        assert isinstance(out, ModernPeer)
+        assert isinstance(inb, ModernPeer)
+        assert out.protocol_version == inb.protocol_version == 10
+        assert out.remote_version.user_agent.endswith("/bob:1/")
+        assert inb.remote_version.user_agent.endswith("/alice:1/")
+        assert out.remote_version.network == NETWORK
+        assert not out.inbound
+        assert inb.inbound
+        inv = pw.InvRelayBlockMessage(hash=HASH_A)
+        await out.send(inv)
+        await inb.send(block(1))
+        assert await inb.messages().receive() == inv
+        assert await out.messages().receive() == block(1)
+        s = out.stats()
+        assert s.protocol == "modern"
+        assert s.protocol_version == 10
+    assert isinstance(out.close_reason, tkp.LocalClose)
+    assert isinstance(inb.close_reason, (tkp.LocalClose, tkp.RemoteClosed))
+
+
+async def test_pair_applies_the_lower_version() -> None:
+    async with open_peer_pair(cfg(protocol_version=5), cfg()) as (out, inb):
+        assert out.protocol_version == inb.protocol_version == 5
+        assert out.stats().protocol_version == 10
+        assert inb.stats().protocol_version == 5
+
+
+async def test_pair_refusal_raises_the_refusing_sides_error() -> None:
+    with pytest.raises(tkp.ProtocolVersionTooLow):
+        async with open_peer_pair(cfg(protocol_version=6), cfg(min_protocol_version=7)):
+            pytest.fail("the handshake cannot succeed")
+    with pytest.raises(tkp.HandshakeError) as info:
+        async with open_peer_pair(cfg(net="devnet"), cfg(net="simnet")):
+            pytest.fail("the handshake cannot succeed")
+    assert "kaspa-simnet" in str(info.value) or "kaspa-devnet" in str(info.value)
+
+
+async def test_request_addresses_and_ping() -> None:
+    source = [("192.0.2.1", 16611), ("2001:db8::1", 16111)]
+    async with open_peer_pair(cfg(), cfg(address_source=lambda: source)) as (out, inb):
+        addresses = await modern(out).request_addresses()
+        assert [(a.ip, a.port) for a in addresses] == [
+            (bytes([192, 0, 2, 1]), 16611),
+            (bytes.fromhex("20010db8000000000000000000000001"), 16111),
+        ]
+        # The other way: our default source is empty.
+        assert await modern(inb).request_addresses() == []
+        rtt = await modern(out).ping()
+        assert 0 <= rtt < 5
+        assert 0 <= await modern(inb).ping() < 5
+        # The requests and their answers never reach messages(); the remote's requests do.
+        got = [type(await inb.messages().receive()).__name__ for _ in range(2)]
+        assert got == ["RequestAddressesMessage", "PingMessage"]
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.WouldBlock):
+            inb.messages().receive_nowait()
+
+
+async def test_requests_routed_by_id_answered_out_of_order() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        results: dict[int, int] = {}
+
+        async def answer_in_reverse() -> None:
+            asked: list[pw.Envelope] = []
+            async for msg in inb.messages():
+                assert isinstance(msg, pw.Envelope)  # it carries a request id
+                asked.append(msg)
+                if len(asked) == 3:
+                    break
+            for envelope in reversed(asked):
+                assert isinstance(envelope.payload, pw.RequestRelayBlocksMessage)
+                nonce = envelope.payload.hashes[0].bytes[0]
+                await inb.send(pw.Envelope("block", block(nonce), response_id=envelope.request_id))
+
+        async def ask(nonce: int) -> None:
+            msg = pw.RequestRelayBlocksMessage(hashes=[pw.Hash(bytes=bytes([nonce]) * 32)])
+            answer = await modern(out).request(msg)
+            assert isinstance(answer, pw.BlockMessage)
+            results[nonce] = answer.header.nonce
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_in_reverse)
+            for nonce in (1, 2, 3):
+                nursery.start_soon(ask, nonce)
+        assert results == {1: 1, 2: 2, 3: 3}
+
+
+async def test_request_refuses_what_has_no_answer() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, _inb):
+        with pytest.raises(tkp.UsageError):
+            await modern(out).request(pw.InvRelayBlockMessage(hash=HASH_A))
+
+
+@pytest.mark.parametrize(
+    ("client_gzip", "server_gzip", "client_sends", "server_sends"),
+    [
+        (True, True, "gzip", "gzip"),
+        (True, False, "gzip", None),  # the server still reads gzip, and answers identity
+        (False, True, None, None),  # a server mirrors the client: identity in, identity out
+    ],
+)
+async def test_compression(
+    client_gzip: bool, server_gzip: bool, client_sends: str | None, server_sends: str | None
+) -> None:
+    big = pw.InvTransactionsMessage(ids=[pw.TransactionId(bytes=b"\x07" * 32)] * 2000)
+    async with open_peer_pair(cfg(compression=client_gzip), cfg(compression=server_gzip)) as (
+        out,
+        inb,
+    ):
+        assert modern(out)._core.channel.send_encoding == client_sends
+        assert modern(inb)._core.channel.send_encoding == server_sends
+        await out.send(big)
+        await inb.send(big)
+        assert await inb.messages().receive() == big
+        assert await out.messages().receive() == big
+        await trio.testing.wait_all_tasks_blocked()
+        # 72 kB of one repeated id, as counted on the wire where it arrives.
+        assert (inb.stats().bytes_received < 10_000) == bool(client_sends)
+        assert (out.stats().bytes_received < 10_000) == bool(server_sends)
+
+
+async def test_twenty_megabytes_each_way_at_once() -> None:
+    config = cfg(max_message_size=64 * 1024 * 1024)
+    size = 20 * 1024 * 1024
+
+    def tx(fill: bytes) -> pw.TransactionMessage:
+        return pw.TransactionMessage(
+            payload=fill * size, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+        )
+
+    received: dict[str, Any] = {}
+    async with open_peer_pair(config, config) as (out, inb):
+
+        async def transfer(name: str, sender: tkp.Peer, receiver: tkp.Peer, msg: Any) -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sender.send, msg)
+                received[name] = await receiver.messages().receive()
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(transfer, "to-inbound", out, inb, tx(b"a"))
+                nursery.start_soon(transfer, "to-outbound", inb, out, tx(b"b"))
+        assert received["to-inbound"].payload == b"a" * size
+        assert received["to-outbound"].payload == b"b" * size
+
+
+async def test_too_large_to_send_is_refused_at_send() -> None:
+    async with open_peer_pair(cfg(max_message_size=4096), cfg()) as (out, _inb):
+        with pytest.raises(pw.MessageTooLargeError):
+            await out.send(pw.RejectMessage(reason="x" * 5000))
+        assert not out.closed
+
+
+async def test_stats_agree_on_both_ends() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        for i in range(5):
+            await out.send(pw.PingMessage(nonce=i + 1))
+        for _ in range(5):
+            await inb.messages().receive()
+        await trio.testing.wait_all_tasks_blocked()
+        a, b = out.stats(), inb.stats()
+        assert a.messages_sent == b.messages_received == 8  # Version, Verack, Ready, 5 Pings
+        assert b.messages_sent == a.messages_received == 8  # Version, Verack, Ready, 5 Pongs
+        assert a.bytes_sent == b.bytes_received
+        assert b.bytes_sent == a.bytes_received
+        assert a.last_recv > 0
+        assert a.last_send > 0
+        assert out.id == 1
+        assert inb.id == 1
+
+
+# -- closing and cancellation -----------------------------------------------------------------
+
+
+async def test_remote_leaving_releases_every_waiter() -> None:
+    ready = trio.Event()
+
+    async def leave_when_asked(remote: GrpcRemote) -> None:
+        await remote.recv_until("request_addresses")
+        await ready.wait()
+        remote.channel.close()
+        await remote.flush()
+
+    config = cfg(outbound_queue_size=1)
+    async with scripted(config, await handshake_then(leave_when_asked)) as (peer, _remote):
+        outcomes: list[str] = []
+
+        async def wait_request() -> None:
+            with pytest.raises(tkp.PeerClosed) as info:
+                await peer.request_addresses()
+            assert isinstance(info.value.reason, tkp.RemoteClosed)
+            outcomes.append("request")
+
+        async def wait_messages() -> None:
+            async for _ in peer.messages():
+                pass
+            outcomes.append("messages")
+
+        async def wait_closed() -> None:
+            await peer.wait_closed()
+            outcomes.append("wait_closed")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_request)
+            nursery.start_soon(wait_messages)
+            nursery.start_soon(wait_closed)
+            await trio.testing.wait_all_tasks_blocked()
+            ready.set()
+        assert sorted(outcomes) == ["messages", "request", "wait_closed"]
+        assert isinstance(peer.close_reason, tkp.RemoteClosed)
+        with pytest.raises(tkp.PeerClosed):
+            await peer.send(pw.PingMessage(nonce=1))
+        with pytest.raises(tkp.PeerClosed):
+            await peer.ping()
+
+
+async def test_aclose_releases_a_pending_request() -> None:
+    async with scripted(cfg(), await handshake_then(forever)) as (peer, remote):
+
+        async def close_soon() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            await peer.aclose()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(close_soon)
+            with pytest.raises(tkp.PeerClosed):
+                await peer.request(pw.RequestRelayBlocksMessage(hashes=[HASH_A]))
+        assert isinstance(peer.close_reason, tkp.LocalClose)
+        # We left politely: END_STREAM, then GOAWAY.
+        ended = await remote.wait_ended()
+        assert [type(e) for e in ended][:2] == [StreamEnded, ConnectionTerminated]
+
+
+async def test_a_cancelled_request_is_forgotten_and_its_late_answer_delivered() -> None:
+    answer = trio.Event()
+
+    async def answer_late(remote: GrpcRemote) -> None:
+        await remote.recv_until("request_relay_blocks")
+        await answer.wait()
+        await remote.send(block(9))  # protocol 5: matched by kind, if anyone waited
+
+    async with scripted(cfg(), await handshake_then(answer_late)) as (peer, _remote):
+        assert peer.protocol_version == 5
+        with trio.move_on_after(0.05) as scope:
+            await peer.request(pw.RequestRelayBlocksMessage(hashes=[HASH_A]))
+        assert scope.cancelled_caught
+        answer.set()
+        assert await peer.messages().receive() == block(9)
+        assert not peer.closed
+
+
+async def test_too_many_requests(autojump_clock: trio.testing.MockClock) -> None:
+    async with scripted(cfg(max_pending_requests=2), await handshake_then(forever)) as (
+        peer,
+        _remote,
+    ):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(peer.ping)
+            nursery.start_soon(peer.ping)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(TooManyRequests):
+                await peer.ping()
+            nursery.cancel_scope.cancel()
+        # Cancelled requests make room again.
+        with trio.move_on_after(1):
+            await peer.ping()
+
+
+async def test_reject_from_the_remote_is_the_close_reason() -> None:
+    async def reject(remote: GrpcRemote) -> None:
+        await remote.send(pw.RejectMessage(reason="go away"))
+
+    async with scripted(cfg(), await handshake_then(reject)) as (peer, _remote):
+        await peer.wait_closed()
+        assert isinstance(peer.close_reason, RejectedError)
+        assert peer.close_reason.reason == "go away"
+
+
+# -- timers, on a mock clock ------------------------------------------------------------------
+
+
+async def test_keepalive_pings_are_answered(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        assert out.stats().last_ping_nonce == 0
+        await trio.sleep(121)
+        assert out.stats().last_ping_nonce != 0
+        assert inb.stats().last_ping_nonce != 0
+        await trio.sleep(1000)  # many pings and pongs later: still open (idle too)
+        assert not out.closed
+        assert not inb.closed
+        assert out.stats().last_ping_time > 0
+
+
+async def test_no_pong_closes_with_ping_timeout(autojump_clock: trio.testing.MockClock) -> None:
+    pings: list[float] = []
+
+    async def never_pong(remote: GrpcRemote) -> None:
+        while True:
+            envelope = await remote.recv()
+            if envelope.name == "ping":
+                pings.append(trio.current_time())
+
+    async with scripted(cfg(), await handshake_then(never_pong)) as (peer, _remote):
+        start = trio.current_time()
+        await peer.wait_closed()
+        assert isinstance(peer.close_reason, PingTimeout)
+        assert trio.current_time() - start == pytest.approx(240, abs=1)
+        assert [round(t - start) for t in pings] == [120]
+
+
+async def test_request_timeout_leaves_the_peer_open(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with scripted(cfg(request_timeout=10.0), await handshake_then(forever)) as (peer, _):
+        start = trio.current_time()
+        with pytest.raises(RequestTimeout):
+            await peer.request_addresses()
+        assert trio.current_time() - start == pytest.approx(10)
+        assert not peer.closed
+        # The default is the references' 120 s.
+        assert PeerConfig().request_timeout == 120.0
+
+
+async def test_handshake_timeout(autojump_clock: trio.testing.MockClock) -> None:
+    async def silent(remote: GrpcRemote) -> None:
+        await trio.sleep_forever()
+
+    with pytest.raises(tkp.HandshakeTimeout):
+        async with scripted(cfg(handshake_timeout=30.0), silent):
+            pytest.fail("no handshake")
+
+
+# -- a scripted node in either role -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("inbound", [False, True], ids=["we-dial", "they-dial"])
+async def test_scripted_node_sees_what_a_node_expects(inbound: bool) -> None:
+    seen: dict[str, Any] = {}
+
+    async def node(remote: GrpcRemote) -> None:
+        seen["version"] = await remote.handshake()
+        # What a node does right after Ready: ask for addresses, ping.
+        await remote.send(pw.RequestAddressesMessage())
+        seen["addresses"] = (await remote.recv_until("addresses")).payload
+        await remote.send(pw.PingMessage(nonce=77))
+        seen["pong"] = (await remote.recv_until("pong")).payload
+        await remote.send(pw.InvRelayBlockMessage(hash=HASH_A))
+        await trio.sleep_forever()
+
+    async with scripted(cfg(), node, inbound=inbound) as (peer, _remote):
+        got = [await peer.messages().receive() for _ in range(3)]
+        assert [type(m).__name__ for m in got] == [
+            "RequestAddressesMessage",
+            "PingMessage",
+            "InvRelayBlockMessage",
+        ]
+    assert seen["version"].network == NETWORK
+    assert len(seen["version"].id) == 16
+    assert seen["addresses"] == pw.AddressesMessage()
+    assert seen["pong"] == pw.PongMessage(nonce=77)
+
+
+async def test_remote_resets_the_stream() -> None:
+    async def reset(remote: GrpcRemote) -> None:
+        remote.channel._h2.reset_stream(1, 8)  # CANCEL
+        await remote.flush()
+
+    async with scripted(cfg(), await handshake_then(reset)) as (peer, _remote):
+        await peer.wait_closed()
+        assert isinstance(peer.close_reason, tkp.RemoteClosed)
+        assert "CANCEL" in str(peer.close_reason)
+
+
+# -- loopback TCP -----------------------------------------------------------------------------
+
+
+async def test_over_loopback_tcp() -> None:
+    served: list[Any] = []
+
+    async def handler(peer: tkp.Peer) -> None:
+        served.append(peer.address)
+        served.append(await modern(peer).request_addresses())
+        served.append(await modern(peer).ping())
+        async for msg in peer.messages():
+            if isinstance(msg, pw.InvRelayBlockMessage):
+                return
+
+    client_config = cfg(address_source=lambda: [("192.0.2.9", 16611)], compression=True)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"),
+            handler,
+            0,
+            cfg(compression=True),
+        )
+        port = listeners[0].socket.getsockname()[1]
+        async with tkp.open_tcp_peer("127.0.0.1", port, client_config) as peer:
+            assert isinstance(peer, ModernPeer)
+            assert peer.address == f"127.0.0.1:{port}"
+            assert peer._core.channel.send_encoding == "gzip"
+            assert await peer.request_addresses() == []
+            assert 0 <= await peer.ping() < 5
+            await peer.send(pw.InvRelayBlockMessage(hash=HASH_A))
+            await peer.wait_closed()
+            assert isinstance(peer.close_reason, tkp.RemoteClosed)
+        nursery.cancel_scope.cancel()
+    assert served[0].startswith("127.0.0.1:")
+    assert [(a.ip, a.port) for a in served[1]] == [(bytes([192, 0, 2, 9]), 16611)]
+    assert 0 <= served[2] < 5
+
+
+async def test_tcp_server_survives_garbage_and_serves_the_next() -> None:
+    async def handler(peer: tkp.Peer) -> None:
+        await peer.send(pw.PingMessage(nonce=5))
+        await peer.wait_closed()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, cfg()
+        )
+        port = listeners[0].socket.getsockname()[1]
+        bad = await trio.open_tcp_stream("127.0.0.1", port)
+        await bad.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await bad.aclose()
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
+            assert await peer.messages().receive() == pw.PingMessage(nonce=5)
+        nursery.cancel_scope.cancel()
+
+
+async def test_go_client_ending_its_stream_and_closing_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # kaspad's Go client ends its stream and closes the TCP connection right away: our
+    # goodbye (trailers, GOAWAY) finds the stream broken.  Nothing is left to wait for.
+    async def go_client_leaves(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        for _ in range(5):
+            remote.channel.send_message(pw.encode(pw.InvRelayBlockMessage(hash=HASH_A)))
+        remote.channel.close()
+        await remote.flush()
+        await remote.stream.aclose()
+
+    async with scripted(cfg(), go_client_leaves, inbound=True) as (peer, _remote):
+        await peer.wait_closed()
+        start = trio.current_time()
+        # What arrived before the close is still delivered.
+        got = [msg async for msg in peer.messages()]
+        assert got == [pw.InvRelayBlockMessage(hash=HASH_A)] * 5
+    assert isinstance(peer.close_reason, tkp.RemoteClosed)
+    assert trio.current_time() - start < 1  # not reject_timeout (5 s)
+
+
+async def test_keepalive_ping_dropped_on_a_full_outbox_does_not_time_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A node busy for a few seconds at the keepalive tick: our outbound queue is full
+    # then, and the keepalive Ping is dropped.  The node is fine and answers Pings again
+    # right after; the connection must not end with PingTimeout for a Ping never sent.
+    async def busy_then_fine(remote: GrpcRemote) -> None:
+        await trio.sleep(125)  # reads nothing meanwhile: our window shuts
+        while True:
+            envelope = await remote.recv()
+            if envelope.name == "ping":
+                assert isinstance(envelope.payload, pw.PingMessage)
+                await remote.send(pw.PongMessage(nonce=envelope.payload.nonce))
+
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=2)
+    script = await handshake_then(busy_then_fine)
+    async with scripted(config, script) as (peer, _remote), trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(peer.send, big)
+        await trio.sleep(400)
+        assert not peer.closed, peer.close_reason
+        assert peer.stats().last_ping_nonce != 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_remote_that_does_not_read_gets_backpressure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The remote reads nothing: once its flow-control window is shut, what we buffer is
+    # bounded by the outbound queue (and the core's own small buffer): send_nowait()
+    # says the queue is full, rather than our memory taking everything.
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=4, idle_timeout=1e6, ping_interval=1e6)
+
+    async def never_read(remote: GrpcRemote) -> None:
+        await trio.sleep_forever()
+
+    async with scripted(config, await handshake_then(never_read)) as (peer, _remote):
+        queued = 0
+        with pytest.raises(tkp.OutboundQueueFull):
+            for _ in range(40):  # 20 MB
+                peer.send_nowait(big)
+                queued += 1
+                await trio.sleep(1)  # the writer takes what it can
+        buffered = peer._core.channel.pending_bytes + peer._outbox.nbytes
+        # The window (1 MiB) is on the wire; four queued; one or two in the core's buffer.
+        assert queued <= 2 + 4 + 2
+        assert buffered <= 6 * 500_100
+
+
+async def test_relay_invs_are_dropped_when_messages_is_full() -> None:
+    async def flood(remote: GrpcRemote) -> None:
+        for i in range(30):
+            await remote.send(pw.InvRelayBlockMessage(hash=pw.Hash(bytes=bytes([i]) * 32)))
+        await remote.send(pw.PingMessage(nonce=1))
+        for i in range(8):
+            await remote.send(pw.PingMessage(nonce=i + 2))
+        await trio.sleep_forever()
+
+    config = cfg(message_queue_size=5)
+    async with scripted(config, await handshake_then(flood)) as (peer, _remote):
+        await trio.testing.wait_all_tasks_blocked()
+        stream = peer.messages()
+        # Invs past the bound were dropped, never waited for; Pings wait (backpressure).
+        got = [await stream.receive() for _ in range(14)]
+        kinds = [type(m).__name__ for m in got]
+        assert kinds == ["InvRelayBlockMessage"] * 5 + ["PingMessage"] * 9
+        assert stream.dropped == 25
+        assert not peer.closed
+
+
+async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> None:
+    async with scripted(cfg(), await handshake_then(forever)) as (peer, _remote):
+        assert peer.protocol_version == 5
+        with pytest.raises(pw.PayloadTooNewError):
+            await peer.send(pw.BlockBodyMessage())
+        assert not peer.closed
+
+
+def test_the_modern_names_are_public() -> None:
+    # ModernPeer's docs name these as trio_kaspa_peer.<name>; users catch them there.
+    from trio_kaspa_peer import _errors
+
+    assert tkp.ModernPeer is ModernPeer
+    for name in (
+        "NetworkMismatchError",
+        "PingTimeout",
+        "RejectedError",
+        "RequestTimeout",
+        "TooManyRequests",
+    ):
+        assert getattr(tkp, name) is getattr(_errors, name)
+        assert name in tkp.__all__
+
+
+async def test_a_sender_waiting_for_room_is_released_when_the_remote_leaves(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leave = trio.Event()
+
+    async def stop_reading_then_leave(remote: GrpcRemote) -> None:
+        await leave.wait()  # reads nothing until then: our window shuts
+        remote.channel.close()
+        await remote.flush()
+
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(outbound_queue_size=2, idle_timeout=1e6, ping_interval=1e6)
+    script = await handshake_then(stop_reading_then_leave)
+    async with scripted(config, script) as (peer, _remote):
+        with pytest.raises(tkp.OutboundQueueFull):
+            for _ in range(20):
+                peer.send_nowait(big)
+                await trio.sleep(1)
+        errors: list[tkp.PeerClosed] = []
+
+        async def blocked_send() -> None:
+            try:
+                await peer.send(big)
+            except tkp.PeerClosed as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(blocked_send)
+            await trio.sleep(5)
+            assert errors == []  # still waiting for room
+            leave.set()
+        assert len(errors) == 1
+        assert isinstance(errors[0].reason, tkp.RemoteClosed)
