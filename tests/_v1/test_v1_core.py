@@ -581,3 +581,16 @@ def test_config_refuses_a_str_where_a_sequence_of_str_is_meant() -> None:
     with pytest.raises(tkp.ConfigError):
         config(raw_commands="block")
     assert config(raw_commands=frozenset({"block"})).raw_commands == frozenset({"block"})
+
+
+def test_keepalive_pong_read_before_the_ping_is_reported_written() -> None:
+    """Over loopback the pong can come back before the writer accounts the ping."""
+    core = handshaken(ping_interval=120, stall_detection=False)
+    (send,) = timer(core, T0 + 120, 50)
+    (ping,) = send.messages
+    core.queue(OwnMessage(ping, wire.encode_frame(ping, NET)))
+    data = core.data_to_send()
+    feed(core, wire.MsgPong(ping.nonce), now=T0 + 120.002)
+    core.bytes_written(len(data), T0 + 120.003, WALL)
+    assert core.stats().last_ping_micros == pytest.approx(2000, abs=1)  # float seconds
+    assert core.stats().last_ping_nonce == 0

@@ -87,6 +87,7 @@ class V1Core(BaseCore):
     __slots__ = (
         "_decoder",
         "_eof",
+        "_keepalive_nonce",
         "_next_stall",
         "_next_trickle",
         "_versions_pending",
@@ -121,6 +122,7 @@ class V1Core(BaseCore):
             config.magic, registry=context.registry, raw_commands=config.raw_commands
         )
         self._eof = False
+        self._keepalive_nonce = -1
         self._versions_pending = True
         """The remote's version has not been accepted yet (the handshake's first stage)."""
         self.inventory = Inventory(
@@ -362,7 +364,8 @@ class V1Core(BaseCore):
         self.bytes_sent += nbytes
         self.messages_sent += 1
         self.last_send = now_wall
-        if type(msg) is MsgPing:
+        if type(msg) is MsgPing and msg.nonce != self._keepalive_nonce:
+            # A ping the application sent: timed from its write, as the reference's.
             self.last_ping_nonce = msg.nonce
             self.last_ping_time = now_wall
             self.last_ping_clock = now
@@ -409,7 +412,14 @@ class V1Core(BaseCore):
         return events
 
     def _keepalive_ping(self, now: float) -> Any:
-        return MsgPing(RNG.getrandbits(64))
+        # Timed from here: the pong may be read before the writer reports the ping
+        # written (it answers at once over loopback).
+        nonce = RNG.getrandbits(64)
+        self._keepalive_nonce = nonce
+        self.last_ping_nonce = nonce
+        self.last_ping_time = self._now_wall
+        self.last_ping_clock = now
+        return MsgPing(nonce)
 
     # -- what the protocol-1 Peer's helpers ask ----------------------------------------------
 
