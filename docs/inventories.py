@@ -109,9 +109,7 @@ def _inventory(project: str, names: dict[str, tuple[str, str]]) -> bytes:
         "# Version: \n"
         "# The remainder of this file is compressed using zlib.\n"
     ).encode()
-    lines = [
-        f"{name} py:{role} 1 {page} -\n" for name, (role, page) in sorted(names.items())
-    ]
+    lines = [f"{name} py:{role} 1 {page} -\n" for name, (role, page) in sorted(names.items())]
     return header + zlib.compress("".join(lines).encode())
 
 

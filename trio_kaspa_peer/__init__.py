@@ -24,6 +24,7 @@ from ._errors import (
     ListenError,
     LocalClose,
     LocalProtocolError,
+    MessageTimeout,
     MisbehaviorError,
     OutboundQueueFull,
     PeerClosed,
@@ -36,6 +37,7 @@ from ._errors import (
     StallError,
     UsageError,
     VersionNotFirstError,
+    WriteTimeout,
 )
 from ._fixup import fixup_module_metadata
 from ._sansio import PeerContext, PeerStats
@@ -61,6 +63,7 @@ __all__ = [
     "LocalProtocolError",
     "MessageListeners",
     "MessageStream",
+    "MessageTimeout",
     "MisbehaviorError",
     "OutboundQueueFull",
     "Peer",
@@ -79,6 +82,7 @@ __all__ = [
     "UsageError",
     "V1Peer",
     "VersionNotFirstError",
+    "WriteTimeout",
     "__version__",
     "banscores",
     "build_user_agent",

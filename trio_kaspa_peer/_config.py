@@ -222,6 +222,15 @@ class PeerConfig:
     waiting for ``messages()`` to be read does not count)."""
     reject_timeout: float = 5.0
     """How long a parting message (a reject, a goodbye) may take to be written before closing."""
+    write_timeout: float = 60.0
+    """Every write must make progress within this: a write (at most ``WRITE_CHUNK``, 256 KiB,
+    at a time) the remote does not take within it closes the peer with
+    :class:`~trio_kaspa_peer.WriteTimeout`, so :meth:`~trio_kaspa_peer.Peer.send` never blocks
+    forever on a remote that stopped reading."""
+    message_timeout: float = 120.0
+    """A message that has begun to arrive must be complete within this, else the peer closes
+    with :class:`~trio_kaspa_peer.MessageTimeout` (a remote trickling a frame byte by byte
+    keeps the idle timer happy; this does not).  Paused while the reader is held up."""
     allow_self_connection: bool = False
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
@@ -298,6 +307,8 @@ class PeerConfig:
             "stall_tick_interval",
             "stall_response_timeout",
             "reject_timeout",
+            "write_timeout",
+            "message_timeout",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

@@ -28,6 +28,7 @@ from .._errors import (
     LocalClose,
     PeerClosed,
     UsageError,
+    WriteTimeout,
 )
 from .._sansio._context import PeerContext
 from .._sansio._interface import (
@@ -58,6 +59,8 @@ logger: Final = logging.getLogger("trio_kaspa_peer.peer")
 _WAITING: Final = ReaderState.WAITING
 _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
+WRITE_CHUNK: Final = 256 * 1024
+"""The most bytes handed to the stream under one write-timeout deadline."""
 
 
 class SendHandle:
@@ -512,6 +515,9 @@ class Peer(trio.abc.AsyncResource):
         outbox = self._outbox
         write_listeners = self._listeners.write
         closed = self._closed
+        write_timeout = self.config.write_timeout
+        current_time = trio.current_time
+        timed_out = False
         with trio.CancelScope(deadline=self._linger_deadline) as scope:
             self._write_scope = scope
             while True:
@@ -534,15 +540,31 @@ class Peer(trio.abc.AsyncResource):
                             break
                         core.queue(item)
                     continue
+                # The write timeout is a progress deadline on the writer's one long-lived
+                # scope (no scope per write): each chunk of at most WRITE_CHUNK bytes must be
+                # taken by the remote within write_timeout.  The linger deadline, when
+                # closing, is never pushed back.
+                timed_out = True
                 try:
-                    await stream.send_all(data)
+                    if len(data) <= WRITE_CHUNK:
+                        scope.deadline = min(current_time() + write_timeout, self._linger_deadline)
+                        await stream.send_all(data)
+                    else:
+                        view = memoryview(data)
+                        for start in range(0, len(data), WRITE_CHUNK):
+                            scope.deadline = min(
+                                current_time() + write_timeout, self._linger_deadline
+                            )
+                            await stream.send_all(view[start : start + WRITE_CHUNK])
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     for item in core.unfinished():
                         for callback in write_listeners:
                             await self._call(callback, 0, item.msg, exc)
                     await self._apply(core.connection_lost(exc))
                     return
-                done = core.bytes_written(len(data), trio.current_time(), time.time())
+                timed_out = False
+                scope.deadline = self._linger_deadline
+                done = core.bytes_written(len(data), current_time(), time.time())
                 if self._debug:
                     for item in done:
                         logger.debug("sent %s to %s", core.describe(item.msg), self.address)
@@ -553,6 +575,15 @@ class Peer(trio.abc.AsyncResource):
                         for callback in write_listeners:
                             await self._call(callback, len(item.data), item.msg, None)
         self._write_scope = None
+        if timed_out and not closed.is_set():
+            # The scope's deadline was the write timeout, not the end of a linger.
+            error = WriteTimeout(
+                f"a write to {self.address} made no progress for {write_timeout:g} seconds"
+            )
+            for item in core.unfinished():
+                for callback in write_listeners:
+                    await self._call(callback, 0, item.msg, error)
+            await self._apply(core.connection_lost(error))
         # Closing: the parting words are written, or their time ran out.
         self._task_scope.cancel()
 

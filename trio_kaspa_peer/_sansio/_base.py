@@ -20,6 +20,7 @@ from .._errors import (
     HandshakeError,
     HandshakeTimeout,
     IdleTimeout,
+    KaspaPeerError,
     MisbehaviorError,
     RemoteClosed,
 )
@@ -260,6 +261,9 @@ class BaseCore(PeerCore):
         return Close(reason, linger)
 
     def connection_lost(self, error: BaseException) -> Close:
+        if isinstance(error, KaspaPeerError):
+            # The engine's own verdict (a write timeout): it is the reason.
+            return self._fail(error)
         if not self._handshake_complete:
             reason: BaseException = HandshakeError(
                 f"connection lost during the handshake: {error}"

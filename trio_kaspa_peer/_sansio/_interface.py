@@ -255,7 +255,11 @@ class PeerCore(ABC):
 
     @abstractmethod
     def connection_lost(self, error: BaseException) -> Close:
-        """Reading or writing the stream failed with ``error``: why the peer closes."""
+        """Reading or writing the stream failed with ``error``: why the peer closes.
+
+        An error of the library's own (the engine's
+        :class:`~trio_kaspa_peer.WriteTimeout`) is the reason itself.
+        """
 
     def unfinished(self) -> list[Any]:
         """The queued items not yet completely written (their write failed, say)."""
