@@ -430,6 +430,8 @@ class Peer(trio.abc.AsyncResource):
                     return
             if core.wants_write():
                 self._writer_wake.set()
+            if core.next_deadline() < self._timer_target:
+                self._timer_wake.set()  # a deadline moved earlier (a message half-received)
             reader_state(_WAITING, trio.current_time())
             try:
                 data = await stream.receive_some(size)

@@ -21,6 +21,7 @@ from .._errors import (
     HandshakeTimeout,
     IdleTimeout,
     KaspaPeerError,
+    MessageTimeout,
     MisbehaviorError,
     RemoteClosed,
 )
@@ -76,6 +77,8 @@ class BaseCore(PeerCore):
         "_idle_postponed",
         "_inflight",
         "_last_recv_clock",
+        "_message_deadline",
+        "_message_mark",
         "_next_ping",
         "_now",
         "_now_wall",
@@ -166,6 +169,8 @@ class BaseCore(PeerCore):
         self._last_recv_clock = now
         self._idle_postponed = -math.inf
         self._handled = False
+        self._message_deadline = math.inf
+        self._message_mark = -1
 
     # -- public state ---------------------------------------------------------------------
 
@@ -238,6 +243,20 @@ class BaseCore(PeerCore):
     def _complete_handshake(self) -> None:
         self._handshake_complete = True
         self._handshake_deadline = math.inf
+
+    def _partial_message(self) -> bool:
+        """Whether part of a message (not all of it) has been received (the subclass knows)."""
+        return False
+
+    def _out_of_data(self) -> None:
+        """The subclass used up what was received: start the message timeout if a message
+        is half-received, a fresh one for each message; stop it otherwise."""
+        if self._partial_message():
+            if self._message_mark != self.messages_received or self._message_deadline == math.inf:
+                self._message_mark = self.messages_received
+                self._message_deadline = self._now + self.config.message_timeout
+        elif self._message_deadline != math.inf:
+            self._message_deadline = math.inf
 
     def _count_received(self, nbytes: int) -> None:
         self.bytes_received += nbytes
@@ -377,7 +396,12 @@ class BaseCore(PeerCore):
     def next_deadline(self) -> float:
         if self._closed:
             return math.inf
-        return min(self._handshake_deadline, self._idle_deadline(), self._next_ping)
+        return min(
+            self._handshake_deadline,
+            self._idle_deadline(),
+            self._next_ping,
+            self._message_deadline,
+        )
 
     def on_timer(self, now: float, room: int) -> list[Event]:
         self._now = now
@@ -393,6 +417,19 @@ class BaseCore(PeerCore):
                     )
                 )
             ]
+        if now >= self._message_deadline:
+            timeout = self.config.message_timeout
+            if self._reader is _WAITING:
+                return [
+                    self._fail(
+                        MessageTimeout(
+                            f"a message from {self.address} was not complete "
+                            f"{timeout:g} seconds after it began"
+                        )
+                    )
+                ]
+            # Held up, the reader is not reading: the remote is not slow, we are.
+            self._message_deadline = now + timeout
         if now >= self._idle_deadline():
             timeout = self.config.idle_timeout
             if self._reader is _WAITING:

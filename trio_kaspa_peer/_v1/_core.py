@@ -171,6 +171,7 @@ class V1Core(BaseCore):
         if frame is None:
             if self._eof:
                 return self._end_of_stream()
+            self._out_of_data()
             return None
         self._handled = True
         if self.handshake.stage is Stage.VERSION:
@@ -189,6 +190,9 @@ class V1Core(BaseCore):
                 return self._unknown(frame)
             return frame
         return rule(self, msg, frame)
+
+    def _partial_message(self) -> bool:
+        return self._decoder.in_frame
 
     def _end_of_stream(self) -> Event:
         if self.handshake.stage is Stage.VERSION:
