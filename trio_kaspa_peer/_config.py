@@ -38,6 +38,10 @@ score would otherwise cause (any other value leaves the decision to
 :attr:`PeerConfig.ban_threshold`)."""
 
 PACKAGE_USER_AGENT: Final = f"/trio-kaspa-peer:{__version__}/"
+DECODE_RATE_FLOOR: Final = 5 * 1024 * 1024
+"""Bytes per second we count on decoding at, at the very least, to keep a message within
+``max_loop_stall``: the slowest decoding measured (a block of the smallest transactions) runs
+at about 60 MB/s, so the margin is over tenfold."""
 _FORBIDDEN: Final = frozenset("/:()")
 
 
@@ -235,6 +239,11 @@ class PeerConfig:
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
     """The most bytes read from the stream at once."""
+    max_loop_stall: float = 0.05
+    """How long one received message may hold up the event loop (every peer of the process
+    waits meanwhile).  Messages of :attr:`offload_size` bytes or more (256 KiB at the default)
+    are checked and decoded in a worker thread instead, after taking their room in the
+    context's receive budget (:class:`~trio_kaspa_peer.PeerContext`)."""
 
     # -- protocol 1 only ----------------------------------------------------------------------
 
@@ -309,6 +318,7 @@ class PeerConfig:
             "reject_timeout",
             "write_timeout",
             "message_timeout",
+            "max_loop_stall",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -377,6 +387,12 @@ class PeerConfig:
         if not isinstance(net, str):
             raise ConfigError(f"net must be a network name or a KaspaNet, got {net!r}")
         return _network_name(net)
+
+    @property
+    def offload_size(self) -> int:
+        """Messages this large (bytes, on the wire) are decoded off the event loop:
+        ``max_loop_stall`` times :data:`DECODE_RATE_FLOOR`."""
+        return int(min(self.max_loop_stall * DECODE_RATE_FLOOR, 1 << 40))
 
     @property
     def user_agent(self) -> str:

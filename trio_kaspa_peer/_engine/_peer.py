@@ -36,10 +36,12 @@ from .._sansio._interface import (
     Event,
     HandshakeComplete,
     Notify,
+    Offload,
     PeerCore,
     ReaderState,
     ReadFailed,
     RequestFailed,
+    Reserve,
     Response,
     Send,
     SendPolicy,
@@ -48,6 +50,7 @@ from .._sansio._interface import (
 from ._groups import is_passthrough, raise_as_is, reraise_group
 from ._inbox import MessageStream
 from ._outbox import DROPPED, QUEUED, WRITTEN, Outbox, Outgoing
+from ._shared import shared_state
 
 if TYPE_CHECKING:
     from .._sansio._stats import PeerStats
@@ -121,6 +124,8 @@ class Peer(trio.abc.AsyncResource):
         "_listeners",
         "_outbox",
         "_requests",
+        "_reserved",
+        "_shared",
         "_stream",
         "_task_error",
         "_task_scope",
@@ -148,6 +153,8 @@ class Peer(trio.abc.AsyncResource):
         self._inbox = MessageStream(config.message_queue_size, config.message_queue_bytes)
         self._drop_types = core.inbox_drop_types
         self._requests: dict[int, tuple[trio.Event, list[Any]]] = {}
+        self._shared = shared_state(context)
+        self._reserved = 0
         self._close_reason: BaseException | None = None
         self._closed = trio.Event()
         self._finished = trio.Event()
@@ -340,6 +347,7 @@ class Peer(trio.abc.AsyncResource):
         for item in self._outbox.close():
             item.finish(DROPPED)
         self._inbox.close()
+        self._release_reservation()
         await trio.aclose_forcefully(self._stream)
         self._finished.set()
 
@@ -496,6 +504,12 @@ class Peer(trio.abc.AsyncResource):
             assert isinstance(event, ReadFailed)
             for callback in listeners.read:
                 await self._call(callback, 0, None, event.error)
+        elif kind is Reserve:
+            assert isinstance(event, Reserve)
+            await self._reserve(event.nbytes)
+        elif kind is Offload:
+            assert isinstance(event, Offload)
+            await self._offload(event)
         elif kind is Response or kind is RequestFailed:
             assert isinstance(event, (Response, RequestFailed))
             waiter = self._requests.get(event.request_id)
@@ -504,6 +518,37 @@ class Peer(trio.abc.AsyncResource):
                 waiter[0].set()
         else:  # pragma: no cover - a core produced an event this engine does not know
             raise TypeError(f"unknown core event {event!r}")
+
+    async def _reserve(self, nbytes: int) -> None:
+        """Take room for a large message in the shared receive budget before reading on."""
+        budget = self._shared.receive_budget
+        self._release_reservation()
+        if not budget.try_acquire(nbytes):
+            # Waiting on our own limit, not on the remote: the reader is held.
+            self._hold(True)
+            try:
+                await budget.acquire(nbytes)
+            finally:
+                self._hold(False)
+        self._reserved = nbytes
+
+    def _release_reservation(self) -> None:
+        if self._reserved:
+            self._shared.receive_budget.release(self._reserved)
+            self._reserved = 0
+
+    async def _offload(self, event: Offload) -> None:
+        """Run a core's work in a worker thread; hand the outcome back to the core."""
+        try:
+            result = await trio.to_thread.run_sync(
+                event.work, limiter=self._shared.offload_limiter
+            )
+        except Exception as exc:
+            self._release_reservation()
+            self._core.offload_done(None, exc)
+        else:
+            self._release_reservation()
+            self._core.offload_done(result, None)
 
     def _prepare_own(self, msg: Any) -> Outgoing | None:
         """An outgoing item for a message of the core's own (``None`` once closed)."""

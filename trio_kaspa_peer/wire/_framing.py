@@ -42,6 +42,7 @@ from ._primitives import MAX_MESSAGE_PAYLOAD
 from ._types import KaspaNet
 
 __all__ = [
+    "DeferredPayload",
     "Frame",
     "FrameDecoder",
     "RawMessage",
@@ -114,10 +115,61 @@ class RawMessage:
         return f"RawMessage(command={self.command!r}, payload=<{len(self.payload)} bytes>)"
 
 
+class DeferredPayload:
+    """A large frame received whole but not yet checked or decoded (``defer_size``).
+
+    :meth:`decode` verifies the checksum, joins the payload and decodes it:
+    the work of a large message, meant to run off the event loop (a worker
+    thread: it touches nothing but this object).  It returns what
+    :meth:`FrameDecoder.next_frame` would have: the message, or a
+    :class:`RawMessage` for a raw command; bad bytes raise the same
+    :class:`~trio_kaspa_peer.wire.RemoteProtocolError` as they would have.
+    """
+
+    __slots__ = ("_check", "_cls", "_parts", "_pver", "_raw", "command", "length")
+
+    def __init__(
+        self,
+        command: str,
+        cls: type[Message],
+        parts: list[bytes],
+        length: int,
+        check: bytes,
+        raw: bool,
+        pver: int,
+    ) -> None:
+        self.command = command
+        self.length = length
+        """The payload's size in bytes."""
+        self._cls = cls
+        self._parts = parts
+        self._check = check
+        self._raw = raw
+        self._pver = pver
+
+    def decode(self) -> Message | RawMessage:
+        """Check and decode the payload (once: the received bytes are released)."""
+        parts = self._parts
+        self._parts = []
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        del parts
+        _verify(_Header(self.command, self.length, self._check, self._cls), payload)
+        if self._raw:
+            return RawMessage(self.command, payload)
+        return self._cls.decode_payload(payload, self._pver)
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"{self.length} bytes, not yet decoded"
+
+    def __repr__(self) -> str:
+        return f"DeferredPayload(command={self.command!r}, length={self.length})"
+
+
 class Frame(NamedTuple):
     """One decoded frame: the message and the frame's size on the wire (header included)."""
 
-    message: Message | RawMessage | UnknownMessage
+    message: Message | RawMessage | UnknownMessage | DeferredPayload
     wire_size: int
 
 
@@ -302,14 +354,26 @@ class FrameDecoder:
 
     ``raw_commands`` names commands whose payload is checksum-verified but
     not decoded: they come out as :class:`RawMessage` (lazy decoding).
+
+    ``defer_size`` (bytes; ``None``: never) is for large frames: a known
+    command whose payload is at least that long is collected as the chunks
+    fed (no copy, no growing buffer) and comes out as a
+    :class:`DeferredPayload` whose :meth:`~DeferredPayload.decode` does the
+    checksum and the decoding, where the caller chooses (off the event loop).
+    :attr:`pending_length` tells, as soon as the header is read, how large the
+    frame in progress will be.
     """
 
     __slots__ = (
         "_buf",
+        "_defer_size",
+        "_deferred",
         "_failed",
         "_header",
         "_known",
+        "_need",
         "_net",
+        "_parts",
         "_pos",
         "_pver",
         "_raw_commands",
@@ -324,8 +388,13 @@ class FrameDecoder:
         *,
         registry: MessageRegistry = DEFAULT_REGISTRY,
         raw_commands: frozenset[str] | set[str] | tuple[str, ...] = (),
+        defer_size: int | None = None,
     ) -> None:
         self._net = int(net)
+        self._defer_size = MAX_MESSAGE_PAYLOAD + 1 if defer_size is None else defer_size
+        self._deferred: _Header | None = None
+        self._parts: list[bytes] = []
+        self._need = 0
         self._pver = pver
         self._registry = registry
         self._raw_commands = frozenset(raw_commands)
@@ -341,15 +410,42 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames (what an EOF now would cut off)."""
-        return len(self._buf) - self._pos + (MESSAGE_HEADER_SIZE if self._header else 0)
+        held = len(self._buf) - self._pos + (MESSAGE_HEADER_SIZE if self._header else 0)
+        if self._deferred is not None:
+            held += MESSAGE_HEADER_SIZE + self._deferred.length - self._need
+        return held
 
     @property
     def in_frame(self) -> bool:
         """True when the bytes seen so far stop in the middle of a frame."""
-        return self._header is not None or self._skip > 0 or len(self._buf) > self._pos
+        return (
+            self._header is not None
+            or self._skip > 0
+            or len(self._buf) > self._pos
+            or self._deferred is not None
+        )
+
+    @property
+    def pending_length(self) -> int:
+        """The payload length of the frame in progress once its header is read (else 0)."""
+        if self._deferred is not None:
+            return self._deferred.length
+        header = self._header
+        return header.length if header is not None else 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes."""
+        need = self._need
+        if need:
+            # A deferred frame's payload: keep the chunk itself (bytes are not copied).
+            n = len(data)
+            if n <= need:
+                self._parts.append(data if type(data) is bytes else bytes(data))
+                self._need = need - n
+                return
+            self._parts.append(bytes(memoryview(data)[:need]))
+            self._need = 0
+            data = memoryview(data)[need:]
         skip = self._skip
         if skip:
             n = len(data)
@@ -373,6 +469,10 @@ class FrameDecoder:
         """The next whole frame, or ``None`` when more bytes are needed."""
         if self._failed is not None:
             raise self._failed
+        if self._deferred is not None:
+            if self._need:
+                return None
+            return self._deferred_frame()
         buf = self._buf
         pos = self._pos
         header = self._header
@@ -386,7 +486,7 @@ class FrameDecoder:
                 # Fast path: a known command whose length is within its type's limit.
                 start = pos + MESSAGE_HEADER_SIZE
                 end = start + length
-                if len(buf) >= end and known[3]:
+                if len(buf) >= end and known[3] and length < self._defer_size:
                     # The whole frame is here and decodes to a message: no header kept.
                     payload = bytes(buf[start:end])
                     self._pos = end
@@ -424,6 +524,8 @@ class FrameDecoder:
                     UnknownMessage(header.command, header.length),
                     MESSAGE_HEADER_SIZE + header.length,
                 )
+            if header.length >= self._defer_size:
+                return self._defer(header, pos)
             self._header = header
         end = pos + header.length
         if len(buf) < end:
@@ -439,6 +541,36 @@ class FrameDecoder:
             return Frame(RawMessage(header.command, payload), size)
         assert header.cls is not None
         return Frame(header.cls.decode_payload(payload, self._pver), size)
+
+    def _defer(self, header: _Header, pos: int) -> Frame | None:
+        """Collect a large frame's payload as chunks, starting with what is buffered."""
+        buf = self._buf
+        take = min(len(buf) - pos, header.length)
+        self._parts = [bytes(buf[pos : pos + take])] if take else []
+        self._need = header.length - take
+        self._deferred = header
+        self._compact(pos + take)
+        if self._need:
+            return None
+        return self._deferred_frame()
+
+    def _deferred_frame(self) -> Frame:
+        header = self._deferred
+        assert header is not None
+        assert header.cls is not None
+        self._deferred = None
+        parts = self._parts
+        self._parts = []
+        deferred = DeferredPayload(
+            header.command,
+            header.cls,
+            parts,
+            header.length,
+            header.checksum,
+            header.command in self._raw_commands,
+            self._pver,
+        )
+        return Frame(deferred, MESSAGE_HEADER_SIZE + header.length)
 
     def _discard(self, pos: int, length: int) -> None:
         available = len(self._buf) - pos
