@@ -164,14 +164,13 @@ async def test_budget_waiter_cancelled_leaves_the_line() -> None:
     assert budget.used == 0
 
 
-async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_timeout(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
+async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_timeout() -> None:
     """Two peers of one context, a budget for one large frame: the slowloris holds it, the
     honest peer's reader waits at its large frame until the message timeout closes the
-    slowloris; then the honest frame goes, and what followed it."""
+    slowloris; then the honest frame goes, and what followed it.  (Real time: a worker
+    thread's result does not stop a mock clock from jumping.)"""
     context = PeerContext(receive_budget=300_000)
-    config = cfg(message_timeout=30, idle_timeout=1000, raw_commands=frozenset({"block"}))
+    config = cfg(message_timeout=0.5, idle_timeout=1000, raw_commands=frozenset({"block"}))
     big = raw_frame("block", bytes(280_000))
     slow_stream, slow_theirs = trio.testing.memory_stream_pair()
     honest_stream, honest_theirs = trio.testing.memory_stream_pair()
@@ -192,15 +191,15 @@ async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_time
         await honest.handshake_as_inbound()
         start = trio.current_time()
         await slow.send_raw(big[:100_000])  # and never the rest
-        await trio.sleep(1)
+        await trio.sleep(0.1)
         assert shared_state(context).receive_budget.used == len(big)
         await honest.send_raw(big + frame(wire.MsgPing(1)))
-        with trio.fail_after(100):
+        with trio.fail_after(10):
             msg = await honest_box[0].messages().receive()
         waited.append(trio.current_time() - start)
         assert msg == wire.RawMessage("block", bytes(280_000))
         assert await honest_box[0].messages().receive() == wire.MsgPing(1)
         assert isinstance(slow_box[0].close_reason, tkp.MessageTimeout)
         nursery.cancel_scope.cancel()
-    assert waited[0] == pytest.approx(30, abs=0.1)
+    assert 0.5 <= waited[0] < 3
     assert shared_state(context).receive_budget.used == 0

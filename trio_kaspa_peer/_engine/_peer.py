@@ -132,6 +132,8 @@ class Peer(trio.abc.AsyncResource):
         "_timer_target",
         "_timer_wake",
         "_write_scope",
+        "_write_since",
+        "_write_timed_out",
         "_writer_wake",
         "config",
         "context",
@@ -161,6 +163,9 @@ class Peer(trio.abc.AsyncResource):
         self._handshake_done = trio.Event()
         self._task_scope = trio.CancelScope()
         self._write_scope: trio.CancelScope | None = None
+        self._write_since = math.inf
+        """When the write under way began its current chunk (``inf``: no write)."""
+        self._write_timed_out = False
         self._linger_deadline = math.inf
         self._body_scope: trio.CancelScope | None = None
         self._task_error: BaseException | None = None
@@ -562,9 +567,7 @@ class Peer(trio.abc.AsyncResource):
         outbox = self._outbox
         write_listeners = self._listeners.write
         closed = self._closed
-        write_timeout = self.config.write_timeout
         current_time = trio.current_time
-        timed_out = False
         with trio.CancelScope(deadline=self._linger_deadline) as scope:
             self._write_scope = scope
             while True:
@@ -587,30 +590,26 @@ class Peer(trio.abc.AsyncResource):
                             break
                         core.queue(item)
                     continue
-                # The write timeout is a progress deadline on the writer's one long-lived
-                # scope (no scope per write): each chunk of at most WRITE_CHUNK bytes must be
-                # taken by the remote within write_timeout.  The linger deadline, when
-                # closing, is never pushed back.
-                timed_out = True
+                # The write timeout is a progress deadline, kept by the timers task: each
+                # chunk of at most WRITE_CHUNK bytes must be taken by the remote within
+                # write_timeout (two stores per write here; no deadline to move).
                 try:
                     if len(data) <= WRITE_CHUNK:
-                        scope.deadline = min(current_time() + write_timeout, self._linger_deadline)
+                        self._write_since = current_time()
                         await stream.send_all(data)
                     else:
                         view = memoryview(data)
                         for start in range(0, len(data), WRITE_CHUNK):
-                            scope.deadline = min(
-                                current_time() + write_timeout, self._linger_deadline
-                            )
+                            self._write_since = current_time()
                             await stream.send_all(view[start : start + WRITE_CHUNK])
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._write_since = math.inf
                     for item in core.unfinished():
                         for callback in write_listeners:
                             await self._call(callback, 0, item.msg, exc)
                     await self._apply(core.connection_lost(exc))
                     return
-                timed_out = False
-                scope.deadline = self._linger_deadline
+                self._write_since = math.inf
                 done = core.bytes_written(len(data), current_time(), time.time())
                 if self._debug:
                     for item in done:
@@ -622,10 +621,10 @@ class Peer(trio.abc.AsyncResource):
                         for callback in write_listeners:
                             await self._call(callback, len(item.data), item.msg, None)
         self._write_scope = None
-        if timed_out and not closed.is_set():
-            # The scope's deadline was the write timeout, not the end of a linger.
+        if self._write_timed_out and not closed.is_set():
+            timeout = self.config.write_timeout
             error = WriteTimeout(
-                f"a write to {self.address} made no progress for {write_timeout:g} seconds"
+                f"a write to {self.address} made no progress for {timeout:g} seconds"
             )
             for item in core.unfinished():
                 for callback in write_listeners:
@@ -641,8 +640,14 @@ class Peer(trio.abc.AsyncResource):
         reading must not stop the idle timer and the stall watchdog.
         """
         core = self._core
+        write_timeout = self.config.write_timeout
         while True:
-            deadline = min(core.next_deadline(), self._linger_deadline)
+            # The write timeout: when a write is under way, at its deadline; otherwise a
+            # look every write_timeout (a write that starts meanwhile is caught in time).
+            since = self._write_since
+            if since == math.inf:
+                since = trio.current_time()
+            deadline = min(core.next_deadline(), self._linger_deadline, since + write_timeout)
             self._timer_target = deadline
             wake = self._timer_wake = trio.Event()
             with trio.move_on_at(deadline):
@@ -651,6 +656,12 @@ class Peer(trio.abc.AsyncResource):
             if now >= self._linger_deadline:
                 self._task_scope.cancel()
                 return
+            if now - self._write_since >= write_timeout and self._write_scope is not None:
+                # The writer is stuck in that write (it is suspended nowhere else while
+                # _write_since is set): end it; the writer closes the peer.
+                self._write_timed_out = True
+                self._write_scope.cancel()
+                continue
             if now < core.next_deadline():
                 continue
             for event in core.on_timer(now, self._outbox.room()):
