@@ -403,8 +403,8 @@ class FrameDecoder:
         self._header: _Header | None = None
         self._skip = 0
         self._failed: ProtocolError | None = None
-        # Raw 12-byte command field -> (command, class, payload limit, decoded here?),
-        # for known commands.
+        # Raw 12-byte command field -> (command, class, fast-path payload limit, decoded
+        # here?), for known commands.
         self._known: dict[bytes, tuple[str, type[Message], int, bool]] = {}
 
     @property
@@ -486,7 +486,7 @@ class FrameDecoder:
                 # Fast path: a known command whose length is within its type's limit.
                 start = pos + MESSAGE_HEADER_SIZE
                 end = start + length
-                if len(buf) >= end and known[3] and length < self._defer_size:
+                if len(buf) >= end and known[3]:
                     # The whole frame is here and decodes to a message: no header kept.
                     payload = bytes(buf[start:end])
                     self._pos = end
@@ -511,10 +511,11 @@ class FrameDecoder:
                     self._discard(pos + MESSAGE_HEADER_SIZE, skip)
                     raise
                 if header.cls is not None and len(self._known) < 64:
+                    # The fast path takes what is within the type's limit and not deferred.
                     self._known[raw_command] = (
                         header.command,
                         header.cls,
-                        header.cls.max_payload_length(self._pver),
+                        min(header.cls.max_payload_length(self._pver), self._defer_size - 1),
                         header.command not in self._raw_commands,
                     )
             pos += MESSAGE_HEADER_SIZE
