@@ -14,6 +14,7 @@ discards it, so a stream stays in step after the error.
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -118,52 +119,46 @@ class RawMessage:
 class DeferredPayload:
     """A large frame received whole but not yet checked or decoded (``defer_size``).
 
-    :meth:`decode` verifies the checksum, joins the payload and decodes it:
-    the work of a large message, meant to run off the event loop (a worker
-    thread: it touches nothing but this object).  It returns what
-    :meth:`FrameDecoder.next_frame` would have: the message, or a
-    :class:`RawMessage` for a raw command; bad bytes raise the same
+    :meth:`decode` verifies the checksum and decodes the payload: the work
+    of a large message, meant to run off the event loop (a worker thread:
+    it touches nothing but this object, and hashing releases the GIL).  It
+    returns what :meth:`FrameDecoder.next_frame` would have: the message, or
+    a :class:`RawMessage` for a raw command; bad bytes raise the same
     :class:`~trio_kaspa_peer.wire.RemoteProtocolError` as they would have.
     """
 
-    __slots__ = ("_check", "_cls", "_parts", "_pver", "_raw", "command", "length")
+    __slots__ = ("_check", "_cls", "_pver", "_raw", "command", "payload")
 
     def __init__(
         self,
         command: str,
         cls: type[Message],
-        parts: list[bytes],
-        length: int,
+        payload: bytes,
         check: bytes,
         raw: bool,
         pver: int,
     ) -> None:
         self.command = command
-        self.length = length
-        """The payload's size in bytes."""
+        self.payload = payload
         self._cls = cls
-        self._parts = parts
         self._check = check
         self._raw = raw
         self._pver = pver
 
     def decode(self) -> Message | RawMessage:
-        """Check and decode the payload (once: the received bytes are released)."""
-        parts = self._parts
-        self._parts = []
-        payload = parts[0] if len(parts) == 1 else b"".join(parts)
-        del parts
-        _verify(_Header(self.command, self.length, self._check, self._cls), payload)
+        """Check and decode the payload."""
+        payload = self.payload
+        _verify(_Header(self.command, len(payload), self._check, self._cls), payload)
         if self._raw:
             return RawMessage(self.command, payload)
         return self._cls.decode_payload(payload, self._pver)
 
     def summary(self) -> str:
         """A short description for the debug log."""
-        return f"{self.length} bytes, not yet decoded"
+        return f"{len(self.payload)} bytes, not yet decoded"
 
     def __repr__(self) -> str:
-        return f"DeferredPayload(command={self.command!r}, length={self.length})"
+        return f"DeferredPayload(command={self.command!r}, <{len(self.payload)} bytes>)"
 
 
 class Frame(NamedTuple):
@@ -356,8 +351,9 @@ class FrameDecoder:
     not decoded: they come out as :class:`RawMessage` (lazy decoding).
 
     ``defer_size`` (bytes; ``None``: never) is for large frames: a known
-    command whose payload is at least that long is collected as the chunks
-    fed (no copy, no growing buffer) and comes out as a
+    command whose payload is at least that long is written into a buffer of
+    its own as it is fed (one copy of each chunk, none at the end: no copy
+    of the whole payload holds the GIL) and comes out as a
     :class:`DeferredPayload` whose :meth:`~DeferredPayload.decode` does the
     checksum and the decoding, where the caller chooses (off the event loop).
     :attr:`pending_length` tells, as soon as the header is read, how large the
@@ -373,11 +369,11 @@ class FrameDecoder:
         "_known",
         "_need",
         "_net",
-        "_parts",
         "_pos",
         "_pver",
         "_raw_commands",
         "_registry",
+        "_sink",
         "_skip",
     )
 
@@ -393,7 +389,7 @@ class FrameDecoder:
         self._net = int(net)
         self._defer_size = MAX_MESSAGE_PAYLOAD + 1 if defer_size is None else defer_size
         self._deferred: _Header | None = None
-        self._parts: list[bytes] = []
+        self._sink: io.BytesIO | None = None
         self._need = 0
         self._pver = pver
         self._registry = registry
@@ -437,15 +433,18 @@ class FrameDecoder:
         """Add received bytes."""
         need = self._need
         if need:
-            # A deferred frame's payload: keep the chunk itself (bytes are not copied).
+            # A deferred frame's payload goes to its own buffer.
+            sink = self._sink
+            assert sink is not None
             n = len(data)
             if n <= need:
-                self._parts.append(data if type(data) is bytes else bytes(data))
+                sink.write(data)
                 self._need = need - n
                 return
-            self._parts.append(bytes(memoryview(data)[:need]))
+            view = memoryview(data)
+            sink.write(view[:need])
             self._need = 0
-            data = memoryview(data)[need:]
+            data = view[need:]
         skip = self._skip
         if skip:
             n = len(data)
@@ -547,7 +546,10 @@ class FrameDecoder:
         """Collect a large frame's payload as chunks, starting with what is buffered."""
         buf = self._buf
         take = min(len(buf) - pos, header.length)
-        self._parts = [bytes(buf[pos : pos + take])] if take else []
+        sink = self._sink = io.BytesIO()
+        if take:
+            with memoryview(buf) as view:
+                sink.write(view[pos : pos + take])
         self._need = header.length - take
         self._deferred = header
         self._compact(pos + take)
@@ -560,13 +562,13 @@ class FrameDecoder:
         assert header is not None
         assert header.cls is not None
         self._deferred = None
-        parts = self._parts
-        self._parts = []
+        sink = self._sink
+        assert sink is not None
+        self._sink = None
         deferred = DeferredPayload(
             header.command,
             header.cls,
-            parts,
-            header.length,
+            sink.getvalue(),  # the buffer itself, trimmed: no copy
             header.checksum,
             header.command in self._raw_commands,
             self._pver,
