@@ -13,7 +13,7 @@ from _raw import RawRemote, cfg, frame, raw_frame
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerContext, banscores, wire
-from trio_kaspa_peer._engine._shared import ByteBudget, shared_state
+from trio_kaspa_peer._engine._shared import BulkGate, ByteBudget, shared_state
 from trio_kaspa_peer.testing import open_peer_pair
 
 DECODED_IN: dict[int, str] = {}
@@ -203,3 +203,48 @@ async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_time
         nursery.cancel_scope.cancel()
     assert 0.5 <= waited[0] < 3
     assert shared_state(context).receive_budget.used == 0
+
+
+# -- the bulk gate: peers with a backlog take turns ------------------------------------------
+
+
+async def test_a_lone_bulk_reader_never_waits() -> None:
+    gate = BulkGate()
+    me = object()
+    for _ in range(100):
+        with trio.testing.assert_no_checkpoints():
+            await gate.turn(me)
+    assert not gate.contended
+
+
+async def test_bulk_readers_take_turns_one_per_scheduler_turn() -> None:
+    gate = BulkGate()
+    log: list[str] = []
+
+    async def light() -> None:
+        while True:
+            log.append("-")
+            await trio.lowlevel.checkpoint()
+
+    async def bulk(name: str) -> None:
+        me = trio.lowlevel.current_task()
+        for _ in range(30):
+            await gate.turn(me)
+            log.append(name)
+            await trio.lowlevel.checkpoint()  # its next read
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(light)
+        async with trio.open_nursery() as readers:
+            for name in "abc":
+                readers.start_soon(bulk, name)
+        nursery.cancel_scope.cancel()
+    starts = [entry for entry in log if entry != "-"]
+    assert sorted(starts) == sorted("abc" * 30)
+    # While they compete, one bulk read starts per turn of the scheduler: between two runs
+    # of the light task (one per turn) at most two (the order within a turn is random).
+    middle = "".join(log[10:-10])
+    assert max(len(run) for run in middle.split("-")) <= 2
+    # They alternate, first come, first served.
+    inner = starts[3:-3]
+    assert all(inner[i] != inner[i + 1] for i in range(len(inner) - 1))

@@ -50,7 +50,7 @@ from .._sansio._interface import (
 from ._groups import is_passthrough, raise_as_is, reraise_group
 from ._inbox import MessageStream
 from ._outbox import DROPPED, QUEUED, WRITTEN, Outbox, Outgoing
-from ._shared import shared_state
+from ._shared import BULK_READ, shared_state
 
 if TYPE_CHECKING:
     from .._sansio._stats import PeerStats
@@ -418,6 +418,9 @@ class Peer(trio.abc.AsyncResource):
         by_type = listeners.by_type
         deliver = self._deliver
         drop_types = self._drop_types
+        gate = self._shared.bulk_gate
+        bulk_read = min(size, BULK_READ)
+        task = trio.lowlevel.current_task()
         while True:
             while True:
                 event = next_event()
@@ -446,11 +449,17 @@ class Peer(trio.abc.AsyncResource):
             if core.next_deadline() < self._timer_target:
                 self._timer_wake.set()  # a deadline moved earlier (a message half-received)
             reader_state(_WAITING, trio.current_time())
+            # While peers with a backlog take turns, everyone reads less at a time.
+            want = bulk_read if gate.contended else size
             try:
-                data = await stream.receive_some(size)
+                data = await stream.receive_some(want)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._apply(core.connection_lost(exc))
                 return
+            if len(data) >= want and not gate.try_turn(task):
+                # The buffer filled: the remote is ahead of us, and others are too.
+                reader_state(_HELD, trio.current_time())  # our wait, not the remote's
+                await gate.turn(task)
             now = trio.current_time()
             reader_state(_BUSY, now)
             receive_data(data, now, time.time())

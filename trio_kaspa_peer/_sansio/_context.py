@@ -28,7 +28,9 @@ class PeerContext:
       messages (those decoded off the event loop) all the peers may be
       receiving and decoding at once (a peer waits for room before reading
       one; default 64 MiB, two of the largest frames), and
-      ``offload_threads``, the worker threads decoding them (default 2).
+      ``offload_threads``, the worker threads decoding them (default 1: decoding is
+      Python code, and a second thread would take the GIL from the event loop, not from
+      the first thread).
 
     Peers that do not share a context cannot tell that they are talking to
     each other: give the same context to the listener and the dialler of one
@@ -55,7 +57,7 @@ class PeerContext:
         node_id: bytes | None = None,
         nonce_cache_size: int = 50,
         receive_budget: int = 64 * 1024 * 1024,
-        offload_threads: int = 2,
+        offload_threads: int = 1,
     ) -> None:
         from .._errors import UsageError
         from ..wire import DEFAULT_REGISTRY, MessageRegistry
