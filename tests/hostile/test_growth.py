@@ -7,9 +7,9 @@ import enum
 import gc
 import random
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from _raw import NET, frame, raw_frame
+from _raw import NET, RawRemote, cfg, frame, raw_frame
 
 from trio_kaspa_peer import PeerConfig, wire
 from trio_kaspa_peer._sansio import PeerContext
@@ -233,3 +233,68 @@ def test_the_measurement_sees_an_intflag_cache() -> None:
         return work
 
     assert retained(prepare) > 1024 * 1024
+
+
+async def _peer_over_socketpair(script: Callable[[RawRemote], Awaitable[None]]) -> None:
+    import trio
+
+    import trio_kaspa_peer as tkp
+
+    a, b = trio.socket.socketpair()
+    ours, theirs = trio.SocketStream(a), trio.SocketStream(b)
+    remote = RawRemote(theirs)
+
+    async def run_script() -> None:
+        try:
+            await script(remote)
+        except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await theirs.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_script)
+        try:
+            async with tkp.open_peer(ours, cfg(reject_timeout=0.01), inbound=True) as peer:
+                await peer.wait_closed()
+        except tkp.HandshakeError:
+            pass
+
+
+async def test_a_closed_peer_is_freed_without_the_cycle_collector() -> None:
+    """A server that churns through connections must not leave each one to the cyclic
+    garbage collector: its full passes stall the event loop in proportion to everything
+    the process holds.  Peers closed for every kind of reason leave no cycle behind."""
+
+    async def remote_eof(remote: RawRemote) -> None:
+        await remote.handshake_as_outbound()
+
+    async def malformed(remote: RawRemote) -> None:
+        await remote.handshake_as_outbound()
+        await remote.send_raw(raw_frame("block", b"", length=wire.MAX_MESSAGE_PAYLOAD + 1)[:24])
+        await remote.drain()
+
+    async def banned(remote: RawRemote) -> None:
+        await remote.handshake_as_outbound()
+        await remote.send_raw(frame(wire.MsgVersion(nonce=9)) * 101)
+        await remote.drain()
+
+    async def bad_handshake(remote: RawRemote) -> None:
+        await remote.send(wire.MsgPing(1))
+        await remote.drain()
+
+    for script in (remote_eof, malformed, banned, bad_handshake):
+        await _peer_over_socketpair(script)  # warm-up
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                await _peer_over_socketpair(script)
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            ours = [o for o in gc.garbage if type(o).__module__.startswith("trio_kaspa_peer")]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert ours == [], (script.__name__, {type(o).__name__ for o in ours})

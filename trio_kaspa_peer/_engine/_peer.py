@@ -207,7 +207,11 @@ class Peer(trio.abc.AsyncResource):
 
     @property
     def close_reason(self) -> BaseException | None:
-        """Why the peer closed (``None`` while it is open)."""
+        """Why the peer closed (``None`` while it is open).
+
+        A reason the protocol decided (the remote's misbehaviour, a timeout)
+        carries no traceback: it would keep the closed peer's frames alive.
+        """
         return self._close_reason
 
     @property
@@ -694,9 +698,11 @@ def _stream_address(
     if remote_address is None and isinstance(stream, trio.SocketStream):
         try:
             peername = stream.socket.getpeername()
-            return (str(peername[0]), int(peername[1]))
         except OSError:
             return None
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            return (str(peername[0]), int(peername[1]))
+        return None  # a Unix socket: no host and port
     return remote_address
 
 
@@ -779,7 +785,13 @@ async def open_peer(
                     peer._close(LocalClose("closed locally"))
     except BaseExceptionGroup as group:
         raise reraise_group(group) from None
+    if outcome is None:
+        outcome = peer._task_error
+    # The error is raised from this frame: with the peer among its locals, the error (the
+    # peer's close reason) would tie them into a cycle for the garbage collector.
+    del peer, nursery
     if outcome is not None:
-        raise_as_is(outcome)
-    if peer._task_error is not None:
-        raise_as_is(peer._task_error)
+        try:
+            raise_as_is(outcome)
+        finally:
+            del outcome  # nor may this frame keep the error it raises
