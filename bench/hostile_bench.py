@@ -13,7 +13,8 @@ and prints the honest peers' handshake times and ping round trips, the
 server's RSS and its worst event-loop stall, and why the server closed the
 hostile connections.
 
-The attack mix (fractions of N): slowloris before the handshake and inside
+Attackers connect from 127.0.0.2 and up (253 addresses), honest peers from
+127.0.0.1.  The attack mix (fractions of N): slowloris before the handshake and inside
 a frame after it, connections that never read, inv floods, ping floods with
 the pongs unread, unknown-command spam, duplicate versions (banned at the
 threshold), oversize length claims, maximum-size inv messages, resets
@@ -297,11 +298,14 @@ async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> N
     attacks = _attacks(payloads)
     live = [0]
 
-    async def attacker(kind: str) -> None:
+    async def attacker(kind: str, number: int) -> None:
+        # Attackers come from 253 addresses of their own (127.0.0.2 and up), honest peers
+        # from 127.0.0.1: per-address limits see them apart, as they would on the internet.
+        source = f"127.0.0.{2 + number % 253}"
         await trio.sleep(random.random() * 2)  # ramp up
         while True:
             try:
-                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
             except OSError:
                 await trio.sleep(1)
                 continue
@@ -316,8 +320,8 @@ async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> N
             await trio.sleep(0.2)
 
     async with trio.open_nursery() as nursery:
-        for kind in kinds:
-            nursery.start_soon(attacker, kind)
+        for number, kind in enumerate(kinds):
+            nursery.start_soon(attacker, kind, number)
         await trio.sleep(3)
         conn.send(live[0])
         await trio.sleep_forever()
@@ -354,7 +358,7 @@ async def _honest_main(port: int, duration: float) -> dict[str, Any]:
                     rtts.append(time.perf_counter() - sent)
                     await trio.sleep(PING_EVERY)
         except tkp.KaspaPeerError as exc:
-            failures[type(exc).__name__] += 1
+            failures[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
 
     async with trio.open_nursery() as nursery:
         for _ in range(HONEST):

@@ -151,7 +151,7 @@ async def serve_tcp_peers(
     context: PeerContext | None = None,
     handler_nursery: trio.Nursery | None = None,
     max_handshakes: int = 256,
-    max_handshakes_per_address: int = 16,
+    max_handshakes_per_address: int = 64,
     max_peers: int | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -171,7 +171,7 @@ async def serve_tcp_peers(
     Limits, so that connections that never finish their handshake cannot
     crowd out the ones that do: at most ``max_handshakes`` accepted
     connections in their handshake at once (256), at most
-    ``max_handshakes_per_address`` of them from one address (16); a new
+    ``max_handshakes_per_address`` of them from one address (64); a new
     connection over either limit drops the oldest handshake in its way (of
     its own address first).  ``max_peers`` (``None``: no limit) bounds every
     accepted connection, handshaken or not; over it, a new connection is
