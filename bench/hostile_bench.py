@@ -3,6 +3,7 @@
     python bench/hostile_bench.py                 # 1,000 hostile connections
     python bench/hostile_bench.py --hostile 200   # fewer
     python bench/hostile_bench.py --quick         # a fast smoke run (50 hostile, short)
+    python bench/hostile_bench.py --gc-threshold2 1000   # fewer full collections
 
 Three processes: the server (``serve_tcp_peers``, a handler that reads every
 message, a task that measures how late the event loop wakes it), a hostile
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import gc
 import logging
 import multiprocessing
 import os
@@ -143,7 +145,10 @@ async def _server_main(conn: Any) -> None:
         nursery.start_soon(control)
 
 
-def _server_process(conn: Any) -> None:
+def _server_process(conn: Any, gc_threshold2: int | None) -> None:
+    if gc_threshold2 is not None:
+        # An application setting: full collections walk every object of every peer.
+        gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
     trio.run(_server_main, conn)
 
 
@@ -404,10 +409,12 @@ def _honest_run(ctx: Any, port: int, duration: float, server: Any) -> dict[str, 
     return result
 
 
-def run(hostile: int, duration: float, only: str | None = None) -> list[tuple[str, str, str, str]]:
+def run(
+    hostile: int, duration: float, only: str | None = None, gc_threshold2: int | None = None
+) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     server_conn, server_end = ctx.Pipe()
-    server = ctx.Process(target=_server_process, args=(server_end,), daemon=True)
+    server = ctx.Process(target=_server_process, args=(server_end, gc_threshold2), daemon=True)
     server.start()
     processes = [server]
     try:
@@ -471,10 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of pings")
     parser.add_argument("--quick", action="store_true", help="50 hostile, 2 s")
     parser.add_argument("--only", choices=sorted(MIX), help="one attack instead of the mix")
+    parser.add_argument(
+        "--gc-threshold2",
+        type=int,
+        help="the server's third garbage-collection threshold (Python's default: 10); "
+        "full collections walk every object of every peer",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
-    rows = run(args.hostile, args.duration, args.only)
+    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2)
     try:
         from rich.console import Console
         from rich.table import Table
@@ -482,7 +495,10 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(" | ".join(row))
         return 0
-    table = Table(title=f"{HONEST} honest peers beside {args.hostile:,} hostile connections")
+    title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
+    if args.gc_threshold2 is not None:
+        title += f" (server gc threshold2 {args.gc_threshold2})"
+    table = Table(title=title)
     for column in ("", "under attack", "quiet", "target"):
         table.add_column(column, justify="left" if not column else "right")
     for row in rows:
