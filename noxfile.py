@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench fuzz``."""
 
 from __future__ import annotations
 
@@ -43,3 +43,18 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz with well-formed frames for long (``TRIO_KASPA_FUZZ_EXAMPLES`` per test, 20,000 by
+    default); what it finds is kept in tests/hostile/fuzz-corpus (commit it)."""
+    session.install("-e", ".[test]")
+    examples = session.env.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
+    session.run(
+        "pytest",
+        "tests/hostile/test_fuzz_frames.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"TRIO_KASPA_FUZZ_EXAMPLES": examples},
+    )

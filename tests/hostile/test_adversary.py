@@ -26,8 +26,6 @@ from _raw import NET, RawRemote, cfg, frame, raw_frame, version
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerContext, banscores, wire
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 FAST: dict[str, Any] = {
     "handshake_timeout": 1.0,
     "idle_timeout": 3.0,
@@ -116,8 +114,12 @@ async def serving(app: App = drain, **config: Any) -> AsyncIterator[Server]:
         async with tkp.open_tcp_peer("127.0.0.1", server.port, cfg()) as peer:
             await peer.send(wire.MsgPing(1))
         server.app = app
-        yield server
-        nursery.cancel_scope.cancel()
+        try:
+            yield server
+        finally:
+            for stream in server.local_ports:  # the attackers' ends
+                await trio.aclose_forcefully(stream)
+            nursery.cancel_scope.cancel()
 
 
 async def connect(server: Server, *, receive_buffer: int | None = None) -> trio.SocketStream:
@@ -563,3 +565,25 @@ async def test_the_network_magic_of_another_network() -> None:
     assert isinstance(outcome.reason, wire.WrongNetworkError)
     assert [ban[:2] for ban in outcome.bans] == malformed_ban()
     assert NET != wire.KaspaNet.MAINNET
+
+
+@pytest.mark.parametrize(
+    "message", [wire.MsgBlock(), wire.MsgTx(), wire.MsgPing(1)], ids=["block", "tx", "ping"]
+)
+async def test_something_else_instead_of_a_version(message: wire.Message) -> None:
+    """Rejected ("A version message must precede all others", a tx or block reject with the
+    zero hash as the reference sends it), ban score 1, the handshake fails."""
+    async with serving() as server:
+        stream = await connect(server)
+        remote = RawRemote(stream)
+        command = message.command
+        await stream.send_all(frame(message))
+        await remote.drain()
+        outcome = await server.outcome(stream)
+    assert isinstance(outcome.reason, tkp.VersionNotFirstError)
+    assert outcome.bans == [
+        (banscores.NON_VERSION_FIRST_MESSAGE, 0, "A version message must precede all others")
+    ]
+    (reject,) = rejects(remote)
+    assert (reject.cmd, reject.code) == (command, wire.RejectCode.MALFORMED)
+    assert reject.hash == (wire.Hash.ZERO if command != "ping" else None)
