@@ -391,7 +391,8 @@ class PeerConfig:
     @property
     def offload_size(self) -> int:
         """Messages this large (bytes, on the wire) are decoded off the event loop:
-        ``max_loop_stall`` times :data:`DECODE_RATE_FLOOR`."""
+        ``max_loop_stall`` times 5 MiB/s (``DECODE_RATE_FLOOR``, a tenth of the slowest
+        decoding measured)."""
         return int(min(self.max_loop_stall * DECODE_RATE_FLOOR, 1 << 40))
 
     @property

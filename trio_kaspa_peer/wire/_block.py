@@ -233,7 +233,7 @@ class TxSequence(Sequence[MsgTx]):
 
     __slots__ = ("_built", "_data", "_offsets")
 
-    def __init__(self, data: bytes, offsets: array[int]) -> None:
+    def __init__(self, data: bytes, offsets: Sequence[int]) -> None:
         self._data = data
         self._offsets = offsets
         self._built: list[MsgTx | None] | None = None
