@@ -4,6 +4,7 @@
     python bench/hostile_bench.py --hostile 200   # fewer
     python bench/hostile_bench.py --quick         # a fast smoke run (50 hostile, short)
     python bench/hostile_bench.py --gc-threshold2 1000   # fewer full collections
+    python bench/hostile_bench.py --stall         # one message's loop stall, per command
 
 Three processes: the server (``serve_tcp_peers``, a handler that reads every
 message, a task that measures how late the event loop wakes it), a hostile
@@ -375,6 +376,120 @@ def _honest_process(port: int, duration: float, conn: Any) -> None:
     conn.send(trio.run(_honest_main, port, duration))
 
 
+# -- the loop stall of one message ------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    if value < 0xFD:
+        return bytes([value])
+    if value <= 0xFFFF:
+        return b"\xfd" + struct.pack("<H", value)
+    if value <= 0xFFFFFFFF:
+        return b"\xfe" + struct.pack("<I", value)
+    return b"\xff" + struct.pack("<Q", value)
+
+
+def largest_payloads() -> dict[str, bytes]:
+    """The largest payload of each command that takes real work to decode, built from
+    repeated encodings (no million objects on the sending side)."""
+    rng = random.Random(7)
+    header = wire.BlockHeader(
+        timestamp=1, parent_hashes=[wire.Hash(rng.randbytes(32)) for _ in range(255)]
+    ).serialize()
+    small_tx = wire.MsgTx(
+        tx_in=[wire.TxIn(wire.Outpoint(wire.TxID(rng.randbytes(32)), 0), b"")],
+        tx_out=[wire.TxOut(1, b"")],
+    ).encode_payload()
+    block_header = wire.BlockHeader(timestamp=1).serialize()
+    room = wire.MAX_MESSAGE_PAYLOAD - len(block_header) - 9
+    txs = min(room // len(small_tx), wire.MAX_TX_PER_BLOCK)
+    tx_in = rng.randbytes(32) + bytes(4) + b"\x00" + bytes(8)  # outpoint, empty script, seq
+    inputs = (wire.MAX_MESSAGE_PAYLOAD - 64) // len(tx_in)
+    items = wire.MAX_INV_PER_MSG
+    inv = _varint(items) + (b"\x01\x00\x00\x00" + rng.randbytes(32)) * items
+    hashes = min(wire.MAX_TX_PER_BLOCK, (wire.MAX_MESSAGE_PAYLOAD - 256) // 32)
+    return {
+        "inv": inv,
+        "getdata": inv,
+        "notfound": inv,
+        "headers": _varint(2000) + (header + b"\x00") * 2000,
+        "block": block_header + _varint(txs) + small_tx * txs,
+        "tx": struct.pack("<i", 1) + _varint(inputs) + tx_in * inputs + b"\x00" + bytes(28),
+        "merkleblock": block_header
+        + struct.pack("<I", hashes)
+        + _varint(hashes)
+        + rng.randbytes(32) * hashes
+        + b"\x00",
+        "reject": _varint(2) + b"tx" + b"\x10" + _varint(8 << 20) + b"x" * (8 << 20) + bytes(32),
+        "addr": wire.MsgAddr(
+            [wire.NetAddress(rng.randbytes(16), 1, 1, 5) for _ in range(1000)],
+            include_all_subnetworks=True,
+        ).encode_payload(),
+        "locator": _varint(500) + rng.randbytes(32) * 500,
+    }
+
+
+async def _stall_of(payloads: dict[str, bytes], max_loop_stall: float) -> dict[str, float]:
+    """The worst lateness of a 1 ms ticker while a peer receives each payload three times."""
+    config = _config(max_loop_stall=max_loop_stall, message_queue_bytes=64 << 20)
+    a, b = trio.socket.socketpair()
+    worst: dict[str, float] = {}
+    current = [""]
+
+    async def ticker() -> None:
+        while True:
+            start = time.perf_counter()
+            await trio.sleep(0.001)
+            late = time.perf_counter() - start - 0.001
+            if current[0]:
+                worst[current[0]] = max(worst.get(current[0], 0.0), late)
+
+    box: list[tkp.Peer] = []
+    ready = trio.Event()
+
+    async def receiver() -> None:
+        async with tkp.open_peer(trio.SocketStream(b), config, inbound=True) as peer:
+            box.append(peer)
+            ready.set()
+            await peer.wait_closed()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        nursery.start_soon(receiver)
+        async with tkp.open_peer(trio.SocketStream(a), config, inbound=False) as sender:
+            await ready.wait()
+            messages = box[0].messages()
+            for command, payload in payloads.items():
+                current[0] = command
+                for _ in range(3):
+                    await sender.send(wire.RawMessage(command, payload))
+                    msg = await messages.receive()
+                    assert msg.command == command, msg
+                    del msg
+                current[0] = ""
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    return worst
+
+
+def stall_rows() -> list[tuple[str, str, str, str]]:
+    payloads = largest_payloads()
+    trio.run(_stall_of, {"inv": payloads["inv"]}, 0.05)  # warm-up: threads, first uses
+    offloaded = trio.run(_stall_of, payloads, 0.05)
+    on_loop = trio.run(_stall_of, payloads, float("inf"))
+    rows = []
+    for command, payload in payloads.items():
+        rows.append(
+            (
+                f"{command}, {len(payload) / 1e6:,.2f} MB",
+                f"{offloaded.get(command, 0.0) * 1000:,.1f} ms",
+                f"{on_loop.get(command, 0.0) * 1000:,.1f} ms",
+                "<= 50 ms",
+            )
+        )
+    return rows
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -479,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="50 hostile, 2 s")
     parser.add_argument("--only", choices=sorted(MIX), help="one attack instead of the mix")
     parser.add_argument(
+        "--stall",
+        action="store_true",
+        help="instead: the worst event-loop stall while the largest message of each command "
+        "is received, decoded off the loop (the default) and on it",
+    )
+    parser.add_argument(
         "--gc-threshold2",
         type=int,
         help="the server's third garbage-collection threshold (Python's default: 10); "
@@ -487,7 +608,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
+    if args.stall:
+        return _print(
+            "worst event-loop stall while receiving one message, three times each",
+            ("message", "off the loop (default)", "on the loop", "target"),
+            stall_rows(),
+        )
     rows = run(args.hostile, args.duration, args.only, args.gc_threshold2)
+    title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
+    if args.gc_threshold2 is not None:
+        title += f" (server gc threshold2 {args.gc_threshold2})"
+    return _print(title, ("", "under attack", "quiet", "target"), rows)
+
+
+def _print(title: str, columns: tuple[str, ...], rows: list[tuple[str, str, str, str]]) -> int:
     try:
         from rich.console import Console
         from rich.table import Table
@@ -495,12 +629,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(" | ".join(row))
         return 0
-    title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
-    if args.gc_threshold2 is not None:
-        title += f" (server gc threshold2 {args.gc_threshold2})"
     table = Table(title=title)
-    for column in ("", "under attack", "quiet", "target"):
-        table.add_column(column, justify="left" if not column else "right")
+    for column in columns:
+        table.add_column(column, justify="left" if column == columns[0] else "right")
     for row in rows:
         table.add_row(*row)
     console = Console()

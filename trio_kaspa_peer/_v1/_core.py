@@ -14,6 +14,7 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .. import banscores as scores
@@ -231,7 +232,7 @@ class V1Core(BaseCore):
         """A large frame is whole: its checksum and decoding run off the event loop."""
         deferred: DeferredPayload = frame[0]
         self._offloaded = frame[1]
-        offload = Offload(deferred.decode)
+        offload = Offload(partial(_decode_for_rules, deferred))
         if self._reserved:
             return offload
         # It came whole in one read: its room is taken now, before the work.
@@ -511,6 +512,15 @@ class V1Core(BaseCore):
             return None
         self.prev_get_headers = (start, stop)
         return MsgGetHeaders(start, stop)
+
+
+def _decode_for_rules(deferred: DeferredPayload) -> Any:
+    """Decode a large frame, and compute what the rules will read of it (off the loop):
+    a transaction's ID cuts the signature scripts out of its bytes, a pass over all of them."""
+    msg = deferred.decode()
+    if type(msg) is MsgTx:
+        msg.tx_id()  # cached on the message
+    return msg
 
 
 _RULES: Final[dict[str, _Rule]] = {
