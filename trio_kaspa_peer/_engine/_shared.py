@@ -18,6 +18,10 @@ BULK_READ = 8192
 """How much a peer reads at a time while peers with a backlog wait for their turn."""
 
 
+_NO_WAITERS: deque[tuple[int, trio.Event]] = deque(maxlen=0)
+"""Shared by every budget nobody has waited on yet (a deque costs 760 bytes)."""
+
+
 class ByteBudget:
     """Bytes handed out first come, first served, at most ``total`` at once.
 
@@ -30,7 +34,7 @@ class ByteBudget:
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
-        self._waiters: deque[tuple[int, trio.Event]] = deque()
+        self._waiters: deque[tuple[int, trio.Event]] = _NO_WAITERS  # made when first needed
 
     def _fits(self, nbytes: int) -> bool:
         return self.used == 0 or self.used + nbytes <= self.total
@@ -48,6 +52,8 @@ class ByteBudget:
             await trio.lowlevel.checkpoint()
             return
         entry = (nbytes, trio.Event())
+        if self._waiters is _NO_WAITERS:
+            self._waiters = deque()
         self._waiters.append(entry)
         try:
             await entry[1].wait()
@@ -94,7 +100,7 @@ class BulkGate:
         self._lot = trio.lowlevel.ParkingLot()
         self._current: object = None
         self._token: object = None
-        self._wake = trio.Event()
+        self._wake: trio.Event | None = None
         self._pumping = False
 
     @property
@@ -118,7 +124,7 @@ class BulkGate:
 
     def _start_pump(self) -> None:
         token = trio.lowlevel.current_trio_token()
-        if self._token is not token:  # first use in this run
+        if self._token is not token or self._wake is None:  # first use in this run
             self._token = token
             self._wake = trio.Event()
             self._pumping = False
@@ -129,6 +135,7 @@ class BulkGate:
     async def _pump(self) -> None:
         """Admit one waiting bulk reader per turn of the scheduler, while any wait."""
         while True:
+            assert self._wake is not None
             await self._wake.wait()
             self._wake = trio.Event()
             self._pumping = True
@@ -144,12 +151,20 @@ class BulkGate:
 class EngineShared:
     """The Trio objects behind a context's shared limits (made on first use)."""
 
-    __slots__ = ("bulk_gate", "offload_limiter", "receive_budget")
+    __slots__ = ("_offload_limiter", "_threads", "bulk_gate", "receive_budget")
 
     def __init__(self, context: PeerContext) -> None:
         self.receive_budget = ByteBudget(context.receive_budget)
-        self.offload_limiter = trio.CapacityLimiter(context.offload_threads)
         self.bulk_gate = BulkGate()
+        self._threads = context.offload_threads
+        self._offload_limiter: trio.CapacityLimiter | None = None
+
+    @property
+    def offload_limiter(self) -> trio.CapacityLimiter:
+        limiter = self._offload_limiter
+        if limiter is None:
+            limiter = self._offload_limiter = trio.CapacityLimiter(self._threads)
+        return limiter
 
 
 def shared_state(context: PeerContext) -> EngineShared:
