@@ -43,6 +43,8 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/wire_bench.py", *session.posargs)
     session.run("python", "bench/peer_bench.py", *session.posargs)
+    session.run("python", "bench/hostile_bench.py", *session.posargs)
+    session.run("python", "bench/hostile_bench.py", "--stall")
 
 
 @nox.session

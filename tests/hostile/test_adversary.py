@@ -67,8 +67,9 @@ async def never_reads(peer: tkp.Peer, outcome: Outcome) -> None:
 class Server:
     """A loopback server whose every connection records its Outcome by client port."""
 
-    def __init__(self, app: App, **config: Any) -> None:
+    def __init__(self, app: App, *, record_bans: bool = True, **config: Any) -> None:
         self.app = app
+        self.record_bans = record_bans
         self.config = {**FAST, **config}
         self.context = PeerContext()
         self.outcomes: dict[int, Outcome] = {}
@@ -77,7 +78,8 @@ class Server:
 
     async def handle(self, stream: trio.SocketStream) -> None:
         outcome = self.outcomes.setdefault(stream.socket.getpeername()[1], Outcome())
-        config = cfg(**self.config, ban_score=lambda *ban: outcome.bans.append(ban))
+        callback = (lambda *ban: outcome.bans.append(ban)) if self.record_bans else None
+        config = cfg(**self.config, ban_score=callback)
         start = trio.current_time()
         try:
             async with tkp.open_peer(stream, config, inbound=True, context=self.context) as peer:
@@ -103,8 +105,10 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(app: App = drain, **config: Any) -> AsyncIterator[Server]:
-    server = Server(drain, **config)
+async def serving(
+    app: App = drain, *, record_bans: bool = True, **config: Any
+) -> AsyncIterator[Server]:
+    server = Server(drain, record_bans=record_bans, **config)
     async with trio.open_nursery() as nursery:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         server.port = listeners[0].socket.getsockname()[1]
@@ -452,6 +456,17 @@ async def test_duplicate_handshake_messages_are_banned_at_the_threshold(
     assert 2 <= len(got) <= 101
     assert outcome.elapsed < 2
     assert peak[0] < 1_000_000
+
+
+async def test_the_ban_threshold_closes_with_no_callback_configured() -> None:
+    """The default policy is safe: no ban_score callback, still closed over the threshold."""
+    async with serving(record_bans=False) as server:
+        stream, remote = await handshaken(server)
+        await stream.send_all(frame(wire.MsgVersion(nonce=1)) * 150)
+        await remote.drain()
+        outcome = await server.outcome(stream)
+    assert isinstance(outcome.reason, tkp.MisbehaviorError)
+    assert outcome.ban_score == 101
 
 
 async def test_unknown_command_spam_is_skipped_without_buffering() -> None:
