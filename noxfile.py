@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench generate``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench generate fuzz``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/grpc_bench.py", *session.posargs)
     session.run("python", "bench/protowire_bench.py", *session.posargs)
     session.run("python", "bench/protobuf_choice.py", *session.posargs)
+    session.run("python", "bench/hostile_bench.py", *session.posargs)
+    session.run("python", "bench/hostile_bench.py", "--stall")
 
 
 @nox.session
@@ -61,3 +63,18 @@ def verifytypes(session: nox.Session) -> None:
     """Type completeness of the public API: ``pyright --verifytypes`` on an installed copy."""
     session.install(".", "pyright[nodejs]")
     session.run("pyright", "--verifytypes", "trio_kaspa_peer", "--ignoreexternal")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz with well-formed frames for long (``TRIO_KASPA_FUZZ_EXAMPLES`` per test, 20,000 by
+    default); what it finds is kept in tests/hostile/fuzz-corpus (commit it)."""
+    session.install("-e", ".[test]")
+    examples = session.env.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
+    session.run(
+        "pytest",
+        "tests/hostile/test_fuzz_frames.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"TRIO_KASPA_FUZZ_EXAMPLES": examples},
+    )

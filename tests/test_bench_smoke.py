@@ -63,3 +63,24 @@ def test_crawl_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "nodes recorded     40 (34 reachable)" in out
     assert "probes per second" in out
+
+
+def test_hostile_bench_payloads_are_the_largest_valid_ones() -> None:
+    """The stall bench measures real decoding: each payload decodes, within its limit."""
+    import hostile_bench
+
+    from trio_kaspa_peer import wire
+
+    for command, payload in hostile_bench.largest_payloads().items():
+        cls = wire.DEFAULT_REGISTRY.get(command)
+        assert cls is not None
+        assert len(payload) <= cls.max_payload_length()
+        assert cls.decode_payload(payload).command == command
+
+
+async def test_hostile_bench_stall_probe() -> None:
+    import hostile_bench
+
+    payloads = {"ping": bytes(8), "locator": b"\x01" + bytes(32)}
+    worst = await hostile_bench._stall_of(payloads, 0.05)
+    assert set(worst) <= set(payloads)

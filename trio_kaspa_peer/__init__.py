@@ -32,6 +32,7 @@ from ._errors import (
     ListenError,
     LocalClose,
     LocalProtocolError,
+    MessageTimeout,
     MisbehaviorError,
     NetworkMismatchError,
     OutboundQueueFull,
@@ -49,6 +50,7 @@ from ._errors import (
     TooManyRequests,
     UsageError,
     VersionNotFirstError,
+    WriteTimeout,
 )
 from ._fixup import fixup_module_metadata
 from ._sansio import PeerContext, PeerStats
@@ -78,6 +80,7 @@ __all__ = [
     "LocalProtocolError",
     "MessageListeners",
     "MessageStream",
+    "MessageTimeout",
     "MisbehaviorError",
     "ModernPeer",
     "NetworkMismatchError",
@@ -102,6 +105,7 @@ __all__ = [
     "UsageError",
     "V1Peer",
     "VersionNotFirstError",
+    "WriteTimeout",
     "__version__",
     "banscores",
     "build_user_agent",

@@ -40,6 +40,10 @@ score would otherwise cause (any other value leaves the decision to
 :attr:`PeerConfig.ban_threshold`)."""
 
 PACKAGE_USER_AGENT: Final = f"/trio-kaspa-peer:{__version__}/"
+DECODE_RATE_FLOOR: Final = 5 * 1024 * 1024
+"""Bytes per second we count on decoding at, at the very least, to keep a message within
+``max_loop_stall``: the slowest decoding measured (a block of the smallest transactions) runs
+at about 60 MB/s, so the margin is over tenfold."""
 _FORBIDDEN: Final = frozenset("/:()")
 
 
@@ -240,10 +244,24 @@ class PeerConfig:
     waiting for ``messages()`` to be read does not count)."""
     reject_timeout: float = 5.0
     """How long a parting message (a reject, a goodbye) may take to be written before closing."""
+    write_timeout: float = 60.0
+    """Every write must make progress within this: a write (at most ``WRITE_CHUNK``, 256 KiB,
+    at a time) the remote does not take within it closes the peer with
+    :class:`~trio_kaspa_peer.WriteTimeout`, so :meth:`~trio_kaspa_peer.Peer.send` never blocks
+    forever on a remote that stopped reading."""
+    message_timeout: float = 120.0
+    """A message that has begun to arrive must be complete within this, else the peer closes
+    with :class:`~trio_kaspa_peer.MessageTimeout` (a remote trickling a frame byte by byte
+    keeps the idle timer happy; this does not).  Paused while the reader is held up."""
     allow_self_connection: bool = False
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
     """The most bytes read from the stream at once."""
+    max_loop_stall: float = 0.05
+    """How long one received message may hold up the event loop (every peer of the process
+    waits meanwhile).  Messages of :attr:`offload_size` bytes or more (256 KiB at the default)
+    are checked and decoded in a worker thread instead, after taking their room in the
+    context's receive budget (:class:`~trio_kaspa_peer.PeerContext`)."""
 
     # -- the modern protocol only ---------------------------------------------------------
 
@@ -354,6 +372,9 @@ class PeerConfig:
             "stall_tick_interval",
             "stall_response_timeout",
             "reject_timeout",
+            "write_timeout",
+            "message_timeout",
+            "max_loop_stall",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -423,6 +444,13 @@ class PeerConfig:
         if not isinstance(net, str):
             raise ConfigError(f"net must be a network name or a KaspaNet, got {net!r}")
         return _network_name(net)
+
+    @property
+    def offload_size(self) -> int:
+        """Messages this large (bytes, on the wire) are decoded off the event loop:
+        ``max_loop_stall`` times 5 MiB/s (``DECODE_RATE_FLOOR``, a tenth of the slowest
+        decoding measured)."""
+        return int(min(self.max_loop_stall * DECODE_RATE_FLOOR, 1 << 40))
 
     @property
     def user_agent(self) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "ListenError",
     "LocalClose",
     "LocalProtocolError",
+    "MessageTimeout",
     "MisbehaviorError",
     "NetworkMismatchError",
     "OutboundQueueFull",
@@ -40,6 +41,7 @@ __all__ = [
     "TooManyRequests",
     "UsageError",
     "VersionNotFirstError",
+    "WriteTimeout",
 ]
 
 
@@ -110,7 +112,7 @@ class HandshakeError(PeerError):
 
 
 class HandshakeTimeout(HandshakeError):
-    """The handshake did not finish within ``negotiate_timeout``."""
+    """The handshake did not finish within ``handshake_timeout``."""
 
 
 class VersionNotFirstError(HandshakeError):
@@ -185,6 +187,16 @@ class TooManyRequests(PeerError):
 
 class IdleTimeout(PeerError):
     """Nothing was received for ``idle_timeout`` seconds."""
+
+
+class WriteTimeout(PeerError):
+    """A write to the remote made no progress for ``write_timeout`` seconds: the remote
+    stopped reading (or reads too slowly to be served)."""
+
+
+class MessageTimeout(PeerError):
+    """A message that had begun to arrive was not complete ``message_timeout`` seconds later
+    (a remote trickling a frame byte by byte: slowloris)."""
 
 
 class StallError(PeerError):

@@ -95,6 +95,53 @@ def _log_failure(address: str, exc: BaseException) -> None:
         logger.error("inbound peer %s: the handler raised", address, exc_info=exc)
 
 
+class _Handshakes:
+    """The accepted connections still in their handshake, oldest first, with the limits
+    on them: over a limit, the oldest handshake (of the same address, or of all) is dropped
+    to make room.  An honest handshake takes milliseconds; what lingers is the slow one."""
+
+    __slots__ = ("_by_host", "_pending", "limit", "per_address")
+
+    def __init__(self, limit: int, per_address: int) -> None:
+        self.limit = limit
+        self.per_address = per_address
+        self._pending: dict[object, tuple[str, trio.CancelScope]] = {}  # insertion order
+        self._by_host: dict[str, int] = {}
+
+    def admit(self, key: object, host: str, scope: trio.CancelScope) -> None:
+        if self._by_host.get(host, 0) >= self.per_address:
+            self._evict(next(k for k, (h, _) in self._pending.items() if h == host))
+        if len(self._pending) >= self.limit:
+            self._evict(next(iter(self._pending)))
+        self._pending[key] = (host, scope)
+        self._by_host[host] = self._by_host.get(host, 0) + 1
+
+    def _evict(self, key: object) -> None:
+        host, scope = self._pending[key]
+        self.done(key)
+        scope.cancel()
+        logger.debug("inbound peer from %s dropped: too many handshakes", host)
+
+    def done(self, key: object) -> None:
+        entry = self._pending.pop(key, None)
+        if entry is not None:
+            host = entry[0]
+            left = self._by_host[host] - 1
+            if left:
+                self._by_host[host] = left
+            else:
+                del self._by_host[host]
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+def _positive(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 async def serve_tcp_peers(
     handler: Callable[[Peer], Awaitable[Any]],
     port: int,
@@ -103,6 +150,9 @@ async def serve_tcp_peers(
     host: str | None = None,
     context: PeerContext | None = None,
     handler_nursery: trio.Nursery | None = None,
+    max_handshakes: int = 256,
+    max_handshakes_per_address: int = 64,
+    max_peers: int | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Accept kaspa peers on ``port`` and run ``await handler(peer)`` for each one.
@@ -117,6 +167,15 @@ async def serve_tcp_peers(
     ...)``, which returns the listeners, to learn the port.  Handlers run in
     ``handler_nursery`` when given.  A port that cannot be listened on raises
     :class:`~trio_kaspa_peer.ListenError` (also an :class:`OSError`).
+
+    Limits, so that connections that never finish their handshake cannot
+    crowd out the ones that do: at most ``max_handshakes`` accepted
+    connections in their handshake at once (256), at most
+    ``max_handshakes_per_address`` of them from one address (64); a new
+    connection over either limit drops the oldest handshake in its way (of
+    its own address first).  ``max_peers`` (``None``: no limit) bounds every
+    accepted connection, handshaken or not; over it, a new connection is
+    closed at once.
     """
     check_config(config)
     if not callable(handler):
@@ -125,6 +184,13 @@ async def serve_tcp_peers(
         raise UsageError(f"host must be a str or None, got {type(host).__name__}")
     check_port(port)
     _check_context(context)
+    handshakes = _Handshakes(
+        _positive("max_handshakes", max_handshakes),
+        _positive("max_handshakes_per_address", max_handshakes_per_address),
+    )
+    if max_peers is not None:
+        _positive("max_peers", max_peers)
+    live = 0
     shared = context if context is not None else PeerContext()
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -132,15 +198,30 @@ async def serve_tcp_peers(
         raise ListenError(f"could not listen on {host or '*'}:{port}: {exc}") from exc
 
     async def handle(stream: trio.SocketStream) -> None:
+        nonlocal live
         try:
-            address = "{}:{}".format(*stream.socket.getpeername()[:2])
-        except OSError:
-            address = "<unknown>"
+            name = stream.socket.getpeername()
+            remote_host, address = str(name[0]), "{}:{}".format(*name[:2])
+        except (OSError, IndexError):
+            remote_host = address = "<unknown>"
+        if max_peers is not None and live >= max_peers:
+            logger.debug("inbound peer %s refused: %d peers already", address, live)
+            await trio.aclose_forcefully(stream)
+            return
+        live += 1
+        key = object()
+        scope = trio.CancelScope()
+        handshakes.admit(key, remote_host, scope)
         try:
-            async with open_peer(stream, config, inbound=True, context=shared) as peer:
-                await handler(peer)
+            with scope:
+                async with open_peer(stream, config, inbound=True, context=shared) as peer:
+                    handshakes.done(key)
+                    await handler(peer)
         except Exception as exc:
             _log_failure(address, exc)
+        finally:
+            live -= 1
+            handshakes.done(key)
 
     await trio.serve_listeners(
         handle, listeners, handler_nursery=handler_nursery, task_status=task_status

@@ -466,10 +466,24 @@ def test_lru_add_all_ends_as_adding_one_by_one(
     for item in before:
         one_by_one.add(item)
         at_once.add(item)
-    for item in items:
+    for item in items[-4 * limit :]:  # no further back than that (hostile repetitions)
         one_by_one.add(item)
     at_once.add_all(items)
     assert list(at_once) == list(one_by_one)
+
+
+def test_lru_add_all_reads_no_further_back_than_four_times_its_limit() -> None:
+    seen: list[int] = []
+
+    class Watched(list[int]):
+        def __getitem__(self, index: Any) -> Any:
+            seen.append(index)
+            return super().__getitem__(index)
+
+    lru: LRUSet[int] = LRUSet(1000)
+    lru.add_all(Watched([1] + [7] * 131_071))  # an inv of one item over and over
+    assert len(seen) == 4000
+    assert list(lru) == [7]
 
 
 def test_stall_watch_deadlines_and_listener_offset() -> None:

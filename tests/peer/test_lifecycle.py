@@ -444,7 +444,8 @@ async def test_timers_keep_running_when_the_outbound_queue_is_full(
         await remote.handshake_as_inbound()
         await trio.sleep_forever()  # reads nothing more, sends nothing more
 
-    config = cfg(outbound_queue_size=4, ping_interval=60, idle_timeout=300)
+    # (write_timeout longer than idle_timeout: the idle timer is what is tested here)
+    config = cfg(outbound_queue_size=4, ping_interval=60, idle_timeout=300, write_timeout=1000)
     ours, theirs = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(script, Remote(theirs))
@@ -499,7 +500,10 @@ async def test_reader_blocked_on_replies_to_a_remote_that_stopped_reading_idles_
             await remote.send(wire.MsgPing(i))
         await trio.sleep_forever()
 
-    config = cfg(outbound_queue_size=2, ping_interval=10_000, deliver_messages=False)
+    # (write_timeout longer than idle_timeout: the idle timer is what is tested here)
+    config = cfg(
+        outbound_queue_size=2, ping_interval=10_000, deliver_messages=False, write_timeout=1000
+    )
     ours, theirs = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(script, Remote(theirs))

@@ -65,6 +65,7 @@ class RawRemote:
         while True:
             frame = self.decoder.next_frame()
             if frame is not None:
+                assert not isinstance(frame.message, wire.DeferredPayload)  # no defer_size
                 return frame.message
             data = await self.stream.receive_some(65536)
             if not data:

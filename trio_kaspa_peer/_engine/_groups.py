@@ -43,6 +43,8 @@ def raise_as_is(exc: BaseException) -> NoReturn:
         raise exc
     finally:
         exc.__context__ = context
+        # Kept in this frame, the error would be in a cycle with its own traceback.
+        del exc, context
 
 
 def is_passthrough(exc: BaseException) -> bool:

@@ -35,6 +35,10 @@ class Outgoing:
                 self.done.set()
 
 
+def _nothing() -> None:
+    return None
+
+
 class Outbox:
     """Messages waiting for the writer, at most ``max_count`` and ``max_bytes`` of them.
 
@@ -128,8 +132,15 @@ class Outbox:
         return item
 
     def close(self) -> list[Outgoing]:
-        """No more puts; waiters are released.  Returns what was still queued."""
+        """No more puts; waiters are released.  Returns what was still queued.
+
+        The writer's wake-up is dropped: it refers back to the peer, and a
+        closed peer must be freed by reference counting, not left to the
+        cyclic garbage collector (whose full passes stall the event loop
+        for as long as the process holds objects).
+        """
         self._closed = True
+        self._writer_wake = _nothing
         self._room.unpark_all()
         left = list(self._items)
         self._items.clear()

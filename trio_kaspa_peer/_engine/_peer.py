@@ -28,6 +28,7 @@ from .._errors import (
     LocalClose,
     PeerClosed,
     UsageError,
+    WriteTimeout,
 )
 from .._sansio._context import PeerContext
 from .._sansio._interface import (
@@ -35,10 +36,12 @@ from .._sansio._interface import (
     Event,
     HandshakeComplete,
     Notify,
+    Offload,
     PeerCore,
     ReaderState,
     ReadFailed,
     RequestFailed,
+    Reserve,
     Response,
     Send,
     SendPolicy,
@@ -47,6 +50,7 @@ from .._sansio._interface import (
 from ._groups import is_passthrough, raise_as_is, reraise_group
 from ._inbox import MessageStream
 from ._outbox import DROPPED, QUEUED, WRITTEN, Outbox, Outgoing
+from ._shared import BULK_READ, shared_state
 
 if TYPE_CHECKING:
     from .._sansio._stats import PeerStats
@@ -58,6 +62,8 @@ logger: Final = logging.getLogger("trio_kaspa_peer.peer")
 _WAITING: Final = ReaderState.WAITING
 _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
+WRITE_CHUNK: Final = 256 * 1024
+"""The most bytes handed to the stream under one write-timeout deadline."""
 
 
 class SendHandle:
@@ -118,12 +124,16 @@ class Peer(trio.abc.AsyncResource):
         "_listeners",
         "_outbox",
         "_requests",
+        "_reserved",
+        "_shared",
         "_stream",
         "_task_error",
         "_task_scope",
         "_timer_target",
         "_timer_wake",
         "_write_scope",
+        "_write_since",
+        "_write_timed_out",
         "_writer_wake",
         "config",
         "context",
@@ -147,12 +157,17 @@ class Peer(trio.abc.AsyncResource):
         self._inbox = MessageStream(config.message_queue_size, config.message_queue_bytes)
         self._drop_types = core.inbox_drop_types
         self._requests: dict[int, tuple[trio.Event, list[Any]]] = {}
+        self._shared = shared_state(context)
+        self._reserved = 0
         self._close_reason: BaseException | None = None
         self._closed = trio.Event()
         self._finished = trio.Event()
         self._handshake_done = trio.Event()
         self._task_scope = trio.CancelScope()
         self._write_scope: trio.CancelScope | None = None
+        self._write_since = math.inf
+        """When the write under way began its current chunk (``inf``: no write)."""
+        self._write_timed_out = False
         self._linger_deadline = math.inf
         self._body_scope: trio.CancelScope | None = None
         self._task_error: BaseException | None = None
@@ -194,7 +209,11 @@ class Peer(trio.abc.AsyncResource):
 
     @property
     def close_reason(self) -> BaseException | None:
-        """Why the peer closed (``None`` while it is open)."""
+        """Why the peer closed (``None`` while it is open).
+
+        A reason the protocol decided (the remote's misbehaviour, a timeout)
+        carries no traceback: it would keep the closed peer's frames alive.
+        """
         return self._close_reason
 
     @property
@@ -364,6 +383,7 @@ class Peer(trio.abc.AsyncResource):
         for item in self._outbox.close():
             item.finish(DROPPED)
         self._inbox.close()
+        self._release_reservation()
         await trio.aclose_forcefully(self._stream)
         self._finished.set()
 
@@ -430,6 +450,9 @@ class Peer(trio.abc.AsyncResource):
         deliver = self._deliver
         drop_types = self._drop_types
         debug = self._debug
+        gate = self._shared.bulk_gate
+        bulk_read = min(size, BULK_READ)
+        task = trio.lowlevel.current_task()
         while True:
             while True:
                 event = next_event()
@@ -459,12 +482,20 @@ class Peer(trio.abc.AsyncResource):
                 return  # closed by a listener, or from outside, while messages were handled
             if core.wants_write():
                 self._writer_wake.set()
+            if core.next_deadline() < self._timer_target:
+                self._timer_wake.set()  # a deadline moved earlier (a message half-received)
             reader_state(_WAITING, trio.current_time())
+            # While peers with a backlog take turns, everyone reads less at a time.
+            want = bulk_read if gate.contended else size
             try:
-                data = await stream.receive_some(size)
+                data = await stream.receive_some(want)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._apply(core.connection_lost(exc))
                 return
+            if len(data) >= want and not gate.try_turn(task):
+                # The buffer filled: the remote is ahead of us, and others are too.
+                reader_state(_HELD, trio.current_time())  # our wait, not the remote's
+                await gate.turn(task)
             now = trio.current_time()
             reader_state(_BUSY, now)
             receive_data(data, now, time.time())
@@ -524,6 +555,12 @@ class Peer(trio.abc.AsyncResource):
             assert isinstance(event, ReadFailed)
             for callback in listeners.read:
                 await self._call(callback, 0, None, event.error)
+        elif kind is Reserve:
+            assert isinstance(event, Reserve)
+            await self._reserve(event.nbytes)
+        elif kind is Offload:
+            assert isinstance(event, Offload)
+            await self._offload(event)
         elif kind is Response or kind is RequestFailed:
             assert isinstance(event, (Response, RequestFailed))
             waiter = self._requests.get(event.request_id)
@@ -532,6 +569,37 @@ class Peer(trio.abc.AsyncResource):
                 waiter[0].set()
         else:  # pragma: no cover - a core produced an event this engine does not know
             raise TypeError(f"unknown core event {event!r}")
+
+    async def _reserve(self, nbytes: int) -> None:
+        """Take room for a large message in the shared receive budget before reading on."""
+        budget = self._shared.receive_budget
+        self._release_reservation()
+        if not budget.try_acquire(nbytes):
+            # Waiting on our own limit, not on the remote: the reader is held.
+            self._hold(True)
+            try:
+                await budget.acquire(nbytes)
+            finally:
+                self._hold(False)
+        self._reserved = nbytes
+
+    def _release_reservation(self) -> None:
+        if self._reserved:
+            self._shared.receive_budget.release(self._reserved)
+            self._reserved = 0
+
+    async def _offload(self, event: Offload) -> None:
+        """Run a core's work in a worker thread; hand the outcome back to the core."""
+        try:
+            result = await trio.to_thread.run_sync(
+                event.work, limiter=self._shared.offload_limiter
+            )
+        except Exception as exc:
+            self._release_reservation()
+            self._core.offload_done(None, exc)
+        else:
+            self._release_reservation()
+            self._core.offload_done(result, None)
 
     def _prepare_own(self, msg: Any) -> Outgoing | None:
         """An outgoing item for a message of the core's own (``None`` once closed)."""
@@ -545,6 +613,7 @@ class Peer(trio.abc.AsyncResource):
         outbox = self._outbox
         write_listeners = self._listeners.write
         closed = self._closed
+        current_time = trio.current_time
         with trio.CancelScope(deadline=self._linger_deadline) as scope:
             self._write_scope = scope
             while True:
@@ -569,9 +638,20 @@ class Peer(trio.abc.AsyncResource):
                             break
                         core.queue(item)
                     continue
+                # The write timeout is a progress deadline, kept by the timers task: each
+                # chunk of at most WRITE_CHUNK bytes must be taken by the remote within
+                # write_timeout (two stores per write here; no deadline to move).
                 try:
-                    await stream.send_all(data)
+                    if len(data) <= WRITE_CHUNK:
+                        self._write_since = current_time()
+                        await stream.send_all(data)
+                    else:
+                        view = memoryview(data)
+                        for start in range(0, len(data), WRITE_CHUNK):
+                            self._write_since = current_time()
+                            await stream.send_all(view[start : start + WRITE_CHUNK])
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._write_since = math.inf
                     for item in core.unfinished():
                         for callback in write_listeners:
                             await self._call(callback, 0, item.msg, exc)
@@ -579,7 +659,8 @@ class Peer(trio.abc.AsyncResource):
                     # Nothing more can be written: no goodbye to linger for.
                     self._task_scope.cancel()
                     return
-                done = core.bytes_written(len(data), trio.current_time(), time.time())
+                self._write_since = math.inf
+                done = core.bytes_written(len(data), current_time(), time.time())
                 if self._debug:
                     for item in done:
                         logger.debug("sent %s to %s", core.describe(item.msg), self.address)
@@ -590,6 +671,15 @@ class Peer(trio.abc.AsyncResource):
                         for callback in write_listeners:
                             await self._call(callback, len(item.data), item.msg, None)
         self._write_scope = None
+        if self._write_timed_out and not closed.is_set():
+            timeout = self.config.write_timeout
+            error = WriteTimeout(
+                f"a write to {self.address} made no progress for {timeout:g} seconds"
+            )
+            for item in core.unfinished():
+                for callback in write_listeners:
+                    await self._call(callback, 0, item.msg, error)
+            await self._apply(core.connection_lost(error))
         # Closing: the parting words are written, or their time ran out.
         self._task_scope.cancel()
 
@@ -600,8 +690,14 @@ class Peer(trio.abc.AsyncResource):
         reading must not stop the idle timer and the stall watchdog.
         """
         core = self._core
+        write_timeout = self.config.write_timeout
         while True:
-            deadline = min(core.next_deadline(), self._linger_deadline)
+            # The write timeout: when a write is under way, at its deadline; otherwise a
+            # look every write_timeout (a write that starts meanwhile is caught in time).
+            since = self._write_since
+            if since == math.inf:
+                since = trio.current_time()
+            deadline = min(core.next_deadline(), self._linger_deadline, since + write_timeout)
             self._timer_target = deadline
             wake = self._timer_wake = trio.Event()
             with trio.move_on_at(deadline):
@@ -610,6 +706,12 @@ class Peer(trio.abc.AsyncResource):
             if now >= self._linger_deadline:
                 self._task_scope.cancel()
                 return
+            if now - self._write_since >= write_timeout and self._write_scope is not None:
+                # The writer is stuck in that write (it is suspended nowhere else while
+                # _write_since is set): end it; the writer closes the peer.
+                self._write_timed_out = True
+                self._write_scope.cancel()
+                continue
             if now < core.next_deadline():
                 continue
             for event in core.on_timer(now, self._outbox.room()):
@@ -633,9 +735,11 @@ def _stream_address(
     if remote_address is None and isinstance(stream, trio.SocketStream):
         try:
             peername = stream.socket.getpeername()
-            return (str(peername[0]), int(peername[1]))
         except OSError:
             return None
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            return (str(peername[0]), int(peername[1]))
+        return None  # a Unix socket: no host and port
     return remote_address
 
 
@@ -718,7 +822,13 @@ async def open_peer(
                     peer._close(LocalClose("closed locally"))
     except BaseExceptionGroup as group:
         raise reraise_group(group) from None
+    if outcome is None:
+        outcome = peer._task_error
+    # The error is raised from this frame: with the peer among its locals, the error (the
+    # peer's close reason) would tie them into a cycle for the garbage collector.
+    del peer, nursery
     if outcome is not None:
-        raise_as_is(outcome)
-    if peer._task_error is not None:
-        raise_as_is(peer._task_error)
+        try:
+            raise_as_is(outcome)
+        finally:
+            del outcome  # nor may this frame keep the error it raises

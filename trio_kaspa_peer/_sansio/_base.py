@@ -20,6 +20,8 @@ from .._errors import (
     HandshakeError,
     HandshakeTimeout,
     IdleTimeout,
+    KaspaPeerError,
+    MessageTimeout,
     MisbehaviorError,
     RemoteClosed,
 )
@@ -60,6 +62,24 @@ def next_tick(start: float, interval: float, now: float) -> float:
     return tick if tick > now else tick + interval
 
 
+def _drop_tracebacks(error: BaseException) -> None:
+    """Forget where ``error`` (and what caused it) was raised.
+
+    A close reason outlives the peer's frames; kept, its traceback would tie
+    them (and through them the peer) into reference cycles that only the
+    cyclic garbage collector frees -- and a server that churns through
+    connections then pays with full collections that stall its event loop.
+    The message says what happened; where in the library it was noticed is
+    of no use to the application.
+    """
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        current.__traceback__ = None
+        seen += 1
+        current = current.__cause__ or current.__context__
+
+
 class BaseCore(PeerCore):
     """The protocol-independent half of a peer core.  Subclasses implement the codec."""
 
@@ -75,6 +95,8 @@ class BaseCore(PeerCore):
         "_idle_postponed",
         "_inflight",
         "_last_recv_clock",
+        "_message_deadline",
+        "_message_mark",
         "_next_ping",
         "_now",
         "_now_wall",
@@ -165,6 +187,8 @@ class BaseCore(PeerCore):
         self._last_recv_clock = now
         self._idle_postponed = -math.inf
         self._handled = False
+        self._message_deadline = math.inf
+        self._message_mark = -1
 
     # -- public state ---------------------------------------------------------------------
 
@@ -238,6 +262,20 @@ class BaseCore(PeerCore):
         self._handshake_complete = True
         self._handshake_deadline = math.inf
 
+    def _partial_message(self) -> bool:
+        """Whether part of a message (not all of it) has been received (the subclass knows)."""
+        return False
+
+    def _out_of_data(self) -> None:
+        """The subclass used up what was received: start the message timeout if a message
+        is half-received, a fresh one for each message; stop it otherwise."""
+        if self._partial_message():
+            if self._message_mark != self.messages_received or self._message_deadline == math.inf:
+                self._message_mark = self.messages_received
+                self._message_deadline = self._now + self.config.message_timeout
+        elif self._message_deadline != math.inf:
+            self._message_deadline = math.inf
+
     def _count_received(self, nbytes: int) -> None:
         self.bytes_received += nbytes
         self.messages_received += 1
@@ -257,9 +295,13 @@ class BaseCore(PeerCore):
             reason = wrapped
         self._closed = True
         self._events.clear()
+        _drop_tracebacks(reason)
         return Close(reason, linger)
 
     def connection_lost(self, error: BaseException) -> Close:
+        if isinstance(error, KaspaPeerError):
+            # The engine's own verdict (a write timeout): it is the reason.
+            return self._fail(error)
         if not self._handshake_complete:
             reason: BaseException = HandshakeError(
                 f"connection lost during the handshake: {error}"
@@ -378,7 +420,12 @@ class BaseCore(PeerCore):
     def next_deadline(self) -> float:
         if self._closed:
             return math.inf
-        return min(self._handshake_deadline, self._idle_deadline(), self._next_ping)
+        return min(
+            self._handshake_deadline,
+            self._idle_deadline(),
+            self._next_ping,
+            self._message_deadline,
+        )
 
     def on_timer(self, now: float, room: int) -> list[Event]:
         self._now = now
@@ -394,6 +441,19 @@ class BaseCore(PeerCore):
                     )
                 )
             ]
+        if now >= self._message_deadline:
+            timeout = self.config.message_timeout
+            if self._reader is _WAITING:
+                return [
+                    self._fail(
+                        MessageTimeout(
+                            f"a message from {self.address} was not complete "
+                            f"{timeout:g} seconds after it began"
+                        )
+                    )
+                ]
+            # Held up, the reader is not reading: the remote is not slow, we are.
+            self._message_deadline = now + timeout
         if now >= self._idle_deadline():
             timeout = self.config.idle_timeout
             if self._reader is _WAITING:

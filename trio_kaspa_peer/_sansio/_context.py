@@ -23,16 +23,32 @@ class PeerContext:
     * our node ID for the modern protocol (16 random bytes, the same in every
       Version we send): a remote Version carrying it means the same;
     * the peer ID counter (the reference's node count);
-    * the protocol-1 message registry (which commands decode to which class).
+    * the protocol-1 message registry (which commands decode to which class);
+    * the limits the peers share: ``receive_budget``, the bytes of large
+      messages (those decoded off the event loop) all the peers may be
+      receiving and decoding at once (a peer waits for room before reading
+      one; default 64 MiB, two of the largest frames), and
+      ``offload_threads``, the worker threads decoding them (default 1: decoding is
+      Python code, and a second thread would take the GIL from the event loop, not from
+      the first thread).
 
     Peers that do not share a context cannot tell that they are talking to
     each other: give the same context to the listener and the dialler of one
-    node.  ``open_peer`` and friends make a fresh context when given none.
+    node.  ``open_peer`` and friends make a fresh context when given none
+    (:func:`~trio_kaspa_peer.serve_tcp_peers` one for all the peers it accepts).
     Nothing here grows with what remotes send: the nonce cache is bounded and
     the rest is fixed.
     """
 
-    __slots__ = ("_ids", "node_id", "registry", "sent_nonces")
+    __slots__ = (
+        "_ids",
+        "engine_state",
+        "node_id",
+        "offload_threads",
+        "receive_budget",
+        "registry",
+        "sent_nonces",
+    )
 
     def __init__(
         self,
@@ -40,6 +56,8 @@ class PeerContext:
         registry: MessageRegistry | None = None,
         node_id: bytes | None = None,
         nonce_cache_size: int = 50,
+        receive_budget: int = 64 * 1024 * 1024,
+        offload_threads: int = 1,
     ) -> None:
         from .._errors import UsageError
         from ..wire import DEFAULT_REGISTRY, MessageRegistry
@@ -58,6 +76,16 @@ class PeerContext:
             or nonce_cache_size < 1
         ):
             raise UsageError(f"nonce_cache_size must be a positive int, got {nonce_cache_size!r}")
+        for name, value in (
+            ("receive_budget", receive_budget),
+            ("offload_threads", offload_threads),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UsageError(f"{name} must be a positive int, got {value!r}")
+        self.receive_budget: int = receive_budget
+        self.offload_threads: int = offload_threads
+        self.engine_state: object = None
+        """Reserved for the engine: the Trio objects behind the shared limits."""
         self.registry: MessageRegistry = registry
         """The protocol-1 commands this context's peers decode."""
         self.node_id: bytes = node_id

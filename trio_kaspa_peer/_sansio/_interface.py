@@ -14,6 +14,9 @@ and the tasks and only does what the core decides:
   :class:`~trio_kaspa_peer.LocalProtocolError` there), then
   ``queue(item)`` from the writer once ``can_queue()`` says there is room;
 * time: ``next_deadline()`` and ``on_timer(now, room)`` at that deadline;
+* large messages: :class:`Reserve` (room in the shared receive budget before
+  buffering one) and :class:`Offload` (its decoding, in a worker thread, the
+  result handed back with ``offload_done``);
 * the reader's state (``reader_state``), which pauses and extends timers
   while the application holds the reader.
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 __all__ = [
@@ -36,11 +39,13 @@ __all__ = [
     "Event",
     "HandshakeComplete",
     "Notify",
+    "Offload",
     "OwnMessage",
     "PeerCore",
     "ReadFailed",
     "ReaderState",
     "RequestFailed",
+    "Reserve",
     "Response",
     "Send",
     "SendPolicy",
@@ -141,6 +146,37 @@ class Send(Event):
     def __init__(self, messages: Sequence[Any], policy: SendPolicy) -> None:
         self.messages = messages
         self.policy = policy
+
+
+class Reserve(Event):
+    """The core is about to buffer a large message of ``nbytes``: before reading on, take that
+    much of the receive budget the peers of the context share (wait for it, reader held).
+
+    The reservation lasts until the next :class:`Offload` is done, the next
+    ``Reserve``, or the close.  It bounds the memory of large messages in
+    flight across all peers, not just per peer.
+    """
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+
+class Offload(Event):
+    """Run ``work()`` off the event loop (a worker thread, bounded in number), then give what
+    it returned, or the exception it raised, to :meth:`PeerCore.offload_done` before asking
+    for the next event: events stay in order.
+
+    The work of a large message (its checksum and its decoding) goes here, so
+    that no single message holds up the event loop; it must touch nothing
+    but its own objects.
+    """
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
 
 
 class HandshakeComplete(Event):
@@ -255,7 +291,15 @@ class PeerCore(ABC):
 
     @abstractmethod
     def connection_lost(self, error: BaseException) -> Close:
-        """Reading or writing the stream failed with ``error``: why the peer closes."""
+        """Reading or writing the stream failed with ``error``: why the peer closes.
+
+        An error of the library's own (the engine's
+        :class:`~trio_kaspa_peer.WriteTimeout`) is the reason itself.
+        """
+
+    def offload_done(self, result: Any, error: BaseException | None) -> None:
+        """The :class:`Offload` work returned ``result`` (or raised ``error``)."""
+        raise TypeError(f"{type(self).__name__} hands out no Offload work")
 
     def unfinished(self) -> list[Any]:
         """The queued items not yet completely written (their write failed, say)."""

@@ -36,18 +36,26 @@ class LRUSet(Generic[K]):
         items[item] = None
 
     def add_all(self, items: Sequence[K]) -> None:
-        """Add ``items`` in order: the same end state as adding each one.
+        """Add ``items`` in order: the same end state as adding each one, as far as the
+        newest ``4 * limit`` of them go.
 
         Only the newest ``limit`` distinct items can survive, so a long
         sequence is read from its end and the rest is never touched (an
-        ``inv`` of 50,000 items costs what one of ``limit`` items does).
+        ``inv`` of 50,000 items costs what one of ``limit`` items does).  A
+        sequence of mostly repeated items is read no further than
+        ``4 * limit`` from its end: an ``inv`` of 131,072 copies of one item
+        must not cost a pass over all of them (older distinct items it holds
+        are then not remembered: known inventory is advice, not a record).
         """
-        if len(items) > self.limit:
+        n = len(items)
+        if n > self.limit:
             newest: dict[K, None] = {}
-            for item in reversed(items):
+            limit = self.limit
+            for index in range(n - 1, max(n - 4 * limit, 0) - 1, -1):
+                item = items[index]
                 if item not in newest:
                     newest[item] = None
-                    if len(newest) >= self.limit:
+                    if len(newest) >= limit:
                         break
             items = list(reversed(newest))
         add = self.add

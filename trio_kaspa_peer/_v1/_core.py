@@ -14,6 +14,7 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .. import banscores as scores
@@ -29,13 +30,17 @@ from .._sansio._interface import (
     HANDSHAKE_COMPLETE,
     Event,
     Notify,
+    Offload,
     ReadFailed,
+    Reserve,
     Send,
     SendPolicy,
     Unknown,
 )
 from ..wire import (
     MAX_ADDR_PER_MSG,
+    MESSAGE_HEADER_SIZE,
+    DeferredPayload,
     FrameDecoder,
     Hash,
     InvType,
@@ -90,6 +95,10 @@ class V1Core(BaseCore):
         "_keepalive_nonce",
         "_next_stall",
         "_next_trickle",
+        "_offload_size",
+        "_offloaded",
+        "_ready",
+        "_reserved",
         "_versions_pending",
         "handshake",
         "inventory",
@@ -118,9 +127,19 @@ class V1Core(BaseCore):
         self.handshake = V1Handshake(
             config, context, inbound=inbound, remote_net_address=remote_net_address
         )
+        self._offload_size = config.offload_size
         self._decoder = FrameDecoder(
-            config.magic, registry=context.registry, raw_commands=config.raw_commands
+            config.magic,
+            registry=context.registry,
+            raw_commands=config.raw_commands,
+            defer_size=self._offload_size - MESSAGE_HEADER_SIZE,
         )
+        self._reserved = False
+        """A Reserve was handed out for the large frame in progress."""
+        self._offloaded = 0
+        """The wire size of the frame whose Offload work is running."""
+        self._ready: Frame | None = None
+        """A frame decoded off the loop, for next_event to take up."""
         self._eof = False
         self._keepalive_nonce = -1
         self._versions_pending = True
@@ -170,14 +189,20 @@ class V1Core(BaseCore):
             return events.popleft()
         if self._closed:
             return None
-        try:
-            frame = self._decoder.next_frame()
-        except RemoteProtocolError as exc:
-            return self._malformed(exc)
+        frame = self._ready
         if frame is None:
-            if self._eof:
-                return self._end_of_stream()
-            return None
+            try:
+                frame = self._decoder.next_frame()
+            except RemoteProtocolError as exc:
+                return self._malformed(exc)
+            if frame is None:
+                if self._eof:
+                    return self._end_of_stream()
+                return self._out_of_frames()
+            if type(frame[0]) is DeferredPayload:
+                return self._offload(frame)
+        else:
+            self._ready = None
         if self._versions_pending:
             return self._handshake_frame(frame)
         msg = frame[0]
@@ -194,6 +219,39 @@ class V1Core(BaseCore):
                 return self._unknown(frame)
             return frame
         return rule(self, msg, frame)
+
+    def _partial_message(self) -> bool:
+        return self._decoder.in_frame
+
+    def _out_of_frames(self) -> Event | None:
+        """All whole frames are out; a large one begun takes its room in the budget first."""
+        if not self._reserved:
+            pending = self._decoder.pending_length + MESSAGE_HEADER_SIZE
+            if pending >= self._offload_size:
+                self._reserved = True
+                return Reserve(pending)
+        self._out_of_data()
+        return None
+
+    def _offload(self, frame: Frame) -> Event:
+        """A large frame is whole: its checksum and decoding run off the event loop."""
+        deferred: DeferredPayload = frame[0]
+        self._offloaded = frame[1]
+        offload = Offload(partial(_decode_for_rules, deferred))
+        if self._reserved:
+            return offload
+        # It came whole in one read: its room is taken now, before the work.
+        self._reserved = True
+        return self._then(Reserve(frame[1]), offload)
+
+    def offload_done(self, result: Any, error: BaseException | None) -> None:
+        self._reserved = False
+        if error is None:
+            self._ready = (result, self._offloaded)
+        elif isinstance(error, RemoteProtocolError):
+            self._events.appendleft(self._malformed(error))
+        else:
+            raise error
 
     def _end_of_stream(self) -> Event:
         if self.handshake.stage is Stage.VERSION:
@@ -463,6 +521,15 @@ class V1Core(BaseCore):
             return None
         self.prev_get_headers = (start, stop)
         return MsgGetHeaders(start, stop)
+
+
+def _decode_for_rules(deferred: DeferredPayload) -> Any:
+    """Decode a large frame, and compute what the rules will read of it (off the loop):
+    a transaction's ID cuts the signature scripts out of its bytes, a pass over all of them."""
+    msg = deferred.decode()
+    if type(msg) is MsgTx:
+        msg.tx_id()  # cached on the message
+    return msg
 
 
 _RULES: Final[dict[str, _Rule]] = {

@@ -159,6 +159,12 @@ class V1Handshake:
 
     @staticmethod
     def version_not_first(command: str) -> tuple[MsgReject, tuple[int, int, str]]:
-        """The reject and ban for a first message that is not ``version``."""
-        reject = MsgReject(command, RejectCode.MALFORMED, VERSION_NOT_FIRST)
+        """The reject and ban for a first message that is not ``version``.
+
+        A reject of a ``tx`` or ``block`` carries a hash on the wire; the
+        reference sends the zero hash here (found by fuzzing: without one,
+        encoding the reject failed as if it were our own bug).
+        """
+        digest = Hash.ZERO if command in ("tx", "block") else None
+        reject = MsgReject(command, RejectCode.MALFORMED, VERSION_NOT_FIRST, digest)
         return reject, (scores.NON_VERSION_FIRST_MESSAGE, 0, VERSION_NOT_FIRST)

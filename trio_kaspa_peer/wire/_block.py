@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, Self
+from typing import Any, ClassVar, Final, Self, overload
 
 from ._base import PROTOCOL_VERSION, Message, PackedSequence, builtin_message, checked_fields
 from ._errors import CountOverLimitError, EncodeError, FieldValueError, TruncatedPayloadError
@@ -26,7 +27,7 @@ from ._primitives import (
     put_varint,
     varint_size,
 )
-from ._tx import MsgTx, decode_tx_at
+from ._tx import MsgTx, decode_tx_at, tx_end
 from ._types import Hash
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "BlockHeader",
     "MsgBlock",
     "MsgMerkleBlock",
+    "TxSequence",
     "block_hash_of_payload",
 ]
 
@@ -217,6 +219,81 @@ def _as_header(value: BlockHeader) -> BlockHeader:
     return value
 
 
+class TxSequence(Sequence[MsgTx]):
+    """A decoded block's transactions, kept as the block's bytes.
+
+    Decoding a block walks every transaction and checks it (so a bad block
+    is refused at once, with the reference's error), but builds none: a
+    transaction is built the first time it is read, then kept.  A block of
+    300,000 small transactions decodes to its payload and an offset per
+    transaction, not to a million objects (which would also slow every
+    garbage collection of the process).  It compares equal to any sequence
+    of the same transactions; re-encoding reuses the bytes.
+    """
+
+    __slots__ = ("_built", "_data", "_offsets")
+
+    def __init__(self, data: bytes, offsets: Sequence[int]) -> None:
+        self._data = data
+        self._offsets = offsets
+        self._built: list[MsgTx | None] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The transactions' encoding, as received."""
+        offsets = self._offsets
+        return self._data[offsets[0] : offsets[-1]]
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _build(self, index: int) -> MsgTx:
+        built = self._built
+        if built is None:
+            built = self._built = [None] * len(self)
+        tx = built[index]
+        if tx is None:
+            tx = built[index] = decode_tx_at(self._data, self._offsets[index], "block")[0]
+        return tx
+
+    @overload
+    def __getitem__(self, index: int) -> MsgTx: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MsgTx]: ...
+    def __getitem__(self, index: int | slice) -> MsgTx | Sequence[MsgTx]:
+        n = len(self)
+        if isinstance(index, slice):
+            return tuple([self._build(i) for i in range(*index.indices(n))])
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("TxSequence index out of range")
+        return self._build(index)
+
+    def __iter__(self) -> Iterator[MsgTx]:
+        build = self._build
+        for index in range(len(self)):
+            yield build(index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TxSequence):
+            return self.raw == other.raw
+        if isinstance(other, (tuple, list)):
+            return len(other) == len(self) and all(
+                a == b for a, b in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} transactions>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TxSequence, (self._data, self._offsets))
+
+
 @builtin_message
 @dataclass(frozen=True, slots=True, repr=False)
 class MsgBlock(Message):
@@ -234,6 +311,8 @@ class MsgBlock(Message):
 
     def __post_init__(self) -> None:
         _as_header(self.header)
+        if type(self.transactions) is TxSequence:
+            return  # already checked when decoded
         txs = tuple(self.transactions)
         for tx in txs:
             if not isinstance(tx, MsgTx):
@@ -253,7 +332,11 @@ class MsgBlock(Message):
         count = bytearray()
         put_varint(count, len(self.transactions))
         parts.append(bytes(count))
-        parts.extend([tx.encode_payload(pver) for tx in self.transactions])
+        txs = self.transactions
+        if type(txs) is TxSequence:
+            parts.append(txs.raw)
+        else:
+            parts.extend([tx.encode_payload(pver) for tx in txs])
         return b"".join(parts)
 
     @classmethod
@@ -272,19 +355,23 @@ class MsgBlock(Message):
                 command=cls.command,
             )
         pos = reader.pos
-        txs: list[MsgTx] = []
-        append = txs.append
+        offsets = array("Q", [pos])
+        append = offsets.append
+        command = cls.command
         for _ in range(count):
-            tx, pos = decode_tx_at(payload, pos, cls.command)
-            append(tx)
+            pos = tx_end(payload, pos, command)
+            append(pos)
         obj = _new(cls)
         _set(obj, "header", header)
-        _set(obj, "transactions", tuple(txs))
+        _set(obj, "transactions", TxSequence(payload, offsets))
         return obj
 
     def serialize_size(self) -> int:
-        n = self.header.serialize_size() + varint_size(len(self.transactions))
-        return n + sum(tx.serialize_size() for tx in self.transactions)
+        txs = self.transactions
+        n = self.header.serialize_size() + varint_size(len(txs))
+        if type(txs) is TxSequence:
+            return n + len(txs.raw)
+        return n + sum(tx.serialize_size() for tx in txs)
 
     def __repr__(self) -> str:
         return (

@@ -14,6 +14,7 @@ discards it, so a stream stays in step after the error.
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -42,6 +43,7 @@ from ._primitives import MAX_MESSAGE_PAYLOAD
 from ._types import KaspaNet
 
 __all__ = [
+    "DeferredPayload",
     "Frame",
     "FrameDecoder",
     "RawMessage",
@@ -116,10 +118,55 @@ class RawMessage:
         return f"RawMessage(command={self.command!r}, payload=<{len(self.payload)} bytes>)"
 
 
+class DeferredPayload:
+    """A large frame received whole but not yet checked or decoded (``defer_size``).
+
+    :meth:`decode` verifies the checksum and decodes the payload: the work
+    of a large message, meant to run off the event loop (a worker thread:
+    it touches nothing but this object, and hashing releases the GIL).  It
+    returns what :meth:`FrameDecoder.next_frame` would have: the message, or
+    a :class:`RawMessage` for a raw command; bad bytes raise the same
+    :class:`~trio_kaspa_peer.wire.RemoteProtocolError` as they would have.
+    """
+
+    __slots__ = ("_check", "_cls", "_pver", "_raw", "command", "payload")
+
+    def __init__(
+        self,
+        command: str,
+        cls: type[Message],
+        payload: bytes,
+        check: bytes,
+        raw: bool,
+        pver: int,
+    ) -> None:
+        self.command = command
+        self.payload = payload
+        self._cls = cls
+        self._check = check
+        self._raw = raw
+        self._pver = pver
+
+    def decode(self) -> Message | RawMessage:
+        """Check and decode the payload."""
+        payload = self.payload
+        _verify(_Header(self.command, len(payload), self._check, self._cls), payload)
+        if self._raw:
+            return RawMessage(self.command, payload)
+        return self._cls.decode_payload(payload, self._pver)
+
+    def summary(self) -> str:
+        """A short description for the debug log."""
+        return f"{len(self.payload)} bytes, not yet decoded"
+
+    def __repr__(self) -> str:
+        return f"DeferredPayload(command={self.command!r}, <{len(self.payload)} bytes>)"
+
+
 class Frame(NamedTuple):
     """One decoded frame: the message and the frame's size on the wire (header included)."""
 
-    message: Message | RawMessage | UnknownMessage
+    message: Message | RawMessage | UnknownMessage | DeferredPayload
     wire_size: int
 
 
@@ -304,18 +351,31 @@ class FrameDecoder:
 
     ``raw_commands`` names commands whose payload is checksum-verified but
     not decoded: they come out as :class:`RawMessage` (lazy decoding).
+
+    ``defer_size`` (bytes; ``None``: never) is for large frames: a known
+    command whose payload is at least that long is written into a buffer of
+    its own as it is fed (one copy of each chunk, none at the end: no copy
+    of the whole payload holds the GIL) and comes out as a
+    :class:`DeferredPayload` whose :meth:`~DeferredPayload.decode` does the
+    checksum and the decoding, where the caller chooses (off the event loop).
+    :attr:`pending_length` tells, as soon as the header is read, how large the
+    frame in progress will be.
     """
 
     __slots__ = (
         "_buf",
+        "_defer_size",
+        "_deferred",
         "_failed",
         "_header",
         "_known",
+        "_need",
         "_net",
         "_pos",
         "_pver",
         "_raw_commands",
         "_registry",
+        "_sink",
         "_skip",
     )
 
@@ -326,8 +386,13 @@ class FrameDecoder:
         *,
         registry: MessageRegistry = DEFAULT_REGISTRY,
         raw_commands: frozenset[str] | set[str] | tuple[str, ...] = (),
+        defer_size: int | None = None,
     ) -> None:
         self._net = int(net)
+        self._defer_size = MAX_MESSAGE_PAYLOAD + 1 if defer_size is None else defer_size
+        self._deferred: _Header | None = None
+        self._sink: io.BytesIO | None = None
+        self._need = 0
         self._pver = pver
         self._registry = registry
         self._raw_commands = frozenset(raw_commands)
@@ -336,22 +401,52 @@ class FrameDecoder:
         self._header: _Header | None = None
         self._skip = 0
         self._failed: ProtocolError | None = None
-        # Raw 12-byte command field -> (command, class, payload limit, decoded here?),
-        # for known commands.
+        # Raw 12-byte command field -> (command, class, fast-path payload limit, decoded
+        # here?), for known commands.
         self._known: dict[bytes, tuple[str, type[Message], int, bool]] = {}
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames (what an EOF now would cut off)."""
-        return len(self._buf) - self._pos + (MESSAGE_HEADER_SIZE if self._header else 0)
+        held = len(self._buf) - self._pos + (MESSAGE_HEADER_SIZE if self._header else 0)
+        if self._deferred is not None:
+            held += MESSAGE_HEADER_SIZE + self._deferred.length - self._need
+        return held
 
     @property
     def in_frame(self) -> bool:
         """True when the bytes seen so far stop in the middle of a frame."""
-        return self._header is not None or self._skip > 0 or len(self._buf) > self._pos
+        return (
+            self._header is not None
+            or self._skip > 0
+            or len(self._buf) > self._pos
+            or self._deferred is not None
+        )
+
+    @property
+    def pending_length(self) -> int:
+        """The payload length of the frame in progress once its header is read (else 0)."""
+        if self._deferred is not None:
+            return self._deferred.length
+        header = self._header
+        return header.length if header is not None else 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes."""
+        need = self._need
+        if need:
+            # A deferred frame's payload goes to its own buffer.
+            sink = self._sink
+            assert sink is not None
+            n = len(data)
+            if n <= need:
+                sink.write(data)
+                self._need = need - n
+                return
+            view = memoryview(data)
+            sink.write(view[:need])
+            self._need = 0
+            data = view[need:]
         skip = self._skip
         if skip:
             n = len(data)
@@ -375,6 +470,10 @@ class FrameDecoder:
         """The next whole frame, or ``None`` when more bytes are needed."""
         if self._failed is not None:
             raise self._failed
+        if self._deferred is not None:
+            if self._need:
+                return None
+            return self._deferred_frame()
         buf = self._buf
         pos = self._pos
         header = self._header
@@ -413,10 +512,11 @@ class FrameDecoder:
                     self._discard(pos + MESSAGE_HEADER_SIZE, skip)
                     raise
                 if header.cls is not None and len(self._known) < 64:
+                    # The fast path takes what is within the type's limit and not deferred.
                     self._known[raw_command] = (
                         header.command,
                         header.cls,
-                        header.cls.max_payload_length(self._pver),
+                        min(header.cls.max_payload_length(self._pver), self._defer_size - 1),
                         header.command not in self._raw_commands,
                     )
             pos += MESSAGE_HEADER_SIZE
@@ -426,6 +526,8 @@ class FrameDecoder:
                     UnknownMessage(header.command, header.length),
                     MESSAGE_HEADER_SIZE + header.length,
                 )
+            if header.length >= self._defer_size:
+                return self._defer(header, pos)
             self._header = header
         end = pos + header.length
         if len(buf) < end:
@@ -441,6 +543,39 @@ class FrameDecoder:
             return Frame(RawMessage(header.command, payload), size)
         assert header.cls is not None
         return Frame(header.cls.decode_payload(payload, self._pver), size)
+
+    def _defer(self, header: _Header, pos: int) -> Frame | None:
+        """Collect a large frame's payload as chunks, starting with what is buffered."""
+        buf = self._buf
+        take = min(len(buf) - pos, header.length)
+        sink = self._sink = io.BytesIO()
+        if take:
+            with memoryview(buf) as view:
+                sink.write(view[pos : pos + take])
+        self._need = header.length - take
+        self._deferred = header
+        self._compact(pos + take)
+        if self._need:
+            return None
+        return self._deferred_frame()
+
+    def _deferred_frame(self) -> Frame:
+        header = self._deferred
+        assert header is not None
+        assert header.cls is not None
+        self._deferred = None
+        sink = self._sink
+        assert sink is not None
+        self._sink = None
+        deferred = DeferredPayload(
+            header.command,
+            header.cls,
+            sink.getvalue(),  # the buffer itself, trimmed: no copy
+            header.checksum,
+            header.command in self._raw_commands,
+            self._pver,
+        )
+        return Frame(deferred, MESSAGE_HEADER_SIZE + header.length)
 
     def _discard(self, pos: int, length: int) -> None:
         available = len(self._buf) - pos

@@ -323,6 +323,53 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
     return tx, pos  # type: ignore[return-value]
 
 
+def tx_end(data: bytes, pos: int, command: str = "tx") -> int:
+    """Where the transaction starting at ``pos`` ends: :func:`decode_tx_at`'s walk and
+    checks, building nothing (a block keeps its transactions as bytes until read)."""
+    start = pos
+    end = len(data)
+    try:
+        count = data[pos + 4]
+        pos += 5
+        if count >= 0xFD:
+            count, pos = _long_varint(
+                data, pos, count, MAX_TX_IN_PER_MESSAGE, _TOO_MANY_INPUTS, command
+            )
+        for _ in range(count):
+            n = data[pos + 36]
+            pos += 37
+            if n >= 0xFD:
+                n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _SIG_SCRIPT, command)
+            pos += n + 8
+        if pos >= end:
+            raise IndexError
+        count = data[pos]
+        pos += 1
+        if count >= 0xFD:
+            count, pos = _long_varint(
+                data, pos, count, MAX_TX_OUT_PER_MESSAGE, _TOO_MANY_OUTPUTS, command
+            )
+        for _ in range(count):
+            n = data[pos + 8]
+            pos += 9
+            if n >= 0xFD:
+                n, pos = _long_varint(data, pos, n, MAX_SCRIPT_SIZE, _PK_SCRIPT, command)
+            pos += n
+        raw_subnetwork = _TAIL.unpack_from(data, pos)[1]
+        pos += 28
+        if raw_subnetwork != _NATIVE_RAW:
+            n = _SUBNET.unpack_from(data, pos)[2]
+            pos += 41
+            if n >= 0xFD:
+                n, pos = _varint_slow(data, pos, n, command)
+            if pos + n > end:
+                raise IndexError
+            pos += n
+    except (IndexError, struct.error):
+        raise _diagnose(data, start, command) from None
+    return pos
+
+
 def _diagnose(data: bytes, pos: int, command: str) -> ProtocolError:
     """The reference's error for a transaction at ``pos`` that ends early.
 

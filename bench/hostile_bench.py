@@ -1,0 +1,644 @@
+"""Honest peers beside hostile ones: prints figures (no assertions).
+
+    python bench/hostile_bench.py                 # 1,000 hostile connections
+    python bench/hostile_bench.py --hostile 200   # fewer
+    python bench/hostile_bench.py --quick         # a fast smoke run (50 hostile, short)
+    python bench/hostile_bench.py --gc-threshold2 1000   # fewer full collections
+    python bench/hostile_bench.py --stall         # one message's loop stall, per command
+
+Three processes: the server (``serve_tcp_peers``, a handler that reads every
+message, a task that measures how late the event loop wakes it), a hostile
+process holding N raw-socket connections that run a mix of attacks and
+reconnect when closed, and an honest process of 20 peers that handshake and
+then ping.  It runs once quiet (honest peers only) and once under attack,
+and prints the honest peers' handshake times and ping round trips, the
+server's RSS and its worst event-loop stall, and why the server closed the
+hostile connections.
+
+Attackers connect from 127.0.0.2 and up (253 addresses), honest peers from
+127.0.0.1.  The attack mix (fractions of N): slowloris before the handshake and inside
+a frame after it, connections that never read, inv floods, ping floods with
+the pongs unread, unknown-command spam, duplicate versions (banned at the
+threshold), oversize length claims, maximum-size inv messages, resets
+mid-frame, and valid blocks of 32 MiB of small transactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import gc
+import logging
+import multiprocessing
+import os
+import random
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import PeerConfig, wire
+
+NET = wire.KaspaNet.SIMNET
+HONEST = 20
+PING_EVERY = 0.05
+
+MIX: dict[str, float] = {
+    "slowloris_handshake": 0.20,
+    "slowloris_frame": 0.10,
+    "never_read": 0.15,
+    "inv_flood": 0.10,
+    "ping_flood_unread": 0.08,
+    "unknown_spam": 0.07,
+    "duplicate_version": 0.05,
+    "oversize_claim": 0.05,
+    "max_inv": 0.08,
+    "reset_mid_frame": 0.10,
+    "huge_block": 0.02,
+}
+
+
+def _config(**kwargs: Any) -> PeerConfig:
+    base: dict[str, Any] = {"net": NET, "user_agent_name": "bench", "protocol": 1}
+    base.update(kwargs)
+    return PeerConfig(**base)
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class _Reasons(logging.Handler):
+    """Counts why inbound peers failed, from the server's log."""
+
+    def __init__(self, counts: collections.Counter[str]) -> None:
+        super().__init__(logging.INFO)
+        self.counts = counts
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "trio_kaspa_peer.net" and record.args:
+            error = record.args[-1] if isinstance(record.args, tuple) else None
+            if isinstance(error, BaseException):
+                cause = error.__cause__ if isinstance(error, tkp.HandshakeError) else None
+                name = type(error).__name__
+                if cause is not None:
+                    name += f"({type(cause).__name__})"
+                self.counts[name] += 1
+
+
+def _rss(pid: int | None = None) -> int:
+    with open(f"/proc/{pid or 'self'}/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def _server_main(conn: Any) -> None:
+    counts: collections.Counter[str] = collections.Counter()
+    logger = logging.getLogger("trio_kaspa_peer.net")
+    logger.addHandler(_Reasons(counts))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    stalls: list[float] = []
+    worst = [0.0]
+
+    async def handler(peer: tkp.Peer) -> None:
+        async for _ in peer.messages():
+            pass
+        reason = peer.close_reason
+        counts[type(reason).__name__] += 1
+
+    async def watch_loop() -> None:
+        while True:
+            start = time.perf_counter()
+            await trio.sleep(0.005)
+            late = time.perf_counter() - start - 0.005
+            stalls.append(late)
+            worst[0] = max(worst[0], late)
+
+    async def control() -> None:
+        while True:
+            command = await trio.to_thread.run_sync(conn.recv)
+            if command == "reset":
+                stalls.clear()
+                worst[0] = 0.0
+                counts.clear()
+                conn.send(None)
+            elif command == "report":
+                lags = sorted(stalls) or [0.0]
+                conn.send(
+                    {
+                        "worst_stall": worst[0],
+                        "p99_stall": lags[int(0.99 * (len(lags) - 1))],
+                        "rss": _rss(),
+                        "reasons": dict(counts),
+                    }
+                )
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, _config()
+        )
+        conn.send(listeners[0].socket.getsockname()[1])
+        nursery.start_soon(watch_loop)
+        nursery.start_soon(control)
+
+
+def _server_process(conn: Any, gc_threshold2: int | None) -> None:
+    if gc_threshold2 is not None:
+        # An application setting: full collections walk every object of every peer.
+        gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
+    trio.run(_server_main, conn)
+
+
+# -- the hostile process ------------------------------------------------------------------------
+
+
+def _frame(msg: wire.Message | wire.RawMessage) -> bytes:
+    return wire.encode_frame(msg, NET)
+
+
+def _raw_frame(command: str, payload: bytes, length: int | None = None) -> bytes:
+    return (
+        struct.pack("<I12sI", NET, command.encode(), len(payload) if length is None else length)
+        + wire.checksum(payload)
+        + payload
+    )
+
+
+def _version() -> wire.MsgVersion:
+    return wire.MsgVersion(
+        services=wire.ServiceFlag.NODE_NETWORK,
+        nonce=random.getrandbits(63),
+        user_agent="/hostile:0.1/",
+        timestamp=int(time.time()),
+    )
+
+
+def _fill(frame: bytes, size: int = 65536) -> bytes:
+    return frame * max(1, size // len(frame))
+
+
+def _huge_block() -> bytes:
+    """A valid block of about 32 MiB of the smallest transactions (the slowest to decode)."""
+    rng = random.Random(5)
+    tx = wire.MsgTx(
+        tx_in=[wire.TxIn(wire.Outpoint(wire.TxID(rng.randbytes(32)), 0), b"")],
+        tx_out=[wire.TxOut(1, b"")],
+    )
+    count = (wire.MAX_MESSAGE_PAYLOAD - 4096) // tx.serialize_size()
+    return _frame(wire.MsgBlock(wire.BlockHeader(timestamp=1), [tx] * count))
+
+
+class Payloads:
+    """What the attackers send, encoded once."""
+
+    def __init__(self, with_block: bool) -> None:
+        rng = random.Random(3)
+        inv = wire.MsgInv([wire.InvVect(wire.InvType.TX, wire.Hash(rng.randbytes(32)))])
+        self.inv_flood = _fill(_frame(inv))
+        self.pings = _fill(_frame(wire.MsgPing(7)))
+        self.unknown = _fill(_raw_frame("zzzz", bytes(1000)))
+        self.versions = _fill(_frame(_version()))
+        self.oversize = _raw_frame("block", b"", length=wire.MAX_MESSAGE_PAYLOAD + 1)[:24]
+        items = [
+            wire.InvVect(wire.InvType.TX, wire.Hash(rng.randbytes(32)))
+            for _ in range(wire.MAX_INV_PER_MSG)
+        ]
+        self.max_inv = _frame(wire.MsgInv(items))
+        self.half_ping = _frame(wire.MsgPing(1))[:20]
+        self.block = _huge_block() if with_block else b""
+
+
+async def _handshake(stream: trio.SocketStream) -> None:
+    await stream.send_all(_frame(_version()))
+    decoder = wire.FrameDecoder(NET)
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            raise trio.BrokenResourceError
+        decoder.feed(data)
+        for frame in decoder:
+            if isinstance(frame.message, wire.MsgVerAck):
+                await stream.send_all(_frame(wire.MsgVerAck()))
+                return
+
+
+async def _discard_forever(stream: trio.SocketStream) -> None:
+    while await stream.receive_some(65536):
+        pass
+
+
+def _attacks(p: Payloads) -> dict[str, Callable[[trio.SocketStream], Awaitable[None]]]:
+    async def slowloris_handshake(stream: trio.SocketStream) -> None:
+        for byte in _frame(_version()):
+            await stream.send_all(bytes([byte]))
+            await trio.sleep(5)
+
+    async def slowloris_frame(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        for byte in _frame(wire.MsgPing(3)):
+            await stream.send_all(bytes([byte]))
+            await trio.sleep(5)
+
+    async def never_read(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        await trio.sleep_forever()
+
+    async def flood(stream: trio.SocketStream, data: bytes) -> None:
+        await _handshake(stream)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_discard_forever, stream)
+            while True:
+                await stream.send_all(data)
+
+    async def ping_flood_unread(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        while True:  # the pongs are never read
+            await stream.send_all(p.pings)
+
+    async def duplicate_version(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_discard_forever, stream)
+            while True:
+                await stream.send_all(p.versions)
+
+    async def oversize_claim(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        await stream.send_all(p.oversize)
+        await _discard_forever(stream)
+
+    async def reset_mid_frame(stream: trio.SocketStream) -> None:
+        await _handshake(stream)
+        await stream.send_all(p.half_ping)
+        await trio.sleep(0.5)
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    async def huge_block(stream: trio.SocketStream) -> None:
+        await flood(stream, p.block)
+
+    return {
+        "slowloris_handshake": slowloris_handshake,
+        "slowloris_frame": slowloris_frame,
+        "never_read": never_read,
+        "inv_flood": functools.partial(flood, data=p.inv_flood),
+        "ping_flood_unread": ping_flood_unread,
+        "unknown_spam": functools.partial(flood, data=p.unknown),
+        "duplicate_version": duplicate_version,
+        "oversize_claim": oversize_claim,
+        "max_inv": functools.partial(flood, data=p.max_inv),
+        "reset_mid_frame": reset_mid_frame,
+        "huge_block": huge_block,
+    }
+
+
+async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> None:
+    if only:
+        kinds = [only] * count
+    else:
+        kinds = [kind for kind, share in MIX.items() for _ in range(round(share * count))]
+    payloads = Payloads(with_block="huge_block" in kinds)
+    attacks = _attacks(payloads)
+    live = [0]
+
+    async def attacker(kind: str, number: int) -> None:
+        # Attackers come from 253 addresses of their own (127.0.0.2 and up), honest peers
+        # from 127.0.0.1: per-address limits see them apart, as they would on the internet.
+        source = f"127.0.0.{2 + number % 253}"
+        await trio.sleep(random.random() * 2)  # ramp up
+        while True:
+            try:
+                stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+            except OSError:
+                await trio.sleep(1)
+                continue
+            live[0] += 1
+            try:
+                await attacks[kind](stream)
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # closed by the server: connect again
+            finally:
+                live[0] -= 1
+                await trio.aclose_forcefully(stream)
+            await trio.sleep(0.2)
+
+    async with trio.open_nursery() as nursery:
+        for number, kind in enumerate(kinds):
+            nursery.start_soon(attacker, kind, number)
+        await trio.sleep(3)
+        conn.send(live[0])
+        await trio.sleep_forever()
+
+
+def _hostile_process(port: int, count: int, only: str | None, conn: Any) -> None:
+    trio.run(_hostile_main, port, count, only, conn)
+
+
+# -- the honest process --------------------------------------------------------------------------
+
+
+async def _honest_main(port: int, duration: float) -> dict[str, Any]:
+    handshakes: list[float] = []
+    rtts: list[float] = []
+    failures: collections.Counter[str] = collections.Counter()
+
+    async def honest() -> None:
+        start = time.perf_counter()
+        try:
+            async with tkp.open_tcp_peer("127.0.0.1", port, _config()) as peer:
+                handshakes.append(time.perf_counter() - start)
+                messages = peer.messages()
+                end = time.perf_counter() + duration
+                nonce = 0
+                while time.perf_counter() < end:
+                    nonce += 1
+                    sent = time.perf_counter()
+                    await peer.send(wire.MsgPing(nonce))
+                    while True:
+                        msg = await messages.receive()
+                        if isinstance(msg, wire.MsgPong) and msg.nonce == nonce:
+                            break
+                    rtts.append(time.perf_counter() - sent)
+                    await trio.sleep(PING_EVERY)
+        except tkp.KaspaPeerError as exc:
+            failures[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(HONEST):
+            nursery.start_soon(honest)
+    return {"handshakes": handshakes, "rtts": rtts, "failures": dict(failures)}
+
+
+def _honest_process(port: int, duration: float, conn: Any) -> None:
+    conn.send(trio.run(_honest_main, port, duration))
+
+
+# -- the loop stall of one message ------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    if value < 0xFD:
+        return bytes([value])
+    if value <= 0xFFFF:
+        return b"\xfd" + struct.pack("<H", value)
+    if value <= 0xFFFFFFFF:
+        return b"\xfe" + struct.pack("<I", value)
+    return b"\xff" + struct.pack("<Q", value)
+
+
+def largest_payloads() -> dict[str, bytes]:
+    """The largest payload of each command that takes real work to decode, built from
+    repeated encodings (no million objects on the sending side)."""
+    rng = random.Random(7)
+    header = wire.BlockHeader(
+        timestamp=1, parent_hashes=[wire.Hash(rng.randbytes(32)) for _ in range(255)]
+    ).serialize()
+    small_tx = wire.MsgTx(
+        tx_in=[wire.TxIn(wire.Outpoint(wire.TxID(rng.randbytes(32)), 0), b"")],
+        tx_out=[wire.TxOut(1, b"")],
+    ).encode_payload()
+    block_header = wire.BlockHeader(timestamp=1).serialize()
+    room = wire.MAX_MESSAGE_PAYLOAD - len(block_header) - 9
+    txs = min(room // len(small_tx), wire.MAX_TX_PER_BLOCK)
+    tx_in = rng.randbytes(32) + bytes(4) + b"\x00" + bytes(8)  # outpoint, empty script, seq
+    inputs = (wire.MAX_MESSAGE_PAYLOAD - 64) // len(tx_in)
+    items = wire.MAX_INV_PER_MSG
+    inv = _varint(items) + (b"\x01\x00\x00\x00" + rng.randbytes(32)) * items
+    hashes = min(wire.MAX_TX_PER_BLOCK, (wire.MAX_MESSAGE_PAYLOAD - 256) // 32)
+    return {
+        "inv": inv,
+        "getdata": inv,
+        "notfound": inv,
+        "headers": _varint(2000) + (header + b"\x00") * 2000,
+        "block": block_header + _varint(txs) + small_tx * txs,
+        "tx": struct.pack("<i", 1) + _varint(inputs) + tx_in * inputs + b"\x00" + bytes(28),
+        "merkleblock": block_header
+        + struct.pack("<I", hashes)
+        + _varint(hashes)
+        + rng.randbytes(32) * hashes
+        + b"\x00",
+        "reject": _varint(2) + b"tx" + b"\x10" + _varint(8 << 20) + b"x" * (8 << 20) + bytes(32),
+        "addr": wire.MsgAddr(
+            [wire.NetAddress(rng.randbytes(16), 1, 1, 5) for _ in range(1000)],
+            include_all_subnetworks=True,
+        ).encode_payload(),
+        "locator": _varint(500) + rng.randbytes(32) * 500,
+    }
+
+
+async def _stall_of(payloads: dict[str, bytes], max_loop_stall: float) -> dict[str, float]:
+    """The worst lateness of a 1 ms ticker while a peer receives each payload three times
+    (from a raw sender: the frames are encoded before, so only receiving is measured)."""
+    config = _config(max_loop_stall=max_loop_stall, message_queue_bytes=64 << 20)
+    frames = {command: _raw_frame(command, payload) for command, payload in payloads.items()}
+    a, b = trio.socket.socketpair()
+    ours, theirs = trio.SocketStream(a), trio.SocketStream(b)
+    worst: dict[str, float] = {}
+    current = [""]
+
+    async def ticker() -> None:
+        while True:
+            start = time.perf_counter()
+            await trio.sleep(0.001)
+            late = time.perf_counter() - start - 0.001
+            if current[0]:
+                worst[current[0]] = max(worst.get(current[0], 0.0), late)
+
+    async def discard() -> None:
+        while await theirs.receive_some(1 << 20):
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        await theirs.send_all(_frame(_version()) + _frame(wire.MsgVerAck()))
+        nursery.start_soon(discard)
+        async with tkp.open_peer(ours, config, inbound=True) as peer:
+            messages = peer.messages()
+            for command, data in frames.items():
+                current[0] = command
+                for _ in range(3):
+                    await theirs.send_all(data)
+                    msg = await messages.receive()
+                    assert msg.command == command, msg
+                    del msg
+                current[0] = ""
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    await theirs.aclose()
+    return worst
+
+
+def stall_rows() -> list[tuple[str, str, str, str]]:
+    payloads = largest_payloads()
+    trio.run(_stall_of, {"inv": payloads["inv"]}, 0.05)  # warm-up: threads, first uses
+    offloaded = trio.run(_stall_of, payloads, 0.05)
+    on_loop = trio.run(_stall_of, payloads, float("inf"))
+    rows = []
+    for command, payload in payloads.items():
+        rows.append(
+            (
+                f"{command}, {len(payload) / 1e6:,.2f} MB",
+                f"{offloaded.get(command, 0.0) * 1000:,.1f} ms",
+                f"{on_loop.get(command, 0.0) * 1000:,.1f} ms",
+                "<= 50 ms",
+            )
+        )
+    return rows
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _honest_run(ctx: Any, port: int, duration: float, server: Any) -> dict[str, Any]:
+    mine, theirs = ctx.Pipe()
+    honest = ctx.Process(target=_honest_process, args=(port, duration, theirs), daemon=True)
+    server.send("reset")
+    server.recv()
+    peak = 0
+    honest.start()
+    result: dict[str, Any] | None = None
+    deadline = time.monotonic() + duration + 60
+    while time.monotonic() < deadline:
+        if mine.poll(0.25):
+            result = mine.recv()
+            break
+        server.send("report")
+        peak = max(peak, server.recv()["rss"])
+    honest.join(10)
+    server.send("report")
+    report = server.recv()
+    assert result is not None, "the honest peers did not finish"
+    result.update(report)
+    result["peak_rss"] = max(peak, report["rss"])
+    return result
+
+
+def run(
+    hostile: int, duration: float, only: str | None = None, gc_threshold2: int | None = None
+) -> list[tuple[str, str, str, str]]:
+    ctx = multiprocessing.get_context("spawn")
+    server_conn, server_end = ctx.Pipe()
+    server = ctx.Process(target=_server_process, args=(server_end, gc_threshold2), daemon=True)
+    server.start()
+    processes = [server]
+    try:
+        port = server_conn.recv()
+        quiet = _honest_run(ctx, port, duration, server_conn)
+        hostile_conn, hostile_end = ctx.Pipe()
+        attackers = ctx.Process(
+            target=_hostile_process, args=(port, hostile, only, hostile_end), daemon=True
+        )
+        attackers.start()
+        processes.append(attackers)
+        live = hostile_conn.recv()
+        loud = _honest_run(ctx, port, duration, server_conn)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.join(10)
+
+    def ms(value: float) -> str:
+        return f"{value * 1000:,.1f} ms"
+
+    q50, q99 = _percentile(quiet["rtts"], 0.5), _percentile(quiet["rtts"], 0.99)
+    l50, l99 = _percentile(loud["rtts"], 0.5), _percentile(loud["rtts"], 0.99)
+    slowest = max(loud["handshakes"], default=float("inf"))
+    rows = [
+        ("hostile connections open (after 3 s)", f"{live:,}", "", f"{hostile:,} asked"),
+        (
+            "honest handshakes completed",
+            f"{len(loud['handshakes'])}/{HONEST} (quiet {len(quiet['handshakes'])})",
+            "",
+            f"{HONEST}/{HONEST}",
+        ),
+        (
+            "slowest honest handshake",
+            ms(slowest),
+            ms(max(quiet["handshakes"], default=0)),
+            "<= 2 s",
+        ),
+        ("honest ping p50", ms(l50), ms(q50), ""),
+        ("honest ping p99", ms(l99), ms(q99), f"<= {ms(5 * q99)} (5x quiet)"),
+        ("honest pings answered", f"{len(loud['rtts']):,}", f"{len(quiet['rtts']):,}", ""),
+        (
+            "server RSS, peak",
+            f"{loud['peak_rss'] / 1e6:,.0f} MB",
+            f"{quiet['peak_rss'] / 1e6:,.0f} MB",
+            "<= 500 MB",
+        ),
+        ("worst event-loop stall", ms(loud["worst_stall"]), ms(quiet["worst_stall"]), ""),
+        ("event-loop stall p99", ms(loud["p99_stall"]), ms(quiet["p99_stall"]), ""),
+    ]
+    for name, count in sorted(loud["reasons"].items(), key=lambda item: -item[1]):
+        rows.append((f"  closed: {name}", f"{count:,}", "", ""))
+    if loud["failures"]:
+        rows.append(("honest failures", repr(loud["failures"]), "", ""))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hostile", type=int, default=1000, help="hostile connections")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of pings")
+    parser.add_argument("--quick", action="store_true", help="50 hostile, 2 s")
+    parser.add_argument("--only", choices=sorted(MIX), help="one attack instead of the mix")
+    parser.add_argument(
+        "--stall",
+        action="store_true",
+        help="instead: the worst event-loop stall while the largest message of each command "
+        "is received, decoded off the loop (the default) and on it",
+    )
+    parser.add_argument(
+        "--gc-threshold2",
+        type=int,
+        help="the server's third garbage-collection threshold (Python's default: 10); "
+        "full collections walk every object of every peer",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.hostile, args.duration = 50, 2.0
+    if args.stall:
+        return _print(
+            "worst event-loop stall while receiving one message, three times each",
+            ("message", "off the loop (default)", "on the loop", "target"),
+            stall_rows(),
+        )
+    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2)
+    title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
+    if args.gc_threshold2 is not None:
+        title += f" (server gc threshold2 {args.gc_threshold2})"
+    return _print(title, ("", "under attack", "quiet", "target"), rows)
+
+
+def _print(title: str, columns: tuple[str, ...], rows: list[tuple[str, str, str, str]]) -> int:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover
+        for row in rows:
+            print(" | ".join(row))
+        return 0
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column == columns[0] else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,250 @@
+"""Large messages: decoded in a worker thread, in order, within the shared receive budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import ClassVar, Self
+
+import pytest
+import trio
+import trio.testing
+from _raw import RawRemote, cfg, frame, raw_frame
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import PeerContext, banscores, wire
+from trio_kaspa_peer._engine._shared import BulkGate, ByteBudget, shared_state
+from trio_kaspa_peer.testing import open_peer_pair
+
+DECODED_IN: dict[int, str] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MsgBulk(wire.Message):
+    """A made-up message of any size that records which thread decoded it."""
+
+    command: ClassVar[str] = "bulk"
+    tag: int = 0
+    data: bytes = b""
+
+    @classmethod
+    def max_payload_length(cls, pver: int = 1) -> int:
+        return 4 << 20
+
+    def encode_payload(self, pver: int = 1) -> bytes:
+        return self.tag.to_bytes(4, "little") + self.data
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = 1) -> Self:
+        tag = int.from_bytes(payload[:4], "little")
+        DECODED_IN[tag] = threading.current_thread().name
+        return cls(tag, payload[4:])
+
+
+def bulk_context() -> PeerContext:
+    registry = wire.DEFAULT_REGISTRY.copy()
+    registry.register(MsgBulk)
+    return PeerContext(registry=registry)
+
+
+def test_offload_size_follows_max_loop_stall() -> None:
+    assert cfg().offload_size == 256 * 1024
+    assert cfg(max_loop_stall=0.01).offload_size == int(0.01 * 5 * 1024 * 1024)
+    assert cfg(max_loop_stall=float("inf")).offload_size == 1 << 40
+    with pytest.raises(tkp.ConfigError):
+        cfg(max_loop_stall=0)
+
+
+async def test_large_messages_are_decoded_off_the_loop_and_stay_in_order() -> None:
+    DECODED_IN.clear()
+    sizes = [10, 300_000, 20, 2_000_000, 30, 262_144 - 24 - 4, 262_144 - 24 - 4 - 1]
+    sent = [MsgBulk(tag, bytes([tag]) * size) for tag, size in enumerate(sizes)]
+    async with open_peer_pair(
+        cfg(), outbound_context=bulk_context(), inbound_context=bulk_context()
+    ) as (out, inb):
+        for msg in sent:
+            await out.send(msg)
+        received = [await inb.messages().receive() for _ in sent]
+    assert received == sent
+    loop_thread = threading.current_thread().name
+    on_loop = {tag for tag, name in DECODED_IN.items() if name == loop_thread}
+    # At least offload_size on the wire (header included) goes to a worker thread.
+    assert on_loop == {0, 2, 4, 6}
+
+
+async def test_large_raw_messages_are_checked_off_the_loop() -> None:
+    payload = bytes(range(256)) * 4000  # ~1 MB
+    config = cfg(raw_commands=frozenset({"block"}))
+    async with open_peer_pair(config) as (out, inb):
+        await out.send(wire.RawMessage("block", payload))
+        await out.send(wire.MsgPing(3))
+        assert await inb.messages().receive() == wire.RawMessage("block", payload)
+        assert await inb.messages().receive() == wire.MsgPing(3)
+        assert not inb.closed
+
+
+async def test_bad_checksum_of_a_large_frame_is_malformed_input() -> None:
+    """Checked in the worker, it costs what it costs on the loop: reject, ban 10, close."""
+    bans: list[tuple[int, int, str]] = []
+    config = cfg(ban_score=lambda *b: bans.append(b), reject_timeout=1)
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = RawRemote(theirs)
+    bad = bytearray(raw_frame("block", bytes(400_000)))
+    bad[-1] ^= 1  # the checksum no longer matches
+
+    async def script() -> None:
+        await remote.handshake_as_inbound()
+        await remote.send_raw(bytes(bad))
+        await remote.drain()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script)
+        async with tkp.open_peer(ours, config, inbound=False) as peer:
+            with trio.fail_after(10):
+                await peer.wait_closed()
+    assert isinstance(peer.close_reason, wire.ChecksumError)
+    assert bans == [(banscores.MALFORMED_MESSAGE, 0, bans[0][2])]
+    rejects = [m for m in remote.received if isinstance(m, wire.MsgReject)]
+    assert [r.code for r in rejects] == [wire.RejectCode.MALFORMED]
+
+
+async def test_budget_grants_in_order_and_takes_an_oversize_request_alone() -> None:
+    budget = ByteBudget(100)
+    order: list[str] = []
+
+    async def take(name: str, nbytes: int) -> None:
+        await budget.acquire(nbytes)
+        order.append(name)
+
+    assert budget.try_acquire(60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(take, "a", 50)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take, "b", 10)  # would fit, but "a" waits before it
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == []
+        assert not budget.try_acquire(1)
+        budget.release(60)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(order) == ["a", "b"]
+        assert budget.used == 60
+        nursery.start_soon(take, "huge", 1000)  # larger than the whole budget
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(order) == 2
+        budget.release(50)
+        budget.release(10)
+        await trio.testing.wait_all_tasks_blocked()
+    assert order[2] == "huge"
+    assert budget.used == 1000
+
+
+async def test_budget_waiter_cancelled_leaves_the_line() -> None:
+    budget = ByteBudget(10)
+    assert budget.try_acquire(10)
+    got: list[str] = []
+
+    async def take(name: str, nbytes: int) -> None:
+        await budget.acquire(nbytes)
+        got.append(name)
+
+    async with trio.open_nursery() as nursery:
+        with trio.CancelScope() as scope:
+            nursery.start_soon(take, "never", 10)
+            await trio.testing.wait_all_tasks_blocked()
+        async with trio.open_nursery() as inner:
+            inner.start_soon(take, "first", 10)
+            inner.start_soon(take, "second", 5)
+            await trio.testing.wait_all_tasks_blocked()
+            inner.cancel_scope.cancel()
+        nursery.cancel_scope.cancel()
+    assert scope is not None
+    assert got == []
+    assert not budget._waiters
+    budget.release(10)
+    assert budget.used == 0
+
+
+async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_timeout() -> None:
+    """Two peers of one context, a budget for one large frame: the slowloris holds it, the
+    honest peer's reader waits at its large frame until the message timeout closes the
+    slowloris; then the honest frame goes, and what followed it.  (Real time: a worker
+    thread's result does not stop a mock clock from jumping.)"""
+    context = PeerContext(receive_budget=300_000)
+    config = cfg(message_timeout=0.5, idle_timeout=1000, raw_commands=frozenset({"block"}))
+    big = raw_frame("block", bytes(280_000))
+    slow_stream, slow_theirs = trio.testing.memory_stream_pair()
+    honest_stream, honest_theirs = trio.testing.memory_stream_pair()
+    slow, honest = RawRemote(slow_theirs), RawRemote(honest_theirs)
+    waited: list[float] = []
+
+    async def run(stream: trio.abc.Stream, peer_box: list[tkp.Peer]) -> None:
+        async with tkp.open_peer(stream, config, inbound=False, context=context) as peer:
+            peer_box.append(peer)
+            await peer.wait_closed()
+
+    slow_box: list[tkp.Peer] = []
+    honest_box: list[tkp.Peer] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, slow_stream, slow_box)
+        nursery.start_soon(run, honest_stream, honest_box)
+        await slow.handshake_as_inbound()
+        await honest.handshake_as_inbound()
+        start = trio.current_time()
+        await slow.send_raw(big[:100_000])  # and never the rest
+        await trio.sleep(0.1)
+        assert shared_state(context).receive_budget.used == len(big)
+        await honest.send_raw(big + frame(wire.MsgPing(1)))
+        with trio.fail_after(10):
+            msg = await honest_box[0].messages().receive()
+        waited.append(trio.current_time() - start)
+        assert msg == wire.RawMessage("block", bytes(280_000))
+        assert await honest_box[0].messages().receive() == wire.MsgPing(1)
+        assert isinstance(slow_box[0].close_reason, tkp.MessageTimeout)
+        nursery.cancel_scope.cancel()
+    assert 0.5 <= waited[0] < 3
+    assert shared_state(context).receive_budget.used == 0
+
+
+# -- the bulk gate: peers with a backlog take turns ------------------------------------------
+
+
+async def test_a_lone_bulk_reader_never_waits() -> None:
+    gate = BulkGate()
+    me = object()
+    for _ in range(100):
+        with trio.testing.assert_no_checkpoints():
+            await gate.turn(me)
+    assert not gate.contended
+
+
+async def test_bulk_readers_take_turns_one_per_scheduler_turn() -> None:
+    gate = BulkGate()
+    log: list[str] = []
+
+    async def light() -> None:
+        while True:
+            log.append("-")
+            await trio.lowlevel.checkpoint()
+
+    async def bulk(name: str) -> None:
+        me = trio.lowlevel.current_task()
+        for _ in range(30):
+            await gate.turn(me)
+            log.append(name)
+            await trio.lowlevel.checkpoint()  # its next read
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(light)
+        async with trio.open_nursery() as readers:
+            for name in "abc":
+                readers.start_soon(bulk, name)
+        nursery.cancel_scope.cancel()
+    starts = [entry for entry in log if entry != "-"]
+    assert sorted(starts) == sorted("abc" * 30)
+    # While they compete, one bulk read starts per turn of the scheduler: between two runs
+    # of the light task (one per turn) at most two (the order within a turn is random).
+    middle = "".join(log[10:-10])
+    assert max(len(run) for run in middle.split("-")) <= 2
+    # They alternate, first come, first served.
+    inner = starts[3:-3]
+    assert all(inner[i] != inner[i + 1] for i in range(len(inner) - 1))

@@ -1,0 +1,178 @@
+"""serve_tcp_peers under pressure: bind failures, failures logged by origin, handshake limits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from _raw import RawRemote, cfg
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import wire
+
+
+@asynccontextmanager
+async def server(
+    handler: Callable[[tkp.Peer], Awaitable[Any]], **kwargs: Any
+) -> AsyncIterator[int]:
+    config = kwargs.pop("config", cfg())
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", **kwargs),
+            handler,
+            0,
+            config,
+        )
+        yield listeners[0].socket.getsockname()[1]
+        nursery.cancel_scope.cancel()
+
+
+async def idle(peer: tkp.Peer) -> None:
+    await peer.wait_closed()
+
+
+async def which_closed(streams: list[trio.SocketStream], within: float) -> list[bool]:
+    """For each stream, whether the server closed it within ``within`` seconds."""
+    result = [False] * len(streams)
+
+    async def check(i: int) -> None:
+        result[i] = await closed_by_server(streams[i], within)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(streams)):
+            nursery.start_soon(check, i)
+    return result
+
+
+async def closed_by_server(stream: trio.SocketStream, within: float) -> bool:
+    """Whether the server closes ``stream`` (EOF or reset) within ``within`` seconds."""
+    with trio.move_on_after(within):
+        try:
+            while await stream.receive_some(4096):
+                pass
+        except trio.BrokenResourceError:
+            pass
+        return True
+    return False
+
+
+async def test_a_port_in_use_is_a_listen_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(tkp.ListenError) as info:
+            await tkp.serve_tcp_peers(idle, port, cfg(), host="127.0.0.1")
+    assert isinstance(info.value, OSError)
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@pytest.mark.parametrize(
+    ("raised", "level"),
+    [
+        (wire.EncodeError("the handler's own bad value"), logging.ERROR),
+        (ValueError("a bug in the handler"), logging.ERROR),
+        (tkp.PeerClosed("the remote went away"), logging.INFO),
+    ],
+)
+async def test_handler_failures_are_logged_by_their_origin(
+    raised: Exception, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def handler(peer: tkp.Peer) -> None:
+        raise raised
+
+    caplog.set_level(logging.INFO, logger="trio_kaspa_peer.net")
+    async with server(handler) as port:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
+            await peer.wait_closed()
+        with trio.fail_after(5):
+            while not [r for r in caplog.records if r.name == "trio_kaspa_peer.net"]:  # noqa: ASYNC110 - a log has no event to wait on
+                await trio.sleep(0.01)
+    (record,) = [r for r in caplog.records if r.name == "trio_kaspa_peer.net"]
+    assert record.levelno == level
+    if level == logging.ERROR:
+        assert record.exc_info is not None
+        assert record.exc_info[1] is raised
+
+
+async def test_silent_connections_cannot_crowd_out_a_handshake() -> None:
+    """More silent connections than handshake slots: each new one pushes the oldest out,
+    and an honest peer still gets through at once."""
+    async with server(idle, max_handshakes=8, config=cfg(handshake_timeout=60)) as port:
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(20)]
+        await trio.sleep(0.2)
+        with trio.fail_after(5):
+            async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
+                assert peer.remote_version.user_agent
+        # The twelve oldest were dropped for the newer ones (and one more for the honest
+        # peer); the newest are still waiting for their handshake timeout.
+        dropped = await which_closed(silent, 0.5)
+        assert dropped[:13] == [True] * 13
+        assert dropped[13:] == [False] * 7
+        for stream in silent:
+            await stream.aclose()
+
+
+async def test_handshakes_per_address_drop_the_oldest_of_that_address() -> None:
+    async with server(idle, max_handshakes_per_address=3) as port:
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(5)]
+        await trio.sleep(0.2)
+        assert await which_closed(silent, 0.3) == [True, True, False, False, False]
+        # Finished handshakes do not count.
+        async with (
+            tkp.open_tcp_peer("127.0.0.1", port, cfg()) as a,
+            tkp.open_tcp_peer("127.0.0.1", port, cfg()) as b,
+        ):
+            assert not a.closed
+            assert not b.closed
+        for stream in silent:
+            await stream.aclose()
+
+
+async def test_max_peers_refuses_connections_over_it() -> None:
+    async with server(idle, max_peers=2) as port:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as first:
+            third_party = await trio.open_tcp_stream("127.0.0.1", port)
+            await trio.sleep(0.1)
+            assert not await closed_by_server(third_party, 0.2)  # the second, in handshake
+            refused = await trio.open_tcp_stream("127.0.0.1", port)
+            assert await closed_by_server(refused, 2)
+            assert not first.closed
+            await third_party.aclose()
+            await refused.aclose()
+        await trio.sleep(0.1)
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as again:
+            assert not again.closed  # room again once the others left
+
+
+@pytest.mark.parametrize("name", ["max_handshakes", "max_handshakes_per_address", "max_peers"])
+async def test_limits_are_checked(name: str) -> None:
+    with pytest.raises(tkp.UsageError):
+        limits: dict[str, Any] = {name: 0}
+        await tkp.serve_tcp_peers(idle, 0, cfg(), **limits)
+
+
+async def test_a_handshake_that_completes_is_not_dropped_later() -> None:
+    """Slots are for handshakes only: established peers stay, however many come after."""
+    async with server(idle, max_handshakes=2, max_handshakes_per_address=2) as port:
+        streams = []
+        remotes = []
+        for _ in range(4):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            remote = RawRemote(stream)
+            await remote.handshake_as_outbound()
+            streams.append(stream)
+            remotes.append(remote)
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(4)]
+        await trio.sleep(0.2)
+        for remote in remotes:
+            await remote.send(wire.MsgPing(5))
+            assert await remote.recv_until(wire.MsgPong) == wire.MsgPong(5)
+        for stream in streams + silent:
+            await stream.aclose()

@@ -1,0 +1,175 @@
+"""What the peers of one :class:`~trio_kaspa_peer.PeerContext` share in the engine:
+the receive budget for large messages, the worker threads that decode them, and the
+gate that makes peers with a backlog take turns."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from .._sansio._context import PeerContext
+
+__all__ = ["BULK_READ", "BulkGate", "ByteBudget", "EngineShared", "shared_state"]
+
+BULK_READ = 8192
+"""How much a peer reads at a time while peers with a backlog wait for their turn."""
+
+
+_NO_WAITERS: deque[tuple[int, trio.Event]] = deque(maxlen=0)
+"""Shared by every budget nobody has waited on yet (a deque costs 760 bytes)."""
+
+
+class ByteBudget:
+    """Bytes handed out first come, first served, at most ``total`` at once.
+
+    One request larger than the whole budget is still granted when nothing
+    else is held (it could never be otherwise).
+    """
+
+    __slots__ = ("_waiters", "total", "used")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._waiters: deque[tuple[int, trio.Event]] = _NO_WAITERS  # made when first needed
+
+    def _fits(self, nbytes: int) -> bool:
+        return self.used == 0 or self.used + nbytes <= self.total
+
+    def try_acquire(self, nbytes: int) -> bool:
+        """Take ``nbytes`` now if they fit and nobody waits before us."""
+        if self._waiters or not self._fits(nbytes):
+            return False
+        self.used += nbytes
+        return True
+
+    async def acquire(self, nbytes: int) -> None:
+        """Take ``nbytes``, waiting in line for them."""
+        if self.try_acquire(nbytes):
+            await trio.lowlevel.checkpoint()
+            return
+        entry = (nbytes, trio.Event())
+        if self._waiters is _NO_WAITERS:
+            self._waiters = deque()
+        self._waiters.append(entry)
+        try:
+            await entry[1].wait()
+        except BaseException:
+            if entry[1].is_set():
+                self.release(nbytes)  # granted as we were cancelled: give it back
+            else:
+                self._waiters.remove(entry)
+                self._grant()  # the head of the line may have changed
+            raise
+
+    def release(self, nbytes: int) -> None:
+        self.used -= nbytes
+        self._grant()
+
+    def _grant(self) -> None:
+        waiters = self._waiters
+        while waiters and self._fits(waiters[0][0]):
+            nbytes, event = waiters.popleft()
+            self.used += nbytes
+            event.set()
+
+
+class BulkGate:
+    """Peers with a backlog take turns: one of their reads starts per turn of the scheduler,
+    first come, first served, while peers that keep up never wait.
+
+    A read that fills the buffer means the remote sends faster than it is
+    served (a flood, or a large message): that peer is *bulk* and asks the
+    gate before handling what it read.  A read that does not fill it means
+    the peer caught up: it skips the gate, so an honest peer's ping is
+    answered within a turn or two however many floods are queued.  While
+    several peers are bulk, a pump task admits one per turn of the
+    scheduler, and everyone reads at most :data:`BULK_READ` bytes at a
+    time, so each turn carries one bulk read of bounded work besides the
+    light ones.  A lone bulk peer never waits: it keeps its full speed.
+    Nothing is held across a wait (a bulk read blocked on a full queue
+    stops nobody).
+    """
+
+    __slots__ = ("_current", "_lot", "_pumping", "_token", "_wake")
+
+    def __init__(self) -> None:
+        self._lot = trio.lowlevel.ParkingLot()
+        self._current: object = None
+        self._token: object = None
+        self._wake: trio.Event | None = None
+        self._pumping = False
+
+    @property
+    def contended(self) -> bool:
+        """Whether bulk peers wait for their turn."""
+        return bool(self._lot)
+
+    def try_turn(self, reader: object) -> bool:
+        """``reader`` (a task) may go now: nobody else is bulk."""
+        if not self._lot and (self._current is reader or self._current is None):
+            self._current = reader
+            return True
+        return False
+
+    async def turn(self, reader: object) -> None:
+        """Wait, if others are bulk too, for ``reader``'s turn."""
+        if self.try_turn(reader):
+            return
+        self._start_pump()
+        await self._lot.park()
+
+    def _start_pump(self) -> None:
+        token = trio.lowlevel.current_trio_token()
+        if self._token is not token or self._wake is None:  # first use in this run
+            self._token = token
+            self._wake = trio.Event()
+            self._pumping = False
+            trio.lowlevel.spawn_system_task(self._pump, name="trio_kaspa_peer bulk gate")
+        if not self._pumping:
+            self._wake.set()
+
+    async def _pump(self) -> None:
+        """Admit one waiting bulk reader per turn of the scheduler, while any wait."""
+        while True:
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake = trio.Event()
+            self._pumping = True
+            while True:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                if not self._lot:
+                    self._current = None
+                    self._pumping = False
+                    break
+                self._current = self._lot.unpark(count=1)[0]
+
+
+class EngineShared:
+    """The Trio objects behind a context's shared limits (made on first use)."""
+
+    __slots__ = ("_offload_limiter", "_threads", "bulk_gate", "receive_budget")
+
+    def __init__(self, context: PeerContext) -> None:
+        self.receive_budget = ByteBudget(context.receive_budget)
+        self.bulk_gate = BulkGate()
+        self._threads = context.offload_threads
+        self._offload_limiter: trio.CapacityLimiter | None = None
+
+    @property
+    def offload_limiter(self) -> trio.CapacityLimiter:
+        limiter = self._offload_limiter
+        if limiter is None:
+            limiter = self._offload_limiter = trio.CapacityLimiter(self._threads)
+        return limiter
+
+
+def shared_state(context: PeerContext) -> EngineShared:
+    """The engine's shared objects for ``context``."""
+    state = context.engine_state
+    if not isinstance(state, EngineShared):
+        state = context.engine_state = EngineShared(context)
+    return state
