@@ -561,6 +561,17 @@ class GrpcChannel:
         return self._reader.buffered
 
     @property
+    def partial_input(self) -> bool:
+        """Whether part of a frame or of a gRPC message has arrived but not all of it."""
+        return self._reader.buffered > 0 or _h2_holds_partial_frame(self._h2)
+
+    @property
+    def pending_message_length(self) -> int:
+        """The announced wire size of the partly received message, once its prefix
+        arrived (0 otherwise): what the reader will hold before the message is whole."""
+        return self._reader.pending_length
+
+    @property
     def closed_reason(self) -> str | None:
         """Why the stream no longer takes messages (``None`` while it does)."""
         return self._closed_reason

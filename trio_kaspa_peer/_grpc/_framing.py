@@ -185,6 +185,12 @@ class MessageReader:
         return len(self._buf)
 
     @property
+    def pending_length(self) -> int:
+        """The announced size (prefix included) of the partial message held, once its
+        prefix is in; 0 otherwise."""
+        return self._want if self._buf and self._want > PREFIX_SIZE else 0
+
+    @property
     def bytes_fed(self) -> int:
         """All bytes fed so far."""
         return self._fed

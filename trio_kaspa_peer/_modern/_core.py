@@ -20,6 +20,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .._errors import (
@@ -50,7 +51,9 @@ from .._sansio._interface import (
     HANDSHAKE_COMPLETE,
     Event,
     Notify,
+    Offload,
     RequestFailed,
+    Reserve,
     Response,
     Send,
     Sendable,
@@ -135,16 +138,20 @@ class ModernCore(BaseCore):
 
     __slots__ = (
         "_addresses_answered",
+        "_decoded",
         "_dirty",
         "_dropped",
         "_incoming",
         "_inflight_seq",
         "_next_request_id",
+        "_offload_size",
+        "_offloaded",
         "_pending_error",
         "_ping_deadline",
         "_ping_nonce",
         "_pre_open",
         "_requests",
+        "_reserved",
         "_stream_open",
         "_validate_all",
         "channel",
@@ -198,6 +205,10 @@ class ModernCore(BaseCore):
         self._addresses_answered = False
         self._dirty = False
         self._validate_all = config.validate
+        self._offload_size = config.offload_size
+        self._offloaded = 0
+        self._reserved = False
+        self._decoded: tuple[Envelope, int] | None = None
 
     @property
     def inbox_drop_types(self) -> frozenset[type]:
@@ -246,6 +257,14 @@ class ModernCore(BaseCore):
             return events.popleft()
         if self._closed:
             return None
+        decoded = self._decoded
+        if decoded is not None:
+            self._decoded = None
+            result = self._rules(*decoded)
+            if result is not None:
+                return result
+            if events:
+                return events.popleft()
         incoming = self._incoming
         while incoming:
             event = incoming.popleft()
@@ -264,7 +283,7 @@ class ModernCore(BaseCore):
         if error is not None:
             self._pending_error = None
             return self._fail(error)
-        return None
+        return self._out_of_messages()
 
     def _stream_opened(self) -> None:
         self._stream_open = True
@@ -289,17 +308,55 @@ class ModernCore(BaseCore):
         return self._fail(reason)
 
     def _message(self, data: bytes, size: int) -> Frame | Event | None:
-        """One received KaspadMessage: decode, validate, apply the rules."""
+        """One received KaspadMessage: decode, validate, apply the rules.
+
+        A large one is decoded and validated off the event loop
+        (:class:`~trio_kaspa_peer._sansio.Offload`), after taking its room in the
+        context's receive budget; the rules apply when it comes back.
+        """
         self.bytes_received += size
         self.messages_received += 1
         self.last_recv = self._now_wall
-        version = self._protocol_version
+        if size >= self._offload_size:
+            self._offloaded = size
+            work = Offload(
+                partial(_decode_checked, data, self._protocol_version, self._validate_all)
+            )
+            if self._reserved:
+                return work
+            self._reserved = True
+            return self._then(Reserve(size), work)
         try:
-            envelope = decode(data, protocol_version=version)
-            if self._validate_all or envelope.name not in _BULK:
-                validate(envelope.name, envelope.payload, version)
+            envelope = _decode_checked(data, self._protocol_version, self._validate_all)
         except RemoteProtocolError as error:
             return self._fail(error)
+        return self._rules(envelope, size)
+
+    def offload_done(self, result: Any, error: BaseException | None) -> None:
+        self._reserved = False
+        if error is None:
+            self._decoded = (result, self._offloaded)
+        elif isinstance(error, RemoteProtocolError):
+            self._events.appendleft(self._fail(error))
+        else:
+            raise error
+
+    def _partial_message(self) -> bool:
+        return self.channel.partial_input
+
+    def _out_of_messages(self) -> Event | None:
+        """Every whole message is out: a large one begun takes its room in the budget
+        first; the message timeout watches a half-received one."""
+        if not self._reserved:
+            pending = self.channel.pending_message_length
+            if pending >= self._offload_size:
+                self._reserved = True
+                return Reserve(pending)
+        self._out_of_data()
+        return None
+
+    def _rules(self, envelope: Envelope, size: int) -> Frame | Event | None:
+        """What a decoded, checked message means."""
         name = envelope.name
         payload = envelope.payload
         if not self.handshake.complete:
@@ -592,6 +649,14 @@ class ModernCore(BaseCore):
         self.last_ping_time = self._now_wall
         self.last_ping_clock = now
         return PingMessage(nonce=nonce)
+
+
+def _decode_checked(data: bytes, version: int, validate_all: bool) -> Envelope:
+    """Decode one KaspadMessage and apply the references' rules (maybe off the loop)."""
+    envelope = decode(data, protocol_version=version)
+    if validate_all or envelope.name not in _BULK:
+        validate(envelope.name, envelope.payload, version)
+    return envelope
 
 
 _QUEUE_LIMIT: Final = 256 * 1024

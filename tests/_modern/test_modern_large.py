@@ -1,0 +1,108 @@
+"""The modern core's large messages: decoded off the event loop, budgeted, timed."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import trio
+from modern_helpers import T0, config, handshaken
+
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import protowire as pw
+from trio_kaspa_peer._sansio import Close, Offload, Reserve
+from trio_kaspa_peer.testing import open_peer_pair
+
+
+def _hash() -> pw.Hash:
+    return pw.Hash(bytes=os.urandom(32))
+
+
+def big_block(transactions: int) -> pw.BlockMessage:
+    """A block the references' rules accept, of about 130 bytes per transaction."""
+    tx = pw.TransactionMessage(
+        version=0,
+        subnetwork_id=pw.SubnetworkId(bytes=bytes(20)),
+        payload=os.urandom(100),
+    )
+    header = pw.BlockHeader(
+        version=1,
+        parents=[pw.BlockLevelParents(parent_hashes=[_hash()], cumulative_level=1)],
+        hash_merkle_root=_hash(),
+        accepted_id_merkle_root=_hash(),
+        utxo_commitment=_hash(),
+        timestamp=1,
+        bits=1,
+        pruning_point=_hash(),
+    )
+    return pw.BlockMessage(header=header, transactions=[tx] * transactions)
+
+
+def test_a_large_message_is_budgeted_then_decoded_off_the_loop() -> None:
+    driver, remote = handshaken(max_loop_stall=0.001)  # offload from 5 KiB
+    block = big_block(200)
+    remote.send(block)
+    data = remote.data_to_send()
+    driver.core.receive_data(data, T0, 0)
+    first = driver.core.next_event()
+    assert isinstance(first, Reserve)
+    assert first.nbytes >= len(pw.encode(block))
+    work = driver.core.next_event()
+    assert isinstance(work, Offload)
+    envelope = work.work()  # what the worker thread runs: decode and the rules' checks
+    driver.core.offload_done(envelope, None)
+    delivered = driver.core.next_event()
+    assert isinstance(delivered, tuple)
+    assert delivered[0] == block
+
+
+def test_an_offloaded_message_that_fails_its_checks_closes() -> None:
+    driver, remote = handshaken(max_loop_stall=0.001)
+    bad = big_block(200)
+    bad.header.hash_merkle_root.bytes = bytes(31)  # the references refuse a 31-byte hash
+    remote.send(bad)
+    driver.core.receive_data(remote.data_to_send(), T0, 0)
+    events = [driver.core.next_event(), driver.core.next_event()]
+    work = events[1]
+    assert isinstance(work, Offload)
+    try:
+        work.work()
+    except tkp.RemoteProtocolError as error:
+        driver.core.offload_done(None, error)
+    close = driver.core.next_event()
+    assert isinstance(close, Close)
+    assert isinstance(close.reason, pw.ValidationError)
+
+
+def test_a_large_message_begun_takes_its_room_before_the_rest_arrives() -> None:
+    driver, remote = handshaken(max_loop_stall=0.001)
+    remote.send(big_block(12_000))  # 1.5 MB: two DATA frames of at most 1 MiB
+    data = remote.data_to_send()
+    driver.core.receive_data(data[:1_100_000], T0, 0)
+    reserve = driver.core.next_event()
+    assert isinstance(reserve, Reserve)
+    assert driver.core.next_event() is None  # the rest has not come
+
+
+def test_a_message_trickled_too_slowly_times_out() -> None:
+    driver, remote = handshaken(message_timeout=10, ping_interval=1e6, idle_timeout=1e6)
+    remote.send(pw.AddressesMessage(address_list=[pw.NetAddress(ip=bytes(4), port=1)] * 50))
+    data = remote.data_to_send()
+    driver.core.receive_data(data[:-3], T0 + 1, 0)
+    assert driver.core.next_event() is None
+    assert driver.core.next_deadline() == T0 + 11
+    (close,) = driver.timer(T0 + 11)
+    assert isinstance(close, Close)
+    assert isinstance(close.reason, tkp.MessageTimeout)
+    assert math.isinf(driver.core.next_deadline())
+
+
+async def test_large_messages_travel_through_peers_off_the_loop() -> None:
+    cfg = config(max_loop_stall=0.001, max_message_size=8 << 20)
+    blocks = [big_block(2000) for _ in range(3)]
+    with trio.fail_after(30):
+        async with open_peer_pair(cfg) as (a, b):
+            for block in blocks:
+                await a.send(block)
+            got = [await b.messages().receive() for _ in blocks]
+    assert got == blocks
