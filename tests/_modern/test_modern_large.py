@@ -106,3 +106,14 @@ async def test_large_messages_travel_through_peers_off_the_loop() -> None:
                 await a.send(block)
             got = [await b.messages().receive() for _ in blocks]
     assert got == blocks
+
+
+def test_an_address_source_giving_a_host_name_is_the_applications_error() -> None:
+    import pytest
+
+    driver, remote = handshaken(address_source=lambda: [("node.example", 16111)])
+    remote.send(pw.RequestAddressesMessage())
+    with pytest.raises(tkp.UsageError, match="address_source gave"):
+        driver.core.receive_data(remote.data_to_send(), T0, 0)
+        while driver.core.next_event() is not None:
+            pass

@@ -124,11 +124,19 @@ def _as_net_address(item: Any) -> NetAddress:
     """``NetAddress``, ``(host, port)`` or ``(ipaddress, port)`` as a protowire NetAddress."""
     if isinstance(item, NetAddress):
         return item
-    host, port = item
-    ip = ipaddress.ip_address(host)
+    try:
+        host, port = item
+        ip = ipaddress.ip_address(host)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+            raise ValueError(f"port {port!r}")
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"address_source gave {item!r:.80}: an (IP literal, port) pair or a NetAddress "
+            f"is needed ({exc})"
+        ) from None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return NetAddress(timestamp=0, ip=ip.packed, port=int(port))
+    return NetAddress(timestamp=0, ip=ip.packed, port=port)
 
 
 class ModernCore(BaseCore):
