@@ -340,14 +340,11 @@ class ModernCore(BaseCore):
             return self._fail(error)
         return self._rules(envelope, size)
 
-    def offload_done(self, result: Any, error: BaseException | None) -> None:
+    def _offload_finished(self) -> None:
         self._reserved = False
-        if error is None:
-            self._decoded = (result, self._offloaded)
-        elif isinstance(error, RemoteProtocolError):
-            self._events.appendleft(self._fail(error))
-        else:
-            raise error
+
+    def _offload_succeeded(self, result: Any) -> None:
+        self._decoded = (result, self._offloaded)
 
     def _partial_message(self) -> bool:
         return self.channel.partial_input

@@ -24,6 +24,7 @@ from .._errors import (
     MessageTimeout,
     MisbehaviorError,
     RemoteClosed,
+    RemoteProtocolError,
 )
 from ..wire import Hash, Services
 from ._banscore import BanScore
@@ -261,6 +262,25 @@ class BaseCore(PeerCore):
     def _complete_handshake(self) -> None:
         self._handshake_complete = True
         self._handshake_deadline = math.inf
+
+    def offload_done(self, result: Any, error: BaseException | None) -> None:
+        """The large message's off-loop work is done: the next event handles its result."""
+        self._offload_finished()
+        if error is None:
+            self._offload_succeeded(result)
+        elif isinstance(error, RemoteProtocolError):
+            self._events.appendleft(self._offload_failed(error))
+        else:
+            raise error  # not the remote's doing: a bug, raised as itself
+
+    def _offload_finished(self) -> None:
+        """The receive budget's room for the message is about to be released."""
+
+    def _offload_succeeded(self, result: Any) -> None:
+        raise TypeError(f"{type(self).__name__} hands out no Offload work")
+
+    def _offload_failed(self, error: RemoteProtocolError) -> Event:
+        return self._fail(error)
 
     def _partial_message(self) -> bool:
         """Whether part of a message (not all of it) has been received (the subclass knows)."""

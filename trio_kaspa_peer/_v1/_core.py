@@ -244,14 +244,14 @@ class V1Core(BaseCore):
         self._reserved = True
         return self._then(Reserve(frame[1]), offload)
 
-    def offload_done(self, result: Any, error: BaseException | None) -> None:
+    def _offload_finished(self) -> None:
         self._reserved = False
-        if error is None:
-            self._ready = (result, self._offloaded)
-        elif isinstance(error, RemoteProtocolError):
-            self._events.appendleft(self._malformed(error))
-        else:
-            raise error
+
+    def _offload_succeeded(self, result: Any) -> None:
+        self._ready = (result, self._offloaded)
+
+    def _offload_failed(self, error: RemoteProtocolError) -> Event:
+        return self._malformed(error)  # reject, ban score, close: as any unreadable frame
 
     def _end_of_stream(self) -> Event:
         if self.handshake.stage is Stage.VERSION:
