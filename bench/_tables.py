@@ -47,6 +47,27 @@ async def idle_memory(pairs: int, config: PeerConfig) -> float:
     return (after - before) / (2 * pairs)
 
 
+async def handshakes_per_second(
+    port: int, config: PeerConfig, total: int, concurrency: int
+) -> float:
+    """Handshakes per second to ``127.0.0.1:port``, ``concurrency`` at a time."""
+    import time
+
+    import trio_kaspa_peer as tkp
+
+    limiter = trio.CapacityLimiter(concurrency)
+
+    async def one() -> None:
+        async with limiter, tkp.open_tcp_peer("127.0.0.1", port, config):
+            pass
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(total):
+            nursery.start_soon(one)
+    return total / (time.perf_counter() - start)
+
+
 def print_table(title: str, rows: Sequence[Row]) -> None:
     """``case | ours | Go reference | target`` with rich, or plain lines without it."""
     try:

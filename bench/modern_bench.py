@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 import trio
-from _tables import idle_memory, print_table
+from _tables import handshakes_per_second, idle_memory, print_table
 from protowire_bench import build_block
 
 import trio_kaspa_peer as tkp
@@ -115,18 +115,7 @@ async def bench_ping(port: int, count: int) -> tuple[float, float]:
 
 
 async def bench_handshakes(port: int, total: int, concurrency: int) -> float:
-    config = _config()
-    limiter = trio.CapacityLimiter(concurrency)
-
-    async def one() -> None:
-        async with limiter, tkp.open_tcp_peer("127.0.0.1", port, config):
-            pass
-
-    start = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for _ in range(total):
-            nursery.start_soon(one)
-    return total / (time.perf_counter() - start)
+    return await handshakes_per_second(port, _config(), total, concurrency)
 
 
 def _with_server(compression: bool, validate: bool, body: Any, *args: Any) -> Any:

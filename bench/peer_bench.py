@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import trio
-from _tables import idle_memory, print_table
+from _tables import handshakes_per_second, idle_memory, print_table
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig, wire
@@ -123,18 +123,7 @@ async def bench_ping(port: int, count: int) -> float:
 
 
 async def bench_handshakes(port: int, total: int, concurrency: int) -> float:
-    config = _config()
-    limiter = trio.CapacityLimiter(concurrency)
-
-    async def one() -> None:
-        async with limiter, tkp.open_tcp_peer("127.0.0.1", port, config):
-            pass
-
-    start = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for _ in range(total):
-            nursery.start_soon(one)
-    return total / (time.perf_counter() - start)
+    return await handshakes_per_second(port, _config(), total, concurrency)
 
 
 async def client_main(port: int, quick: bool) -> list[tuple[str, str, str, str]]:
