@@ -19,12 +19,15 @@ _ABORTED: Final = trio.lowlevel.Abort.SUCCEEDED
 
 
 class MessageStream:
-    """The received messages of one peer: ``async for msg in peer.messages()``.
+    """Received messages of one peer: ``async for msg in peer.messages()``.
 
-    Bounded in messages and in bytes (their size on the wire): when it is
-    full, the peer's reader waits (backpressure on the remote), except for
-    the message types the protocol drops instead (the modern protocol's relay
-    announcements, as rusty-kaspa does), which are counted in ``dropped``.
+    :meth:`~trio_kaspa_peer.Peer.messages` gives the peer's main stream,
+    :meth:`~trio_kaspa_peer.Peer.subscribe` one for chosen message types.
+    Each is bounded in messages and in bytes (their size on the wire): when
+    it is full, the peer's reader waits (backpressure on the remote), except
+    for the message types the protocol drops instead (the modern protocol's
+    relay announcements, as rusty-kaspa does) and for a subscription made
+    with ``drop_when_full``; what is dropped is counted in ``dropped``.
     A message larger than the byte bound is still taken when the stream is
     empty.
 
@@ -42,17 +45,22 @@ class MessageStream:
         "_items",
         "_producers",
         "_since_yield",
+        "_why",
+        "drop_when_full",
         "dropped",
         "max_bytes",
         "max_count",
     )
 
-    def __init__(self, max_count: int, max_bytes: int) -> None:
+    def __init__(self, max_count: int, max_bytes: int, *, drop_when_full: bool = False) -> None:
         self.max_count: int = max_count
         self.max_bytes: int = max_bytes
+        self.drop_when_full: bool = drop_when_full
+        """Whether the peer drops (and counts) what does not fit, rather than wait."""
         self._items: deque[tuple[Any, int]] = deque()
         self._bytes = 0
         self._closed = False
+        self._why = ""
         # Tasks parked here, woken first come, first served.
         self._consumers: deque[trio.lowlevel.Task] = deque()
         self._producers: deque[trio.lowlevel.Task] = deque()
@@ -82,20 +90,32 @@ class MessageStream:
             _reschedule(self._consumers.popleft())
         return True
 
-    async def put(self, pair: tuple[Any, int], on_wait: Callable[[bool], None]) -> None:
-        """Queue ``pair``, waiting for room; ``on_wait(True/False)`` brackets the wait."""
+    async def put(self, pair: tuple[Any, int], on_wait: Callable[[bool], None]) -> bool:
+        """Queue ``pair``, waiting for room; ``on_wait(True/False)`` brackets the wait.
+
+        ``False`` when the stream was closed first and did not take it.
+        """
         if self.put_nowait(pair):
             await trio.lowlevel.checkpoint()
-            return
+            return True
         on_wait(True)
         try:
-            while not self._closed and not self.put_nowait(pair):
+            while not self._closed:
+                if self.put_nowait(pair):
+                    return True
                 await self._park(self._producers)
+            return False
         finally:
             on_wait(False)
 
-    def close(self) -> None:
-        """No more messages will come: iteration ends once the rest is read."""
+    def close(self, why: str = "peer is closed") -> None:
+        """No more messages will come: iteration ends once the rest is read.
+
+        ``why`` begins the :class:`~trio_kaspa_peer.PeerClosed` message that
+        :meth:`receive` raises then (the first reason given stays).
+        """
+        if not self._closed:
+            self._why = why
         self._closed = True
         for waiters in (self._consumers, self._producers):
             while waiters:
@@ -127,7 +147,7 @@ class MessageStream:
         """The next message; :class:`PeerClosed` once the peer is closed and drained."""
         msg = await self._next()
         if msg is _END:
-            raise PeerClosed("peer is closed: no more messages")
+            raise PeerClosed(f"{self._why}: no more messages")
         return msg
 
     def receive_nowait(self) -> Any:
@@ -135,7 +155,7 @@ class MessageStream:
         if self._items:
             return self._pop()
         if self._closed:
-            raise PeerClosed("peer is closed: no more messages")
+            raise PeerClosed(f"{self._why}: no more messages")
         raise trio.WouldBlock
 
     def _pop(self) -> Any:

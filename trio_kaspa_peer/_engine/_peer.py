@@ -15,8 +15,8 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Generator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -125,6 +125,7 @@ class Peer(trio.abc.AsyncResource):
         "_outbox",
         "_requests",
         "_reserved",
+        "_routes",
         "_shared",
         "_stream",
         "_task_error",
@@ -156,6 +157,8 @@ class Peer(trio.abc.AsyncResource):
         )
         self._inbox = MessageStream(config.message_queue_size, config.message_queue_bytes)
         self._drop_types = core.inbox_drop_types
+        self._routes: dict[type, MessageStream] = {}
+        """The message types :meth:`subscribe` routes away from ``messages()``."""
         self._requests: dict[int, tuple[trio.Event, list[Any]]] = {}
         self._shared = shared_state(context)
         self._reserved = 0
@@ -324,9 +327,76 @@ class Peer(trio.abc.AsyncResource):
         Iteration ends when the peer closes.  Enabled by
         ``PeerConfig.deliver_messages``; when nobody reads, the reader stops
         once ``message_queue_size`` messages (or ``message_queue_bytes``)
-        wait.
+        wait.  The types a :meth:`subscribe` block routes are not here.
         """
         return self._inbox
+
+    @contextmanager
+    def subscribe(
+        self,
+        *message_types: type,
+        max_count: int = 256,
+        max_bytes: int | None = None,
+        drop_when_full: bool = False,
+    ) -> Iterator[MessageStream]:
+        """Route the received messages of ``message_types`` to a stream of their own.
+
+        For the ``with`` block, messages of these types go to the stream it
+        gives (in the order they arrived) instead of :meth:`messages`; the
+        peer's listeners still see them first.  This is the references'
+        per-flow route: one task can follow, say, block announcements while
+        another reads everything else, each queue bounded on its own.
+
+        ``max_count`` messages (rusty-kaspa's route size, 256, by default) and
+        ``max_bytes`` (``message_queue_bytes`` by default) wait at most; when
+        the stream is full the reader waits for room (backpressure on the
+        remote) -- unless the protocol drops the type instead (the modern
+        relay announcements) or ``drop_when_full`` is set, and then the
+        message is counted in the stream's ``dropped``.  A subscription is
+        routed whether or not ``deliver_messages`` is set.
+
+        Leaving the block ends the subscription: messages of these types go to
+        :meth:`messages` again.  The stream keeps what it holds (read it after
+        the block if you want it); its iteration ends once that is read, and
+        also when the peer closes and what was received is read.
+
+        Raises:
+            UsageError: no type, something that is not a class, a type another
+                subscription already routes, or a bound below one.
+        """
+        if not message_types:
+            raise UsageError("subscribe() needs at least one message type")
+        for message_type in message_types:
+            if not isinstance(message_type, type):
+                raise UsageError(f"subscribe() takes message classes, got {message_type!r:.60}")
+            if message_type in self._routes:
+                raise UsageError(
+                    f"{message_type.__qualname__} is already routed by another subscription"
+                )
+        if max_bytes is None:
+            max_bytes = self.config.message_queue_bytes
+        if type(max_count) is not int or max_count < 1:
+            raise UsageError(f"max_count must be a positive int, got {max_count!r:.60}")
+        if type(max_bytes) is not int or max_bytes < 1:
+            raise UsageError(f"max_bytes must be a positive int, got {max_bytes!r:.60}")
+        stream = MessageStream(max_count, max_bytes, drop_when_full=drop_when_full)
+        if self._closed.is_set():
+            stream.close()
+        routes = self._routes
+        for message_type in message_types:
+            routes[message_type] = stream
+        try:
+            yield stream
+        finally:
+            for message_type in message_types:
+                if routes.get(message_type) is stream:
+                    del routes[message_type]
+            stream.close("the subscription ended")
+
+    def _close_streams(self) -> None:
+        self._inbox.close()
+        for stream in set(self._routes.values()):
+            stream.close()
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -347,7 +417,7 @@ class Peer(trio.abc.AsyncResource):
         self._handshake_done.set()
         for item in self._outbox.close():
             item.finish(DROPPED)
-        self._inbox.close()
+        self._close_streams()
         for waiter, _ in self._requests.values():
             waiter.set()
         if linger > 0 and self._core.wants_write() and not self._task_scope.cancel_called:
@@ -382,7 +452,7 @@ class Peer(trio.abc.AsyncResource):
             item.finish(DROPPED)
         for item in self._outbox.close():
             item.finish(DROPPED)
-        self._inbox.close()
+        self._close_streams()
         self._release_reservation()
         await trio.aclose_forcefully(self._stream)
         self._finished.set()
@@ -444,6 +514,7 @@ class Peer(trio.abc.AsyncResource):
         size = self.config.receive_size
         closed = self._closed
         inbox = self._inbox
+        routes = self._routes
         listeners = self._listeners
         read_listeners = listeners.read
         by_type = listeners.by_type
@@ -470,6 +541,17 @@ class Peer(trio.abc.AsyncResource):
                         callbacks = by_type.get(type(msg))
                         if callbacks:
                             await self._run_listeners(callbacks, msg)
+                    if routes:
+                        route = routes.get(type(msg))
+                        if route is not None:
+                            if route.put_nowait(event):
+                                continue
+                            if route.drop_when_full or type(msg) in drop_types:
+                                route.dropped += 1
+                                continue
+                            if await route.put(event, self._hold):
+                                continue
+                            # The subscription ended while we waited: messages() takes it.
                     if deliver and not inbox.put_nowait(event):
                         if type(msg) in drop_types:
                             inbox.dropped += 1
