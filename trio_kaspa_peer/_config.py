@@ -261,7 +261,8 @@ class PeerConfig:
     """How long one received message may hold up the event loop (every peer of the process
     waits meanwhile).  Messages of :attr:`offload_size` bytes or more (256 KiB at the default)
     are checked and decoded in a worker thread instead, after taking their room in the
-    context's receive budget (:class:`~trio_kaspa_peer.PeerContext`)."""
+    context's receive budget (:class:`~trio_kaspa_peer.PeerContext`); a compressed modern
+    message that inflates to that much is inflated there too."""
 
     # -- the modern protocol only ---------------------------------------------------------
 

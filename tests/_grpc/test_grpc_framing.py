@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from trio_kaspa_peer._errors import LocalProtocolError, RemoteProtocolError
 from trio_kaspa_peer._grpc import (
     ChannelArgumentError,
+    Compressed,
+    CompressedMessageReceived,
     CompressedWithoutEncodingError,
     DecompressionError,
     GrpcRemoteError,
@@ -62,10 +64,12 @@ def _expected(frame: dict[str, Any]) -> list[tuple[bytes, int]]:
 
 
 def _feed_all(reader: MessageReader, chunks: list[bytes]) -> list[tuple[bytes, int]]:
-    got: list[MessageReceived] = []
+    got: list[tuple[bytes, int]] = []
     for chunk in chunks:
-        got.extend(reader.feed(chunk))
-    return [(m.data, m.wire_size) for m in got]
+        for m in reader.feed(chunk):
+            assert isinstance(m, MessageReceived)
+            got.append((m.data, m.wire_size))
+    return got
 
 
 def _split(data: bytes, boundaries: list[int]) -> list[bytes]:
@@ -249,6 +253,57 @@ def test_gzip_bomb_is_refused_quickly_with_bounded_memory() -> None:
     assert elapsed < 1.0
     # The output allowance (limit + 1) plus slack: nowhere near a gigabyte.
     assert peak < 3 * limit, peak
+
+
+def test_inline_limit_leaves_what_inflates_to_more_compressed() -> None:
+    small, large = b"k" * 1000, bytes(range(256)) * 64  # 1,000 and 16,384 bytes
+    stream = encode_message(small, compress=True) + encode_message(large, compress=True)
+    reader = MessageReader(encoding="gzip", inline_limit=1000, max_message_size=20_000)
+    first, second = reader.feed(stream)
+    assert type(first) is MessageReceived
+    assert first.data == small  # exactly the limit: inflated here
+    assert type(second) is CompressedMessageReceived
+    assert isinstance(second.data, Compressed)
+    assert second.wire_size == len(stream) - first.wire_size
+    assert second.data.inflate() == large
+    assert second.data.limit == 20_000
+    # Deflate's best ratio bounds what it can take (within the limit).
+    assert len(large) <= second.data.bound <= 20_000
+    assert "inflating to at most" in repr(second.data)
+
+
+def test_a_bomb_left_compressed_fails_when_inflated_with_bounded_output() -> None:
+    bomb = _gzip_of_zeros(64 * MiB)
+    message = b"\x01" + len(bomb).to_bytes(4, "big") + bomb
+    reader = MessageReader(encoding="gzip", inline_limit=256 * 1024, max_message_size=4 * MiB)
+    started = time.perf_counter()
+    (event,) = reader.feed(message)  # the reader stopped after 256 KiB of output
+    assert time.perf_counter() - started < 0.5
+    assert type(event) is CompressedMessageReceived
+    assert event.data.bound == 4 * MiB
+    with pytest.raises(InboundMessageTooLargeError) as info:
+        event.data.inflate()
+    assert info.value.decompressed
+    assert info.value.length == 4 * MiB + 1
+
+
+def test_inline_limit_still_refuses_bad_gzip_at_once() -> None:
+    reader = MessageReader(encoding="gzip", inline_limit=100)
+    with pytest.raises(DecompressionError):
+        reader.feed(_flag1(b"not gzip at all"))
+    # Corruption past the part inflated here is found by inflate().
+    body = zlib.compress(bytes(range(256)) * 64, 6, 31)
+    corrupt = body[:-8] + b"\x00" * 8  # a wrong CRC and length
+    (event,) = MessageReader(encoding="gzip", inline_limit=100).feed(_flag1(corrupt))
+    assert type(event) is CompressedMessageReceived
+    with pytest.raises(DecompressionError):
+        event.data.inflate()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_inline_limit_must_be_a_count(bad: Any) -> None:
+    with pytest.raises(ChannelArgumentError, match="inline_limit"):
+        MessageReader(inline_limit=bad)
 
 
 def test_decompressed_size_limit_is_inclusive() -> None:

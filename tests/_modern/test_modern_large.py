@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
+import pytest
 import trio
 from modern_helpers import T0, config, handshaken
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import protowire as pw
+from trio_kaspa_peer._grpc import Compressed
 from trio_kaspa_peer._sansio import Close, Offload, Reserve
 from trio_kaspa_peer.testing import open_peer_pair
 
@@ -109,11 +112,66 @@ async def test_large_messages_travel_through_peers_off_the_loop() -> None:
 
 
 def test_an_address_source_giving_a_host_name_is_the_applications_error() -> None:
-    import pytest
-
     driver, remote = handshaken(address_source=lambda: [("node.example", 16111)])
     remote.send(pw.RequestAddressesMessage())
     with pytest.raises(tkp.UsageError, match="address_source gave"):
         driver.core.receive_data(remote.data_to_send(), T0, 0)
         while driver.core.next_event() is not None:
             pass
+
+
+async def test_a_compressed_message_that_inflates_large_is_inflated_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2 MiB of zeros is a few KiB of gzip: small on the wire, a long stall to inflate.
+    inflated_in: list[str] = []
+    inflate = Compressed.inflate
+
+    def recording(self: Compressed) -> bytes:
+        inflated_in.append(threading.current_thread().name)
+        return inflate(self)
+
+    monkeypatch.setattr(Compressed, "inflate", recording)
+    large = pw.TransactionMessage(
+        version=0, subnetwork_id=pw.SubnetworkId(bytes=bytes(20)), payload=bytes(2 << 20)
+    )
+    small = pw.TransactionMessage(
+        version=0, subnetwork_id=pw.SubnetworkId(bytes=bytes(20)), payload=bytes(1000)
+    )
+    sent = [small, large, small, large]
+    with trio.fail_after(30):
+        async with open_peer_pair(config(compression=True)) as (a, b):
+            stats_before = b.stats().bytes_received
+            for msg in sent:
+                await a.send(msg)
+            got = [await b.messages().receive() for _ in sent]
+            on_the_wire = b.stats().bytes_received - stats_before
+    assert got == sent
+    assert on_the_wire < 100_000  # it was compressed
+    loop = threading.current_thread().name
+    assert len(inflated_in) == 2  # the two large ones, each in a worker thread
+    assert loop not in inflated_in
+
+
+def test_a_compressed_message_left_compressed_takes_room_for_what_it_can_inflate_to() -> None:
+    # Offload from 5 KiB: 50 KB of zeros is far less than that on the wire.
+    driver, remote = handshaken(inbound=True, remote_compression=True, max_loop_stall=0.001)
+    tx = pw.TransactionMessage(
+        version=0, subnetwork_id=pw.SubnetworkId(bytes=bytes(20)), payload=bytes(50_000)
+    )
+    remote.send(tx)
+    data = remote.data_to_send()
+    driver.core.receive_data(data, T0, 0)
+    reserve = driver.core.next_event()
+    assert isinstance(reserve, Reserve)
+    wire_size = len(data) - 9  # one DATA frame: its 9-byte header, then the gRPC message
+    assert wire_size < 1000
+    # Room for the most it can inflate to: deflate's best ratio, not its wire size.
+    assert reserve.nbytes == (wire_size - 5) * 1032 + 1024
+    work = driver.core.next_event()
+    assert isinstance(work, Offload)
+    envelope = work.work()  # the worker thread's part: inflate, decode, check
+    driver.core.offload_done(envelope, None)
+    delivered = driver.core.next_event()
+    assert isinstance(delivered, tuple)
+    assert delivered == (tx, wire_size)

@@ -322,6 +322,9 @@ class GrpcChannel:
         by the remote's setting.
     :param auto_acknowledge: acknowledge received data as it is parsed
         (default); False: see :meth:`acknowledge`.
+    :param inline_limit: inflate no more than this many bytes of a compressed
+        message here; one that inflates to more is handed out as
+        :class:`Compressed` (default ``None``: inflate everything here).
     """
 
     __slots__ = (
@@ -384,6 +387,7 @@ class GrpcChannel:
         connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         auto_acknowledge: bool = True,
+        inline_limit: int | None = None,
     ) -> None:
         self._client = bool(client)
         if self._client:
@@ -448,7 +452,9 @@ class GrpcChannel:
         conn.max_inbound_frame_size = max_frame_size
         self._h2 = conn
 
-        self._reader = MessageReader(max_message_size=self._max_message_size)
+        self._reader = MessageReader(
+            max_message_size=self._max_message_size, inline_limit=inline_limit
+        )
         self._stream_id = _CLIENT_STREAM_ID if self._client else 0
         self._started = False
         self._stream_open = False

@@ -16,12 +16,16 @@ Each has a ``reason`` property, a sentence for logs.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from h2.errors import ErrorCodes
 
+if TYPE_CHECKING:
+    from ._framing import Compressed
+
 __all__ = [
     "GRPC_STATUS_NAMES",
+    "CompressedMessageReceived",
     "ConnectionClosed",
     "ConnectionTerminated",
     "Event",
@@ -193,10 +197,21 @@ class ConnectionClosed(NamedTuple):
         return "the connection closed while the stream was open"
 
 
+class CompressedMessageReceived(NamedTuple):
+    """One whole gRPC message left compressed: it inflates to more than the channel's
+    ``inline_limit``.  ``data.inflate()`` gives the message (best called off the event
+    loop); ``wire_size`` is as for :class:`MessageReceived`.
+    """
+
+    data: Compressed
+    wire_size: int
+
+
 #: Any of the events above.
 Event = (
     HeadersReceived
     | MessageReceived
+    | CompressedMessageReceived
     | StreamEnded
     | StreamReset
     | ConnectionTerminated

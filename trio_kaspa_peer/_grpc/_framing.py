@@ -20,6 +20,11 @@ Limits and what bounds each buffer:
   same maximum: a gzip bomb fails as soon as it passes the limit, having cost
   at most ``max_message_size + 1`` bytes of output.  Concatenated gzip members
   are accepted, as Go's ``gzip.Reader`` accepts them, within the same bound.
+* A reader given an ``inline_limit`` inflates no more than that many bytes
+  itself: a message that inflates to more comes out as :class:`Compressed`,
+  for its owner to inflate where a long computation does no harm (a worker
+  thread).  A 32 KiB gzip member can hold 32 MiB of zeros, about a tenth of
+  a second of inflating.
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from ._errors import (
     OutboundMessageTooLargeError,
     UnsupportedEncodingError,
 )
-from ._events import MessageReceived
+from ._events import CompressedMessageReceived, MessageReceived
 
 __all__ = [
     "DEFAULT_COMPRESSION_LEVEL",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "PREFIX_SIZE",
     "SUPPORTED_ENCODINGS",
+    "Compressed",
     "MessageReader",
     "encode_message",
     "gzip_decompress",
@@ -84,6 +90,16 @@ def _check_max_message_size(max_message_size: int) -> int:
     return max_message_size
 
 
+def _check_inline_limit(inline_limit: int | None) -> int | None:
+    if inline_limit is not None and (
+        not isinstance(inline_limit, int) or isinstance(inline_limit, bool) or inline_limit < 0
+    ):
+        raise ChannelArgumentError(
+            f"inline_limit must be None or an int >= 0, got {inline_limit!r}"
+        )
+    return inline_limit
+
+
 def gzip_decompress(data: bytes, limit: int) -> bytes:
     """Inflate the gzip ``data`` of one message, refusing output over ``limit`` bytes.
 
@@ -92,6 +108,13 @@ def gzip_decompress(data: bytes, limit: int) -> bytes:
     :class:`DecompressionError` for data that is not gzip, is truncated, or is
     empty.
     """
+    out = _inflate(data, limit, limit)
+    assert out is not None
+    return out
+
+
+def _inflate(data: bytes, limit: int, stop: int) -> bytes | None:
+    """:func:`gzip_decompress`, but ``None`` once the output passes ``stop`` (<= ``limit``)."""
     if not data:
         raise DecompressionError("compressed message is empty (no gzip header)")
     parts: list[bytes] = []
@@ -100,11 +123,13 @@ def gzip_decompress(data: bytes, limit: int) -> bytes:
     while True:
         inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
         try:
-            out = inflater.decompress(rest, limit - total + 1)
+            out = inflater.decompress(rest, stop - total + 1)
         except zlib.error as exc:
             raise DecompressionError(f"compressed message is not valid gzip: {exc}") from exc
         total += len(out)
-        if total > limit:
+        if total > stop:
+            if stop < limit:
+                return None
             raise InboundMessageTooLargeError(
                 f"decompressed message is larger than the maximum of {limit} bytes",
                 length=total,
@@ -118,6 +143,37 @@ def gzip_decompress(data: bytes, limit: int) -> bytes:
         if not rest:
             break
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+_MAX_DEFLATE_RATIO: Final = 1032
+"""Deflate's best case: 258 bytes out of every 2 bits in (zlib's technical notes)."""
+
+
+class Compressed:
+    """A gzip message its reader left compressed: it inflates to more than the reader's
+    ``inline_limit``.  :meth:`inflate` does it (with the same errors as
+    :func:`gzip_decompress`); it holds no state, so any thread may call it.
+    """
+
+    __slots__ = ("data", "limit")
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self.data: bytes = data
+        """The message as received (gzip)."""
+        self.limit: int = limit
+        """The most bytes it may inflate to (the reader's ``max_message_size``)."""
+
+    @property
+    def bound(self) -> int:
+        """The most bytes inflating it can take: deflate's best ratio, within ``limit``."""
+        return min(self.limit, len(self.data) * _MAX_DEFLATE_RATIO + 1024)
+
+    def inflate(self) -> bytes:
+        """The message, inflated."""
+        return gzip_decompress(self.data, self.limit)
+
+    def __repr__(self) -> str:
+        return f"<Compressed {len(self.data)} bytes, inflating to at most {self.bound}>"
 
 
 def encode_message(
@@ -156,23 +212,31 @@ class MessageReader:
     """Reassembles gRPC messages from one direction of a stream's DATA.
 
     Feed it bytes in any chunking with :meth:`feed`; it returns the messages
-    completed by that chunk as :class:`MessageReceived` values, in order.
+    completed by that chunk as :class:`MessageReceived` values, in order
+    (:class:`CompressedMessageReceived` for one left compressed).
     ``encoding`` is the stream's ``grpc-encoding`` (``None`` or
     ``"identity"``: a flag-1 message is an error); set it when the headers
-    arrive, before feeding the first message.
+    arrive, before feeding the first message.  With ``inline_limit``, a
+    gzip message that inflates to more than that many bytes is handed out
+    still compressed (a :class:`CompressedMessageReceived`).
 
     What it holds: at most one partial message, whose size the prefix has
     already checked against ``max_message_size``.  After an error the reader
     is broken: the stream cannot be resynchronised.
     """
 
-    __slots__ = ("_buf", "_fed", "_want", "encoding", "max_message_size")
+    __slots__ = ("_buf", "_fed", "_want", "encoding", "inline_limit", "max_message_size")
 
     def __init__(
-        self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, encoding: str | None = None
+        self,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        encoding: str | None = None,
+        inline_limit: int | None = None,
     ) -> None:
         self.max_message_size = _check_max_message_size(max_message_size)
         self.encoding = encoding
+        self.inline_limit = _check_inline_limit(inline_limit)
         self._buf = bytearray()
         # Bytes the buffered partial message needs before it can be parsed further:
         # the prefix (5) until it is known, then prefix + length.
@@ -200,7 +264,7 @@ class MessageReader:
         """Bytes fed that belong to whole messages returned so far."""
         return self._fed - len(self._buf)
 
-    def feed(self, data: bytes) -> list[MessageReceived]:
+    def feed(self, data: bytes) -> list[MessageReceived | CompressedMessageReceived]:
         """Add ``data``; return the messages it completes.
 
         Raises a :class:`~trio_kaspa_peer._grpc.GrpcRemoteError` subclass for a
@@ -222,8 +286,10 @@ class MessageReader:
             buf += data[pos:]
         return messages
 
-    def _parse(self, src: bytes | memoryview, end: int) -> tuple[list[MessageReceived], int]:
-        messages: list[MessageReceived] = []
+    def _parse(
+        self, src: bytes | memoryview, end: int
+    ) -> tuple[list[MessageReceived | CompressedMessageReceived], int]:
+        messages: list[MessageReceived | CompressedMessageReceived] = []
         append = messages.append
         limit = self.max_message_size
         unpack = _unpack_prefix
@@ -241,7 +307,12 @@ class MessageReader:
             body = src[pos + PREFIX_SIZE : stop]
             payload = body if type(body) is bytes else bytes(body)
             if flag:
-                payload = self._decompress(payload)
+                inflated = self._decompress(payload)
+                if isinstance(inflated, Compressed):
+                    append(CompressedMessageReceived(inflated, PREFIX_SIZE + length))
+                    pos = stop
+                    continue
+                payload = inflated
             append(new(event, (payload, PREFIX_SIZE + length)))
             pos = stop
         self._want = PREFIX_SIZE
@@ -261,10 +332,15 @@ class MessageReader:
             decompressed=False,
         )
 
-    def _decompress(self, payload: bytes) -> bytes:
+    def _decompress(self, payload: bytes) -> bytes | Compressed:
         encoding = self.encoding
         if encoding == "gzip":
-            return gzip_decompress(payload, self.max_message_size)
+            limit = self.max_message_size
+            stop = self.inline_limit
+            if stop is None or stop >= limit:
+                return gzip_decompress(payload, limit)
+            out = _inflate(payload, limit, stop)
+            return Compressed(payload, limit) if out is None else out
         if encoding is None or encoding == "identity":
             raise CompressedWithoutEncodingError(
                 "gRPC message has flag 1 (compressed) but the stream has no grpc-encoding"

@@ -35,6 +35,8 @@ from .._errors import (
     VersionNotFirstError,
 )
 from .._grpc import (
+    Compressed,
+    CompressedMessageReceived,
     ConnectionClosed,
     ConnectionTerminated,
     GrpcChannel,
@@ -189,6 +191,7 @@ class ModernCore(BaseCore):
                 stream_window_size=_STREAM_WINDOW,
                 connection_window_size=_CONNECTION_WINDOW,
                 max_frame_size=_MAX_FRAME,
+                inline_limit=config.offload_size,
             )
         else:
             self.channel = GrpcChannel(
@@ -199,6 +202,7 @@ class ModernCore(BaseCore):
                 stream_window_size=_STREAM_WINDOW,
                 connection_window_size=_CONNECTION_WINDOW,
                 max_frame_size=_MAX_FRAME,
+                inline_limit=config.offload_size,
             )
         self._incoming: deque[Any] = deque()
         self._inflight_seq: deque[tuple[int, Any, int]] = deque()
@@ -277,7 +281,7 @@ class ModernCore(BaseCore):
         while incoming:
             event = incoming.popleft()
             kind = type(event)
-            if kind is MessageReceived:
+            if kind is MessageReceived or kind is CompressedMessageReceived:
                 result = self._message(event.data, event.wire_size)
                 if result is not None:
                     return result
@@ -315,16 +319,27 @@ class ModernCore(BaseCore):
             return self._fail(failure)
         return self._fail(reason)
 
-    def _message(self, data: bytes, size: int) -> Frame | Event | None:
+    def _message(self, data: bytes | Compressed, size: int) -> Frame | Event | None:
         """One received KaspadMessage: decode, validate, apply the rules.
 
         A large one is decoded and validated off the event loop
         (:class:`~trio_kaspa_peer._sansio.Offload`), after taking its room in the
-        context's receive budget; the rules apply when it comes back.
+        context's receive budget; the rules apply when it comes back.  So is one
+        the channel left compressed (it inflates to ``offload_size`` or more):
+        inflated there too, within room for the most it can inflate to.
         """
         self.bytes_received += size
         self.messages_received += 1
         self.last_recv = self._now_wall
+        if isinstance(data, Compressed):
+            self._offloaded = size
+            self._reserved = True
+            return self._then(
+                Reserve(data.bound),
+                Offload(
+                    partial(_inflate_checked, data, self._protocol_version, self._validate_all)
+                ),
+            )
         if size >= self._offload_size:
             self._offloaded = size
             work = Offload(
@@ -654,6 +669,11 @@ class ModernCore(BaseCore):
         self.last_ping_time = self._now_wall
         self.last_ping_clock = now
         return PingMessage(nonce=nonce)
+
+
+def _inflate_checked(data: Compressed, version: int, validate_all: bool) -> Envelope:
+    """Inflate a large compressed KaspadMessage, then :func:`_decode_checked` (off the loop)."""
+    return _decode_checked(data.inflate(), version, validate_all)
 
 
 def _decode_checked(data: bytes, version: int, validate_all: bool) -> Envelope:
