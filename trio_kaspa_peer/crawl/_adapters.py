@@ -196,7 +196,7 @@ class V1Adapter(ProtocolAdapter):
 
     protocol = KaspaProtocol.V1
     max_addresses_per_message = MAX_ADDR_PER_MSG
-    requests_per_connection = 1
+    requests_per_connection: ClassVar[int | None] = 1
 
     def network_label(self, config: PeerConfig) -> str:
         net = config.net
@@ -338,7 +338,7 @@ class ModernAdapter(ProtocolAdapter):
 
     protocol = KaspaProtocol.MODERN
     max_addresses_per_message = 1000
-    requests_per_connection = None
+    requests_per_connection: ClassVar[int | None] = None
     peer_answers_first_request = True
 
     def network_label(self, config: PeerConfig) -> str:

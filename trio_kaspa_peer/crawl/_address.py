@@ -177,12 +177,14 @@ class AddressFilter:
 
     __slots__ = ("_allow_v4", "_allow_v6", "allow", "ipv4", "ipv6")
 
-    def __init__(self, allow: Iterable[IPNetwork] = (), *, ipv4: bool = True, ipv6: bool = True):
-        self.allow = tuple(allow)
+    def __init__(
+        self, allow: Iterable[IPNetwork] = (), *, ipv4: bool = True, ipv6: bool = True
+    ) -> None:
+        self.allow: tuple[IPNetwork, ...] = tuple(allow)
         self._allow_v4 = tuple(n for n in self.allow if n.version == 4)
         self._allow_v6 = tuple(n for n in self.allow if n.version == 6)
-        self.ipv4 = ipv4
-        self.ipv6 = ipv6
+        self.ipv4: bool = ipv4
+        self.ipv6: bool = ipv6
 
     def refusal(self, address: NodeAddress) -> str | None:
         """Why ``address`` may not be dialled, or ``None`` when it may."""

@@ -127,13 +127,14 @@ class Crawler:
         resume: bool | None = None,
         context: PeerContext | None = None,
     ) -> None:
-        self.config = config = CrawlConfig() if config is None else config
+        self.config: CrawlConfig = CrawlConfig() if config is None else config
+        config = self.config
         if not isinstance(config, CrawlConfig):
             raise UsageError(f"config must be a CrawlConfig, got {type(config).__name__}")
         self._prober = Prober(config, context=context)
         adapter = self._prober.adapter
-        self.network = self._prober.network
-        self.default_port = adapter.default_port(config.peer)
+        self.network: str = self._prober.network
+        self.default_port: int | None = adapter.default_port(config.peer)
         if isinstance(seeds, str):
             raise UsageError("seeds must be a collection of addresses, not one str")
         self._seed_addresses: list[NodeAddress] = []

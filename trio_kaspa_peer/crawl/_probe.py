@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from .._config import KaspaProtocol
+from .._config import KaspaProtocol, PeerConfig
 from .._engine import open_peer
 from .._errors import (
     HandshakeError,
@@ -32,8 +32,8 @@ from .._errors import (
 )
 from .._sansio import PeerContext
 from ..wire import WrongNetworkError
-from ._adapters import GossipAddress, NodeInfo, adapter_for
-from ._address import NodeAddress
+from ._adapters import GossipAddress, NodeInfo, ProtocolAdapter, adapter_for
+from ._address import AddressFilter, NodeAddress
 from ._config import CrawlConfig
 from ._records import FailureReason, NodeRecord, NodeStatus
 
@@ -165,12 +165,12 @@ class Prober:
             raise UsageError(f"config must be a CrawlConfig, got {type(config).__name__}")
         if context is not None and not isinstance(context, PeerContext):
             raise UsageError(f"context must be a PeerContext, got {type(context).__name__}")
-        self.config = config
-        self.adapter = adapter_for(config.peer)
-        self.peer_config = config.probe_peer_config()
-        self.context = context if context is not None else PeerContext()
-        self.filter = config.address_filter
-        self.network = self.adapter.network_label(config.peer)
+        self.config: CrawlConfig = config
+        self.adapter: ProtocolAdapter = adapter_for(config.peer)
+        self.peer_config: PeerConfig = config.probe_peer_config()
+        self.context: PeerContext = context if context is not None else PeerContext()
+        self.filter: AddressFilter = config.address_filter
+        self.network: str = self.adapter.network_label(config.peer)
         self.protocol = KaspaProtocol.parse(config.peer.protocol).value
         self._user_agent = (
             re.compile(config.user_agent_pattern) if config.user_agent_pattern else None

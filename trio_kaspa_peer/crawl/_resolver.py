@@ -38,7 +38,7 @@ class SystemResolver:
     def __init__(self, timeout: float = 10.0) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise UsageError(f"timeout must be a positive number, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout: float = float(timeout)
 
     async def resolve(self, host: str, port: int) -> list[NodeAddress]:
         """Resolve ``host``; an empty list when it does not resolve in time."""

@@ -130,23 +130,23 @@ class Responder:
         if not isinstance(config, PeerConfig):
             raise UsageError(f"config must be a PeerConfig, got {type(config).__name__}")
         self.adapter: ProtocolAdapter = adapter_for(config)
-        self.config = self.adapter.responder_config(config, self._source)
+        self.config: PeerConfig = self.adapter.responder_config(config, self._source)
         """The config to serve with: protocols whose peer answers the first address request
         itself take their answer from this responder's book."""
-        self.book = AddressBook(capacity)
+        self.book: AddressBook = AddressBook(capacity)
         for item in known:
             self.book.add(item)
         self.learn = learn
-        self.accept = accept if accept is not None else AddressFilter()
+        self.accept: AddressFilter = accept if accept is not None else AddressFilter()
         limit = self.adapter.max_addresses_per_message
         if reply_size is None:
             reply_size = limit
         if not isinstance(reply_size, int) or isinstance(reply_size, bool) or reply_size < 0:
             raise UsageError(f"reply_size must be a non-negative int, got {reply_size!r}")
-        self.reply_size = min(reply_size, limit)
+        self.reply_size: int = min(reply_size, limit)
         if isinstance(reply_delay, bool) or not isinstance(reply_delay, (int, float)):
             raise UsageError(f"reply_delay must be a number of seconds, got {reply_delay!r}")
-        self.reply_delay = max(0.0, float(reply_delay))
+        self.reply_delay: float = max(0.0, float(reply_delay))
         if requests_per_connection == "protocol":
             self.requests_per_connection = self.adapter.requests_per_connection
         elif requests_per_connection is None or (
@@ -156,11 +156,11 @@ class Responder:
         else:
             raise UsageError("requests_per_connection must be an int >= 0, None or 'protocol'")
         self.on_event = on_event
-        self.peers_seen = 0
-        self.address_requests = 0
-        self.first_answers = 0
+        self.peers_seen: int = 0
+        self.address_requests: int = 0
+        self.first_answers: int = 0
         self._first_answer_size = 0
-        self.refusals = 0
+        self.refusals: int = 0
 
     def _source(self) -> list[Any]:
         addresses = self.reply_addresses()

@@ -202,7 +202,7 @@ class NodeStore:
             raise UsageError(f"path must be a str or a Path, got {type(path).__name__}")
         if network is not None and (not isinstance(network, str) or not network):
             raise UsageError(f"network must be a non-empty str, got {network!r}")
-        self.path = str(path)
+        self.path: str = str(path)
         exists = self.path == ":memory:" or Path(path).exists()
         if not exists and not create:
             raise StoreError(f"no crawl store at {self.path}")
@@ -213,7 +213,7 @@ class NodeStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         try:
-            self.network = self._prepare(network)
+            self.network: str = self._prepare(network)
         except BaseException:
             self._db.close()
             raise
@@ -555,7 +555,7 @@ class StoreWriter:
         self.max_pending = max_pending
         self.history_seconds = history_seconds
         self.run: int | None = None
-        self.written = 0
+        self.written: int = 0
         """Operations written so far."""
         self._pending: list[tuple[str, Any]] = []
         self._lock = trio.Lock()

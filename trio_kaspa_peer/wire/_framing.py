@@ -140,8 +140,8 @@ class DeferredPayload:
         raw: bool,
         pver: int,
     ) -> None:
-        self.command = command
-        self.payload = payload
+        self.command: str = command
+        self.payload: bytes = payload
         self._cls = cls
         self._check = check
         self._raw = raw
