@@ -15,6 +15,7 @@ __all__ = ["MessageStream"]
 _reschedule: Final = trio.lowlevel.reschedule
 _current_task: Final = trio.lowlevel.current_task
 _wait: Final = trio.lowlevel.wait_task_rescheduled
+_checkpoint_if_cancelled: Final = trio.lowlevel.checkpoint_if_cancelled
 _ABORTED: Final = trio.lowlevel.Abort.SUCCEEDED
 
 
@@ -138,7 +139,17 @@ class MessageStream:
         return self
 
     async def __anext__(self) -> Any:
-        msg = await self._next()
+        # The common case, a message waiting, without the coroutine of _next().
+        await _checkpoint_if_cancelled()
+        items = self._items
+        if items and self._since_yield < 63:
+            msg, size = items.popleft()
+            self._bytes -= size
+            if self._producers:
+                _reschedule(self._producers.popleft())
+            self._since_yield += 1
+            return msg
+        msg = await self._next(checked=True)
         if msg is _END:
             raise StopAsyncIteration
         return msg
@@ -165,8 +176,9 @@ class MessageStream:
             _reschedule(self._producers.popleft())
         return msg
 
-    async def _next(self) -> Any:
-        await trio.lowlevel.checkpoint_if_cancelled()
+    async def _next(self, checked: bool = False) -> Any:
+        if not checked:
+            await _checkpoint_if_cancelled()
         items = self._items
         if items:
             msg, size = items.popleft()

@@ -514,6 +514,7 @@ class Peer(trio.abc.AsyncResource):
         size = self.config.receive_size
         closed = self._closed
         inbox = self._inbox
+        put_nowait = inbox.put_nowait
         routes = self._routes
         listeners = self._listeners
         read_listeners = listeners.read
@@ -552,7 +553,7 @@ class Peer(trio.abc.AsyncResource):
                             if await route.put(event, self._hold):
                                 continue
                             # The subscription ended while we waited: messages() takes it.
-                    if deliver and not inbox.put_nowait(event):
+                    if deliver and not put_nowait(event):
                         if type(msg) in drop_types:
                             inbox.dropped += 1
                         else:

@@ -70,7 +70,7 @@ from ..wire import (
 )
 from ._handshake import Stage, V1Handshake
 from ._inventory import Inventory, as_list
-from ._stall import StallWatch
+from ._stall import GETDATA_ANSWERS, StallWatch
 
 if TYPE_CHECKING:
     from .._config import PeerConfig
@@ -211,7 +211,8 @@ class V1Core(BaseCore):
         self.messages_received += 1
         self.last_recv = self._now_wall
         command = msg.command
-        if self.stall.pending:
+        pending = self.stall.pending
+        if pending and (command in pending or command in GETDATA_ANSWERS):
             self.stall.received(command)
         rule = _RULES.get(command)
         if rule is None:
@@ -367,7 +368,8 @@ class V1Core(BaseCore):
         return self._then(Send([MsgPong(msg.nonce)], SendPolicy.WAIT), frame)
 
     def _pong(self, msg: Any, frame: Frame) -> Frame:
-        self.pong_received(msg.nonce, self._now)
+        if self.last_ping_nonce:  # else no ping of ours waits: nothing to record
+            self.pong_received(msg.nonce, self._now)
         return frame
 
     def _get_selected_tip(self, msg: Any, frame: Frame) -> Frame | Event:

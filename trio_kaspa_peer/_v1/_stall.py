@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["EXPECTED_RESPONSES", "StallWatch"]
+__all__ = ["EXPECTED_RESPONSES", "GETDATA_ANSWERS", "StallWatch"]
 
 EXPECTED_RESPONSES: Final[dict[str, tuple[str, ...]]] = {
     "version": ("verack",),
@@ -13,7 +13,7 @@ EXPECTED_RESPONSES: Final[dict[str, tuple[str, ...]]] = {
     "getseltip": ("selectedtip",),
 }
 """What a sent command makes us wait for (the reference's stall handler)."""
-_GETDATA_ANSWERS: Final = frozenset(EXPECTED_RESPONSES["getdata"])
+GETDATA_ANSWERS: Final = frozenset(EXPECTED_RESPONSES["getdata"])
 
 
 class StallWatch:
@@ -40,8 +40,8 @@ class StallWatch:
                 self.pending[response] = deadline
 
     def received(self, command: str) -> None:
-        if command in _GETDATA_ANSWERS:
-            for response in _GETDATA_ANSWERS:
+        if command in GETDATA_ANSWERS:
+            for response in GETDATA_ANSWERS:
                 self.pending.pop(response, None)
         else:
             self.pending.pop(command, None)
