@@ -95,7 +95,8 @@ def _rss(pid: int | None = None) -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def _server_main(conn: Any) -> None:
+async def _server_main(conn: Any, switch_interval: float | None) -> None:
+    context = tkp.PeerContext(offload_switch_interval=switch_interval)
     counts: collections.Counter[str] = collections.Counter()
     logger = logging.getLogger("trio_kaspa_peer.net")
     logger.addHandler(_Reasons(counts))
@@ -103,6 +104,20 @@ async def _server_main(conn: Any) -> None:
     logger.propagate = False
     stalls: list[float] = []
     worst = [0.0]
+    collections_seen: collections.Counter[int] = collections.Counter()
+    collection_worst = [0.0, 0.0, 0.0]
+    collection_started = [0.0]
+
+    def on_collect(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collection_started[0] = time.perf_counter()
+        else:
+            generation = info["generation"]
+            collections_seen[generation] += 1
+            took = time.perf_counter() - collection_started[0]
+            collection_worst[generation] = max(collection_worst[generation], took)
+
+    gc.callbacks.append(on_collect)
 
     async def handler(peer: tkp.Peer) -> None:
         async for _ in peer.messages():
@@ -125,6 +140,8 @@ async def _server_main(conn: Any) -> None:
                 stalls.clear()
                 worst[0] = 0.0
                 counts.clear()
+                collections_seen.clear()
+                collection_worst[:] = [0.0, 0.0, 0.0]
                 conn.send(None)
             elif command == "report":
                 lags = sorted(stalls) or [0.0]
@@ -134,23 +151,29 @@ async def _server_main(conn: Any) -> None:
                         "p99_stall": lags[int(0.99 * (len(lags) - 1))],
                         "rss": _rss(),
                         "reasons": dict(counts),
+                        "collections": [collections_seen[g] for g in range(3)],
+                        "collection_worst": list(collection_worst),
+                        "objects": len(gc.get_objects()),
                     }
                 )
 
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
-            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), handler, 0, _config()
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", context=context),
+            handler,
+            0,
+            _config(),
         )
         conn.send(listeners[0].socket.getsockname()[1])
         nursery.start_soon(watch_loop)
         nursery.start_soon(control)
 
 
-def _server_process(conn: Any, gc_threshold2: int | None) -> None:
+def _server_process(conn: Any, gc_threshold2: int | None, switch_interval: float | None) -> None:
     if gc_threshold2 is not None:
         # An application setting: full collections walk every object of every peer.
         gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
-    trio.run(_server_main, conn)
+    trio.run(_server_main, conn, switch_interval)
 
 
 # -- the hostile process ------------------------------------------------------------------------
@@ -524,11 +547,17 @@ def _honest_run(ctx: Any, port: int, duration: float, server: Any) -> dict[str, 
 
 
 def run(
-    hostile: int, duration: float, only: str | None = None, gc_threshold2: int | None = None
+    hostile: int,
+    duration: float,
+    only: str | None = None,
+    gc_threshold2: int | None = None,
+    switch_interval: float | None = 0.0005,
 ) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     server_conn, server_end = ctx.Pipe()
-    server = ctx.Process(target=_server_process, args=(server_end, gc_threshold2), daemon=True)
+    server = ctx.Process(
+        target=_server_process, args=(server_end, gc_threshold2, switch_interval), daemon=True
+    )
     server.start()
     processes = [server]
     try:
@@ -578,6 +607,24 @@ def run(
         ),
         ("worst event-loop stall", ms(loud["worst_stall"]), ms(quiet["worst_stall"]), ""),
         ("event-loop stall p99", ms(loud["p99_stall"]), ms(quiet["p99_stall"]), ""),
+        (
+            "server collections, gen 0/1/2",
+            "/".join(f"{n:,}" for n in loud["collections"]),
+            "/".join(f"{n:,}" for n in quiet["collections"]),
+            "",
+        ),
+        (
+            "longest collection, gen 0/1/2",
+            "/".join(ms(t) for t in loud["collection_worst"]),
+            "/".join(ms(t) for t in quiet["collection_worst"]),
+            "",
+        ),
+        (
+            "server objects tracked by gc",
+            f"{loud['objects']:,}",
+            f"{quiet['objects']:,}",
+            "",
+        ),
     ]
     for name, count in sorted(loud["reasons"].items(), key=lambda item: -item[1]):
         rows.append((f"  closed: {name}", f"{count:,}", "", ""))
@@ -604,6 +651,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the server's third garbage-collection threshold (Python's default: 10); "
         "full collections walk every object of every peer",
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.5,
+        metavar="MS",
+        help="the server's PeerContext(offload_switch_interval=...) in milliseconds "
+        "(default 0.5, the library's; 0: None, the interpreter's 5 ms left alone)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
@@ -613,10 +668,13 @@ def main(argv: list[str] | None = None) -> int:
             ("message", "off the loop (default)", "on the loop", "target"),
             stall_rows(),
         )
-    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2)
+    switch = None if args.switch_interval == 0 else args.switch_interval / 1000
+    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2, switch)
     title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
     if args.gc_threshold2 is not None:
         title += f" (server gc threshold2 {args.gc_threshold2})"
+    if args.switch_interval != 0.5:
+        title += f" (switch interval while decoding: {switch and f'{args.switch_interval} ms'})"
     return _print(title, ("", "under attack", "quiet", "target"), rows)
 
 

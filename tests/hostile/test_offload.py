@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import sys
 import threading
-from typing import ClassVar, Self
+import weakref
+from typing import Any, ClassVar, Self
 
 import pytest
 import trio
@@ -13,10 +16,16 @@ from _raw import RawRemote, cfg, frame, raw_frame
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerContext, banscores, wire
-from trio_kaspa_peer._engine._shared import BulkGate, ByteBudget, shared_state
+from trio_kaspa_peer._engine._shared import (
+    BulkGate,
+    ByteBudget,
+    SwitchInterval,
+    shared_state,
+)
 from trio_kaspa_peer.testing import open_peer_pair
 
 DECODED_IN: dict[int, str] = {}
+switch_seen: dict[int, float] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,13 +47,34 @@ class MsgBulk(wire.Message):
     def decode_payload(cls, payload: bytes, pver: int = 1) -> Self:
         tag = int.from_bytes(payload[:4], "little")
         DECODED_IN[tag] = threading.current_thread().name
+        switch_seen[tag] = sys.getswitchinterval()
         return cls(tag, payload[4:])
 
 
-def bulk_context() -> PeerContext:
+@dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
+class MsgWeak(wire.Message):
+    """A message a test can watch die."""
+
+    command: ClassVar[str] = "weak"
+    data: bytes = b""
+
+    @classmethod
+    def max_payload_length(cls, pver: int = 1) -> int:
+        return 4 << 20
+
+    def encode_payload(self, pver: int = 1) -> bytes:
+        return self.data
+
+    @classmethod
+    def decode_payload(cls, payload: bytes, pver: int = 1) -> Self:
+        return cls(payload)
+
+
+def bulk_context(**kwargs: Any) -> PeerContext:
     registry = wire.DEFAULT_REGISTRY.copy()
     registry.register(MsgBulk)
-    return PeerContext(registry=registry)
+    registry.register(MsgWeak)
+    return PeerContext(registry=registry, **kwargs)
 
 
 def test_offload_size_follows_max_loop_stall() -> None:
@@ -70,6 +100,82 @@ async def test_large_messages_are_decoded_off_the_loop_and_stay_in_order() -> No
     on_loop = {tag for tag, name in DECODED_IN.items() if name == loop_thread}
     # At least offload_size on the wire (header included) goes to a worker thread.
     assert on_loop == {0, 2, 4, 6}
+
+
+async def test_the_switch_interval_is_short_while_a_worker_decodes() -> None:
+    """The event loop's thread waits for the GIL at most that long after each system
+    call while a worker decodes (the convoy effect); the interval is back afterwards."""
+    switch_seen.clear()
+    before = sys.getswitchinterval()
+    sent = [MsgBulk(1, bytes(10)), MsgBulk(2, bytes(300_000))]
+    async with open_peer_pair(
+        cfg(), outbound_context=bulk_context(), inbound_context=bulk_context()
+    ) as (out, inb):
+        for msg in sent:
+            await out.send(msg)
+        assert [await inb.messages().receive() for _ in sent] == sent
+    assert switch_seen == {1: before, 2: 0.0005}
+    assert sys.getswitchinterval() == before
+
+
+async def test_the_switch_interval_is_left_alone_when_the_context_says_so() -> None:
+    switch_seen.clear()
+    before = sys.getswitchinterval()
+    async with open_peer_pair(
+        cfg(),
+        outbound_context=bulk_context(),
+        inbound_context=bulk_context(offload_switch_interval=None),
+    ) as (out, inb):
+        await out.send(MsgBulk(3, bytes(300_000)))
+        await inb.messages().receive()
+    assert switch_seen == {3: before}
+
+
+def test_switch_interval_guard_nests_and_keeps_a_change_made_meanwhile() -> None:
+    guard = SwitchInterval()
+    before = sys.getswitchinterval()
+    try:
+        guard.enter(0.001)
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        guard.enter(0.0002)  # a second decode asking for less
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+        guard.exit()
+        assert sys.getswitchinterval() == pytest.approx(0.0002)  # one still runs
+        guard.exit()
+        assert sys.getswitchinterval() == before
+        guard.enter(1.0)  # more than the current one: nothing to do
+        assert sys.getswitchinterval() == before
+        guard.exit()
+        assert sys.getswitchinterval() == before
+        guard.enter(0.001)
+        sys.setswitchinterval(0.003)  # the application's own choice, made meanwhile
+        guard.exit()
+        assert sys.getswitchinterval() == pytest.approx(0.003)
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2, "0.001", True])
+def test_offload_switch_interval_is_checked(bad: object) -> None:
+    with pytest.raises(tkp.UsageError, match="offload_switch_interval"):
+        PeerContext(offload_switch_interval=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [100, 300_000])
+async def test_the_reader_keeps_no_message_alive_while_it_waits(size: int) -> None:
+    """A message the application dropped is freed, though the remote sends nothing
+    more (the reader held the last one until the next: 32 MiB a peer, with blocks)."""
+    async with open_peer_pair(
+        cfg(), outbound_context=bulk_context(), inbound_context=bulk_context()
+    ) as (out, inb):
+        await out.send(MsgWeak(bytes(size)))
+        msg = await inb.messages().receive()
+        assert isinstance(msg, MsgWeak)
+        ref = weakref.ref(msg)
+        del msg
+        await trio.testing.wait_all_tasks_blocked()
+        gc.collect()
+        assert ref() is None
 
 
 async def test_large_raw_messages_are_checked_off_the_loop() -> None:

@@ -531,6 +531,7 @@ class Peer(trio.abc.AsyncResource):
                 if event is None:
                     break
                 if isinstance(event, Event):
+                    msg = None  # not kept alive while the event waits (for room, say)
                     await self._apply(event)
                 else:
                     msg = event[0]
@@ -567,6 +568,8 @@ class Peer(trio.abc.AsyncResource):
                 self._writer_wake.set()
             if core.next_deadline() < self._timer_target:
                 self._timer_wake.set()  # a deadline moved earlier (a message half-received)
+            # Hold no message while waiting: a large one would stay alive until the next.
+            event = msg = None
             reader_state(_WAITING, trio.current_time())
             # While peers with a backlog take turns, everyone reads less at a time.
             want = bulk_read if gate.contended else size
@@ -675,7 +678,7 @@ class Peer(trio.abc.AsyncResource):
         """Run a core's work in a worker thread; hand the outcome back to the core."""
         try:
             result = await trio.to_thread.run_sync(
-                event.work, limiter=self._shared.offload_limiter
+                self._shared.offload_work(event.work), limiter=self._shared.offload_limiter
             )
         except Exception as exc:
             self._release_reservation()

@@ -4,15 +4,28 @@ gate that makes peers with a backlog take turns."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
 if TYPE_CHECKING:
     from .._sansio._context import PeerContext
 
-__all__ = ["BULK_READ", "BulkGate", "ByteBudget", "EngineShared", "shared_state"]
+__all__ = [
+    "BULK_READ",
+    "SWITCH_INTERVAL",
+    "BulkGate",
+    "ByteBudget",
+    "EngineShared",
+    "SwitchInterval",
+    "shared_state",
+]
+
+T = TypeVar("T")
 
 BULK_READ = 8192
 """How much a peer reads at a time while peers with a backlog wait for their turn."""
@@ -148,16 +161,85 @@ class BulkGate:
                 self._current = self._lot.unpark(count=1)[0]
 
 
+class SwitchInterval:
+    """Lowers the interpreter's thread switch interval while worker threads decode.
+
+    A thread running Python code keeps the GIL until the switch interval
+    (5 ms by default) asks it to let go.  The event loop's thread lets go of
+    the GIL in every system call (each ``send``, each ``recv``), so while a
+    worker decodes, every one of those costs it up to a whole interval: with
+    40 busy peers, a turn of the scheduler took 75 ms (the convoy effect).
+    A shorter interval while a decode runs bounds that wait.
+
+    The interval is process-wide: the first decode to start saves it, the last to end
+    puts it back, unless someone else changed it meanwhile (theirs is kept).
+    """
+
+    __slots__ = ("_active", "_lock", "_ours", "_saved")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved: float | None = None
+        self._ours: float | None = None
+
+    def enter(self, interval: float) -> None:
+        with self._lock:
+            current = sys.getswitchinterval()
+            if self._active == 0:
+                self._saved = current
+                self._ours = None
+            self._active += 1
+            if interval < current:
+                sys.setswitchinterval(interval)
+                self._ours = sys.getswitchinterval()
+
+    def exit(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                if self._ours is not None and sys.getswitchinterval() == self._ours:
+                    assert self._saved is not None
+                    sys.setswitchinterval(self._saved)
+                self._saved = self._ours = None
+
+
+SWITCH_INTERVAL = SwitchInterval()
+"""The one guard of the process's switch interval (what it guards is process-wide)."""
+
+
 class EngineShared:
     """The Trio objects behind a context's shared limits (made on first use)."""
 
-    __slots__ = ("_offload_limiter", "_threads", "bulk_gate", "receive_budget")
+    __slots__ = (
+        "_offload_limiter",
+        "_threads",
+        "bulk_gate",
+        "receive_budget",
+        "switch_interval",
+    )
 
     def __init__(self, context: PeerContext) -> None:
         self.receive_budget = ByteBudget(context.receive_budget)
         self.bulk_gate = BulkGate()
+        self.switch_interval = context.offload_switch_interval
         self._threads = context.offload_threads
         self._offload_limiter: trio.CapacityLimiter | None = None
+
+    def offload_work(self, work: Callable[[], T]) -> Callable[[], T]:
+        """``work`` as a worker thread should run it: under a short switch interval."""
+        interval = self.switch_interval
+        if interval is None:
+            return work
+
+        def run() -> T:
+            SWITCH_INTERVAL.enter(interval)
+            try:
+                return work()
+            finally:
+                SWITCH_INTERVAL.exit()
+
+        return run
 
     @property
     def offload_limiter(self) -> trio.CapacityLimiter:

@@ -30,7 +30,9 @@ class PeerContext:
       one; default 64 MiB, two of the largest frames), and
       ``offload_threads``, the worker threads decoding them (default 1: decoding is
       Python code, and a second thread would take the GIL from the event loop, not from
-      the first thread).
+      the first thread), and ``offload_switch_interval``, the interpreter's thread
+      switch interval while a worker thread decodes (default 0.5 ms, ``None`` to leave
+      it alone; see :doc:`security`).
 
     Peers that do not share a context cannot tell that they are talking to
     each other: give the same context to the listener and the dialler of one
@@ -44,6 +46,7 @@ class PeerContext:
         "_ids",
         "engine_state",
         "node_id",
+        "offload_switch_interval",
         "offload_threads",
         "receive_budget",
         "registry",
@@ -58,6 +61,7 @@ class PeerContext:
         nonce_cache_size: int = 50,
         receive_budget: int = 64 * 1024 * 1024,
         offload_threads: int = 1,
+        offload_switch_interval: float | None = 0.0005,
     ) -> None:
         from .._errors import UsageError
         from ..wire import DEFAULT_REGISTRY, MessageRegistry
@@ -82,8 +86,20 @@ class PeerContext:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{name} must be a positive int, got {value!r}")
+        if offload_switch_interval is not None and (
+            not isinstance(offload_switch_interval, (int, float))
+            or isinstance(offload_switch_interval, bool)
+            or not 0 < offload_switch_interval <= 1
+        ):
+            raise UsageError(
+                "offload_switch_interval must be None or seconds in (0, 1], "
+                f"got {offload_switch_interval!r}"
+            )
         self.receive_budget: int = receive_budget
         self.offload_threads: int = offload_threads
+        self.offload_switch_interval: float | None = (
+            None if offload_switch_interval is None else float(offload_switch_interval)
+        )
         self.engine_state: object = None
         """Reserved for the engine: the Trio objects behind the shared limits."""
         self.registry: MessageRegistry = registry
