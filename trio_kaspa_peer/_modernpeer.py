@@ -50,8 +50,10 @@ class ModernPeer(Peer):
         """Send a request and return its answer (the first message of it).
 
         From protocol 6 the request carries an id and the answer is the message
-        that carries it back (rusty-kaspa's routing); at protocol 5, and for
-        RequestAddresses and Ping, the answer is the first message of the
+        that carries it back (rusty-kaspa's routing); at protocol 5, and for the
+        requests rusty-kaspa answers without the id (RequestAddresses, Ping,
+        RequestTransactions, RequestPruningPointUtxoSet,
+        RequestPruningPointSmtState), the answer is the first message of the
         expected kind (a Pong with the Ping's nonce).  Answers are not
         delivered to :meth:`~trio_kaspa_peer.Peer.messages`.  Raises
         :class:`~trio_kaspa_peer.RequestTimeout` after

@@ -282,6 +282,40 @@ async def test_requests_routed_by_id_answered_out_of_order() -> None:
         assert results == {1: 1, 2: 2, 3: 3}
 
 
+@pytest.mark.parametrize(
+    ("asked", "answer"),
+    [
+        (
+            pw.RequestTransactionsMessage(ids=[pw.TransactionId(bytes=b"\x05" * 32)]),
+            pw.TransactionNotFoundMessage(id=pw.TransactionId(bytes=b"\x05" * 32)),
+        ),
+        (
+            pw.RequestPruningPointUTXOSetMessage(pruning_point_hash=HASH_A),
+            pw.UnexpectedPruningPointMessage(),
+        ),
+        (
+            pw.RequestPruningPointSmtStateMessage(pruning_point_hash=HASH_A),
+            pw.SmtMetadataMessage(data=bytes(96), active_lanes_count=0),
+        ),
+    ],
+)
+async def test_requests_rusty_kaspa_answers_without_their_id(asked: Any, answer: Any) -> None:
+    """rusty-kaspa v2.0.1 answers these with a plain message (no response id): they go
+    without a request id, and the first answer of the right kind is theirs."""
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        assert out.protocol_version == 10
+
+        async def answer_plainly() -> None:
+            got = await inb.messages().receive()
+            assert got == asked  # no envelope: it carries no request id
+            await inb.send(answer)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_plainly)
+            with trio.fail_after(5):
+                assert await modern(out).request(asked) == answer
+
+
 async def test_request_refuses_what_has_no_answer() -> None:
     async with open_peer_pair(cfg(), cfg()) as (out, _inb):
         with pytest.raises(tkp.UsageError):

@@ -113,6 +113,20 @@ RESPONSES: Final[dict[str, frozenset[str]]] = {
 _BY_ID_FROM: Final = 6
 """From this protocol version, answers carry the request's id (rusty-kaspa's routing)."""
 
+_ANSWERED_BY_KIND: Final = frozenset(
+    {
+        "request_addresses",
+        "ping",
+        "request_transactions",
+        "request_pruning_point_utxo_set",
+        "request_pruning_point_smt_state",
+    }
+)
+"""Requests whose answers carry no id even from protocol 6: rusty-kaspa v2.0.1 answers them
+with a plain message (``make_message!``: the address, ping and transaction relay flows, the
+UTXO set and SMT state servers), not the request's id (``make_response!``), so they are
+sent without one and their answer is the first message of its kind."""
+
 
 class _Request(NamedTuple):
     kinds: frozenset[str]
@@ -560,8 +574,7 @@ class ModernCore(BaseCore):
         self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
         request_id = self._next_request_id
         assert info is not None
-        routed = self._protocol_version >= _BY_ID_FROM
-        routed = routed and info.name not in ("request_addresses", "ping")
+        routed = self._protocol_version >= _BY_ID_FROM and info.name not in _ANSWERED_BY_KIND
         data = encode(
             msg, request_id=request_id if routed else 0, protocol_version=self._protocol_version
         )
