@@ -53,6 +53,10 @@ PYTHON: dict[str, tuple[str, str]] = {
     "collections.abc.Iterator": ("class", "library/collections.abc.html#collections.abc.Iterator"),
     "collections.abc.Sequence": ("class", "library/collections.abc.html#collections.abc.Sequence"),
     "collections.abc.Mapping": ("class", "library/collections.abc.html#collections.abc.Mapping"),
+    "collections.abc.AsyncGenerator": (
+        "class",
+        "library/collections.abc.html#collections.abc.AsyncGenerator",
+    ),
     "collections.abc.AsyncIterator": (
         "class",
         "library/collections.abc.html#collections.abc.AsyncIterator",

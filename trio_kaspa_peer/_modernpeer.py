@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 import trio
@@ -11,10 +12,15 @@ from ._modern import ModernCore
 from ._sansio._base import RNG
 from .protowire import (
     AddressesMessage,
+    BlockHeader,
+    BlockHeadersMessage,
+    Hash,
     NetAddress,
     PingMessage,
     PongMessage,
     RequestAddressesMessage,
+    RequestHeadersMessage,
+    RequestNextHeadersMessage,
     VersionMessage,
 )
 
@@ -64,6 +70,34 @@ class ModernPeer(Peer):
         ``max_pending_requests``.
         """
         return await self._request(msg)
+
+    async def request_headers(
+        self, low_hash: bytes, high_hash: bytes
+    ) -> AsyncGenerator[list[BlockHeader], None]:
+        """The block headers above ``low_hash`` up to ``high_hash`` on its selected chain,
+        in parts (the references send at most 1,024 headers in one), as an async
+        generator::
+
+            async with contextlib.aclosing(peer.request_headers(low, high)) as parts:
+                async for headers in parts:
+                    ...
+
+        It sends RequestHeaders, then RequestNextHeaders for each part after the
+        first, until the remote's DoneHeaders: the exchange kaspad and rusty-kaspa
+        carry out.  Each part is waited for as :meth:`request` waits
+        (``request_timeout``).  Leaving early leaves the remote waiting for
+        RequestNextHeaders, which is all it will take on that route: another
+        RequestHeaders on this connection then raises
+        :class:`~trio_kaspa_peer.UsageError` rather than make the remote close it.
+        A remote that does not have both blocks on one chain closes the connection.
+        """
+        msg = RequestHeadersMessage(
+            low_hash=Hash(bytes=bytes(low_hash)), high_hash=Hash(bytes=bytes(high_hash))
+        )
+        answer, request_id = await self._exchange(msg)
+        while isinstance(answer, BlockHeadersMessage):
+            yield list(answer.block_headers)
+            answer, _ = await self._exchange(RequestNextHeadersMessage(), request_id)
 
     async def request_addresses(
         self, *, include_all_subnetworks: bool = False

@@ -161,6 +161,8 @@ def test_network_names_in_the_version(net: str | None, name: str) -> None:
     [
         (("192.0.2.1", 16611), bytes([192, 0, 2, 1])),
         (("2001:db8::1", 16611), ipaddress.IPv6Address("2001:db8::1").packed),
+        # Mapped IPv4 goes as IPv4: rusty-kaspa would keep 16 bytes as an IPv6 address.
+        (("::ffff:192.0.2.1", 16611), bytes([192, 0, 2, 1])),
     ],
 )
 def test_advertised_address_goes_in_the_version(address: tuple[str, int], ip: bytes) -> None:

@@ -6,7 +6,7 @@ import functools
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -297,6 +297,10 @@ async def test_requests_routed_by_id_answered_out_of_order() -> None:
             pw.RequestPruningPointSmtStateMessage(pruning_point_hash=HASH_A),
             pw.SmtMetadataMessage(data=bytes(96), active_lanes_count=0),
         ),
+        (  # not its pruning point
+            pw.RequestPruningPointSmtStateMessage(pruning_point_hash=HASH_A),
+            pw.UnexpectedPruningPointMessage(),
+        ),
     ],
 )
 async def test_requests_rusty_kaspa_answers_without_their_id(asked: Any, answer: Any) -> None:
@@ -314,6 +318,111 @@ async def test_requests_rusty_kaspa_answers_without_their_id(asked: Any, answer:
             nursery.start_soon(answer_plainly)
             with trio.fail_after(5):
                 assert await modern(out).request(asked) == answer
+
+
+def header(nonce: int) -> pw.BlockHeader:
+    return block(nonce).header
+
+
+async def serve_headers(peer: tkp.Peer, parts: list[list[pw.BlockHeader]]) -> list[str]:
+    """Answer one RequestHeaders as kaspad and rusty-kaspa do: a part, then wait for
+    RequestNextHeaders before the next, and DoneHeaders after the last one's follow-up;
+    every answer carries the request's id (none at protocol 5).  What was received."""
+    seen: list[str] = []
+    first = await peer.messages().receive()
+    request_id = first.request_id if isinstance(first, pw.Envelope) else 0
+    payload = first.payload if isinstance(first, pw.Envelope) else first
+    assert isinstance(payload, pw.RequestHeadersMessage)
+    seen.append("request_headers")
+
+    async def answer(name: str, msg: Any) -> None:
+        await peer.send(pw.Envelope(name, msg, response_id=request_id) if request_id else msg)
+
+    for part in parts:
+        await answer("block_headers", pw.BlockHeadersMessage(block_headers=part))
+        follow_up = await peer.messages().receive()
+        assert isinstance(follow_up, pw.RequestNextHeadersMessage)  # no ids: not an envelope
+        seen.append("request_next_headers")
+    await answer("done_headers", pw.DoneHeadersMessage())
+    return seen
+
+
+@pytest.mark.parametrize("version", [10, 5])
+@pytest.mark.parametrize("count", [0, 1, 3])
+async def test_request_headers_in_parts(version: int, count: int) -> None:
+    parts = [[header(10 * i + j) for j in range(i + 1)] for i in range(count)]
+    async with open_peer_pair(cfg(), cfg(protocol_version=version)) as (out, inb):
+        assert out.protocol_version == version
+        got: list[list[pw.BlockHeader]] = []
+        seen: list[str] = []
+
+        async def remote() -> None:
+            seen.extend(await serve_headers(inb, parts))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(remote)
+            with trio.fail_after(5):
+                async with aclosing(
+                    modern(out).request_headers(b"\x01" * 32, b"\x02" * 32)
+                ) as stream:
+                    got.extend([headers async for headers in stream])
+        assert got == parts
+        assert seen == ["request_headers"] + ["request_next_headers"] * count
+        # The exchange is over: another one may start.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_headers, inb, [])
+            with trio.fail_after(5):
+                assert [h async for h in modern(out).request_headers(bytes(32), bytes(32))] == []
+
+
+async def test_leaving_a_headers_exchange_early_refuses_the_next_one() -> None:
+    """The remote waits for RequestNextHeaders and takes nothing else on that route: a new
+    RequestHeaders would make it close the connection; we refuse to send one."""
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        async with trio.open_nursery() as nursery:
+            remote_scope = trio.CancelScope()
+
+            async def remote() -> None:
+                with remote_scope:
+                    await serve_headers(inb, [[header(1)], [header(2)]])
+
+            nursery.start_soon(remote)
+            async with aclosing(modern(out).request_headers(bytes(32), bytes(32))) as stream:
+                async for headers in stream:
+                    assert headers == [header(1)]
+                    break
+            with pytest.raises(tkp.UsageError, match="request_next_headers"):
+                await modern(out).request(
+                    pw.RequestHeadersMessage(low_hash=HASH_A, high_hash=HASH_A)
+                )
+            with pytest.raises(tkp.UsageError, match="request_next_headers"):
+                async for _ in modern(out).request_headers(bytes(32), bytes(32)):
+                    pass
+            assert 0 <= await modern(inb).ping() < 5  # the connection is fine
+            remote_scope.cancel()
+        assert not out.closed
+
+
+async def test_a_headers_request_given_up_refuses_the_next_one() -> None:
+    """Cancelled before its first part came: the part may still come, and the remote then
+    wait for RequestNextHeaders."""
+    async with open_peer_pair(cfg(), cfg()) as (out, inb):
+        with trio.move_on_after(0.05):
+            async for _ in modern(out).request_headers(bytes(32), bytes(32)):
+                pytest.fail("nobody answers")
+        assert isinstance(await inb.messages().receive(), pw.Envelope)  # it was sent
+        with pytest.raises(tkp.UsageError, match="left unfinished"):
+            await modern(out).request(pw.RequestHeadersMessage(low_hash=HASH_A, high_hash=HASH_A))
+
+
+async def test_request_next_headers_needs_the_request_it_continues() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, _inb):
+        with pytest.raises(tkp.UsageError, match="has no single answer"):
+            await modern(out).request(pw.RequestNextHeadersMessage())
+        with pytest.raises(tkp.UsageError, match="no part"):
+            await modern(out)._exchange(pw.RequestNextHeadersMessage(), 7)
+        with pytest.raises(tkp.UsageError, match="continues no request"):
+            await modern(out)._exchange(pw.PingMessage(nonce=1), 7)
 
 
 async def test_request_refuses_what_has_no_answer() -> None:

@@ -288,10 +288,16 @@ class Peer(trio.abc.AsyncResource):
 
     async def _request(self, msg: Any) -> Any:
         """Send a request and wait for the answer the core matches to it."""
+        return (await self._exchange(msg))[0]
+
+    async def _exchange(self, msg: Any, follows: int = 0) -> tuple[Any, int]:
+        """Send a request (or one asking for the next part of request ``follows``'s
+        answer) and wait for the answer the core matches to it; the answer and the
+        request's id."""
         if self._closed.is_set():
             raise self._closed_error()
         core = self._core
-        request_id, data = core.start_request(msg, trio.current_time())
+        request_id, data = core.start_request(msg, trio.current_time(), follows)
         waiter = trio.Event()
         outcome: list[Any] = []
         self._requests[request_id] = (waiter, outcome)
@@ -309,7 +315,7 @@ class Peer(trio.abc.AsyncResource):
         event = outcome[0]
         if isinstance(event, RequestFailed):
             raise event.error
-        return event.message
+        return event.message, request_id
 
     def _wake_writer(self) -> None:
         self._writer_wake.set()

@@ -79,7 +79,7 @@ from ..protowire import (
     summarize,
     validate,
 )
-from ._handshake import ModernHandshake, Refusal
+from ._handshake import ModernHandshake, Refusal, wire_ip
 
 if TYPE_CHECKING:
     from .._config import PeerConfig
@@ -105,7 +105,7 @@ RESPONSES: Final[dict[str, frozenset[str]]] = {
     "request_pruning_point_utxo_set": frozenset(
         {"pruning_point_utxo_set_chunk", "unexpected_pruning_point"}
     ),
-    "request_pruning_point_smt_state": frozenset({"smt_metadata"}),
+    "request_pruning_point_smt_state": frozenset({"smt_metadata", "unexpected_pruning_point"}),
 }
 """The payloads that answer each request :meth:`ModernCore.start_request` can match
 (the first message of the answer)."""
@@ -128,12 +128,34 @@ UTXO set and SMT state servers), not the request's id (``make_response!``), so t
 sent without one and their answer is the first message of its kind."""
 
 
+_FOLLOW_UPS: Final[dict[str, tuple[str, frozenset[str], frozenset[str]]]] = {
+    "request_next_headers": (
+        "request_headers",
+        frozenset({"block_headers", "done_headers"}),
+        frozenset({"block_headers"}),
+    ),
+}
+"""Messages that ask for the next part of an answer given in parts: for each, the
+request it continues, the kinds of the part that answers it, and the kinds after which
+the remote waits for it.  kaspad and rusty-kaspa answer RequestHeaders with BlockHeaders
+(at most 1,024 headers), wait for RequestNextHeaders before each further part, and end
+with DoneHeaders; every part carries the first request's id (from protocol 6), and the
+follow-up goes without one."""
+
+
+_CONTINUED_BY: Final[dict[str, str]] = {
+    origin: name for name, (origin, _, _) in _FOLLOW_UPS.items()
+}
+
+
 class _Request(NamedTuple):
     kinds: frozenset[str]
     deadline: float
     nonce: int
     routed: bool
     """Sent with a request id: only a message carrying it back answers it."""
+    origin: str
+    """The request it is, or continues (``request_headers`` for RequestNextHeaders)."""
 
 
 def _as_net_address(item: Any) -> NetAddress:
@@ -150,9 +172,7 @@ def _as_net_address(item: Any) -> NetAddress:
             f"address_source gave {item!r:.80}: an (IP literal, port) pair or a NetAddress "
             f"is needed ({exc})"
         ) from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return NetAddress(timestamp=0, ip=ip.packed, port=port)
+    return NetAddress(timestamp=0, ip=wire_ip(ip), port=port)
 
 
 class ModernCore(BaseCore):
@@ -162,6 +182,7 @@ class ModernCore(BaseCore):
 
     __slots__ = (
         "_addresses_answered",
+        "_continued",
         "_decoded",
         "_dirty",
         "_dropped",
@@ -226,6 +247,7 @@ class ModernCore(BaseCore):
         self._pending_error: BaseException | None = None
         self._requests: dict[int, _Request] = {}
         self._next_request_id = 0
+        self._continued: tuple[int, str] | None = None
         self._ping_nonce = 0
         self._ping_deadline = math.inf
         self._addresses_answered = False
@@ -518,7 +540,7 @@ class ModernCore(BaseCore):
             request = requests.get(request_id)
             if request is not None and envelope.name in request.kinds:
                 del requests[request_id]
-                return Response(request_id, envelope.payload, size)
+                return self._answered(request_id, request, envelope, size)
             return None
         name = envelope.name
         for request_id, request in requests.items():
@@ -526,8 +548,21 @@ class ModernCore(BaseCore):
                 if name == "pong" and getattr(envelope.payload, "nonce", 0) != request.nonce:
                     continue
                 del requests[request_id]
-                return Response(request_id, envelope.payload, size)
+                return self._answered(request_id, request, envelope, size)
         return None
+
+    def _answered(
+        self, request_id: int, request: _Request, envelope: Envelope, size: int
+    ) -> Event:
+        """The answer to a request; note whether the remote now waits for a follow-up."""
+        continued = self._continued
+        if continued is not None and continued[0] == request_id:
+            self._continued = None
+        if request.origin in _CONTINUED_BY:
+            follow_up = _CONTINUED_BY[request.origin]
+            if envelope.name in _FOLLOW_UPS[follow_up][2]:
+                self._continued = (request_id, follow_up)
+        return Response(request_id, envelope.payload, size)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -558,34 +593,62 @@ class ModernCore(BaseCore):
         info = PAYLOAD_BY_CLASS.get(type(msg))
         return summarize(info.name, msg) if info is not None else repr(msg)
 
-    def start_request(self, msg: Any, now: float) -> tuple[int, bytes]:
-        """Check and encode a request whose answer :class:`Response` will carry."""
+    def start_request(self, msg: Any, now: float, follows: int = 0) -> tuple[int, bytes]:
+        """Check and encode a request whose answer :class:`Response` will carry.
+
+        ``follows``: the id of the request whose answer, given in parts, this
+        message asks the next part of (RequestNextHeaders after RequestHeaders);
+        the part comes back under that id.
+        """
         info = PAYLOAD_BY_CLASS.get(type(msg))
-        kinds = RESPONSES.get(info.name) if info is not None else None
-        if kinds is None:
-            raise UsageError(
-                f"{type(msg).__name__} has no single answer to wait for: "
-                "send it and read messages()"
-            )
+        name = info.name if info is not None else type(msg).__name__
         if len(self._requests) >= self.config.max_pending_requests:
             raise TooManyRequests(
                 f"{len(self._requests)} requests are already waiting for their answers"
             )
-        self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
-        request_id = self._next_request_id
-        assert info is not None
-        routed = self._protocol_version >= _BY_ID_FROM and info.name not in _ANSWERED_BY_KIND
+        continued = self._continued
+        if follows:
+            follow_up = _FOLLOW_UPS.get(name)
+            if follow_up is None:
+                raise UsageError(f"{type(msg).__name__} continues no request")
+            if continued != (follows, name):
+                raise UsageError(f"request {follows} has no part for {name} to ask for")
+            origin, kinds = follow_up[0], follow_up[1]
+            request_id = follows
+            self._continued = None
+        else:
+            answers = RESPONSES.get(name)
+            if answers is None:
+                raise UsageError(
+                    f"{type(msg).__name__} has no single answer to wait for: "
+                    "send it and read messages()"
+                )
+            if continued is not None and _FOLLOW_UPS[continued[1]][0] == name:
+                raise UsageError(
+                    f"the remote may still wait for {continued[1]} (an answer in parts "
+                    f"was left unfinished); another {name} now would make it close the "
+                    "connection"
+                )
+            origin, kinds = name, answers
+            self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
+            request_id = self._next_request_id
+        routed = self._protocol_version >= _BY_ID_FROM and origin not in _ANSWERED_BY_KIND
         data = encode(
-            msg, request_id=request_id if routed else 0, protocol_version=self._protocol_version
+            msg,
+            request_id=request_id if routed and not follows else 0,
+            protocol_version=self._protocol_version,
         )
         deadline = now + self.config.request_timeout
         nonce = msg.nonce if isinstance(msg, PingMessage) else 0
-        self._requests[request_id] = _Request(kinds, deadline, nonce, routed)
+        self._requests[request_id] = _Request(kinds, deadline, nonce, routed, origin)
         return request_id, data
 
     def cancel_request(self, request_id: int) -> None:
         """The requester gave up (cancelled): forget the request."""
-        self._requests.pop(request_id, None)
+        request = self._requests.pop(request_id, None)
+        if request is not None and request.origin in _CONTINUED_BY:
+            # Its part may still come, and the remote then wait for a follow-up.
+            self._continued = (0, _CONTINUED_BY[request.origin])
 
     def queue(self, item: Sendable) -> None:
         if not self._stream_open:

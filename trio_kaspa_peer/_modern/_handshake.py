@@ -41,7 +41,16 @@ if TYPE_CHECKING:
     from .._config import PeerConfig
     from .._sansio._context import PeerContext
 
-__all__ = ["LOOPBACK_CONNECTION", "ModernHandshake", "Refusal", "Step"]
+__all__ = ["LOOPBACK_CONNECTION", "ModernHandshake", "Refusal", "Step", "wire_ip"]
+
+
+def wire_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
+    """An address as a NetAddress carries it: 4 bytes for IPv4, an IPv4-mapped IPv6 address
+    included (rusty-kaspa keeps 16 bytes as IPv6, skipping its IPv4 checks), else 16."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.packed
+
 
 LOOPBACK_CONNECTION: Final = "LOOPBACK_CONNECTION"
 """The reason the references give for refusing a connection to themselves."""
@@ -104,8 +113,9 @@ class ModernHandshake:
         )
         if config.advertised_address is not None:
             host, port = config.advertised_address
-            ip = ipaddress.ip_address(host)
-            version.address.CopyFrom(NetAddress(timestamp=0, ip=ip.packed, port=port))
+            version.address.CopyFrom(
+                NetAddress(timestamp=0, ip=wire_ip(ipaddress.ip_address(host)), port=port)
+            )
         self.steps |= Step.VERSION_SENT
         return version
 

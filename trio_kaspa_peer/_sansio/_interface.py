@@ -305,10 +305,11 @@ class PeerCore(ABC):
         """The queued items not yet completely written (their write failed, say)."""
         return []
 
-    def start_request(self, msg: Any, now: float) -> tuple[int, bytes]:
+    def start_request(self, msg: Any, now: float, follows: int = 0) -> tuple[int, bytes]:
         """Check and encode a request; its id, which a :class:`Response` or
-        :class:`RequestFailed` event will carry.  Protocols without request routing
-        refuse."""
+        :class:`RequestFailed` event will carry.  ``follows``: the id of an earlier
+        request whose answer, given in parts, this one asks the next part of (the part
+        comes under that id).  Protocols without request routing refuse."""
         from .._errors import UsageError
 
         raise UsageError(f"{type(self).__name__} has no requests with answers to wait for")
