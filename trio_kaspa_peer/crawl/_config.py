@@ -53,8 +53,10 @@ class CrawlConfig:
     """The most probes in flight at once."""
     connect_timeout: float = 5.0
     """The TCP connection must be made within this."""
-    handshake_timeout: float = 10.0
-    """The version handshake must finish within this."""
+    handshake_timeout: float = 20.0
+    """The version handshake must finish within this.  rusty-kaspa handshakes its inbound
+    peers one at a time, each allowed up to 16 s (Version and Verack 4 s each, Ready 8 s):
+    one stalled peer ahead of ours must not make a live node look dead."""
     step_timeout: float = 10.0
     """Each request of a probe (an address request, a ping) is waited for this long."""
     probe_timeout: float = 60.0
