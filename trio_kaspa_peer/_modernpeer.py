@@ -61,7 +61,12 @@ class ModernPeer(Peer):
         RequestTransactions, RequestPruningPointUtxoSet,
         RequestPruningPointSmtState), the answer is the first message of the
         expected kind (a Pong with the Ping's nonce).  Answers are not
-        delivered to :meth:`~trio_kaspa_peer.Peer.messages`.  Raises
+        delivered to :meth:`~trio_kaspa_peer.Peer.messages`; the answer to a
+        request given up (cancelled, or timed out) is, when it comes, and never
+        taken for a later request's.  A request answered item by item
+        (RequestRelayBlocks, RequestTransactions, RequestIBDBlocks,
+        RequestBlockBodies) must list one item: for several, send it and read
+        :meth:`~trio_kaspa_peer.Peer.messages`.  Raises
         :class:`~trio_kaspa_peer.RequestTimeout` after
         ``PeerConfig.request_timeout`` (the references' 120 s; the peer stays
         open; for less, wrap the call in :func:`trio.fail_after`),

@@ -425,6 +425,53 @@ async def test_request_next_headers_needs_the_request_it_continues() -> None:
             await modern(out)._exchange(pw.PingMessage(nonce=1), 7)
 
 
+async def test_request_takes_one_item_where_each_item_is_answered() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (out, _inb):
+        for msg in (
+            pw.RequestRelayBlocksMessage(hashes=[HASH_A, HASH_A]),
+            pw.RequestRelayBlocksMessage(),
+            pw.RequestTransactionsMessage(ids=[]),
+            pw.RequestIBDBlocksMessage(hashes=[HASH_A] * 3),
+            pw.RequestBlockBodiesMessage(hashes=[]),
+        ):
+            with pytest.raises(tkp.UsageError, match="one answer"):
+                await modern(out).request(msg)
+
+
+@pytest.mark.parametrize("how", ["cancelled", "timed out"])
+async def test_a_late_answer_matched_by_kind_is_not_the_next_requests(how: str) -> None:
+    """rusty-kaspa answers RequestTransactions with no id: the answer to a request given up
+    (or timed out) comes to messages(), and the next request gets its own."""
+
+    def not_found(fill: bytes) -> pw.TransactionNotFoundMessage:
+        return pw.TransactionNotFoundMessage(id=pw.TransactionId(bytes=fill * 32))
+
+    def ask(fill: bytes) -> pw.RequestTransactionsMessage:
+        return pw.RequestTransactionsMessage(ids=[pw.TransactionId(bytes=fill * 32)])
+
+    async with open_peer_pair(cfg(request_timeout=0.2), cfg()) as (out, inb):
+        if how == "cancelled":
+            with trio.move_on_after(0.05):
+                await modern(out).request(ask(b"\x01"))
+        else:
+            with pytest.raises(tkp.RequestTimeout):
+                await modern(out).request(ask(b"\x01"))
+
+        async def answer_the_next() -> None:
+            # As the references do: the answers in the order of the requests, the first
+            # one late, while the second request waits.
+            assert await inb.messages().receive() == ask(b"\x01")
+            assert await inb.messages().receive() == ask(b"\x02")
+            await inb.send(not_found(b"\x01"))
+            await inb.send(not_found(b"\x02"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_the_next)
+            with trio.fail_after(5):
+                assert await modern(out).request(ask(b"\x02")) == not_found(b"\x02")
+        assert await out.messages().receive() == not_found(b"\x01")
+
+
 async def test_request_refuses_what_has_no_answer() -> None:
     async with open_peer_pair(cfg(), cfg()) as (out, _inb):
         with pytest.raises(tkp.UsageError):

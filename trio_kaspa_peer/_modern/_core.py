@@ -143,6 +143,19 @@ with DoneHeaders; every part carries the first request's id (from protocol 6), a
 follow-up goes without one."""
 
 
+_ONE_ANSWER_EACH: Final[dict[str, str]] = {
+    "request_relay_blocks": "hashes",
+    "request_transactions": "ids",
+    "request_ibd_blocks": "hashes",
+    "request_block_bodies": "hashes",
+}
+"""Requests answered by one message per item listed (their repeated field): kaspad and
+rusty-kaspa send a Block, Transaction (or TransactionNotFound), IbdBlock or BlockBody for
+each.  :meth:`ModernCore.start_request` takes them with exactly one item."""
+
+_OWED_LIMIT: Final = 64
+"""The most answers-nobody-waits-for remembered (see ``ModernCore._owed``)."""
+
 _CONTINUED_BY: Final[dict[str, str]] = {
     origin: name for name, (origin, _, _) in _FOLLOW_UPS.items()
 }
@@ -191,6 +204,7 @@ class ModernCore(BaseCore):
         "_next_request_id",
         "_offload_size",
         "_offloaded",
+        "_owed",
         "_pending_error",
         "_ping_deadline",
         "_ping_nonce",
@@ -248,6 +262,9 @@ class ModernCore(BaseCore):
         self._requests: dict[int, _Request] = {}
         self._next_request_id = 0
         self._continued: tuple[int, str] | None = None
+        # Answers still to come, matched by kind, to requests nobody waits for any more
+        # (given up, or timed out): they go to messages(), not to a later request.
+        self._owed: deque[frozenset[str]] = deque(maxlen=_OWED_LIMIT)
         self._ping_nonce = 0
         self._ping_deadline = math.inf
         self._addresses_answered = False
@@ -427,7 +444,7 @@ class ModernCore(BaseCore):
             if name == "reject":
                 return self._rejected(payload, size)
             return self._fail(MisbehaviorError(f"a second {name} message after the handshake"))
-        if envelope.response_id or self._requests:
+        if envelope.response_id or self._requests or self._owed:
             answer = self._match_response(envelope, size)
             if answer is not None:
                 return answer
@@ -543,6 +560,12 @@ class ModernCore(BaseCore):
                 return self._answered(request_id, request, envelope, size)
             return None
         name = envelope.name
+        owed = self._owed
+        if owed:
+            for kinds in owed:
+                if name in kinds:
+                    owed.remove(kinds)  # the first such: answers come in order
+                    return None  # the answer to a request given up: messages() has it
         for request_id, request in requests.items():
             if name in request.kinds and not request.routed:
                 if name == "pong" and getattr(envelope.payload, "nonce", 0) != request.nonce:
@@ -629,6 +652,13 @@ class ModernCore(BaseCore):
                     f"was left unfinished); another {name} now would make it close the "
                     "connection"
                 )
+            items = _ONE_ANSWER_EACH.get(name)
+            if items is not None and len(getattr(msg, items)) != 1:
+                raise UsageError(
+                    f"request() waits for one answer: give {type(msg).__name__} one of "
+                    f"{items}, not {len(getattr(msg, items))} (for several, send it and read "
+                    "messages(): one answer each)"
+                )
             origin, kinds = name, answers
             self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
             request_id = self._next_request_id
@@ -646,7 +676,15 @@ class ModernCore(BaseCore):
     def cancel_request(self, request_id: int) -> None:
         """The requester gave up (cancelled): forget the request."""
         request = self._requests.pop(request_id, None)
-        if request is not None and request.origin in _CONTINUED_BY:
+        if request is not None:
+            self._given_up(request)
+
+    def _given_up(self, request: _Request) -> None:
+        """Nobody waits for ``request`` any more; its answer may still come."""
+        # A routed answer carries an id nobody waits for; a Pong, a nonce nobody waits for.
+        if not request.routed and request.origin != "ping":
+            self._owed.append(request.kinds)
+        if request.origin in _CONTINUED_BY:
             # Its part may still come, and the remote then wait for a follow-up.
             self._continued = (0, _CONTINUED_BY[request.origin])
 
@@ -724,6 +762,7 @@ class ModernCore(BaseCore):
             for request_id, request in list(self._requests.items()):
                 if now >= request.deadline:
                     del self._requests[request_id]
+                    self._given_up(request)
                     events.append(
                         RequestFailed(
                             request_id,
