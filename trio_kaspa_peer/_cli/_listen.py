@@ -148,19 +148,22 @@ def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
     totals = Table(title="listen: statistics", box=box.SIMPLE_HEAVY, title_justify="left")
     for name in summary:
         totals.add_column(name.replace("_", " "), justify="right")
-    totals.add_row(*(str(v) for v in summary.values()))
+    totals.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in summary.values()))
     out.print(totals)
     if not peers:
         return
-    table = Table(title=f"the last {len(peers)} peers", box=box.SIMPLE, title_justify="left")
-    table.add_column("peer", no_wrap=True)
-    table.add_column("user agent", overflow="fold", ratio=1)
-    table.add_column("time", justify="right")
-    table.add_column("msgs in/out", justify="right")
-    table.add_column("bytes in/out", justify="right")
-    table.add_column("closed", overflow="fold", ratio=1)
-    for row in peers:
-        table.add_row(
+    table = Table(
+        title=f"the last {len(peers)} peers",
+        caption="messages and bytes: in/out",
+        box=box.SIMPLE,
+        title_justify="left",
+        caption_justify="left",
+    )
+    # One line a peer, at 80 columns too (--json has every field whole).
+    # Widths fixed here to fit the console: rich's own shrinking drops whole columns.
+    # The peer's address and the numbers whole; the user agent and the reason share the rest.
+    rows = [
+        (
             row["peer"],
             row["user_agent"],
             f"{row['seconds']:.1f} s",
@@ -168,5 +171,24 @@ def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
             f"{row['bytes_received']}/{row['bytes_sent']}",
             row["closed"],
         )
+        for row in peers
+    ]
+    headers = ("peer", "user agent", "time", "msgs", "bytes", "closed")
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(6)]
+    # Each column: its padding (2) and a divider or an edge (1); and the other edge.
+    overhead = 3 * len(headers) + 1
+    room = max(20, out.width - sum(widths[i] for i in (0, 2, 3, 4)) - overhead)
+    widths[1] = min(widths[1], max(10, room // 2))
+    widths[5] = max(10, min(widths[5], room - widths[1]))
+    for i, name in enumerate(headers):
+        table.add_column(
+            name,
+            justify="right" if 2 <= i <= 4 else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[i],
+        )
+    for cells in rows:
+        table.add_row(*cells)
     out.print(table)
     sys.stdout.flush()
