@@ -16,10 +16,16 @@ Each run floods the Go receiver, then our receiver (a protocol-1
 handshake to the ``ping``), and prints both rates and their ratio.
 
 The Go flooder writes one message per system call through the peer
-package's queues, and what a receiver counts is what the flooder sends: so
-each run also floods both receivers from a sender that is not the limit (a
-second process writing the same pong frames, pre-encoded, 64 KiB at a time,
-after a real handshake), which measures the receivers themselves.
+package's queues, and what a receiver counts is what the flooder sends: it
+is CPU-bound, and how much of its time goes on TCP segments rather than on
+messages depends on the receiver.  A receiver that reads each segment at
+once acknowledges often, and the flooder sends a segment per message; ours
+gathers while small writes stream in (``PeerConfig.gather_reads``), the
+flooder's writes coalesce, and it sends more (``nstat``'s ``TcpInSegs``
+shows it).  So each run also floods both receivers from a sender that is
+not the limit (a second process writing the same pong frames, pre-encoded,
+64 KiB at a time, after a real handshake), which measures the receivers
+themselves.
 """
 
 from __future__ import annotations

@@ -257,6 +257,17 @@ class PeerConfig:
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
     """The most bytes read from the stream at once."""
+    gather_reads: float = 0.0005
+    """While the remote streams small writes without waiting for us -- the last read found
+    less than 4 KiB, came within this much time, and we wrote nothing since -- the reader
+    waits this long before its next read, so that what the remote writes gathers in fewer,
+    larger segments: a sender writing one small message per system call (as the Go nodes
+    do) then spends its time on messages, not on segments, and so do we.  A message that
+    follows another within this time waits at most this long more (in practice up to a
+    millisecond: ``epoll`` sleeps in whole milliseconds); a remote waiting for our answer
+    never does: anything we write ends the wait.  Only TCP streams wait so (segments are
+    theirs), and nothing does under a clock that stands still (``trio.testing.MockClock()``
+    without autojump).  ``0`` reads at once, always."""
     max_loop_stall: float = 0.05
     """How long one received message may hold up the event loop (every peer of the process
     waits meanwhile).  Messages of :attr:`offload_size` bytes or more (256 KiB at the default)
@@ -358,6 +369,9 @@ class PeerConfig:
             "receive_size",
         ):
             integer(name, 1, 1 << 62)
+        gather: Any = self.gather_reads
+        if isinstance(gather, bool) or not isinstance(gather, (int, float)) or not gather >= 0:
+            raise ConfigError(f"gather_reads must be a number of seconds >= 0, got {gather!r}")
         integer("max_pending_requests", 1, 1 << 20)
         integer("max_message_size", 1024, 1 << 30)
         callable_or_none("address_source")

@@ -64,6 +64,9 @@ _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
 WRITE_CHUNK: Final = 256 * 1024
 """The most bytes handed to the stream under one write-timeout deadline."""
+_GATHER_BELOW: Final = 4096
+"""Reads smaller than this, coming one after another, make the reader gather: a reader
+that finds more at each read is behind the remote already, and waiting would slow it."""
 
 
 class SendHandle:
@@ -118,6 +121,7 @@ class Peer(trio.abc.AsyncResource):
         "_deliver",
         "_drop_types",
         "_finished",
+        "_gather_wake",
         "_handshake_done",
         "_inbox",
         "_linger_deadline",
@@ -136,6 +140,7 @@ class Peer(trio.abc.AsyncResource):
         "_write_since",
         "_write_timed_out",
         "_writer_wake",
+        "_writes",
         "config",
         "context",
     )
@@ -170,6 +175,10 @@ class Peer(trio.abc.AsyncResource):
         self._write_scope: trio.CancelScope | None = None
         self._write_since = math.inf
         """When the write under way began its current chunk (``inf``: no write)."""
+        self._writes = 0
+        """Writes begun so far (the reader's sign that the remote may be waiting for us)."""
+        self._gather_wake: trio.Event | None = None
+        """Set by the writer: the reader, letting small writes gather, reads at once."""
         self._write_timed_out = False
         self._linger_deadline = math.inf
         self._body_scope: trio.CancelScope | None = None
@@ -531,6 +540,11 @@ class Peer(trio.abc.AsyncResource):
         gate = self._shared.bulk_gate
         bulk_read = min(size, BULK_READ)
         task = trio.lowlevel.current_task()
+        # Segments are a socket's: other streams (in memory, say) are always read at once.
+        gather = self.config.gather_reads if isinstance(stream, trio.SocketStream) else 0.0
+        gathering = False  # the last read says: a remote streaming small writes
+        writes = -1
+        clock = trio.lowlevel.current_clock()
         while True:
             while True:
                 event = next_event()
@@ -576,10 +590,25 @@ class Peer(trio.abc.AsyncResource):
                 self._timer_wake.set()  # a deadline moved earlier (a message half-received)
             # Hold no message while waiting: a large one would stay alive until the next.
             event = msg = None
-            reader_state(_WAITING, trio.current_time())
+            asked = trio.current_time()
+            reader_state(_WAITING, asked)
             # While peers with a backlog take turns, everyone reads less at a time.
             want = bulk_read if gate.contended else size
             try:
+                if (
+                    gathering
+                    and self._writes == writes
+                    and not core.wants_write()
+                    and not _frozen(clock)
+                ):
+                    # Small writes keep coming and nobody waits for us: let them gather,
+                    # unless we answer meanwhile.
+                    self._gather_wake = trio.Event()
+                    with trio.move_on_after(gather):
+                        await self._gather_wake.wait()
+                    self._gather_wake = None
+                    asked = trio.current_time()
+                writes = self._writes
                 data = await stream.receive_some(want)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 await self._apply(core.connection_lost(exc))
@@ -589,6 +618,7 @@ class Peer(trio.abc.AsyncResource):
                 reader_state(_HELD, trio.current_time())  # our wait, not the remote's
                 await gate.turn(task)
             now = trio.current_time()
+            gathering = len(data) < min(want, _GATHER_BELOW) and now - asked < gather
             reader_state(_BUSY, now)
             receive_data(data, now, time.time())
             if not data and closed.is_set():
@@ -734,6 +764,9 @@ class Peer(trio.abc.AsyncResource):
                 # chunk of at most WRITE_CHUNK bytes must be taken by the remote within
                 # write_timeout (two stores per write here; no deadline to move).
                 try:
+                    self._writes += 1
+                    if self._gather_wake is not None:
+                        self._gather_wake.set()
                     if len(data) <= WRITE_CHUNK:
                         self._write_since = current_time()
                         await stream.send_all(data)
@@ -813,6 +846,13 @@ class Peer(trio.abc.AsyncResource):
 
 
 _STREAM_METHODS: Final = ("send_all", "receive_some", "aclose")
+
+
+def _frozen(clock: trio.abc.Clock) -> bool:
+    """Whether time stands still until a test moves it (``MockClock()`` as it comes): the
+    reader then never waits for writes to gather, which only wall-clock time would end."""
+    rate = getattr(clock, "rate", None)
+    return rate == 0 and getattr(clock, "autojump_threshold", 0) == math.inf
 
 
 def check_config(config: object) -> None:
