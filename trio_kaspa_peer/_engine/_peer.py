@@ -618,7 +618,7 @@ class Peer(trio.abc.AsyncResource):
                 reader_state(_HELD, trio.current_time())  # our wait, not the remote's
                 await gate.turn(task)
             now = trio.current_time()
-            gathering = len(data) < min(want, _GATHER_BELOW) and now - asked < gather
+            gathering = now - asked < gather and len(data) < min(want, _GATHER_BELOW)
             reader_state(_BUSY, now)
             receive_data(data, now, time.time())
             if not data and closed.is_set():
