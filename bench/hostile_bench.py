@@ -143,6 +143,10 @@ async def _server_main(conn: Any, switch_interval: float | None) -> None:
                 collections_seen.clear()
                 collection_worst[:] = [0.0, 0.0, 0.0]
                 conn.send(None)
+            elif command == "rss":
+                # Polled while the honest peers ping: nothing here may hold the loop up
+                # (a walk of every object the collector tracks takes tens of ms).
+                conn.send(_rss())
             elif command == "report":
                 lags = sorted(stalls) or [0.0]
                 conn.send(
@@ -535,8 +539,8 @@ def _honest_run(ctx: Any, port: int, duration: float, server: Any) -> dict[str, 
         if mine.poll(0.25):
             result = mine.recv()
             break
-        server.send("report")
-        peak = max(peak, server.recv()["rss"])
+        server.send("rss")
+        peak = max(peak, server.recv())
     honest.join(10)
     server.send("report")
     report = server.recv()
