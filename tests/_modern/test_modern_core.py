@@ -24,6 +24,7 @@ from modern_helpers import (
     Driver,
     Remote,
     config,
+    handshake_with,
     handshaken,
     make_core,
     pump,
@@ -365,9 +366,9 @@ def test_network_mismatch_sends_a_reject_naming_it(inbound: bool) -> None:
         (4, {}, "P2P protocol version mismatch - local: 10, remote: 4"),
         (6, {"min_protocol_version": 7}, "P2P protocol version mismatch - local: 10, remote: 6"),
         (
-            9,
-            {"protocol_version": 10, "min_protocol_version": 10},
-            "P2P protocol version mismatch - local: 10, remote: 9",
+            8,
+            {"protocol_version": 10, "min_protocol_version": 9},
+            "P2P protocol version mismatch - local: 10, remote: 8",
         ),
     ],
 )
@@ -969,6 +970,33 @@ def test_a_payload_newer_than_the_applied_version_ends_the_connection() -> None:
     reason = the_close(driver)
     assert isinstance(reason, pw.UnsupportedPayloadError)
     assert reason.since == 8
+
+
+@pytest.mark.parametrize(("net", "applied"), [("devnet", 10), ("mainnet", 9), ("testnet-10", 9)])
+def test_nine_on_devnet_runs_ten_as_rusty_kaspa_does(net: str, applied: int) -> None:
+    # rusty-kaspa v2.0.1 advertises 9 on devnet and runs 10 with a peer that advertises 10.
+    driver = Driver(make_core(net=net))
+    remote = Remote(client=False, protocol_version=9)
+    network = driver.core.config.network_name
+    handshake_with(remote, driver, version=remote.version(protocol_version=9, network=network))
+    assert driver.core.handshake_complete
+    assert driver.core.protocol_version == applied
+    driver.events.clear()
+    state = pw.RequestPruningPointSmtStateMessage(pruning_point_hash=pw.Hash(bytes=bytes(32)))
+    remote.send_raw(pw.encode(state))  # a protocol 10 member
+    pump(driver, remote)
+    if applied == 10:
+        assert driver.closed is None
+        assert [type(m) for m in driver.delivered()] == [pw.RequestPruningPointSmtStateMessage]
+    else:
+        reason = the_close(driver)
+        assert isinstance(reason, pw.UnsupportedPayloadError)
+        assert reason.since == 10
+
+
+def test_nine_on_devnet_stays_nine_when_ours_is_nine() -> None:
+    driver, _ = handshaken(remote_version=9, protocol_version=9)
+    assert driver.core.protocol_version == 9
 
 
 @pytest.mark.parametrize(

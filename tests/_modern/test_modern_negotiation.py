@@ -67,6 +67,14 @@ RUSTY_1_0 = Reference(
     checks_before_verack=False,
     sends_reject=True,
 )
+RUSTY_1_1 = Reference(
+    "rusty-kaspa-v1.1",  # crescendo: 7 to 9
+    advertise=lambda net: 9,
+    apply=lambda v: min(v, 9) if v >= 7 else None,
+    constant=9,
+    checks_before_verack=False,
+    sends_reject=True,
+)
 RUSTY_2_0_1 = Reference(
     "rusty-kaspa-v2.0.1",  # before the Toccata threshold; devnet never activates it
     advertise=lambda net: 9 if net == "kaspa-devnet" else 10,
@@ -83,7 +91,7 @@ RUSTY_MASTER = Reference(
     checks_before_verack=False,
     sends_reject=True,
 )
-REFERENCES = {r.name: r for r in (KASPAD, RUSTY_1_0, RUSTY_2_0_1, RUSTY_MASTER)}
+REFERENCES = {r.name: r for r in (KASPAD, RUSTY_1_0, RUSTY_1_1, RUSTY_2_0_1, RUSTY_MASTER)}
 
 
 @dataclass
@@ -243,20 +251,27 @@ CASES = [
     Case("rusty-kaspa-v1.0", (10, 10), None, None, "us", ProtocolVersionTooLow,
          "P2P protocol version mismatch - local: 10, remote: 7",
          "got reject: P2P protocol version mismatch - local: 10, remote: 7"),
+    # rusty-kaspa v1.1: advertises 9, applies the lower of 9 and the peer's (7 and up).
+    ok("rusty-kaspa-v1.1", (5, 10), 9, 9, our_net="kaspa-mainnet", their_net="kaspa-mainnet"),
+    ok("rusty-kaspa-v1.1", (5, 7), 7, 7, our_net="kaspa-mainnet", their_net="kaspa-mainnet"),
+    Case("rusty-kaspa-v1.1", (5, 5), 5, None, "them", RejectedError,
+         "P2P protocol version mismatch - local: 9, remote: 5",
+         "refused: P2P protocol version mismatch - local: 9, remote: 5",
+         our_net="kaspa-mainnet", their_net="kaspa-mainnet"),
     # rusty-kaspa v2.0.1 on devnet: advertises 9 (Toccata never activates there) but
-    # applies 10 to a peer advertising 10, while we apply the lower of the two advertised
-    # (9).  The sides then run different versions; harmless in practice (9 and 10 differ
-    # in the SMT pruning-state messages, which only a syncing peer asks for, and in the
-    # covenant fields, which no devnet transaction carries), but a v10-only payload
-    # from such a node ends our connection (UnsupportedPayloadError).
-    ok("rusty-kaspa-v2.0.1", (5, 10), 9, 10),
+    # applies 10 to a peer advertising 10, and so do we: 9 from a devnet remote, with ours
+    # at 10, runs 10 (a v10-only payload from it is accepted, as it may send one).
+    ok("rusty-kaspa-v2.0.1", (5, 10), 10, 10),
     Case("rusty-kaspa-v2.0.1", (5, 5), 5, None, "them", RejectedError, MISMATCH_5_10,
          "refused: " + MISMATCH_5_10),
     ok("rusty-kaspa-v2.0.1", (5, 7), 7, 7),
-    ok("rusty-kaspa-v2.0.1", (7, 10), 9, 10),
-    Case("rusty-kaspa-v2.0.1", (10, 10), None, None, "us", ProtocolVersionTooLow,
-         "P2P protocol version mismatch - local: 10, remote: 9",
-         "got reject: P2P protocol version mismatch - local: 10, remote: 9"),
+    ok("rusty-kaspa-v2.0.1", (7, 9), 9, 9),
+    ok("rusty-kaspa-v2.0.1", (7, 10), 10, 10),
+    ok("rusty-kaspa-v2.0.1", (10, 10), 10, 10),
+    # The price: rusty-kaspa v1.1 on devnet (it advertises 9 everywhere) runs 9 while we
+    # run 10.  We then accept what it never sends; it would refuse a v10-only payload
+    # the application sends.
+    ok("rusty-kaspa-v1.1", (5, 10), 10, 9),
     # ... and on mainnet (before the Toccata threshold) it advertises 10.
     ok("rusty-kaspa-v2.0.1", (5, 10), 10, 10, our_net="kaspa-mainnet",
        their_net="kaspa-mainnet"),

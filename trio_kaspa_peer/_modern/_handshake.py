@@ -41,7 +41,14 @@ if TYPE_CHECKING:
     from .._config import PeerConfig
     from .._sansio._context import PeerContext
 
-__all__ = ["LOOPBACK_CONNECTION", "ModernHandshake", "Refusal", "Step", "wire_ip"]
+__all__ = [
+    "LOOPBACK_CONNECTION",
+    "ModernHandshake",
+    "Refusal",
+    "Step",
+    "applied_version",
+    "wire_ip",
+]
 
 
 def wire_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
@@ -50,6 +57,25 @@ def wire_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.packed
+
+
+DEVNET: Final = "kaspa-devnet"
+_TOCCATA: Final = 10
+"""The protocol version of the Toccata upgrade, the highest the references speak."""
+
+
+def applied_version(ours: int, theirs: int, network: str) -> int:
+    """The protocol version both sides run, from the two advertised versions.
+
+    The lower of the two, as every reference decides, with one exception:
+    rusty-kaspa 2.0 advertises 9 on devnet (where Toccata is never
+    scheduled) yet runs 10 with a peer that advertises 10 or more
+    (``flow_context.rs``, ``initialize_connection``).  So on devnet, with
+    ours at 10 or more, a remote advertising 9 runs 10 with us.
+    """
+    if theirs == _TOCCATA - 1 and ours >= _TOCCATA and network == DEVNET:
+        return _TOCCATA
+    return min(ours, theirs)
 
 
 LOOPBACK_CONNECTION: Final = "LOOPBACK_CONNECTION"
@@ -137,7 +163,7 @@ class ModernHandshake:
         lowest = config.min_protocol_version
         assert ours is not None
         assert lowest is not None
-        applied = min(ours, msg.protocol_version)
+        applied = applied_version(ours, msg.protocol_version, config.network_name)
         if applied < lowest:
             text = (
                 f"P2P protocol version mismatch - local: {ours}, remote: {msg.protocol_version} "
