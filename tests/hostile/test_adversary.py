@@ -304,7 +304,9 @@ async def test_maximum_size_inv_messages_are_taken_in_bounded_memory() -> None:
         outcome = await server.outcome(stream)
     assert isinstance(outcome.reason, tkp.RemoteClosed)
     assert outcome.bans == []
-    assert outcome.delivered == [wire.MsgInv] * 3 + [wire.MsgPing]
+    # The ping (answered above) is dropped rather than waited for if the invs still fill
+    # messages() when it arrives.
+    assert outcome.delivered in ([wire.MsgInv] * 3, [wire.MsgInv] * 3 + [wire.MsgPing])
     assert known == 1000
     assert took < 10
     # A decoded inv keeps its wire bytes: a few times one message, not three of them.
@@ -359,7 +361,9 @@ async def test_a_huge_valid_block_is_decoded_off_the_loop_to_about_its_size() ->
             nursery.cancel_scope.cancel()
         await stream.aclose()
         outcome = await server.outcome(stream)
-    assert outcome.delivered == [wire.MsgBlock, wire.MsgPing]
+    # The ping (answered above) is dropped rather than waited for if the block still fills
+    # messages() when it arrives.
+    assert outcome.delivered in ([wire.MsgBlock], [wire.MsgBlock, wire.MsgPing])
     assert outcome.bans == []
     # The block's ~130,000 transactions are walked in a worker thread, not on the loop
     # (on it, under tracemalloc, that takes seconds).

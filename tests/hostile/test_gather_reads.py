@@ -60,7 +60,9 @@ async def tcp_pair(config: tkp.PeerConfig) -> AsyncIterator[tuple[tkp.Peer, RawR
 
 async def _stream_pongs(gather: float, count: int) -> int:
     """How many reads it takes to receive ``count`` pongs written 1 ms apart."""
-    async with tcp_pair(cfg(gather_reads=gather)) as (peer, remote, reads):
+    # Room for every pong (read only once all are sent): pongs are dropped when it is full.
+    config = cfg(gather_reads=gather, message_queue_size=count)
+    async with tcp_pair(config) as (peer, remote, reads):
         before = reads.count
         for nonce in range(count):
             await remote.send(wire.MsgPong(nonce))

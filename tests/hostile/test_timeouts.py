@@ -200,14 +200,14 @@ async def test_message_timeout_waits_while_the_reader_is_held(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A full messages() stops reading: a frame half-read meanwhile is not the remote's fault."""
-    big = frame(wire.MsgPing(9))
+    big = frame(wire.MsgFeeFilter(9))
 
     async def script(remote: RawRemote) -> None:
         await remote.handshake_as_inbound()
-        await remote.send(wire.MsgPong(1))  # fills messages() (size 1)
+        await remote.send(wire.MsgFeeFilter(1))  # fills messages() (size 1)
         await remote.send_raw(big[:5])  # half a frame: the message timeout starts
         await trio.sleep(2)
-        # The ping is whole; it waits for room in messages(), so the reader is held
+        # The message is whole; it waits for room in messages(), so the reader is held
         # before it could see that nothing is half-received any more.
         await remote.send_raw(big[5:])
         await trio.sleep_forever()
@@ -216,5 +216,5 @@ async def test_message_timeout_waits_while_the_reader_is_held(
     async with buffered_peer(config, script) as (peer, _):
         await trio.sleep(100)  # the application does not read
         assert not peer.closed, peer.close_reason
-        assert await peer.messages().receive() == wire.MsgPong(1)
-        assert await peer.messages().receive() == wire.MsgPing(9)
+        assert await peer.messages().receive() == wire.MsgFeeFilter(1)
+        assert await peer.messages().receive() == wire.MsgFeeFilter(9)

@@ -267,7 +267,7 @@ async def test_idle_timer_does_not_run_while_the_reader_is_held_up(
     async def script(remote: Remote) -> None:
         await remote.handshake_as_inbound()
         for i in range(3):
-            await remote.send(wire.MsgPing(i))
+            await remote.send(wire.MsgFeeFilter(i))
         await trio.sleep_forever()
 
     config = cfg(message_queue_size=1, idle_timeout=300, ping_interval=10_000)
@@ -275,11 +275,11 @@ async def test_idle_timer_does_not_run_while_the_reader_is_held_up(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(script, Remote(theirs))
         async with tkp.open_peer(ours, config, inbound=False) as peer:
-            await trio.sleep(1000)  # the reader waits for room for the second ping
+            await trio.sleep(1000)  # the reader waits for room for the second message
             assert not peer.closed, peer.close_reason
             messages = peer.messages()
             got = [await messages.receive() for _ in range(3)]
-            assert got == [wire.MsgPing(0), wire.MsgPing(1), wire.MsgPing(2)]
+            assert got == [wire.MsgFeeFilter(0), wire.MsgFeeFilter(1), wire.MsgFeeFilter(2)]
             drained = trio.current_time()
             await peer.wait_closed()
             assert isinstance(peer.close_reason, tkp.IdleTimeout)
@@ -294,8 +294,8 @@ async def test_stall_deadline_extended_while_delivery_is_blocked(
         await remote.handshake_as_inbound()
         while not isinstance(await remote.recv(), wire.MsgGetSelectedTip):
             pass
-        await remote.send(wire.MsgPing(1))
-        await remote.send(wire.MsgPing(2))  # the reader blocks here: queue of one is full
+        await remote.send(wire.MsgFeeFilter(1))
+        await remote.send(wire.MsgFeeFilter(2))  # the reader blocks here: queue of one is full
         await remote.send(wire.MsgSelectedTip(wire.Hash.ZERO))
         await trio.sleep_forever()
 

@@ -892,24 +892,36 @@ async def test_a_remote_that_does_not_read_gets_backpressure(
         assert buffered <= 6 * 500_100
 
 
-async def test_relay_invs_are_dropped_when_messages_is_full() -> None:
+async def test_relay_invs_and_pings_are_dropped_when_messages_is_full() -> None:
+    pongs: list[int] = []
+
     async def flood(remote: GrpcRemote) -> None:
         for i in range(30):
             await remote.send(pw.InvRelayBlockMessage(hash=pw.Hash(bytes=bytes([i]) * 32)))
-        await remote.send(pw.PingMessage(nonce=1))
-        for i in range(8):
-            await remote.send(pw.PingMessage(nonce=i + 2))
-        await trio.sleep_forever()
+        for i in range(9):
+            await remote.send(pw.PingMessage(nonce=i + 1))
+        for _ in range(3):
+            await remote.send(pw.AddressesMessage())
+        await remote.send(pw.PingMessage(nonce=99))  # behind what waits for room
+        while True:
+            envelope = await remote.recv()
+            if isinstance(envelope.payload, pw.PongMessage):
+                pongs.append(envelope.payload.nonce)
 
     config = cfg(message_queue_size=5)
     async with scripted(config, await handshake_then(flood)) as (peer, _remote):
         await trio.testing.wait_all_tasks_blocked()
+        # Invs past the bound and Pings (already answered) were dropped, never waited
+        # for; the Addresses wait for room (backpressure), and the Ping behind them too.
+        assert pongs == list(range(1, 10))
         stream = peer.messages()
-        # Invs past the bound were dropped, never waited for; Pings wait (backpressure).
-        got = [await stream.receive() for _ in range(14)]
+        assert stream.dropped == 25 + 9
+        got = [await stream.receive() for _ in range(8)]
         kinds = [type(m).__name__ for m in got]
-        assert kinds == ["InvRelayBlockMessage"] * 5 + ["PingMessage"] * 9
-        assert stream.dropped == 25
+        assert kinds == ["InvRelayBlockMessage"] * 5 + ["AddressesMessage"] * 3
+        assert type(await stream.receive()) is pw.PingMessage
+        await trio.testing.wait_all_tasks_blocked()
+        assert pongs == [*range(1, 10), 99]
         assert not peer.closed
 
 

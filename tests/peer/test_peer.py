@@ -412,6 +412,35 @@ async def test_keepalive_ping_measures_round_trip(mock_clock: trio.testing.MockC
         assert out.stats().last_ping_time == stats.last_ping_time
 
 
+def drain(stream: tkp.MessageStream) -> list[Any]:
+    got = []
+    while len(stream):
+        got.append(stream.receive_nowait())
+    return got
+
+
+async def test_pings_and_pongs_are_dropped_when_messages_is_full() -> None:
+    # Answered (a ping) or matched (a pong) already: waiting for room for one would leave
+    # the remote's next ping unread.  Anything else waits (backpressure).
+    async with open_peer_pair(cfg(message_queue_size=2), cfg()) as (out, inb):
+        for nonce in range(1, 6):
+            await inb.send(wire.MsgPing(nonce))
+            await inb.send(wire.MsgPong(nonce))
+        for _ in range(3):
+            await inb.send(wire.MsgGetAddr())
+        await inb.send(wire.MsgPing(99))
+        await trio.testing.wait_all_tasks_blocked()
+        stream = out.messages()
+        assert stream.dropped == 8  # 2 queued, 8 dropped
+        pongs = [m.nonce for m in drain(inb.messages()) if isinstance(m, wire.MsgPong)]
+        assert pongs == [1, 2, 3, 4, 5]
+        got = [await stream.receive() for _ in range(5)]
+        assert [type(m).__name__ for m in got] == ["MsgPing", "MsgPong"] + ["MsgGetAddr"] * 3
+        await trio.testing.wait_all_tasks_blocked()
+        pongs = [m.nonce for m in drain(inb.messages()) if isinstance(m, wire.MsgPong)]
+        assert pongs == [99]
+
+
 async def test_idle_timeout(autojump_clock: trio.testing.MockClock) -> None:
     async def script(remote: RawRemote) -> None:
         await remote.handshake_as_inbound()

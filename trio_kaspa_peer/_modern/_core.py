@@ -188,6 +188,15 @@ def _as_net_address(item: Any) -> NetAddress:
     return NetAddress(timestamp=0, ip=wire_ip(ip), port=port)
 
 
+_DROPPED_WHEN_FULL: Final = frozenset(
+    {InvRelayBlockMessage, InvTransactionsMessage, PingMessage, PongMessage}
+)
+"""Delivered, but dropped rather than waited for when ``messages()`` is full: relay
+announcements, as rusty-kaspa's router drops them, and the Pings and Pongs the core has
+answered or matched already (waiting for room for one would leave the remote's next Ping
+unread, and the node disconnects when its Pong does not come)."""
+
+
 class ModernCore(BaseCore):
     """The sans-IO core of a modern (gRPC) peer."""
 
@@ -277,8 +286,7 @@ class ModernCore(BaseCore):
 
     @property
     def inbox_drop_types(self) -> frozenset[type]:
-        # As rusty-kaspa's router: relay announcements are dropped, never waited for.
-        return frozenset({InvRelayBlockMessage, InvTransactionsMessage})
+        return _DROPPED_WHEN_FULL
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -84,6 +84,10 @@ Frame = tuple[Any, int]
 _Rule = Callable[["V1Core", Any, Frame], "Frame | Event | None"]
 
 
+_CONTROL: Final = frozenset({MsgPing, MsgPong})
+"""Delivered, but dropped rather than waited for when ``messages()`` is full."""
+
+
 class V1Core(BaseCore):
     """The sans-IO core of a protocol-1 peer."""
 
@@ -155,6 +159,11 @@ class V1Core(BaseCore):
         self.was_block_locator_requested = False
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def inbox_drop_types(self) -> frozenset[type]:
+        # Answered (a ping) or matched (a pong) already: only for the application to see.
+        return _CONTROL
 
     def start(self, now: float, now_wall: float) -> None:
         self._now = now
