@@ -300,7 +300,9 @@ class PeerConfig:
     id sizes, required fields, ranges, list limits) and close on a violation, as the nodes
     do.  ``False`` skips them for the bulk payloads (blocks, block bodies, transactions,
     trusted data, UTXO chunks, proofs), which then cost a decode only: a 1 MB block's
-    rules take 10-20 ms of Python; control messages are always checked."""
+    rules take 10-20 ms of Python; control messages are always checked.  What we send is
+    checked too, except bulk payloads: a message the remote would refuse raises
+    :class:`~trio_kaspa_peer.protowire.InvalidPayloadError` from ``send``."""
     compression: bool = False
     """(modern) Compress our messages with gzip: as a client, every message (kaspad's and
     rusty-kaspa's clients do); as a server, replies to a client that compresses its own

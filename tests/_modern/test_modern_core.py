@@ -1025,6 +1025,52 @@ def test_invalid_payloads_end_the_connection(msg: Any, error: type[Exception]) -
     assert isinstance(the_close(driver), error)
 
 
+@pytest.mark.parametrize(
+    ("msg", "error", "path"),
+    [
+        (
+            pw.AddressesMessage(address_list=[pw.NetAddress(ip=b"\x01\x02\x03\x04", port=70000)]),
+            pw.FieldRangeError,
+            "address_list[0].port",
+        ),
+        (
+            pw.AddressesMessage(address_list=[pw.NetAddress(ip=b"\x01\x02\x03\x04\x05")]),
+            pw.FieldLengthError,
+            "address_list[0].ip",
+        ),
+        (
+            pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b"\x01" * 31)),
+            pw.FieldLengthError,
+            "hash",
+        ),
+        (pw.InvRelayBlockMessage(), pw.MissingFieldError, "hash"),
+        (
+            pw.Envelope("request_headers", pw.RequestHeadersMessage(), request_id=3),
+            pw.MissingFieldError,
+            "low_hash",
+        ),
+    ],
+    ids=["port", "ip-length", "hash-length", "hash-missing", "envelope"],
+)
+def test_invalid_payloads_are_refused_at_send(msg: Any, error: type[Exception], path: str) -> None:
+    # What the remote would refuse (and disconnect for) is the caller's error, at once.
+    driver, _remote = handshaken(remote_version=10)
+    with pytest.raises(pw.InvalidPayloadError) as raised:
+        driver.core.encode(msg)
+    assert isinstance(raised.value, pw.LocalProtocolError)
+    assert isinstance(raised.value.__cause__, error)
+    assert raised.value.path == path
+    assert "the remote would refuse it" in str(raised.value)
+    assert driver.closed is None
+
+
+def test_bulk_payloads_are_not_checked_at_send() -> None:
+    # Checking a block's transactions costs 10-20 ms a megabyte: the remote checks them.
+    driver, _remote = handshaken(remote_version=10)
+    block = pw.BlockMessage(header=pw.BlockHeader(hash_merkle_root=pw.Hash(bytes=b"\x01")))
+    assert driver.core.encode(block) == pw.encode(block, protocol_version=10)
+
+
 def test_an_invalid_version_fails_the_handshake() -> None:
     driver = Driver(make_core())
     remote = remote_for(driver)

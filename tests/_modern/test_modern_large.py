@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from typing import Any
 
 import pytest
 import trio
@@ -111,8 +112,18 @@ async def test_large_messages_travel_through_peers_off_the_loop() -> None:
     assert got == blocks
 
 
-def test_an_address_source_giving_a_host_name_is_the_applications_error() -> None:
-    driver, remote = handshaken(address_source=lambda: [("node.example", 16111)])
+@pytest.mark.parametrize(
+    "item",
+    [
+        ("node.example", 16111),
+        ("192.0.2.1", 70000),
+        pw.NetAddress(ip=b"\xc0\x00\x02\x01\x00", port=16111),
+        pw.NetAddress(ip=b"\xc0\x00\x02\x01", port=70000),
+    ],
+    ids=["host-name", "port", "ip-length", "netaddress-port"],
+)
+def test_an_address_source_giving_a_bad_address_is_the_applications_error(item: Any) -> None:
+    driver, remote = handshaken(address_source=lambda: [item])
     remote.send(pw.RequestAddressesMessage())
     with pytest.raises(tkp.UsageError, match="address_source gave"):
         driver.core.receive_data(remote.data_to_send(), T0, 0)

@@ -933,6 +933,17 @@ async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> 
         assert not peer.closed
 
 
+async def test_a_payload_the_remote_would_refuse_is_refused_at_send() -> None:
+    async with scripted(cfg(), await handshake_then(forever)) as (peer, _remote):
+        bad = pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b"\x01" * 31))
+        with pytest.raises(pw.InvalidPayloadError, match="the remote would refuse it"):
+            await peer.send(bad)
+        with pytest.raises(pw.InvalidPayloadError):
+            peer.send_nowait(bad)
+        assert not peer.closed
+        await peer.send(pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b"\x01" * 32)))
+
+
 def test_the_modern_names_are_public() -> None:
     # ModernPeer's docs name these as trio_kaspa_peer.<name>; users catch them there.
     from trio_kaspa_peer import _errors

@@ -260,10 +260,11 @@ class Peer(trio.abc.AsyncResource):
         """Send ``msg``; return once it has been written to the stream.
 
         Waits for room in the bounded outbound queue (backpressure).  A
-        message that cannot be encoded raises a
-        :class:`~trio_kaspa_peer.LocalProtocolError` here, before anything is
-        queued; :class:`~trio_kaspa_peer.PeerClosed` if the peer closes
-        before the message is written.
+        message that cannot be encoded, or (modern) that the remote's rules
+        would refuse (:class:`~trio_kaspa_peer.protowire.InvalidPayloadError`),
+        raises a :class:`~trio_kaspa_peer.LocalProtocolError` here, before
+        anything is queued; :class:`~trio_kaspa_peer.PeerClosed` if the peer
+        closes before the message is written.
         """
         item = self._prepare(msg, True)
         if not await self._outbox.put(item):

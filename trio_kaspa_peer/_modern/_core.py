@@ -65,6 +65,7 @@ from ..protowire import (
     PAYLOAD_BY_CLASS,
     AddressesMessage,
     Envelope,
+    InvalidPayloadError,
     InvRelayBlockMessage,
     InvTransactionsMessage,
     MessageTooLargeError,
@@ -73,6 +74,7 @@ from ..protowire import (
     PongMessage,
     ReadyMessage,
     RemoteProtocolError,
+    ValidationError,
     VerackMessage,
     decode,
     encode,
@@ -174,7 +176,12 @@ class _Request(NamedTuple):
 def _as_net_address(item: Any) -> NetAddress:
     """``NetAddress``, ``(host, port)`` or ``(ipaddress, port)`` as a protowire NetAddress."""
     if isinstance(item, NetAddress):
-        return item
+        if len(item.ip) in (4, 16) and item.port <= 0xFFFF:
+            return item
+        raise UsageError(
+            f"address_source gave a NetAddress with a {len(item.ip)}-byte ip and port "
+            f"{item.port}: the ip must be 4 or 16 bytes, the port at most 65535"
+        )
     try:
         host, port = item
         ip = ipaddress.ip_address(host)
@@ -604,7 +611,24 @@ class ModernCore(BaseCore):
                 f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
                 f"max_message_size ({self.config.max_message_size})"
             )
+        # Encoded, so a payload of the right class (or an envelope naming its member).
+        if isinstance(msg, Envelope):
+            name, payload = msg.name, msg.payload
+        else:
+            name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg
+        if name not in _BULK:
+            self._check_outgoing(name, payload)
         return data
+
+    def _check_outgoing(self, name: str, payload: Any) -> None:
+        """Refuse what the remote's conversion would refuse (and disconnect for): the
+        caller's bug, raised to the caller, not a broken connection later."""
+        try:
+            validate(name, payload, self._protocol_version)
+        except ValidationError as exc:
+            raise InvalidPayloadError(
+                f"{name} not sent: {exc} (the remote would refuse it)", path=exc.path, command=name
+            ) from exc
 
     def _encode(self, msg: Any) -> bytes:
         if isinstance(msg, Envelope):

@@ -20,6 +20,7 @@ __all__ = [
     "FieldRangeError",
     "HashingError",
     "InvalidParentsError",
+    "InvalidPayloadError",
     "KaspaPeerError",
     "LocalProtocolError",
     "MalformedMessageError",
@@ -163,6 +164,19 @@ class PayloadTooNewError(EncodeError):
         super().__init__(message, command=command)
         self.since = since
         self.protocol_version = protocol_version
+
+
+class InvalidPayloadError(EncodeError):
+    """A payload to send breaks the reference's conversion rules: the remote would refuse
+    it and disconnect (a 31-byte hash, a 5-byte ip, a port above 65535, ...).
+
+    The :class:`ValidationError` that found it is the ``__cause__``; ``path``
+    locates the offending value, as there.
+    """
+
+    def __init__(self, message: str, *, path: str = "", command: str | None = None) -> None:
+        super().__init__(message, command=command)
+        self.path = path
 
 
 class UsageError(LocalProtocolError, TypeError, ValueError):
