@@ -194,6 +194,31 @@ def test_address_limits() -> None:
         protowire.validate("addresses", message, 10)
 
 
+@pytest.mark.parametrize("name", ["inv_transactions", "request_transactions"])
+@pytest.mark.parametrize("version", [5, 6, 10])
+def test_transaction_id_limits(name: str, version: int) -> None:
+    # kaspad's MaxInvPerMsg and rusty-kaspa's MAX_INV_PER_TX_INV_MSG: both 131,072.
+    cls = protowire.PAYLOAD_BY_NAME[name].cls
+    ids = [protowire.TransactionId(bytes=H)] * 131_072
+    message = cls(ids=ids)
+    protowire.validate(name, message, version)
+    message.ids.append(protowire.TransactionId(bytes=H))
+    with pytest.raises(protowire.TooManyItemsError) as caught:
+        protowire.validate(name, message, version)
+    assert (caught.value.count, caught.value.limit) == (131_073, 131_072)
+    assert caught.value.path == "ids"
+
+
+def test_ibd_locator_limit_in_rusty_kaspa() -> None:
+    message = protowire.IbdChainBlockLocatorMessage(block_locator_hashes=[_hash()] * 64)
+    protowire.validate("ibd_chain_block_locator", message, 10)
+    message.block_locator_hashes.append(_hash())
+    protowire.validate("ibd_chain_block_locator", message, 5)  # kaspad sets no limit
+    with pytest.raises(protowire.TooManyItemsError) as caught:
+        protowire.validate("ibd_chain_block_locator", message, 6)
+    assert caught.value.limit == protowire.RUSTY_MAX_IBD_LOCATOR_HASHES == 64
+
+
 def test_anticone_size_limits() -> None:
     data = protowire.GhostdagData(
         selected_parent=_hash(),

@@ -9,7 +9,8 @@ rules without converting anything:
   (``infrastructure/network/netadapter/server/grpcserver/protowire/p2p_*.go``);
 * at protocol 6 and up, rusty-kaspa v2.0.1's conversion
   (``protocol/p2p/src/convert/*.rs``) and the stateless checks its flows make
-  on a message as it arrives (the address count, the SMT sizes).
+  on a message as it arrives (the address count, the transaction ids, the IBD
+  locator, the SMT sizes).
 
 Rules that need state (a request's answer, a chain's contents) are the
 engine's business, not this module's.
@@ -42,6 +43,8 @@ __all__ = [
     "KASPAD_MAX_INV_ITEMS",
     "KASPAD_MAX_USER_AGENT_BYTES",
     "RUSTY_MAX_ADDRESSES",
+    "RUSTY_MAX_IBD_LOCATOR_HASHES",
+    "RUSTY_MAX_INV_PER_TX_INV_MSG",
     "RUSTY_MAX_SMT_CHUNK_ENTRIES",
     "validate",
 ]
@@ -61,6 +64,14 @@ RequestRelayBlocks (protocol 5)."""
 
 KASPAD_MAX_USER_AGENT_BYTES: Final = 256
 """kaspad's ``MaxUserAgentLen`` (protocol 5; rusty-kaspa truncates longer ones instead)."""
+
+RUSTY_MAX_INV_PER_TX_INV_MSG: Final = 131_072
+"""rusty-kaspa's ``MAX_INV_PER_TX_INV_MSG``: the most ids in InvTransactions and
+RequestTransactions (protocol 6 and up; its transaction relay flows refuse more)."""
+
+RUSTY_MAX_IBD_LOCATOR_HASHES: Final = 64
+"""The most hashes rusty-kaspa takes in an IbdChainBlockLocator (protocol 6 and up: its IBD
+negotiation refuses a longer one, the locator being logarithmic in the DAG's size)."""
 
 RUSTY_MAX_SMT_CHUNK_ENTRIES: Final = 4096
 """rusty-kaspa's ``SMT_CHUNK_SIZE``: the most lanes in one SmtLaneChunk (protocol 10)."""
@@ -413,9 +424,17 @@ def _limited_hashes(limit: int, what: str) -> Callable[[Any, _Rules], None]:
 
 
 def _limited_ids(message: Any, r: _Rules) -> None:
-    if not r.rusty:
-        _count(message.ids, KASPAD_MAX_INV_ITEMS, "transaction ids", "ids")
-    _txid_list(message.ids, "ids")
+    limit = RUSTY_MAX_INV_PER_TX_INV_MSG if r.rusty else KASPAD_MAX_INV_ITEMS
+    ids = message.ids
+    _count(ids, limit, "transaction ids", "ids")
+    _txid_list(ids, "ids")
+
+
+def _ibd_locator(message: Any, r: _Rules) -> None:
+    hashes = message.block_locator_hashes
+    if r.rusty:
+        _count(hashes, RUSTY_MAX_IBD_LOCATOR_HASHES, "IBD locator hashes", "block_locator_hashes")
+    _hash_list(hashes, "block_locator_hashes")
 
 
 def _hashes(field: str) -> Callable[[Any, _Rules], None]:
@@ -561,7 +580,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any, _Rules], None]]] = {
     "block_with_trusted_data_v4": _block_with_trusted_data_v4,
     "trusted_data": _trusted_data,
     "request_ibd_chain_block_locator": _optional_hashes("low_hash", "high_hash"),
-    "ibd_chain_block_locator": _hashes("block_locator_hashes"),
+    "ibd_chain_block_locator": _ibd_locator,
     "request_antipast": _required_hashes("block_hash", "context_hash"),
     "request_next_pruning_point_and_its_anticone_blocks": _nothing,
     "block_body": _block_body,
