@@ -198,9 +198,12 @@ def test_address_limits() -> None:
 @pytest.mark.parametrize("version", [5, 6, 10])
 def test_transaction_id_limits(name: str, version: int) -> None:
     # kaspad's MaxInvPerMsg and rusty-kaspa's MAX_INV_PER_TX_INV_MSG: both 131,072.
-    cls = protowire.PAYLOAD_BY_NAME[name].cls
     ids = [protowire.TransactionId(bytes=H)] * 131_072
-    message = cls(ids=ids)
+    message: protowire.InvTransactionsMessage | protowire.RequestTransactionsMessage
+    if name == "inv_transactions":
+        message = protowire.InvTransactionsMessage(ids=ids)
+    else:
+        message = protowire.RequestTransactionsMessage(ids=ids)
     protowire.validate(name, message, version)
     message.ids.append(protowire.TransactionId(bytes=H))
     with pytest.raises(protowire.TooManyItemsError) as caught:
