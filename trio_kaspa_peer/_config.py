@@ -305,8 +305,9 @@ class PeerConfig:
     :class:`~trio_kaspa_peer.protowire.InvalidPayloadError` from ``send``."""
     compression: bool = False
     """(modern) Compress our messages with gzip: as a client, every message (kaspad's and
-    rusty-kaspa's clients do); as a server, replies to a client that compresses its own
-    (kaspad's rule).  Compressed messages are always accepted."""
+    rusty-kaspa's clients do), and ask for compressed replies (a rusty-kaspa server then
+    compresses every one; kaspad's mirrors the client); as a server, replies to a client
+    that compresses its own (kaspad's rule).  Compressed messages are always accepted."""
 
     # -- protocol 1 only ----------------------------------------------------------------------
 

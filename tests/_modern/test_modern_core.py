@@ -54,6 +54,7 @@ from trio_kaspa_peer._grpc import (
     BadResponseError,
     CompressedWithoutEncodingError,
     ConnectionTerminated,
+    HeadersReceived,
     InboundMessageTooLargeError,
     InvalidMessageFlagError,
     StreamEnded,
@@ -98,6 +99,19 @@ def the_close(driver: Driver) -> BaseException:
 
 
 # -- the handshake, both roles ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [False, True])
+def test_a_client_asks_for_gzip_replies_only_when_it_compresses(compression: bool) -> None:
+    # A tonic server (rusty-kaspa) compresses every reply when the client lists gzip:
+    # inflating costs us, so we list it only when we compress our own messages.
+    driver = Driver(make_core(compression=compression))
+    remote = remote_for(driver)
+    pump(driver, remote)
+    (headers,) = [e for e in remote.events if type(e) is HeadersReceived]
+    request = dict(headers.headers)
+    assert ("grpc-accept-encoding" in request) is compression
+    assert ("grpc-encoding" in request) is compression
 
 
 @ROLES

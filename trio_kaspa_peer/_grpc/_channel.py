@@ -114,9 +114,9 @@ __all__ = [
 #: The kaspa P2P service's one method.
 P2P_PATH: Final = "/protowire.P2P/MessageStream"
 
-#: Our stream window (SETTINGS_INITIAL_WINDOW_SIZE) unless told otherwise.  The
-#: references keep HTTP/2's 65,535; a larger window lets large messages flow
-#: without waiting a round trip per 64 KiB.
+#: Our stream window (SETTINGS_INITIAL_WINDOW_SIZE) unless told otherwise.  grpc-go
+#: starts from HTTP/2's 65,535 (hyper, under rusty-kaspa, from 1 MiB or more); a larger
+#: window lets large messages flow without waiting a round trip per 64 KiB.
 DEFAULT_STREAM_WINDOW_SIZE: Final = 1 << 20
 #: Our connection window unless told otherwise (raised from 65,535 by a
 #: WINDOW_UPDATE on stream 0 right after our SETTINGS).

@@ -264,6 +264,8 @@ class ModernCore(BaseCore):
                 authority=authority,
                 max_message_size=config.max_message_size,
                 send_compression="gzip" if config.compression else None,
+                # Listing gzip makes a tonic server (rusty-kaspa) compress every reply.
+                accept_gzip=config.compression,
                 stream_window_size=_STREAM_WINDOW,
                 connection_window_size=_CONNECTION_WINDOW,
                 max_frame_size=_MAX_FRAME,
