@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final, NoReturn
@@ -68,11 +69,24 @@ async def open_tcp_peer(
             f"could not connect to {host}:{port}: no answer within {connect_timeout:g} s"
         ) from None
     except OSError as exc:
-        raise ConnectError(f"could not connect to {host}:{port}: {exc}") from exc
+        raise ConnectError(f"could not connect to {host}:{port}: {_why(exc)}") from exc
     async with open_peer(
         stream, config, inbound=False, remote_address=(host, port), context=context
     ) as peer:
         yield peer
+
+
+def _why(exc: OSError) -> str:
+    """What went wrong, in the operating system's words: trio's "all attempts to connect
+    ... failed" keeps the error of each attempt in its cause."""
+    cause = exc.__cause__
+    errors = cause.exceptions if isinstance(cause, BaseExceptionGroup) else (exc,)
+    reasons = dict.fromkeys(
+        os.strerror(e.errno) if e.errno and e.errno > 0 else (e.strerror or str(e))
+        for e in errors
+        if isinstance(e, OSError)
+    )
+    return "; ".join(reasons) or str(exc)
 
 
 def _timeout_or_inf(timeout: float | None) -> float:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -354,6 +355,30 @@ def test_bad_usage_gets_clear_errors() -> None:
     done = run("listen", *V1, "--known", "seed.example:1")
     assert done.returncode == 1
     assert "host name needs resolving" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
+    # Raised inside the command's nursery, they used to come out as exception groups.
+    done = run("probe", "127.0.0.1:99999")
+    assert done.returncode == 1
+    assert "port must be an int in 1..65535" in done.stderr
+    done = run("watch", "127.0.0.1:1")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "kaspa-peer watch: error: could not connect to 127.0.0.1:1: Connection refused"
+    )
+    store = tmp_path / "other.sqlite"
+    run("crawl", "127.0.0.1:1", "--db", str(store), *V1)
+    done = run("crawl", "127.0.0.1:1", "--db", str(store))
+    assert done.returncode == 1
+    assert "(one file per network)" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = run("listen", "--host", "127.0.0.1", "--port", str(taken.getsockname()[1]))
+    assert done.returncode == 1
+    assert "Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
 
 

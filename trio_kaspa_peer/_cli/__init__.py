@@ -166,15 +166,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args)
     try:
         return _runner(args.command)(args)
-    except CommandError as exc:
-        print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KaspaPeerError as exc:
-        print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"kaspa-peer {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except BaseException as raised:
+        # A failure inside a command's nursery comes out in a group: judge its one error.
+        exc = _sole(raised)
+        if isinstance(exc, CommandError):
+            print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, (KaspaPeerError, OSError)):
+            print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"kaspa-peer {args.command}: interrupted", file=sys.stderr)
+            return 130
+        raise
+
+
+def _sole(exc: BaseException) -> BaseException:
+    """The one exception inside ``exc``'s (nested) groups, or ``exc`` when there are more."""
+    inner = exc
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return exc if isinstance(inner, BaseExceptionGroup) else inner
 
 
 if __name__ == "__main__":  # pragma: no cover

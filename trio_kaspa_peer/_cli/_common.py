@@ -165,6 +165,7 @@ async def until_interrupted(
     """
     interrupted = False
     result: T | None = None
+    error: Exception | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             scope = trio.CancelScope()
@@ -177,9 +178,18 @@ async def until_interrupted(
                     return
 
             nursery.start_soon(watch)
-            with scope:
-                result = await body(scope)
+            try:
+                with scope:
+                    result = await body(scope)
+            except Exception as exc:
+                # Raised below, as itself: out of the nursery it would come in a group.
+                error = exc
             nursery.cancel_scope.cancel()
+    if error is not None:
+        try:
+            raise error
+        finally:
+            del error
     return result, interrupted
 
 

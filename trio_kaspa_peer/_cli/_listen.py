@@ -122,10 +122,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
             else:
                 print(f"listening on {where} ({adapter.network_label(peer)})", flush=True)
 
-    try:
-        trio.run(until_interrupted, main)
-    except OSError as exc:
-        raise CommandError(str(exc)) from None
+    trio.run(until_interrupted, main)  # a failure: status 1, an interruption: 130
     summary = {
         "uptime_s": round(time.time() - started, 3),
         "peers": responder.peers_seen,

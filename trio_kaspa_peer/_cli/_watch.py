@@ -14,7 +14,6 @@ from .._sansio._lru import LRUSet
 from .._tcp import open_tcp_peer
 from ..crawl import adapter_for
 from ._common import (
-    CommandError,
     console,
     peer_config,
     positive,
@@ -187,10 +186,7 @@ def run_watch_command(args: argparse.Namespace) -> int:
                     closed.append(str(peer.close_reason))
                     nursery.cancel_scope.cancel()
 
-    try:
-        trio.run(until_interrupted, main)
-    except OSError as exc:
-        raise CommandError(str(exc)) from None
+    trio.run(until_interrupted, main)  # a failure: status 1, an interruption: 130
     final = stats.snapshot(reset=False)
     if args.json:
         print_json({"event": "end", **header, **final, "closed": closed[0] if closed else None})
