@@ -124,7 +124,8 @@ class ProtocolVersionTooLow(HandshakeError):
 
 
 class NetworkMismatchError(HandshakeError):
-    """The remote is on another network (its Version names another network)."""
+    """The remote is on another network: its Version names another network (modern), or
+    its first frame carries another network's magic (protocol 1)."""
 
 
 class SelfConnectionError(HandshakeError):

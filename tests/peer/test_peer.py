@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import AsyncIterator
@@ -410,6 +411,31 @@ async def test_keepalive_ping_measures_round_trip(mock_clock: trio.testing.MockC
         mock_clock.jump(119)
         await trio.testing.wait_all_tasks_blocked()
         assert out.stats().last_ping_time == stats.last_ping_time
+
+
+async def test_a_pair_on_two_networks_raises_the_mismatch() -> None:
+    # The side that saw the other network's magic says so; no exception group leaks
+    # out of the pair (the other side's cancelled handshake is no error of its own).
+    with pytest.raises(tkp.NetworkMismatchError, match="Network mismatch - local: ") as raised:
+        async with open_peer_pair(cfg(net=wire.KaspaNet.SIMNET), cfg(net=wire.KaspaNet.DEVNET)):
+            pass  # pragma: no cover
+    assert isinstance(raised.value.__cause__, wire.WrongNetworkError)
+
+
+async def test_a_modern_node_is_told_apart_from_a_wrong_network() -> None:
+    ours, theirs = trio.testing.memory_stream_pair()
+    modern = PeerConfig(net="simnet")
+
+    async def node() -> None:
+        with contextlib.suppress(tkp.HandshakeError):
+            async with tkp.open_peer(theirs, modern, inbound=True):
+                pass  # pragma: no cover
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node)
+        with pytest.raises(tkp.HandshakeError, match="it speaks the modern protocol"):
+            async with tkp.open_peer(ours, cfg(), inbound=False):
+                pass  # pragma: no cover
 
 
 def drain(stream: tkp.MessageStream) -> list[Any]:

@@ -48,5 +48,8 @@ def raise_as_is(exc: BaseException) -> NoReturn:
 
 
 def is_passthrough(exc: BaseException) -> bool:
-    """Exceptions that must travel through the nursery untouched."""
+    """Exceptions that must travel through the nursery untouched: ``Cancelled`` (alone, or
+    in a group holding nothing else, as a nursery raises it) and ``GeneratorExit``."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
     return isinstance(exc, (trio.Cancelled, GeneratorExit))

@@ -21,6 +21,7 @@ from .. import banscores as scores
 from .._errors import (
     HandshakeError,
     MisbehaviorError,
+    NetworkMismatchError,
     RemoteClosed,
     StallError,
     VersionNotFirstError,
@@ -45,6 +46,7 @@ from ..wire import (
     Hash,
     InvType,
     InvVect,
+    KaspaNet,
     MsgAddr,
     MsgBlock,
     MsgGetBlockInvs,
@@ -65,6 +67,7 @@ from ..wire import (
     SubnetworkID,
     UnknownCommandError,
     UnknownMessage,
+    WrongNetworkError,
     block_hash_of_payload,
     encode_frame,
 )
@@ -86,6 +89,23 @@ _Rule = Callable[["V1Core", Any, Frame], "Frame | Event | None"]
 
 _CONTROL: Final = frozenset({MsgPing, MsgPong})
 """Delivered, but dropped rather than waited for when ``messages()`` is full."""
+
+
+def _unreadable_handshake(error: RemoteProtocolError, net: Any) -> HandshakeError:
+    """Why the remote's first bytes are no protocol-1 message of our network."""
+    if isinstance(error, WrongNetworkError):
+        ours = KaspaNet.describe(int(net))
+        if error.magic in KaspaNet._value2member_map_:
+            theirs = KaspaNet.describe(error.magic)
+            return NetworkMismatchError(f"Network mismatch - local: {ours}, remote: {theirs}")
+        if error.magic & 0xFF00_0000 == 0x0400_0000 and error.magic & 0xFFFF == 0:
+            # The first 9 bytes as an HTTP/2 frame header: a SETTINGS frame, as a gRPC
+            # server answers anything with.
+            return HandshakeError(
+                "the remote answered with HTTP/2: it speaks the modern protocol "
+                "(PeerConfig(protocol='modern')), not protocol 1"
+            )
+    return HandshakeError(f"malformed handshake message: {error}")
 
 
 class V1Core(BaseCore):
@@ -280,7 +300,7 @@ class V1Core(BaseCore):
         """
         self._handled = True
         if self.handshake.stage is Stage.VERSION:
-            failure = HandshakeError(f"malformed handshake message: {error}")
+            failure = _unreadable_handshake(error, self.config.net)
             failure.__cause__ = error
             close = self._fail(failure)
         else:
