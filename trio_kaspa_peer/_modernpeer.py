@@ -61,7 +61,8 @@ class ModernPeer(Peer):
         RequestTransactions, RequestPruningPointUtxoSet,
         RequestPruningPointSmtState), the answer is the first message of the
         expected kind (a Pong with the Ping's nonce).  Answers are not
-        delivered to :meth:`~trio_kaspa_peer.Peer.messages`; the answer to a
+        delivered to :meth:`~trio_kaspa_peer.Peer.messages` (listeners hear
+        them, as every message read); the answer to a
         request given up (cancelled, or timed out) is, when it comes, and never
         taken for a later request's.  A request answered item by item
         (RequestRelayBlocks, RequestTransactions, RequestIBDBlocks,

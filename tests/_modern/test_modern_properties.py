@@ -141,14 +141,14 @@ def test_the_conversation_itself() -> None:
         *["PongMessage"] * 3,
         "response",  # our RequestAddresses answered
         "send",  # we answer theirs
-        "RequestAddressesMessage",
+        "notify",  # ... which the listeners hear, and messages() does not get
     ]
     assert _kinds(server) == [
         *handshake,
         *["send", "PingMessage"] * 3,
         "InvTransactionsMessage",
         "send",
-        "RequestAddressesMessage",
+        "notify",
         "AddressesMessage",  # our answer, not a request of theirs: delivered
         "close",
     ]

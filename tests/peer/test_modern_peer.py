@@ -245,9 +245,10 @@ async def test_request_addresses_and_ping() -> None:
         rtt = await modern(out).ping()
         assert 0 <= rtt < 5
         assert 0 <= await modern(inb).ping() < 5
-        # The requests and their answers never reach messages(); the remote's requests do.
-        got = [type(await inb.messages().receive()).__name__ for _ in range(2)]
-        assert got == ["RequestAddressesMessage", "PingMessage"]
+        # The requests and their answers never reach messages(); the remote's requests do,
+        # except the first RequestAddresses, which the peer answered itself.
+        got = [type(await inb.messages().receive()).__name__ for _ in range(1)]
+        assert got == ["PingMessage"]
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(trio.WouldBlock):
             inb.messages().receive_nowait()
@@ -735,12 +736,9 @@ async def test_scripted_node_sees_what_a_node_expects(inbound: bool) -> None:
         await trio.sleep_forever()
 
     async with scripted(cfg(), node, inbound=inbound) as (peer, _remote):
-        got = [await peer.messages().receive() for _ in range(3)]
-        assert [type(m).__name__ for m in got] == [
-            "RequestAddressesMessage",
-            "PingMessage",
-            "InvRelayBlockMessage",
-        ]
+        # The RequestAddresses was answered by the peer itself: not delivered.
+        got = [await peer.messages().receive() for _ in range(2)]
+        assert [type(m).__name__ for m in got] == ["PingMessage", "InvRelayBlockMessage"]
     assert seen["version"].network == NETWORK
     assert len(seen["version"].id) == 16
     assert seen["addresses"] == pw.AddressesMessage()
@@ -933,6 +931,30 @@ async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> 
         assert not peer.closed
 
 
+async def test_listeners_hear_the_answers_requests_take() -> None:
+    heard: list[str] = []
+    read: list[str] = []
+    listeners = (
+        tkp.MessageListeners()
+        .on(pw.PongMessage, lambda peer, msg: heard.append("pong"))
+        .on(pw.AddressesMessage, lambda peer, msg: heard.append("addresses"))
+        .on_read(lambda peer, size, msg, error: read.append(type(msg).__name__))
+    )
+    async with open_peer_pair(cfg(listeners=listeners), cfg()) as (a, _b):
+        read.clear()
+        before = a.stats()
+        await modern(a).ping()
+        await modern(a).request_addresses()
+        assert heard == ["pong", "addresses"]
+        assert read == ["PongMessage", "AddressesMessage"]
+        assert len(a.messages()) == 0  # answers go to their requester only
+        stats = a.stats()
+        assert stats.messages_received == before.messages_received + 2
+        # ping() counts in the ping statistics, as the keepalive does.
+        assert stats.last_ping_time > 0
+        assert stats.last_ping_nonce == 0  # answered
+
+
 async def test_a_payload_the_remote_would_refuse_is_refused_at_send() -> None:
     async with scripted(cfg(), await handshake_then(forever)) as (peer, _remote):
         bad = pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b"\x01" * 31))
@@ -940,6 +962,9 @@ async def test_a_payload_the_remote_would_refuse_is_refused_at_send() -> None:
             await peer.send(bad)
         with pytest.raises(pw.InvalidPayloadError):
             peer.send_nowait(bad)
+        request = pw.RequestRelayBlocksMessage(hashes=[pw.Hash(bytes=b"\x01" * 31)])
+        with pytest.raises(pw.InvalidPayloadError, match=r"hashes\[0\]"):
+            await modern(peer).request(request)
         assert not peer.closed
         await peer.send(pw.InvRelayBlockMessage(hash=pw.Hash(bytes=b"\x01" * 32)))
 

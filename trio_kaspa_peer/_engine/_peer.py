@@ -686,6 +686,18 @@ class Peer(trio.abc.AsyncResource):
             await self._offload(event)
         elif kind is Response or kind is RequestFailed:
             assert isinstance(event, (Response, RequestFailed))
+            if kind is Response:
+                # An answer goes to its requester, not to messages(); the listeners hear it
+                # as they hear everything read.
+                assert isinstance(event, Response)
+                msg = event.message
+                if self._debug:
+                    logger.debug("received %s from %s", self._core.describe(msg), self.address)
+                for callback in listeners.read:
+                    await self._call(callback, event.size, msg, None)
+                callbacks = listeners.by_type.get(type(msg))
+                if callbacks:
+                    await self._run_listeners(callbacks, msg)
             waiter = self._requests.get(event.request_id)
             if waiter is not None:
                 waiter[1].append(event)

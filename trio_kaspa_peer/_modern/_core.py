@@ -564,7 +564,9 @@ class ModernCore(BaseCore):
         source = self.config.address_source
         addresses = [_as_net_address(item) for item in (source() if source else ())]
         answer = AddressesMessage(address_list=addresses[:1000])
-        return self._then(Send([answer], SendPolicy.WAIT), self._deliverable(envelope, size))
+        # Answered: the listeners hear it, messages() does not get it (an application
+        # answering it too would send the one Addresses the node does not take).
+        return self._then(Send([answer], SendPolicy.WAIT), Notify(payload, size))
 
     def _match_response(self, envelope: Envelope, size: int) -> Event | None:
         """The pending request this message answers, as a :class:`Response` event."""
@@ -598,6 +600,11 @@ class ModernCore(BaseCore):
         continued = self._continued
         if continued is not None and continued[0] == request_id:
             self._continued = None
+        if request.nonce:  # a Ping's Pong: its round trip, from when it was asked
+            asked = request.deadline - self.config.request_timeout
+            self.last_ping_micros = int((self._now - asked) * 1_000_000)
+            if self.last_ping_nonce == request.nonce:
+                self.last_ping_nonce = 0
         if request.origin in _CONTINUED_BY:
             follow_up = _CONTINUED_BY[request.origin]
             if envelope.name in _FOLLOW_UPS[follow_up][2]:
@@ -697,13 +704,19 @@ class ModernCore(BaseCore):
             self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
             request_id = self._next_request_id
         routed = self._protocol_version >= _BY_ID_FROM and origin not in _ANSWERED_BY_KIND
+        if name not in _BULK:
+            self._check_outgoing(name, msg)
         data = encode(
             msg,
             request_id=request_id if routed and not follows else 0,
             protocol_version=self._protocol_version,
         )
         deadline = now + self.config.request_timeout
-        nonce = msg.nonce if isinstance(msg, PingMessage) else 0
+        nonce = 0
+        if isinstance(msg, PingMessage):
+            nonce = msg.nonce
+            self.last_ping_nonce = nonce  # the statistics count ping()'s pings too
+            self.last_ping_time = self._now_wall + (now - self._now)  # as of the last event
         self._requests[request_id] = _Request(kinds, deadline, nonce, routed, origin)
         return request_id, data
 

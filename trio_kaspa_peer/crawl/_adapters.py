@@ -162,9 +162,16 @@ class ProtocolAdapter(abc.ABC):
     def refusals(self, message: Any) -> list[Any]:
         """The answers to a request a responder cannot serve (empty for other messages)."""
 
-    def responder_config(self, config: PeerConfig, source: Callable[[], list[Any]]) -> PeerConfig:
+    def responder_config(
+        self,
+        config: PeerConfig,
+        source: Callable[[], list[Any]],
+        on_request: Callable[[Peer, Any], Any],
+    ) -> PeerConfig:
         """``config`` for a responder whose addresses come from ``source`` (the protocol's
-        own address messages' entries).  Protocol 1 needs nothing more."""
+        own address messages' entries).  Where the peer answers the first address request
+        itself, and keeps it from ``messages()``, ``on_request(peer, message)`` is to hear
+        every address request, that first one included.  Protocol 1 needs nothing more."""
         return config
 
     @abc.abstractmethod
@@ -447,8 +454,16 @@ class ModernAdapter(ProtocolAdapter):
             return [pw.RejectMessage(reason="not served: this node keeps no block data")]
         return []
 
-    def responder_config(self, config: PeerConfig, source: Callable[[], list[Any]]) -> PeerConfig:
-        return replace(config, address_source=source)
+    def responder_config(
+        self,
+        config: PeerConfig,
+        source: Callable[[], list[Any]],
+        on_request: Callable[[Peer, Any], Any],
+    ) -> PeerConfig:
+        from ..protowire import RequestAddressesMessage
+
+        listeners = config.listeners.on(RequestAddressesMessage, on_request)
+        return replace(config, address_source=source, listeners=listeners)
 
     def announce(self, blocks: Sequence[bytes], transactions: Sequence[bytes]) -> list[Any]:
         from .. import protowire as pw

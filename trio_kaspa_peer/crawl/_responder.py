@@ -130,7 +130,9 @@ class Responder:
         if not isinstance(config, PeerConfig):
             raise UsageError(f"config must be a PeerConfig, got {type(config).__name__}")
         self.adapter: ProtocolAdapter = adapter_for(config)
-        self.config: PeerConfig = self.adapter.responder_config(config, self._source)
+        self.config: PeerConfig = self.adapter.responder_config(
+            config, self._source, self._heard_request
+        )
         """The config to serve with: protocols whose peer answers the first address request
         itself take their answer from this responder's book."""
         self.book: AddressBook = AddressBook(capacity)
@@ -160,6 +162,8 @@ class Responder:
         self.address_requests: int = 0
         self.first_answers: int = 0
         self._first_answer_size = 0
+        self._asked: set[int] = set()
+        """The peers (by id) that asked for addresses: the peer answered the first."""
         self.refusals: int = 0
 
     def _source(self) -> list[Any]:
@@ -170,6 +174,15 @@ class Responder:
         entries = list(getattr(reply, "address_list", ()))
         self._first_answer_size = len(entries)
         return entries
+
+    def _heard_request(self, peer: Peer, message: Any) -> None:
+        """Every address request, heard by a listener; the peer itself answered the first
+        one of a connection (from :meth:`_source`), and ``messages()`` never gets it."""
+        if peer.id in self._asked or peer.closed:  # closed: its handler forgot it
+            return
+        self._asked.add(peer.id)
+        size = self._first_answer_size
+        self._event(PeerEventKind.ADDRESSES_SENT, peer, f"{size} addresses", size)
 
     def reply_addresses(self) -> list[GossipAddress]:
         """The addresses for the next address reply (override to answer otherwise)."""
@@ -195,18 +208,11 @@ class Responder:
             peer,
             f"{stats.user_agent} protocol {stats.protocol_version}",
         )
-        answered = 0
-        first_by_peer = adapter.peer_answers_first_request
+        # Where the peer answered the first request itself, it counts against the limit.
+        answered = 1 if adapter.peer_answers_first_request else 0
         try:
             async for msg in peer.messages():
                 if adapter.is_address_request(msg):
-                    if first_by_peer:
-                        # The peer answered this one itself, from our book (see config).
-                        first_by_peer = False
-                        answered += 1
-                        size = self._first_answer_size
-                        self._event(PeerEventKind.ADDRESSES_SENT, peer, f"{size} addresses", size)
-                        continue
                     self.address_requests += 1
                     limit = self.requests_per_connection
                     if limit is not None and answered >= limit:
@@ -244,6 +250,7 @@ class Responder:
                         await peer.send(reply)
                     self._event(PeerEventKind.REFUSED, peer, _describe(msg))
         finally:
+            self._asked.discard(peer.id)
             reason = peer.close_reason
             self._event(PeerEventKind.CLOSED, peer, str(reason) if reason else "handler ended")
 
