@@ -151,6 +151,10 @@ MODERN_NETS: Final[dict[KaspaNet, str]] = {
 }
 """The modern protocol's network name for each protocol-1 network."""
 
+_MAX_GATHER: Final = 10.0
+"""The longest ``gather_reads``: each wait is for a remote that is not waiting for us, but an
+unbounded one would still slow a streaming remote down to nothing."""
+
 _HIGHEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 10}
 _LOWEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 5}
 
@@ -267,7 +271,7 @@ class PeerConfig:
     millisecond: ``epoll`` sleeps in whole milliseconds); a remote waiting for our answer
     never does: anything we write ends the wait.  Only TCP streams wait so (segments are
     theirs), and nothing does under a clock that stands still (``trio.testing.MockClock()``
-    without autojump).  ``0`` reads at once, always."""
+    without autojump).  ``0`` reads at once, always; at most 10 s."""
     max_loop_stall: float = 0.05
     """How long one received message may hold up the event loop (every peer of the process
     waits meanwhile).  Messages of :attr:`offload_size` bytes or more (256 KiB at the default)
@@ -336,6 +340,12 @@ class PeerConfig:
     """(v1) Commands received undecoded, as :class:`~trio_kaspa_peer.wire.RawMessage` (blocks
     to relay, say): checksum-verified, listeners keyed by ``RawMessage``."""
 
+    _defaults_of: tuple[KaspaProtocol, frozenset[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """Which protocol's defaults filled which version fields: how :func:`dataclasses.replace`
+    switching ``protocol`` knows to fill them again (it passes every field on)."""
+
     def __post_init__(self) -> None:
         try:
             self._check()
@@ -373,8 +383,14 @@ class PeerConfig:
         ):
             integer(name, 1, 1 << 62)
         gather: Any = self.gather_reads
-        if isinstance(gather, bool) or not isinstance(gather, (int, float)) or not gather >= 0:
-            raise ConfigError(f"gather_reads must be a number of seconds >= 0, got {gather!r}")
+        if (
+            isinstance(gather, bool)
+            or not isinstance(gather, (int, float))
+            or not 0 <= gather <= _MAX_GATHER
+        ):
+            raise ConfigError(
+                f"gather_reads must be a number of seconds in 0..{_MAX_GATHER:g}, got {gather!r}"
+            )
         integer("max_pending_requests", 1, 1 << 20)
         integer("max_message_size", 1024, 1 << 30)
         callable_or_none("address_source")
@@ -397,6 +413,33 @@ class PeerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        carried = self._defaults_of
+        if carried is not None and not (
+            isinstance(carried, tuple)
+            and len(carried) == 2
+            and isinstance(carried[0], KaspaProtocol)
+            and isinstance(carried[1], frozenset)
+            and carried[1] <= {"protocol_version", "min_protocol_version"}
+        ):
+            raise ConfigError("_defaults_of is the config's own record: leave it out")
+        if carried is not None and carried[0] is not protocol:
+            # replace() switched protocols: what the other one's defaults filled, unchanged
+            # since, is filled again with this one's.
+            highest = _HIGHEST[carried[0]]
+            then = highest if "protocol_version" in carried[1] else self.protocol_version
+            before = {
+                "protocol_version": highest,
+                "min_protocol_version": min(_LOWEST[carried[0]], then or 1),
+            }
+            for name in carried[1]:
+                if getattr(self, name) == before[name]:
+                    put(name, None)
+        defaulted = frozenset(
+            name
+            for name in ("protocol_version", "min_protocol_version")
+            if getattr(self, name) is None
+        )
+        put("_defaults_of", (protocol, defaulted))
         if self.protocol_version is None:
             put("protocol_version", _HIGHEST[protocol])
         if self.min_protocol_version is None:

@@ -560,7 +560,7 @@ FLAGS = {
     "compression",
     "validate",
 }
-OPTIONAL = {"net", "protocol_version", "min_protocol_version", "ban_threshold"}
+OPTIONAL = {"net", "protocol_version", "min_protocol_version", "ban_threshold", "_defaults_of"}
 
 
 @pytest.mark.parametrize(

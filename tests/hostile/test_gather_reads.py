@@ -130,7 +130,7 @@ def test_a_clock_that_stands_still_never_gathers() -> None:
     assert not _frozen(object())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [-0.001, True, "0.5", math.nan])
+@pytest.mark.parametrize("value", [-0.001, True, "0.5", math.nan, math.inf, 10.001])
 def test_gather_reads_is_checked(value: object) -> None:
     with pytest.raises(tkp.ConfigError, match="gather_reads"):
         cfg(gather_reads=value)

@@ -875,6 +875,28 @@ def test_config_validation() -> None:
     assert replace(PeerConfig(), user_agent_name="n").user_agent.endswith("/n:/")
 
 
+async def test_messages_without_delivery_is_a_usage_error() -> None:
+    async with open_peer_pair(cfg(deliver_messages=False), cfg()) as (a, _b):
+        with pytest.raises(tkp.UsageError, match="deliver_messages=False"):
+            a.messages()
+
+
+def test_replace_switching_protocols_fills_the_version_defaults_again() -> None:
+    modern = PeerConfig(net="devnet")
+    v1_config = replace(modern, protocol=1)
+    assert (v1_config.protocol_version, v1_config.min_protocol_version) == (1, 1)
+    assert v1_config == PeerConfig(protocol=1, net=wire.KaspaNet.DEVNET)
+    back = replace(v1_config, protocol="modern")
+    assert (back.protocol_version, back.min_protocol_version) == (10, 5)
+    assert back == modern
+    # What was given is kept: it was not a default.
+    pinned = replace(PeerConfig(protocol_version=7), protocol=1)
+    assert (pinned.protocol_version, pinned.min_protocol_version) == (7, 1)
+    assert replace(PeerConfig(min_protocol_version=7), protocol="modern").min_protocol_version == 7
+    # Within one protocol, replace() keeps everything as it was.
+    assert replace(modern, ping_interval=5).protocol_version == 10
+
+
 async def test_bad_arguments_raise_our_errors_and_leave_the_peer_open() -> None:
     H = wire.Hash(bytes(range(32)))
     async with open_peer_pair(cfg(), cfg()) as (a, b):

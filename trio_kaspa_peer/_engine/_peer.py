@@ -341,10 +341,17 @@ class Peer(trio.abc.AsyncResource):
         """The received messages, in order, as an async iterator (bounded: backpressure).
 
         Iteration ends when the peer closes.  Enabled by
-        ``PeerConfig.deliver_messages``; when nobody reads, the reader stops
-        once ``message_queue_size`` messages (or ``message_queue_bytes``)
-        wait.  The types a :meth:`subscribe` block routes are not here.
+        ``PeerConfig.deliver_messages`` (otherwise a
+        :class:`~trio_kaspa_peer.UsageError`: nothing would ever come); when
+        nobody reads, the reader stops once ``message_queue_size`` messages
+        (or ``message_queue_bytes``) wait.  The types a :meth:`subscribe`
+        block routes are not here.
         """
+        if not self._deliver:
+            raise UsageError(
+                "messages() gets nothing with PeerConfig(deliver_messages=False): use "
+                "listeners, or subscribe() to the types you want"
+            )
         return self._inbox
 
     @contextmanager
