@@ -7,13 +7,14 @@ it runs anywhere; point ``open_tcp_peer`` at a real node's address instead.
 from __future__ import annotations
 
 import functools
+import ipaddress
 
 import trio
 
-from trio_kaspa_peer import PeerConfig, open_tcp_peer, wire
+from trio_kaspa_peer import ModernPeer, PeerConfig, open_tcp_peer
 from trio_kaspa_peer.crawl import NodeAddress, Responder
 
-CONFIG = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET, user_agent_name="tutorial")
+CONFIG = PeerConfig(net="simnet", user_agent_name="tutorial")
 
 
 async def main() -> list[str]:
@@ -23,13 +24,12 @@ async def main() -> list[str]:
         port = listeners[0].socket.getsockname()[1]
 
         async with open_tcp_peer("127.0.0.1", port, CONFIG, connect_timeout=5) as peer:
+            assert isinstance(peer, ModernPeer)  # the default protocol's peer
             print("connected to", peer.remote_version.user_agent)
-            await peer.send(wire.MsgGetAddr())
-            async for message in peer.messages():
-                if isinstance(message, wire.MsgAddr):
-                    addresses = [f"{a.ip_string}:{a.port}" for a in message.addr_list]
-                    print("it knows", addresses)
-                    break
+            known = await peer.request_addresses()
+            addresses = [f"{ipaddress.ip_address(a.ip)}:{a.port}" for a in known]
+            print("it knows", addresses)
+            print(f"ping {await peer.ping() * 1000:.1f} ms")
         nursery.cancel_scope.cancel()
     return addresses
 

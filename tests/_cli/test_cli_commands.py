@@ -369,7 +369,8 @@ def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
         "kaspa-peer watch: error: could not connect to 127.0.0.1:1: Connection refused"
     )
     store = tmp_path / "other.sqlite"
-    run("crawl", "127.0.0.1:1", "--db", str(store), *V1)
+    done = run("crawl", "127.0.0.1:1", "--db", str(store), *V1)
+    assert done.returncode == 1  # a crawl that reached no node failed
     done = run("crawl", "127.0.0.1:1", "--db", str(store))
     assert done.returncode == 1
     assert "(one file per network)" in done.stderr

@@ -14,17 +14,8 @@ from ._common import NEEDS_RICH, CommandError, add_common, have_rich, positive, 
 
 __all__ = ["build_parser", "main"]
 
-DESCRIPTION: Final = """\
-Speak the kaspa peer-to-peer protocols from the command line.
-
-  demo     crawl a simulated network of about 100 nodes on 127.0.0.1 (no outside network)
-  probe    handshake with nodes and show their version, ping time and address count
-  crawl    crawl a network from seed addresses, with a store and a report
-  watch    stay connected to a node and show its block and transaction announcements
-  listen   run a responder node and log every peer event
-
-Run 'kaspa-peer COMMAND --help' for a command's options.
-"""
+DESCRIPTION: Final = "Speak the kaspa peer-to-peer protocols from the command line."
+EPILOG: Final = "Run 'kaspa-peer COMMAND --help' for a command's options."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kaspa-peer",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kaspa-peer {__version__}")
@@ -44,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="crawl a simulated network on 127.0.0.1",
+        help="crawl a simulated network of about 100 nodes on 127.0.0.1 (no outside network)",
         description="Start a simulated network of responder nodes on 127.0.0.1 (some slow, "
         "some dead, a few hostile), crawl it with a live progress display, write the SQLite "
         "store and the HTML report, and print the summary. Nothing leaves this machine.",
@@ -65,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = commands.add_parser(
         "probe",
-        help="handshake with nodes and show what they are",
+        help="handshake with nodes and show their version, ping time and address count",
         description="Connect to each node, complete the handshake, ping it and ask it for "
         "addresses; print its version details. Exit status 1 when a node was not reached.",
     )
@@ -74,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     crawl = commands.add_parser(
         "crawl",
-        help="crawl a network from seed addresses",
+        help="crawl a network from seed addresses, with a store and a report",
         description="Crawl breadth-first over address gossip from the seeds, with a live "
         "display (discovered, reached, failed, in flight, rate, ETA); optionally write the "
         "SQLite store, JSON Lines and the HTML report. Ctrl-C stops it: what was probed is "
@@ -115,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = commands.add_parser(
         "watch",
-        help="show a node's block and transaction announcement rate",
+        help="stay connected to a node and show its block and transaction announcements",
         description="Stay connected to one node and show how many blocks and transactions it "
         "announces per second, how many distinct hashes, and the gaps between blocks.",
     )
@@ -124,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listen = commands.add_parser(
         "listen",
-        help="run a responder node",
+        help="run a responder node and log every peer event",
         description="Accept peers, answer their address requests from what this node learned "
         "and its pings, refuse what it cannot serve, and log one line per peer event. Ctrl-C "
         "prints the statistics and shuts down cleanly.",

@@ -41,8 +41,8 @@ def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output:
         "--net",
         default=net,
         metavar="NAME",
-        help="the network: mainnet, testnet (testnet-10, testnet-12), simnet, devnet, regtest "
-        f"(default: {net or 'the protocol default'})",
+        help="the network: mainnet, testnet (testnet-10, testnet-12), simnet, devnet, "
+        f"regtest (protocol 1 only) (default: {net or 'the protocol default'})",
     )
     group.add_argument(
         "--protocol",

@@ -21,12 +21,14 @@ from ..crawl import (
     CrawlProgress,
     NodeAddress,
     NodeRecord,
+    NodeStatus,
     adapter_for,
     default_store_path,
     open_crawl,
     open_store,
     write_report,
 )
+from ..crawl._report import crawl_title
 from ..testing import open_simulated_network
 from ._common import (
     CommandError,
@@ -203,7 +205,10 @@ def _finish(
                 out.print(f"{name}: {value}", soft_wrap=True)
         if outcome.interrupted:
             out.print("[yellow]Interrupted: what was probed is stored.[/]")
-    return 130 if outcome.interrupted else 0
+    if outcome.interrupted:
+        return 130
+    # Nothing answered the handshake (the seeds down, say): that is a failed crawl.
+    return 0 if any(r.status is NodeStatus.REACHABLE for r in outcome.records) else 1
 
 
 def run_crawl_command(args: argparse.Namespace) -> int:
@@ -240,7 +245,7 @@ def run_crawl_command(args: argparse.Namespace) -> int:
         async def seeds() -> list[NodeAddress]:
             return await resolve_targets(list(args.seeds), port)
 
-        title = f"kaspa {network} crawl"
+        title = crawl_title(network)
         outcome = trio.run(
             functools.partial(
                 _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=args.resume
@@ -276,8 +281,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
     )
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    db: Path = args.db or out_dir / f"kaspa-demo-{network}.sqlite"
-    report: Path = args.report or out_dir / f"kaspa-demo-{network}.html"
+    stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet
+    db: Path = args.db or out_dir / f"{stem}.sqlite"
+    report: Path = args.report or out_dir / f"{stem}.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)  # the demo starts afresh
     title = f"kaspa-peer demo: {args.nodes} simulated nodes on 127.0.0.1 ({network})"

@@ -43,6 +43,12 @@ _STATUS_COLORS: Final = {
 }
 
 
+def crawl_title(network: str) -> str:
+    """``kaspa-mainnet crawl`` (a modern network's name says kaspa already), ``kaspa
+    simnet crawl``."""
+    return f"{network} crawl" if network.startswith("kaspa") else f"kaspa {network} crawl"
+
+
 @dataclass(frozen=True, slots=True)
 class ReportData:
     """What a report shows: a store's contents (see :meth:`from_store`)."""
@@ -364,7 +370,7 @@ def build_report(data: ReportData) -> str:
     plotly_js = get_plotlyjs()
     if "</script" in plotly_js.lower():  # pragma: no cover - a plotly.js that breaks the page
         raise ReportError("the embedded plotly.js contains '</script'")
-    title = data.title or f"kaspa {data.network} crawl"
+    title = data.title or crawl_title(data.network)
     summary = "\n".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
         for k, v in _summary_rows(data)
