@@ -112,6 +112,10 @@ _AGENTS: Final = (
     ("kaspa-sim", "1.2", 15),
     ("ancient", "0.1", 5),
 )
+"""Protocol 1's user agents, with their weights."""
+_MODERN_AGENTS: Final = {"0.5.0": "2.0.1", "0.4.2": "1.1.0"}
+"""The modern protocol's versions in their place (the same draws, so a seed gives the same
+network either way)."""
 _SERVICES: Final = (
     int(ServiceFlag.NODE_NETWORK),
     int(ServiceFlag.NODE_NETWORK | ServiceFlag.NODE_BLOOM | ServiceFlag.NODE_CF),
@@ -262,7 +266,12 @@ def _plan(
             if other != i:
                 books[i].add(other)
     plans: list[tuple[NodeKind, dict[str, Any], set[int]]] = []
-    names = [(name, version) for name, version, weight in _AGENTS for _ in range(weight)]
+    modern = max(protocol_versions) >= 5
+    names = [
+        (name, _MODERN_AGENTS.get(version, version) if modern else version)
+        for name, version, weight in _AGENTS
+        for _ in range(weight)
+    ]
     for i, kind in enumerate(kinds):
         name, version = rng.choice(names)
         details = {
