@@ -81,6 +81,7 @@ from ..protowire import (
     summarize,
     validate,
 )
+from ..protowire._validate import validate_known
 from ._handshake import ModernHandshake, Refusal, wire_ip
 
 if TYPE_CHECKING:
@@ -633,7 +634,7 @@ class ModernCore(BaseCore):
         """Refuse what the remote's conversion would refuse (and disconnect for): the
         caller's bug, raised to the caller, not a broken connection later."""
         try:
-            validate(name, payload, self._protocol_version)
+            validate_known(name, payload, self._protocol_version)
         except ValidationError as exc:
             raise InvalidPayloadError(
                 f"{name} not sent: {exc} (the remote would refuse it)", path=exc.path, command=name

@@ -121,6 +121,11 @@ def _length(value: bytes, size: int, what: str, step: str) -> None:
 
 
 def _hash_list(hashes: Iterable[_pb.Hash], field: str) -> None:
+    for item in hashes:  # every one passes, usually: find which one fails only then
+        if len(item.bytes) != 32:
+            break
+    else:
+        return
     for index, item in enumerate(hashes):
         if len(item.bytes) != 32:
             raise _Fail(
@@ -129,6 +134,11 @@ def _hash_list(hashes: Iterable[_pb.Hash], field: str) -> None:
 
 
 def _txid_list(ids: Iterable[_pb.TransactionId], field: str) -> None:
+    for item in ids:
+        if len(item.bytes) != 32:
+            break
+    else:
+        return
     for index, item in enumerate(ids):
         if len(item.bytes) != 32:
             raise _Fail(
@@ -622,6 +632,16 @@ def validate(name: str, payload: Message, protocol_version: int) -> None:
             protocol_version=protocol_version,
             command=name,
         )
+    validate_known(name, payload, protocol_version)
+
+
+def validate_known(name: str, payload: Message, protocol_version: int) -> None:
+    """:func:`validate` for a caller that knows its arguments are right: ``payload`` is
+    member ``name``'s class and exists at ``protocol_version`` (it was just encoded so).
+    Not public: nothing is checked but the payload."""
+    validator = _VALIDATORS[name]
+    if validator is _nothing:
+        return
     if protocol_version >= 9:
         rules = _RUSTY
     elif protocol_version >= 6:
@@ -629,7 +649,7 @@ def validate(name: str, payload: Message, protocol_version: int) -> None:
     else:
         rules = _KASPAD
     try:
-        _VALIDATORS[name](payload, rules)
+        validator(payload, rules)
     except _Fail as fail:
         path = ".".join(reversed(fail.steps))
         where = f"{path}: " if path else ""
