@@ -909,7 +909,7 @@ async def test_relay_invs_and_pings_are_dropped_when_messages_is_full() -> None:
     config = cfg(message_queue_size=5)
     async with scripted(config, await handshake_then(flood)) as (peer, _remote):
         await trio.testing.wait_all_tasks_blocked()
-        # Invs past the bound and Pings (already answered) were dropped, never waited
+        # Invs past the bound and Pings (answered already) were dropped, never waited
         # for; the Addresses wait for room (backpressure), and the Ping behind them too.
         assert pongs == list(range(1, 10))
         stream = peer.messages()

@@ -445,26 +445,42 @@ def drain(stream: tkp.MessageStream) -> list[Any]:
     return got
 
 
-async def test_pings_and_pongs_are_dropped_when_messages_is_full() -> None:
-    # Answered (a ping) or matched (a pong) already: waiting for room for one would leave
-    # the remote's next ping unread.  Anything else waits (backpressure).
+async def test_pings_are_dropped_when_messages_is_full() -> None:
+    # Answered already: waiting for room for one would leave the remote's next ping
+    # unread.  Anything else waits (backpressure), pongs included.
     async with open_peer_pair(cfg(message_queue_size=2), cfg()) as (out, inb):
         for nonce in range(1, 6):
             await inb.send(wire.MsgPing(nonce))
-            await inb.send(wire.MsgPong(nonce))
-        for _ in range(3):
-            await inb.send(wire.MsgGetAddr())
-        await inb.send(wire.MsgPing(99))
+        for fee in range(3):
+            await inb.send(wire.MsgFeeFilter(fee))
+        await inb.send(wire.MsgPing(99))  # behind what waits for room
         await trio.testing.wait_all_tasks_blocked()
         stream = out.messages()
-        assert stream.dropped == 8  # 2 queued, 8 dropped
+        assert stream.dropped == 3  # two queued, three dropped
         pongs = [m.nonce for m in drain(inb.messages()) if isinstance(m, wire.MsgPong)]
         assert pongs == [1, 2, 3, 4, 5]
         got = [await stream.receive() for _ in range(5)]
-        assert [type(m).__name__ for m in got] == ["MsgPing", "MsgPong"] + ["MsgGetAddr"] * 3
+        assert got == [wire.MsgPing(1), wire.MsgPing(2)] + [wire.MsgFeeFilter(f) for f in range(3)]
         await trio.testing.wait_all_tasks_blocked()
         pongs = [m.nonce for m in drain(inb.messages()) if isinstance(m, wire.MsgPong)]
         assert pongs == [99]
+
+
+async def test_the_keepalive_pong_is_heard_not_delivered(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    heard: list[int] = []
+    listeners = MessageListeners().on(wire.MsgPong, lambda peer, msg: heard.append(msg.nonce))
+    async with open_peer_pair(cfg(ping_interval=120, listeners=listeners), cfg()) as (out, inb):
+        mock_clock.jump(120)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(heard) == 1  # the keepalive's pong, heard by the listener
+        got = drain(out.messages())  # ... and not delivered (the remote's own ping is)
+        assert [type(m) for m in got] == [wire.MsgPing]
+        assert [type(m) for m in drain(inb.messages())] == [wire.MsgPing]
+        await inb.send(wire.MsgPong(7))  # anyone else's is delivered
+        await trio.testing.wait_all_tasks_blocked()
+        assert drain(out.messages()) == [wire.MsgPong(7)]
 
 
 async def test_idle_timeout(autojump_clock: trio.testing.MockClock) -> None:

@@ -196,13 +196,11 @@ def _as_net_address(item: Any) -> NetAddress:
     return NetAddress(timestamp=0, ip=wire_ip(ip), port=port)
 
 
-_DROPPED_WHEN_FULL: Final = frozenset(
-    {InvRelayBlockMessage, InvTransactionsMessage, PingMessage, PongMessage}
-)
+_DROPPED_WHEN_FULL: Final = frozenset({InvRelayBlockMessage, InvTransactionsMessage, PingMessage})
 """Delivered, but dropped rather than waited for when ``messages()`` is full: relay
-announcements, as rusty-kaspa's router drops them, and the Pings and Pongs the core has
-answered or matched already (waiting for room for one would leave the remote's next Ping
-unread, and the node disconnects when its Pong does not come)."""
+announcements, as rusty-kaspa's router drops them, and Pings, which the core has answered
+(waiting for room for one would leave the remote's next Ping unread, and the node
+disconnects when its Pong does not come)."""
 
 
 class ModernCore(BaseCore):
@@ -550,12 +548,15 @@ class ModernCore(BaseCore):
             self._deliverable(envelope, size),
         )
 
-    def _pong(self, payload: Any, envelope: Envelope, size: int) -> Frame:
+    def _pong(self, payload: Any, envelope: Envelope, size: int) -> Frame | Event:
         nonce = payload.nonce
         if self._ping_nonce and nonce == self._ping_nonce:
             self.last_ping_micros = int((self._now - self.last_ping_clock) * 1_000_000)
             self._ping_nonce = 0
             self._ping_deadline = math.inf
+            # The keepalive's own: listeners hear it, messages() does not get it (waiting
+            # there for room would leave the remote's next Ping unread).
+            return Notify(payload, size)
         return self._deliverable(envelope, size)
 
     def _request_addresses(self, payload: Any, envelope: Envelope, size: int) -> Frame | Event:

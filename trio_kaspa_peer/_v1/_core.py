@@ -87,8 +87,9 @@ Frame = tuple[Any, int]
 _Rule = Callable[["V1Core", Any, Frame], "Frame | Event | None"]
 
 
-_CONTROL: Final = frozenset({MsgPing, MsgPong})
-"""Delivered, but dropped rather than waited for when ``messages()`` is full."""
+_CONTROL: Final = frozenset({MsgPing})
+"""Delivered, but dropped rather than waited for when ``messages()`` is full: pings, which
+the core has answered (waiting for room for one would leave the remote's next unread)."""
 
 
 def _unreadable_handshake(error: RemoteProtocolError, net: Any) -> HandshakeError:
@@ -182,7 +183,6 @@ class V1Core(BaseCore):
 
     @property
     def inbox_drop_types(self) -> frozenset[type]:
-        # Answered (a ping) or matched (a pong) already: only for the application to see.
         return _CONTROL
 
     def start(self, now: float, now_wall: float) -> None:
@@ -396,9 +396,13 @@ class V1Core(BaseCore):
     def _ping(self, msg: Any, frame: Frame) -> Event:
         return self._then(Send([MsgPong(msg.nonce)], SendPolicy.WAIT), frame)
 
-    def _pong(self, msg: Any, frame: Frame) -> Frame:
+    def _pong(self, msg: Any, frame: Frame) -> Frame | Event:
         if self.last_ping_nonce:  # else no ping of ours waits: nothing to record
             self.pong_received(msg.nonce, self._now)
+        if msg.nonce == self._keepalive_nonce:
+            # The keepalive's own: listeners hear it, messages() does not get it (waiting
+            # there for room would leave the remote's next ping unread).
+            return Notify(msg, frame[1])
         return frame
 
     def _get_selected_tip(self, msg: Any, frame: Frame) -> Frame | Event:
