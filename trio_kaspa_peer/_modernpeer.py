@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import trio
 
@@ -12,15 +12,35 @@ from ._modern import ModernCore
 from ._sansio._base import RNG
 from .protowire import (
     AddressesMessage,
+    BlockBodyMessage,
     BlockHeader,
     BlockHeadersMessage,
+    BlockLocatorMessage,
+    BlockMessage,
+    DoneHeadersMessage,
     Hash,
+    IbdChainBlockLocatorMessage,
     NetAddress,
     PingMessage,
     PongMessage,
+    PruningPointProofMessage,
+    PruningPointUtxoSetChunkMessage,
     RequestAddressesMessage,
+    RequestBlockBodiesMessage,
+    RequestBlockLocatorMessage,
     RequestHeadersMessage,
+    RequestIBDBlocksMessage,
+    RequestIBDChainBlockLocatorMessage,
     RequestNextHeadersMessage,
+    RequestPruningPointProofMessage,
+    RequestPruningPointSmtStateMessage,
+    RequestPruningPointUTXOSetMessage,
+    RequestRelayBlocksMessage,
+    RequestTransactionsMessage,
+    SmtMetadataMessage,
+    TransactionMessage,
+    TransactionNotFoundMessage,
+    UnexpectedPruningPointMessage,
     VersionMessage,
 )
 
@@ -52,6 +72,40 @@ class ModernPeer(Peer):
         version: VersionMessage = super().remote_version
         return version
 
+    @overload
+    async def request(self, msg: RequestAddressesMessage) -> AddressesMessage: ...
+    @overload
+    async def request(self, msg: PingMessage) -> PongMessage: ...
+    @overload
+    async def request(self, msg: RequestRelayBlocksMessage) -> BlockMessage: ...
+    @overload
+    async def request(
+        self, msg: RequestTransactionsMessage
+    ) -> TransactionMessage | TransactionNotFoundMessage: ...
+    @overload
+    async def request(
+        self, msg: RequestHeadersMessage
+    ) -> BlockHeadersMessage | DoneHeadersMessage: ...
+    @overload
+    async def request(self, msg: RequestBlockLocatorMessage) -> BlockLocatorMessage: ...
+    @overload
+    async def request(self, msg: RequestPruningPointProofMessage) -> PruningPointProofMessage: ...
+    @overload
+    async def request(
+        self, msg: RequestIBDChainBlockLocatorMessage
+    ) -> IbdChainBlockLocatorMessage: ...
+    @overload
+    async def request(self, msg: RequestIBDBlocksMessage) -> BlockMessage: ...
+    @overload
+    async def request(self, msg: RequestBlockBodiesMessage) -> BlockBodyMessage: ...
+    @overload
+    async def request(
+        self, msg: RequestPruningPointUTXOSetMessage
+    ) -> PruningPointUtxoSetChunkMessage | UnexpectedPruningPointMessage: ...
+    @overload
+    async def request(
+        self, msg: RequestPruningPointSmtStateMessage
+    ) -> SmtMetadataMessage | UnexpectedPruningPointMessage: ...
     async def request(self, msg: Any) -> Any:
         """Send a request and return its answer (the first message of it).
 

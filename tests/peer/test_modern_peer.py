@@ -419,7 +419,7 @@ async def test_a_headers_request_given_up_refuses_the_next_one() -> None:
 async def test_request_next_headers_needs_the_request_it_continues() -> None:
     async with open_peer_pair(cfg(), cfg()) as (out, _inb):
         with pytest.raises(tkp.UsageError, match="has no single answer"):
-            await modern(out).request(pw.RequestNextHeadersMessage())
+            await modern(out).request(pw.RequestNextHeadersMessage())  # type: ignore[call-overload]  # no answer: refused
         with pytest.raises(tkp.UsageError, match="no part"):
             await modern(out)._exchange(pw.RequestNextHeadersMessage(), 7)
         with pytest.raises(tkp.UsageError, match="continues no request"):
@@ -473,10 +473,33 @@ async def test_a_late_answer_matched_by_kind_is_not_the_next_requests(how: str) 
         assert await out.messages().receive() == not_found(b"\x01")
 
 
+def test_request_is_typed_by_the_answers_it_matches() -> None:
+    # Each overload of request() names a request and the payloads that answer it, as the
+    # core matches them: the two cannot drift apart.
+    import types
+    import typing
+
+    from trio_kaspa_peer._modern._core import RESPONSES
+
+    by_class = {pw.PAYLOAD_BY_NAME[name].cls: name for name in RESPONSES}
+    typed = {}
+    for overload in typing.get_overloads(ModernPeer.request):
+        hints = typing.get_type_hints(overload)
+        answer = hints["return"]
+        answers = answer.__args__ if isinstance(answer, types.UnionType) else (answer,)
+        typed[by_class[hints["msg"]]] = {pw.PAYLOAD_BY_CLASS[a].name for a in answers}
+    expected = {
+        name: {pw.PAYLOAD_BY_NAME[a].cls for a in answers} for name, answers in RESPONSES.items()
+    }
+    assert {name: {pw.PAYLOAD_BY_NAME[a].cls for a in got} for name, got in typed.items()} == (
+        expected
+    )
+
+
 async def test_request_refuses_what_has_no_answer() -> None:
     async with open_peer_pair(cfg(), cfg()) as (out, _inb):
         with pytest.raises(tkp.UsageError):
-            await modern(out).request(pw.InvRelayBlockMessage(hash=HASH_A))
+            await modern(out).request(pw.InvRelayBlockMessage(hash=HASH_A))  # type: ignore[call-overload]  # no answer: refused
 
 
 @pytest.mark.parametrize(
