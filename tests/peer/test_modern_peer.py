@@ -483,7 +483,17 @@ def test_request_is_typed_by_the_answers_it_matches() -> None:
 
     by_class = {pw.PAYLOAD_BY_NAME[name].cls: name for name in RESPONSES}
     typed = {}
-    for overload in typing.get_overloads(ModernPeer.request):
+    # The overloads are registered under the module that defined them; the public names
+    # show their public module (see _fixup), so look them up as defined.
+    request = ModernPeer.request
+    shown = request.__module__
+    request.__module__ = request.__globals__["__name__"]
+    try:
+        overloads = typing.get_overloads(request)
+    finally:
+        request.__module__ = shown
+    assert overloads
+    for overload in overloads:
         hints = typing.get_type_hints(overload)
         answer = hints["return"]
         answers = answer.__args__ if isinstance(answer, types.UnionType) else (answer,)
