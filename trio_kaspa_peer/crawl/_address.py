@@ -72,7 +72,8 @@ class NodeAddress(NamedTuple):
             ipaddress.ip_address(host)
         except ValueError:
             raise UsageError(
-                f"{text!r} is not an IP address (a host name needs resolving)"
+                f"{text!r} is not an IP address (a host name needs resolving: "
+                "crawl.SystemResolver().resolve(host, port) gives its addresses)"
             ) from None
         return cls(_canonical_ip(host), port)
 
