@@ -616,17 +616,24 @@ class ModernCore(BaseCore):
     # -- sending ----------------------------------------------------------------------------
 
     def encode(self, msg: Any) -> bytes:
-        data = self._encode(msg)
+        version = self._protocol_version
+        if isinstance(msg, Envelope):
+            name, payload = msg.name, msg.payload
+            data = encode(
+                payload,  # type: ignore[arg-type]  # checked by encode
+                name=name,
+                request_id=msg.request_id,
+                response_id=msg.response_id,
+                protocol_version=version,
+            )
+        else:
+            data = encode(msg, protocol_version=version)
+            name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
         if len(data) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
                 f"max_message_size ({self.config.max_message_size})"
             )
-        # Encoded, so a payload of the right class (or an envelope naming its member).
-        if isinstance(msg, Envelope):
-            name, payload = msg.name, msg.payload
-        else:
-            name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg
         if name not in _BULK:
             self._check_outgoing(name, payload)
         return data
@@ -640,17 +647,6 @@ class ModernCore(BaseCore):
             raise InvalidPayloadError(
                 f"{name} not sent: {exc} (the remote would refuse it)", path=exc.path, command=name
             ) from exc
-
-    def _encode(self, msg: Any) -> bytes:
-        if isinstance(msg, Envelope):
-            return encode(
-                msg.payload,  # type: ignore[arg-type]  # checked by encode
-                name=msg.name,
-                request_id=msg.request_id,
-                response_id=msg.response_id,
-                protocol_version=self._protocol_version,
-            )
-        return encode(msg, protocol_version=self._protocol_version)
 
     def describe(self, msg: Any) -> str:
         if isinstance(msg, Envelope):
