@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from trio_kaspa_peer._errors import LocalProtocolError, RemoteProtocolError
 from trio_kaspa_peer._grpc import (
+    MAX_REFUSED_STREAMS,
     P2P_PATH,
     BadResponseError,
     ChannelArgumentError,
@@ -960,3 +961,39 @@ def test_a_client_refuses_a_server_that_does_not_speak_http2() -> None:
     client.data_to_send()
     with pytest.raises(Http2Error, match="does not speak HTTP/2"):
         client.receive_data(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+
+def test_answers_are_counted_until_handed_out_and_go_first() -> None:
+    """h2 queues a PING's acknowledgement while receiving: ``owed_bytes`` counts it until
+    ``data_to_send()`` hands it out, ahead of data queued after it."""
+    pair = Pair()
+    pair.pump()
+    assert pair.server.owed_bytes == 0
+    ping = PingFrame(0, opaque_data=b"abcdefgh").serialize()
+    pair.server.receive_data(ping * 3)
+    assert pair.server.owed_bytes == 3 * 17
+    pair.server.send_message(b"after the pings")
+    out = pair.server.data_to_send()
+    assert pair.server.owed_bytes == 0
+    frames = parse_frames(out)
+    assert [type(f).__name__ for f in frames] == ["PingFrame"] * 3 + ["DataFrame"]
+    assert all("ACK" in f.flags for f in frames[:3])
+
+
+def test_streams_refused_past_the_limit_end_the_connection() -> None:
+    raw = RawPeer(client=True)
+    server = GrpcChannel(False)
+    server.start()
+    raw.conn.send_headers(1, _request_headers())
+    raw.exchange(server)
+    for sid in range(3, 3 + 2 * MAX_REFUSED_STREAMS, 2):
+        raw.conn.send_headers(sid, _request_headers())
+        raw.conn.reset_stream(sid)
+    raw.exchange(server)
+    assert server.refused_streams == MAX_REFUSED_STREAMS  # refused, not fatal yet
+    raw.conn.send_headers(3 + 2 * MAX_REFUSED_STREAMS, _request_headers())
+    with pytest.raises(Http2Error) as caught:
+        server.receive_data(raw.conn.data_to_send())
+    assert caught.value.error_code == ErrorCodes.ENHANCE_YOUR_CALM
+    goaway = [f for f in parse_frames(server.data_to_send()) if isinstance(f, GoAwayFrame)]
+    assert [f.error_code for f in goaway] == [ErrorCodes.ENHANCE_YOUR_CALM]

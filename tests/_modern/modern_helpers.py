@@ -31,6 +31,7 @@ from trio_kaspa_peer._sansio import (
     OwnMessage,
     PeerContext,
     Send,
+    Yield,
 )
 
 T0 = 1000.0
@@ -95,6 +96,7 @@ class Driver:
         self.events: list[Any] = []
         self.closed: BaseException | None = None
         self.written: list[Any] = []  # messages reported written (OwnMessage.msg)
+        self.yields = 0  # Yield events seen (a long read handed over in slices)
 
     # -- the engine's side -------------------------------------------------------------------
 
@@ -102,10 +104,19 @@ class Driver:
         got: list[Any] = []
         core = self.core
         while (event := core.next_event()) is not None:
+            if type(event) is Yield:  # the engine lets others run; nothing to record
+                self.yields += 1
+                continue
             got.append(event)
             self._apply(event)
         self.events.extend(got)
         return got
+
+    def step(self) -> Any:
+        """The core's next event, past the Yields between slices of a long read."""
+        while type(event := self.core.next_event()) is Yield:
+            self.yields += 1
+        return event
 
     def _apply(self, event: Any) -> None:
         if isinstance(event, Send):

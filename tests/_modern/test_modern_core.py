@@ -1343,3 +1343,48 @@ def test_own_messages_are_reported_written() -> None:
     pump(driver, remote)
     assert driver.written[-1] == pw.PongMessage(nonce=8)
     assert driver.core.unfinished() == []
+
+
+# -- long reads and answers owed ------------------------------------------------------------
+
+
+def test_a_long_read_is_handed_to_http2_in_slices_with_yields_between() -> None:
+    """No read holds the event loop for more than a slice (16 KiB) of HTTP/2 frames: the
+    core hands the engine a Yield between slices; nothing is lost or reordered."""
+    driver, remote = handshaken()
+    for nonce in range(1, 6001):
+        remote.send(pw.PongMessage(nonce=nonce))
+    data = remote.data_to_send()
+    assert len(data) > 3 * 16 * 1024
+    driver.receive(data)
+    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 6001))
+    assert driver.yields == -(-len(data) // (16 * 1024)) - 1
+
+
+def test_the_end_of_the_stream_after_a_long_read_comes_after_its_messages() -> None:
+    driver, remote = handshaken()
+    for nonce in range(1, 3001):
+        remote.send(pw.PongMessage(nonce=nonce))
+    core = driver.core
+    core.receive_data(remote.data_to_send(), T0, 0)
+    core.receive_data(b"", T0, 0)  # EOF while the read is still being handed over
+    driver.drain()
+    assert len(driver.delivered()) == 3000
+    assert isinstance(driver.closed, RemoteClosed)
+
+
+def test_reading_pauses_while_http2_answers_are_owed() -> None:
+    """A PING flood whose acknowledgements are not taken: past 64 KiB owed, the engine
+    must not read on until the writer takes them."""
+    driver, _ = handshaken()
+    core = driver.core
+    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+    core.receive_data(ping * 3000, T0, 0)
+    driver.drain()
+    assert not core.reading_paused()  # 51,000 bytes owed
+    core.receive_data(ping * 1000, T0, 0)
+    driver.drain()
+    assert core.reading_paused()  # 68,000
+    assert core.wants_write()
+    core.data_to_send()
+    assert not core.reading_paused()

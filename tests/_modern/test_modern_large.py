@@ -48,14 +48,14 @@ def test_a_large_message_is_budgeted_then_decoded_off_the_loop() -> None:
     remote.send(block)
     data = remote.data_to_send()
     driver.core.receive_data(data, T0, 0)
-    first = driver.core.next_event()
+    first = driver.step()
     assert isinstance(first, Reserve)
     assert first.nbytes >= len(pw.encode(block))
-    work = driver.core.next_event()
+    work = driver.step()
     assert isinstance(work, Offload)
     envelope = work.work()  # what the worker thread runs: decode and the rules' checks
     driver.core.offload_done(envelope, None)
-    delivered = driver.core.next_event()
+    delivered = driver.step()
     assert isinstance(delivered, tuple)
     assert delivered[0] == block
 
@@ -66,14 +66,14 @@ def test_an_offloaded_message_that_fails_its_checks_closes() -> None:
     bad.header.hash_merkle_root.bytes = bytes(31)  # the references refuse a 31-byte hash
     remote.send(bad)
     driver.core.receive_data(remote.data_to_send(), T0, 0)
-    events = [driver.core.next_event(), driver.core.next_event()]
+    events = [driver.step(), driver.step()]
     work = events[1]
     assert isinstance(work, Offload)
     try:
         work.work()
     except tkp.RemoteProtocolError as error:
         driver.core.offload_done(None, error)
-    close = driver.core.next_event()
+    close = driver.step()
     assert isinstance(close, Close)
     assert isinstance(close.reason, pw.ValidationError)
 
@@ -83,9 +83,9 @@ def test_a_large_message_begun_takes_its_room_before_the_rest_arrives() -> None:
     remote.send(big_block(12_000))  # 1.5 MB: two DATA frames of at most 1 MiB
     data = remote.data_to_send()
     driver.core.receive_data(data[:1_100_000], T0, 0)
-    reserve = driver.core.next_event()
+    reserve = driver.step()
     assert isinstance(reserve, Reserve)
-    assert driver.core.next_event() is None  # the rest has not come
+    assert driver.step() is None  # the rest has not come
 
 
 def test_a_message_trickled_too_slowly_times_out() -> None:
@@ -93,7 +93,7 @@ def test_a_message_trickled_too_slowly_times_out() -> None:
     remote.send(pw.AddressesMessage(address_list=[pw.NetAddress(ip=bytes(4), port=1)] * 50))
     data = remote.data_to_send()
     driver.core.receive_data(data[:-3], T0 + 1, 0)
-    assert driver.core.next_event() is None
+    assert driver.step() is None
     assert driver.core.next_deadline() == T0 + 11
     (close,) = driver.timer(T0 + 11)
     assert isinstance(close, Close)
@@ -127,7 +127,7 @@ def test_an_address_source_giving_a_bad_address_is_the_applications_error(item: 
     remote.send(pw.RequestAddressesMessage())
     with pytest.raises(tkp.UsageError, match="address_source gave"):
         driver.core.receive_data(remote.data_to_send(), T0, 0)
-        while driver.core.next_event() is not None:
+        while driver.step() is not None:
             pass
 
 
@@ -173,16 +173,16 @@ def test_a_compressed_message_left_compressed_takes_room_for_what_it_can_inflate
     remote.send(tx)
     data = remote.data_to_send()
     driver.core.receive_data(data, T0, 0)
-    reserve = driver.core.next_event()
+    reserve = driver.step()
     assert isinstance(reserve, Reserve)
     wire_size = len(data) - 9  # one DATA frame: its 9-byte header, then the gRPC message
     assert wire_size < 1000
     # Room for the most it can inflate to: deflate's best ratio, not its wire size.
     assert reserve.nbytes == (wire_size - 5) * 1032 + 1024
-    work = driver.core.next_event()
+    work = driver.step()
     assert isinstance(work, Offload)
     envelope = work.work()  # the worker thread's part: inflate, decode, check
     driver.core.offload_done(envelope, None)
-    delivered = driver.core.next_event()
+    delivered = driver.step()
     assert isinstance(delivered, tuple)
     assert delivered == (tx, wire_size)

@@ -46,6 +46,7 @@ from .._sansio._interface import (
     Send,
     SendPolicy,
     Unknown,
+    Yield,
 )
 from ._groups import is_passthrough, raise_as_is, reraise_group
 from ._inbox import MessageStream
@@ -139,6 +140,7 @@ class Peer(trio.abc.AsyncResource):
         "_write_scope",
         "_write_since",
         "_write_timed_out",
+        "_writer_took",
         "_writer_wake",
         "_writes",
         "config",
@@ -155,6 +157,7 @@ class Peer(trio.abc.AsyncResource):
         self._stream = stream
         self._core = core
         self._writer_wake = trio.Event()
+        self._writer_took: trio.Event | None = None  # set when the writer takes bytes
         self._timer_wake = trio.Event()
         self._timer_target = math.inf
         self._outbox = Outbox(
@@ -600,6 +603,14 @@ class Peer(trio.abc.AsyncResource):
             event = msg = None
             asked = trio.current_time()
             reader_state(_WAITING, asked)
+            while core.reading_paused():
+                # The remote asks faster than it takes our answers: read on once the
+                # writer has taken them (the write timeout ends a remote that never reads).
+                took = self._writer_took = trio.Event()
+                self._writer_wake.set()
+                await took.wait()
+                if closed.is_set():
+                    return
             # While peers with a backlog take turns, everyone reads less at a time.
             want = bulk_read if gate.contended else size
             try:
@@ -709,6 +720,8 @@ class Peer(trio.abc.AsyncResource):
             if waiter is not None:
                 waiter[1].append(event)
                 waiter[0].set()
+        elif kind is Yield:
+            await trio.lowlevel.checkpoint()
         else:  # pragma: no cover - a core produced an event this engine does not know
             raise TypeError(f"unknown core event {event!r}")
 
@@ -760,6 +773,10 @@ class Peer(trio.abc.AsyncResource):
             self._write_scope = scope
             while True:
                 data = core.data_to_send()
+                took = self._writer_took
+                if took is not None and data:
+                    took.set()
+                    self._writer_took = None
                 if not data:
                     if closed.is_set():
                         break  # lingering: what the core had to say is written

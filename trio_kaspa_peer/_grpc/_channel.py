@@ -104,6 +104,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_STREAM_WINDOW_SIZE",
     "DEFAULT_WRITE_LIMIT",
+    "MAX_REFUSED_STREAMS",
     "P2P_PATH",
     "GrpcChannel",
     "ReplyCompression",
@@ -121,6 +122,11 @@ DEFAULT_STREAM_WINDOW_SIZE: Final = 1 << 20
 #: Our connection window unless told otherwise (raised from 65,535 by a
 #: WINDOW_UPDATE on stream 0 right after our SETTINGS).
 DEFAULT_CONNECTION_WINDOW_SIZE: Final = 1 << 20
+#: More streams than this refused on one connection (a kaspa connection carries one)
+#: end it with GOAWAY(ENHANCE_YOUR_CALM), as the "rapid reset" attack (CVE-2023-44487)
+#: would otherwise cost our work without end.
+MAX_REFUSED_STREAMS: Final = 100
+
 #: The largest DATA frame we accept (SETTINGS_MAX_FRAME_SIZE); HTTP/2's default.
 DEFAULT_MAX_FRAME_SIZE: Final = 16_384
 #: Bytes of message data one ``data_to_send()`` call moves into DATA frames at most.
@@ -331,6 +337,7 @@ class GrpcChannel:
         "_accept_gzip",
         "_accepting",
         "_acked",
+        "_answers",
         "_authority",
         "_auto_ack",
         "_client",
@@ -487,6 +494,9 @@ class GrpcChannel:
         self._acked = 0  # ... of which acknowledged to h2
         self._released = 0  # ... of which the caller acknowledged (auto_acknowledge=False)
         self.refused_streams = 0
+        # Frames h2 queued while receiving (PING and SETTINGS acknowledgements,
+        # WINDOW_UPDATEs, RST_STREAMs), not yet handed out: what the remote is owed.
+        self._answers = bytearray()
         # A client's first 9 bytes from the server, until they are checked.
         self._first_bytes: bytearray | None = bytearray() if self._client else None
 
@@ -516,6 +526,17 @@ class GrpcChannel:
         before queuing more.
         """
         return len(self._out)
+
+    @property
+    def owed_bytes(self) -> int:
+        """Bytes of frames queued in answer to what was received (PING and SETTINGS
+        acknowledgements, WINDOW_UPDATEs, refusals) and not yet handed out by
+        ``data_to_send()``.
+
+        A remote that keeps asking (a PING flood, say) without reading makes
+        this grow: bound it by not calling ``receive_data()`` while it is large.
+        """
+        return len(self._answers)
 
     @property
     def pending_messages(self) -> int:
@@ -700,6 +721,12 @@ class GrpcChannel:
             if self._goaway_requested and not self._goaway_sent and not self._eof:
                 conn.close_connection(ErrorCodes.NO_ERROR)
                 self._goaway_sent = True
+        answers = self._answers
+        if answers:
+            # They were queued first: they go first.
+            data = bytes(answers) + conn.data_to_send()
+            answers.clear()
+            return data
         return conn.data_to_send()
 
     def _push(self, limit: int) -> None:
@@ -861,6 +888,9 @@ class GrpcChannel:
         except GrpcRemoteError as exc:
             exc.events = events
             raise
+        finally:
+            # What h2 queued in answer is counted (owed_bytes) until handed out.
+            self._answers += self._h2.data_to_send()
         return events
 
     def _check_server_preface(self, data: bytes) -> None:
@@ -945,6 +975,16 @@ class GrpcChannel:
             # One stream per connection: refuse any other, politely (the remote may retry).
             self._quietly(conn.reset_stream, ev.stream_id, ErrorCodes.REFUSED_STREAM)
             self.refused_streams += 1
+            if self.refused_streams > MAX_REFUSED_STREAMS:
+                # Streams opened only to be refused (or reset at once, the "rapid reset"
+                # attack): the remote wastes our work, as no gRPC client does.
+                conn.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
+                self._fail("too many streams refused", send_goaway=False)
+                raise Http2Error(
+                    f"the remote opened {self.refused_streams} more streams after ours; a "
+                    "kaspa connection carries one",
+                    error_code=int(ErrorCodes.ENHANCE_YOUR_CALM),
+                )
             return
         sid = self._stream_id = ev.stream_id
         headers = list(ev.headers)

@@ -19,6 +19,7 @@ from ._interface import (
     Sendable,
     SendPolicy,
     Unknown,
+    Yield,
 )
 from ._lru import LRUSet
 from ._stats import PeerStats
@@ -44,4 +45,5 @@ __all__ = [
     "SendPolicy",
     "Sendable",
     "Unknown",
+    "Yield",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "SendPolicy",
     "Sendable",
     "Unknown",
+    "Yield",
 ]
 
 
@@ -115,6 +116,13 @@ class Notify(Event):
         self.message = message
         self.size = size
         self.dispatch = dispatch
+
+
+class Yield(Event):
+    """Let the other tasks run before the next event: the core works through a long read
+    in slices, so that no read holds the event loop for long."""
+
+    __slots__ = ()
 
 
 class Unknown(Event):
@@ -360,3 +368,9 @@ class PeerCore(ABC):
     @abstractmethod
     def reader_state(self, state: ReaderState, now: float) -> None:
         """The engine's reader moved to ``state``."""
+
+    def reading_paused(self) -> bool:
+        """Whether the reader must wait for the writer to take bytes before reading on:
+        the core owes the remote more answers than it holds (a remote asking without
+        reading them).  The engine waits for its writer's next write, then asks again."""
+        return False
