@@ -22,7 +22,14 @@ messages depends on the receiver.  A receiver that reads each segment at
 once acknowledges often, and the flooder sends a segment per message; ours
 gathers while small writes stream in (``PeerConfig.gather_reads``), the
 flooder's writes coalesce, and it sends more (``nstat``'s ``TcpInSegs``
-shows it).  So each run also floods both receivers from a sender that is
+shows it).  How far they coalesce is the flooder's congestion control's
+doing (printed first): under BBR the flooder's window stays small while BBR
+is starting up, and its writes queue and leave together; once BBR leaves
+start-up (in half or more of the runs, within the first second) it sizes the
+window from how many segments each acknowledgement covered, a couple of
+hundred, and every write goes out alone again; under CUBIC every write goes
+out alone from the start, to every receiver.  So each run also floods both
+receivers from a sender that is
 not the limit (a second process writing the same pong frames, pre-encoded,
 64 KiB at a time, after a real handshake), which measures the receivers
 themselves.
@@ -200,6 +207,14 @@ async def go_to_python(flooder: Path | None, count: int, sent: list[float]) -> f
     return result[0]
 
 
+def _congestion_control() -> str:
+    """The kernel's default congestion control, which the flooder's connection uses."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flooder", type=Path)
@@ -211,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.flooder is None or args.receiver is None:
         print("skipped: give --flooder and --receiver (Go programs on kaspad v0.5.0's peer)")
         return 0
+    print(
+        f"TCP congestion control: {_congestion_control()} (it decides how the flooder's "
+        "writes gather)"
+    )
     go_rates, our_rates, raw_go_rates, raw_our_rates = [], [], [], []
     for run in range(args.runs):
         sent: list[float] = []
