@@ -1388,3 +1388,17 @@ def test_reading_pauses_while_http2_answers_are_owed() -> None:
     assert core.wants_write()
     core.data_to_send()
     assert not core.reading_paused()
+
+
+def test_data_given_before_a_long_read_is_handed_over_comes_after_it() -> None:
+    """A driver may give more bytes before taking every event: they queue behind."""
+    driver, remote = handshaken()
+    for nonce in range(1, 6001):
+        remote.send(pw.PongMessage(nonce=nonce))
+    first = remote.data_to_send()
+    remote.send(pw.PongMessage(nonce=6001))
+    core = driver.core
+    core.receive_data(first, T0, 0)
+    core.receive_data(remote.data_to_send(), T0, 0)
+    driver.drain()
+    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 6002))

@@ -348,9 +348,13 @@ class ModernCore(BaseCore):
             self._handled = True
         self._dirty = True  # receiving queues frames of its own (acknowledgements, SETTINGS)
         if self._unfed:
-            # Still working through the last read (the engine reads on only after every
-            # event, so this is the end of the stream).
-            self._unfed_eof = not data
+            # Still working through the last read: this comes after it (the engine reads
+            # on only once every event is out, so this is the end of the stream).
+            if data:
+                self._unfed = self._unfed[self._unfed_at :] + bytes(data)
+                self._unfed_at = 0
+            else:
+                self._unfed_eof = True
             return
         if len(data) > _SLICE:
             whole = bytes(data)
