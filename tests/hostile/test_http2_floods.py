@@ -9,6 +9,7 @@ does: how it ends the connection, how long that takes, and what it held meanwhil
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,16 +29,11 @@ PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"attack!!"
 SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x04\x00\x01\x00\x00"
 
 
+BASE = PeerConfig(net="devnet", user_agent_name="test", user_agent_version="1.0")
+
+
 def _config(**kwargs: Any) -> PeerConfig:
-    base: dict[str, Any] = {
-        "net": "devnet",
-        "user_agent_name": "test",
-        "user_agent_version": "1.0",
-        "handshake_timeout": 30.0,
-        "write_timeout": 1.0,
-    }
-    base.update(kwargs)
-    return PeerConfig(**base)
+    return dataclasses.replace(BASE, **{"handshake_timeout": 30.0, "write_timeout": 1.0, **kwargs})
 
 
 class Outcome:
