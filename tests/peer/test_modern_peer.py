@@ -71,12 +71,14 @@ def block(nonce: int) -> pw.BlockMessage:
 class GrpcRemote:
     """A node speaking through a bare GrpcChannel: the test says every message it sends."""
 
-    def __init__(self, stream: trio.abc.Stream, *, client: bool) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, client: bool, acknowledge: bool = True) -> None:
         self.stream = stream
         if client:
-            self.channel = GrpcChannel(True, authority="127.0.0.1:16611")
+            self.channel = GrpcChannel(
+                True, authority="127.0.0.1:16611", auto_acknowledge=acknowledge
+            )
         else:
-            self.channel = GrpcChannel(False)
+            self.channel = GrpcChannel(False, auto_acknowledge=acknowledge)
         self.channel.start()
         self.incoming: deque[pw.Envelope] = deque()
         self.ended: list[Any] = []
@@ -147,11 +149,12 @@ Script = Callable[[GrpcRemote], Awaitable[None]]
 
 @asynccontextmanager
 async def scripted(
-    config: PeerConfig, script: Script, *, inbound: bool = False
+    config: PeerConfig, script: Script, *, inbound: bool = False, acknowledge: bool = True
 ) -> AsyncIterator[tuple[ModernPeer, GrpcRemote]]:
-    """Our peer on one end of a memory stream, ``script(remote)`` playing the other end."""
+    """Our peer on one end of a memory stream, ``script(remote)`` playing the other end
+    (``acknowledge=False``: a remote that never opens its flow-control window again)."""
     ours, theirs = trio.testing.memory_stream_pair()
-    remote = GrpcRemote(theirs, client=inbound)
+    remote = GrpcRemote(theirs, client=inbound, acknowledge=acknowledge)
 
     async def run_script() -> None:
         try:
@@ -885,7 +888,8 @@ async def test_keepalive_ping_dropped_on_a_full_outbox_does_not_time_out(
     big = pw.TransactionMessage(
         payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
     )
-    config = cfg(outbound_queue_size=2)
+    # The write timeout, which a window shut for 125 s would reach, is not this test's.
+    config = cfg(outbound_queue_size=2, write_timeout=300)
     script = await handshake_then(busy_then_fine)
     async with scripted(config, script) as (peer, _remote), trio.open_nursery() as nursery:
         for _ in range(10):
@@ -894,6 +898,33 @@ async def test_keepalive_ping_dropped_on_a_full_outbox_does_not_time_out(
         assert not peer.closed, peer.close_reason
         assert peer.stats().last_ping_nonce != 0
         nursery.cancel_scope.cancel()
+
+
+async def test_a_window_that_stays_shut_is_a_write_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The remote takes our bytes (TCP is fine) but never opens its flow-control window
+    # again, and keeps the connection alive with its own Pings: send() must not wait
+    # forever, and our keepalive, never written, cannot time out.  The write timeout
+    # covers bytes waiting for the window as it covers a write that does not progress.
+    async def pings_but_no_window(remote: GrpcRemote) -> None:
+        for nonce in range(1, 1000):
+            await remote.send(pw.PingMessage(nonce=nonce))
+            with trio.move_on_after(10):
+                await remote.recv()  # reads, so TCP never blocks; grants no window
+
+    big = pw.TransactionMessage(
+        payload=b"x" * 500_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    config = cfg(write_timeout=30, idle_timeout=1e6, ping_interval=20)
+    script = await handshake_then(pings_but_no_window)
+    async with scripted(config, script, acknowledge=False) as (peer, _):
+        start = trio.current_time()
+        with pytest.raises(tkp.PeerClosed) as closed:
+            for _ in range(10):
+                await peer.send(big)
+        assert isinstance(closed.value.reason, tkp.WriteTimeout)
+        assert trio.current_time() - start < 2 * 30 + 1
 
 
 async def test_a_remote_that_does_not_read_gets_backpressure(

@@ -788,6 +788,11 @@ class Peer(trio.abc.AsyncResource):
                         if wake.is_set():
                             self._writer_wake = trio.Event()  # look again, then sleep
                         else:
+                            if core.wants_write() and self._write_since == math.inf:
+                                # Bytes the core holds but cannot give: the remote's
+                                # flow-control window is shut.  Waiting for it to open
+                                # is a write that makes no progress: the same deadline.
+                                self._write_since = current_time()
                             await wake.wait()
                         continue
                     core.queue(item)
@@ -869,8 +874,9 @@ class Peer(trio.abc.AsyncResource):
                 self._task_scope.cancel()
                 return
             if now - self._write_since >= write_timeout and self._write_scope is not None:
-                # The writer is stuck in that write (it is suspended nowhere else while
-                # _write_since is set): end it; the writer closes the peer.
+                # The writer is stuck in that write, or waiting for the remote's window
+                # to open (it is suspended nowhere else while _write_since is set): end
+                # it; the writer closes the peer.
                 self._write_timed_out = True
                 self._write_scope.cancel()
                 continue
