@@ -252,8 +252,9 @@ class PeerConfig:
     """Every write must make progress within this: a write (at most ``WRITE_CHUNK``, 256 KiB,
     at a time) the remote does not take within it closes the peer with
     :class:`~trio_kaspa_peer.WriteTimeout`, so :meth:`~trio_kaspa_peer.Peer.send` never blocks
-    forever on a remote that stopped reading.  For the modern protocol, bytes waiting for the
-    remote's HTTP/2 flow-control window to open are such a write too."""
+    forever on a remote that stopped reading.  For the modern protocol, messages waiting for
+    the remote's HTTP/2 flow-control window must move within it too (counted again while the
+    application holds the reader, which alone sees the window open)."""
     message_timeout: float = 120.0
     """A message that has begun to arrive must be complete within this, else the peer closes
     with :class:`~trio_kaspa_peer.MessageTimeout` (a remote trickling a frame byte by byte

@@ -11,6 +11,7 @@ import pytest
 from grpc_helpers import AUTHORITY, Pair, RawPeer, frame_types, parse_frames
 from h2.errors import ErrorCodes
 from hyperframe.frame import (
+    ContinuationFrame,
     DataFrame,
     GoAwayFrame,
     HeadersFrame,
@@ -997,3 +998,67 @@ def test_streams_refused_past_the_limit_end_the_connection() -> None:
     assert caught.value.error_code == ErrorCodes.ENHANCE_YOUR_CALM
     goaway = [f for f in parse_frames(server.data_to_send()) if isinstance(f, GoAwayFrame)]
     assert [f.error_code for f in goaway] == [ErrorCodes.ENHANCE_YOUR_CALM]
+
+
+def test_max_frames_holds_the_rest_for_later() -> None:
+    pair = Pair()
+    pair.pump()
+    ping = PingFrame(0, opaque_data=b"abcdefgh").serialize()
+    pair.server.receive_data(ping * 10, max_frames=4)
+    assert pair.server.owed_bytes == 4 * 17
+    held_at_first = pair.server.input_held
+    assert held_at_first
+    pair.server.receive_data(b"")  # the end of the stream waits behind what is held
+    pair.server.receive_held(max_frames=4)
+    assert pair.server.owed_bytes == 8 * 17
+    events = pair.server.receive_held(max_frames=4)
+    assert pair.server.owed_bytes == 10 * 17
+    assert not pair.server.input_held
+    assert [type(e).__name__ for e in events] == ["ConnectionClosed"]
+
+
+@given(seed=st.integers(0, 2**32 - 1), max_frames=st.sampled_from([1, 2, 7, 512]))
+@settings(max_examples=40, deadline=None)
+def test_holding_input_back_changes_nothing(seed: int, max_frames: int) -> None:
+    """Frames walked across any chunking (headers split between reads, the client's
+    preface) and handed over a few at a time: the same messages, in order."""
+    pair = Pair()
+    for i, size in enumerate(_sizes(seed)):  # within the first window: no answers needed
+        pair.client.send_message(bytes([i]) * size)
+    data = b""
+    while out := pair.client.data_to_send():
+        data += out
+    rng = random.Random(seed)
+    server = GrpcChannel(False)
+    server.start()
+    got: list[Event] = []
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, 3_000)
+        got += server.receive_data(data[pos : pos + step], max_frames=max_frames)
+        while server.input_held:
+            got += server.receive_held(max_frames=max_frames)
+        pos += step
+    assert messages(got) == [bytes([i]) * n for i, n in enumerate(_sizes(seed))]
+
+
+def _sizes(seed: int) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.choice([0, 1, 500, 1_500]) for _ in range(30)]
+
+
+def test_a_header_block_past_the_limit_is_refused_before_it_is_held() -> None:
+    """HEADERS without END_HEADERS, then CONTINUATION frames of our largest frame size:
+    h2 would hold 64 of them (64 MiB); the channel refuses at MAX_HEADER_BLOCK."""
+    raw = RawPeer(client=True)
+    server = GrpcChannel(False, max_frame_size=1 << 20)
+    server.start()
+    raw.exchange(server)
+    headers = HeadersFrame(1, data=raw.header_block(_request_headers())[:1]).serialize()
+    big = ContinuationFrame(1, data=bytes(100_000)).serialize()
+    with pytest.raises(Http2Error) as caught:
+        server.receive_data(headers + big + big)
+    assert caught.value.error_code == ErrorCodes.ENHANCE_YOUR_CALM
+    goaway = [f for f in parse_frames(server.data_to_send()) if isinstance(f, GoAwayFrame)]
+    assert [f.error_code for f in goaway] == [ErrorCodes.ENHANCE_YOUR_CALM]
+    assert server.receive_data(big) == []  # ignored after our GOAWAY

@@ -49,6 +49,7 @@ from trio_kaspa_peer._errors import (
     TooManyRequests,
     UsageError,
     VersionNotFirstError,
+    WriteTimeout,
 )
 from trio_kaspa_peer._grpc import (
     BadResponseError,
@@ -64,6 +65,7 @@ from trio_kaspa_peer._sansio import (
     Close,
     Notify,
     PeerContext,
+    ReaderState,
     RequestFailed,
     Response,
     Send,
@@ -1348,29 +1350,58 @@ def test_own_messages_are_reported_written() -> None:
 # -- long reads and answers owed ------------------------------------------------------------
 
 
+PING_FRAME = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+
+
+def _many_frames(remote: Remote, pongs: int = 100) -> bytes:
+    """2,100 PING frames around one DATA frame of ``pongs`` Pongs: a read of many frames."""
+    for nonce in range(1, pongs + 1):
+        remote.send(pw.PongMessage(nonce=nonce))
+    return PING_FRAME * 1_500 + remote.data_to_send() + PING_FRAME * 600
+
+
 def test_a_long_read_is_handed_to_http2_in_slices_with_yields_between() -> None:
-    """No read holds the event loop for more than a slice (16 KiB) of HTTP/2 frames: the
+    """No read holds the event loop for more than a slice (512 frames) of HTTP/2: the
     core hands the engine a Yield between slices; nothing is lost or reordered."""
     driver, remote = handshaken()
-    for nonce in range(1, 6001):
-        remote.send(pw.PongMessage(nonce=nonce))
-    data = remote.data_to_send()
-    assert len(data) > 3 * 16 * 1024
-    driver.receive(data)
-    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 6001))
-    assert driver.yields == -(-len(data) // (16 * 1024)) - 1
+    driver.receive(_many_frames(remote))
+    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 101))
+    assert driver.yields == -(-2_101 // 512) - 1
+    assert driver.core.channel.owed_bytes == 2_100 * 17  # every PING answered
+
+
+def test_a_large_data_frame_is_not_cut() -> None:
+    driver, remote = handshaken()
+    remote.send(
+        pw.TransactionMessage(
+            payload=bytes(200_000), subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+        )
+    )
+    driver.receive(remote.data_to_send())
+    assert len(driver.delivered()) == 1
+    assert driver.yields == 0
 
 
 def test_the_end_of_the_stream_after_a_long_read_comes_after_its_messages() -> None:
     driver, remote = handshaken()
-    for nonce in range(1, 3001):
-        remote.send(pw.PongMessage(nonce=nonce))
     core = driver.core
-    core.receive_data(remote.data_to_send(), T0, 0)
+    core.receive_data(_many_frames(remote), T0, 0)
     core.receive_data(b"", T0, 0)  # EOF while the read is still being handed over
     driver.drain()
-    assert len(driver.delivered()) == 3000
+    assert len(driver.delivered()) == 100
     assert isinstance(driver.closed, RemoteClosed)
+
+
+def test_data_given_before_a_long_read_is_handed_over_comes_after_it() -> None:
+    """A driver may give more bytes before taking every event: they queue behind."""
+    driver, remote = handshaken()
+    first = _many_frames(remote)
+    remote.send(pw.PongMessage(nonce=101))
+    core = driver.core
+    core.receive_data(first, T0, 0)
+    core.receive_data(remote.data_to_send(), T0, 0)
+    driver.drain()
+    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 102))
 
 
 def test_reading_pauses_while_http2_answers_are_owed() -> None:
@@ -1378,7 +1409,7 @@ def test_reading_pauses_while_http2_answers_are_owed() -> None:
     must not read on until the writer takes them."""
     driver, _ = handshaken()
     core = driver.core
-    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+    ping = PING_FRAME
     core.receive_data(ping * 3000, T0, 0)
     driver.drain()
     assert not core.reading_paused()  # 51,000 bytes owed
@@ -1390,15 +1421,61 @@ def test_reading_pauses_while_http2_answers_are_owed() -> None:
     assert not core.reading_paused()
 
 
-def test_data_given_before_a_long_read_is_handed_over_comes_after_it() -> None:
-    """A driver may give more bytes before taking every event: they queue behind."""
-    driver, remote = handshaken()
-    for nonce in range(1, 6001):
-        remote.send(pw.PongMessage(nonce=nonce))
-    first = remote.data_to_send()
-    remote.send(pw.PongMessage(nonce=6001))
+# -- a window that stays shut -----------------------------------------------------------------
+
+
+def _stalled(**kwargs: Any) -> tuple[Driver, Remote, bytes]:
+    """Our core with a 2 MB message of which the remote's window took 1 MiB (written, not
+    yet given to the remote); the writer found nothing more to write at T0 + 1."""
+    driver, remote = handshaken(write_timeout=10, **kwargs)
+    driver.send(pw.TransactionMessage(payload=bytes(2_000_000), subnetwork_id=SUBNET))
+    written = b""
+    while data := driver.data_to_send():
+        written += data
+    assert driver.core.channel.pending_bytes > 0
+    driver.core.writer_idle(T0 + 1)
+    return driver, remote, written
+
+
+SUBNET = pw.SubnetworkId(bytes=bytes(20))
+
+
+def test_a_window_shut_for_write_timeout_closes() -> None:
+    driver, _, _ = _stalled()
     core = driver.core
-    core.receive_data(first, T0, 0)
-    core.receive_data(remote.data_to_send(), T0, 0)
-    driver.drain()
-    assert [msg.nonce for msg in driver.delivered()] == list(range(1, 6002))
+    assert core.next_deadline() == T0 + 11
+    assert driver.timer(T0 + 10.9) == []
+    [close] = driver.timer(T0 + 11)
+    assert isinstance(close, Close)
+    assert isinstance(close.reason, WriteTimeout)
+    assert "flow-control window" in str(close.reason)
+
+
+def test_answers_written_meanwhile_are_no_progress() -> None:
+    """HTTP/2 PINGs answered while our messages wait: their acknowledgements are
+    written, our messages do not move, the deadline stands."""
+    driver, _, _ = _stalled()
+    driver.receive(PING_FRAME * 3)
+    assert driver.data_to_send()  # the three acknowledgements
+    driver.core.writer_idle(T0 + 5)
+    assert driver.core.next_deadline() == T0 + 11
+
+
+def test_the_window_opening_ends_the_stall() -> None:
+    driver, remote, written = _stalled()
+    remote.receive(written)
+    pump(driver, remote)  # the remote takes the data and opens its window
+    assert driver.core.next_deadline() > T0 + 11
+
+
+def test_a_held_reader_postpones_the_stall() -> None:
+    """Only the reader sees the window open: while the application holds it, the
+    remote is not to blame, and the count starts again."""
+    driver, _, _ = _stalled()
+    core = driver.core
+    core.reader_state(ReaderState.HELD, T0 + 2)
+    assert driver.timer(T0 + 11) == []
+    assert core.next_deadline() == T0 + 21
+    core.reader_state(ReaderState.WAITING, T0 + 15)
+    [close] = driver.timer(T0 + 21)
+    assert isinstance(close.reason, WriteTimeout)

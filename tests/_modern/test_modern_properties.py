@@ -352,12 +352,11 @@ def test_random_http2_frames_after_the_handshake(frames: bytes, inbound: bool) -
 @SETTINGS
 @given(frames=frame_sequences(), inbound=st.booleans(), before=st.integers(0, 2_000))
 def test_random_http2_frames_inside_a_long_read(frames: bytes, inbound: bool, before: int) -> None:
-    """The same, in a read long enough to be handed to HTTP/2 in slices (whatever slice
-    the random frames fall in, and whatever follows them)."""
+    """The same, in a read of enough frames to be handed to HTTP/2 in slices (whatever
+    slice the random frames fall in, and whatever follows them)."""
     driver, _remote = handshaken(inbound=inbound)
     ping = PingFrame(0, opaque_data=b"12345678").serialize()
     driver.receive(ping * before + frames + ping * 1_100)
-    assert driver.yields >= 1 or driver.closed is not None  # handed over in slices, or refused
     assert_our_own_ending(driver)
 
 

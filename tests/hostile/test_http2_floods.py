@@ -109,15 +109,18 @@ async def _flood(stream: trio.SocketStream, opening: bytes, frames: bytes) -> No
 async def _answer_flood(frame: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Outcome, int]:
     """Flood ``frame``; the outcome, and the most bytes of answers the channel held."""
     owed = [0]
-    receive = GrpcChannel.receive_data
 
-    def receive_data(self: GrpcChannel, data: bytes) -> Any:
-        try:
-            return receive(self, data)
-        finally:
-            owed[0] = max(owed[0], self.owed_bytes)
+    def watched(receive: Any) -> Any:
+        def receiving(self: GrpcChannel, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return receive(self, *args, **kwargs)
+            finally:
+                owed[0] = max(owed[0], self.owed_bytes)
 
-    monkeypatch.setattr(GrpcChannel, "receive_data", receive_data)
+        return receiving
+
+    for name in ("receive_data", "receive_held"):
+        monkeypatch.setattr(GrpcChannel, name, watched(getattr(GrpcChannel, name)))
     async with modern_server(write_timeout=1.5) as (port, outcome):
         stream = await _attacker(port)
         async with trio.open_nursery() as nursery:
@@ -128,8 +131,8 @@ async def _answer_flood(frame: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[
     return outcome, owed[0]
 
 
-# What the channel may owe: 64 KiB, then one more read (64 KiB of PINGs owes as much).
-OWED_BOUND = 64 * 1024 + 65_536
+# What the channel may owe: 64 KiB, then one more slice of a read (512 frames).
+OWED_BOUND = 64 * 1024 + 512 * 17
 
 
 async def test_a_ping_flood_that_never_reads_the_acknowledgements(
@@ -176,11 +179,13 @@ async def test_rapid_reset_ends_the_connection() -> None:
     assert outcome.elapsed < 2
 
 
-async def test_endless_continuation_frames_end_the_connection() -> None:
+@pytest.mark.parametrize("size", [1, 100_000], ids=["small", "large"])
+async def test_endless_continuation_frames_end_the_connection(size: int) -> None:
     """HEADERS without END_HEADERS, then CONTINUATION after CONTINUATION (CVE-2024-27316):
-    h2 refuses past 64 of them; the peer closes with an HTTP/2 error."""
+    small ones, h2 refuses past 64 of them; large ones (our frames may be 1 MiB), we
+    refuse past MAX_HEADER_BLOCK bytes, before they are held."""
     headers = b"\x00\x00\x01\x01\x00\x00\x00\x00\x03" + b"\x82"  # no END_HEADERS
-    continuation = b"\x00\x00\x01\x09\x00\x00\x00\x00\x03" + b"\x86"
+    continuation = size.to_bytes(3, "big") + b"\x09\x00\x00\x00\x00\x03" + b"\x86" * size
     async with modern_server() as (port, outcome):
         stream = await _attacker(port)
         async with trio.open_nursery() as nursery:
@@ -191,4 +196,6 @@ async def test_endless_continuation_frames_end_the_connection() -> None:
                 await outcome.done.wait()
             await trio.aclose_forcefully(stream)
     assert isinstance(outcome.why, Http2Error)
+    if size > 1:
+        assert outcome.why.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     assert outcome.elapsed < 2

@@ -900,15 +900,19 @@ async def test_keepalive_ping_dropped_on_a_full_outbox_does_not_time_out(
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("h2_pings", [False, True], ids=["quiet", "http2-pings"])
 async def test_a_window_that_stays_shut_is_a_write_timeout(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, h2_pings: bool
 ) -> None:
     # The remote takes our bytes (TCP is fine) but never opens its flow-control window
-    # again, and keeps the connection alive with its own Pings: send() must not wait
-    # forever, and our keepalive, never written, cannot time out.  The write timeout
-    # covers bytes waiting for the window as it covers a write that does not progress.
+    # again, and keeps the connection alive with its own Pings (and HTTP/2 PINGs, whose
+    # acknowledgements are written meanwhile): send() must not wait forever, and our
+    # keepalive, never written, cannot time out.  The write timeout covers messages
+    # waiting for the window as it covers a write that does not progress.
     async def pings_but_no_window(remote: GrpcRemote) -> None:
         for nonce in range(1, 1000):
+            if h2_pings:  # answered by h2 at once: writes of ours, but no progress
+                remote.channel._h2.ping(b"12345678")
             await remote.send(pw.PingMessage(nonce=nonce))
             with trio.move_on_after(10):
                 await remote.recv()  # reads, so TCP never blocks; grants no window

@@ -603,12 +603,8 @@ class Peer(trio.abc.AsyncResource):
             event = msg = None
             asked = trio.current_time()
             reader_state(_WAITING, asked)
-            while core.reading_paused():
-                # The remote asks faster than it takes our answers: read on once the
-                # writer has taken them (the write timeout ends a remote that never reads).
-                took = self._writer_took = trio.Event()
-                self._writer_wake.set()
-                await took.wait()
+            if core.reading_paused():
+                await self._answers_taken()
                 if closed.is_set():
                     return
             # While peers with a backlog take turns, everyone reads less at a time.
@@ -721,9 +717,25 @@ class Peer(trio.abc.AsyncResource):
                 waiter[1].append(event)
                 waiter[0].set()
         elif kind is Yield:
-            await trio.lowlevel.checkpoint()
+            # Between slices of a long read: what it owes goes out meanwhile.
+            core = self._core
+            if core.wants_write():
+                self._writer_wake.set()
+            if core.reading_paused():
+                await self._answers_taken()
+            else:
+                await trio.lowlevel.checkpoint()
         else:  # pragma: no cover - a core produced an event this engine does not know
             raise TypeError(f"unknown core event {event!r}")
+
+    async def _answers_taken(self) -> None:
+        """The remote asks faster than it takes our answers: wait until the writer has
+        taken them (the write timeout ends a remote that never reads)."""
+        core = self._core
+        while core.reading_paused() and not self._closed.is_set():
+            took = self._writer_took = trio.Event()
+            self._writer_wake.set()
+            await took.wait()
 
     async def _reserve(self, nbytes: int) -> None:
         """Take room for a large message in the shared receive budget before reading on."""
@@ -788,11 +800,11 @@ class Peer(trio.abc.AsyncResource):
                         if wake.is_set():
                             self._writer_wake = trio.Event()  # look again, then sleep
                         else:
-                            if core.wants_write() and self._write_since == math.inf:
-                                # Bytes the core holds but cannot give: the remote's
-                                # flow-control window is shut.  Waiting for it to open
-                                # is a write that makes no progress: the same deadline.
-                                self._write_since = current_time()
+                            # Bytes the core may hold back (the remote's flow control)
+                            # are its rule: it may start a deadline now.
+                            core.writer_idle(current_time())
+                            if core.next_deadline() < self._timer_target:
+                                self._timer_wake.set()
                             await wake.wait()
                         continue
                     core.queue(item)
@@ -874,9 +886,8 @@ class Peer(trio.abc.AsyncResource):
                 self._task_scope.cancel()
                 return
             if now - self._write_since >= write_timeout and self._write_scope is not None:
-                # The writer is stuck in that write, or waiting for the remote's window
-                # to open (it is suspended nowhere else while _write_since is set): end
-                # it; the writer closes the peer.
+                # The writer is stuck in that write (it is suspended nowhere else while
+                # _write_since is set): end it; the writer closes the peer.
                 self._write_timed_out = True
                 self._write_scope.cancel()
                 continue

@@ -104,6 +104,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_STREAM_WINDOW_SIZE",
     "DEFAULT_WRITE_LIMIT",
+    "MAX_HEADER_BLOCK",
     "MAX_REFUSED_STREAMS",
     "P2P_PATH",
     "GrpcChannel",
@@ -126,6 +127,15 @@ DEFAULT_CONNECTION_WINDOW_SIZE: Final = 1 << 20
 #: end it with GOAWAY(ENHANCE_YOUR_CALM), as the "rapid reset" attack (CVE-2023-44487)
 #: would otherwise cost our work without end.
 MAX_REFUSED_STREAMS: Final = 100
+
+#: The largest header block (HEADERS or PUSH_PROMISE and their CONTINUATIONs) taken:
+#: h2 refuses more than 64 CONTINUATION frames, but of our largest frame size each
+#: (CVE-2024-27316); a larger one ends the connection with GOAWAY(ENHANCE_YOUR_CALM)
+#: before it is buffered.  gRPC's headers take well under 1 KiB; h2's limit on the
+#: decoded list is 64 KiB.
+MAX_HEADER_BLOCK: Final = 128 * 1024
+
+_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 #: The largest DATA frame we accept (SETTINGS_MAX_FRAME_SIZE); HTTP/2's default.
 DEFAULT_MAX_FRAME_SIZE: Final = 16_384
@@ -352,9 +362,15 @@ class GrpcChannel:
         "_ends_first",
         "_eof",
         "_first_bytes",
+        "_frame_head",
+        "_frame_skip",
         "_goaway_requested",
         "_goaway_sent",
         "_h2",
+        "_header_block",
+        "_held",
+        "_held_at",
+        "_held_eof",
         "_local_ended",
         "_max_message_size",
         "_messages_dropped",
@@ -499,6 +515,16 @@ class GrpcChannel:
         self._answers = bytearray()
         # A client's first 9 bytes from the server, until they are checked.
         self._first_bytes: bytearray | None = bytearray() if self._client else None
+        # The frame boundaries in what is received, followed ahead of h2 (_walk): bytes
+        # to the next frame header (a server first skips the client's 24-byte preface),
+        # a header begun in an earlier read, the header block in progress (-1: none).
+        self._frame_skip = 0 if self._client else len(_PREFACE)
+        self._frame_head = b""
+        self._header_block = -1
+        # Input held back by receive_data(max_frames=...), from _held_at; EOF after it.
+        self._held = b""
+        self._held_at = 0
+        self._held_eof = False
 
     # -- introspection -------------------------------------------------------------------------
 
@@ -526,6 +552,13 @@ class GrpcChannel:
         before queuing more.
         """
         return len(self._out)
+
+    @property
+    def bytes_handed_out(self) -> int:
+        """Bytes of queued messages handed out by ``data_to_send()`` so far (only
+        grows): while it stands still with :attr:`pending_bytes` left, the remote's
+        flow-control window holds our messages back."""
+        return self._out_base
 
     @property
     def owed_bytes(self) -> int:
@@ -853,7 +886,7 @@ class GrpcChannel:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes, max_frames: int = 0) -> list[Event]:
         """Process bytes from the connection; ``b""`` means the remote closed it (EOF).
 
         Returns the events, in order.  Raises a
@@ -861,15 +894,117 @@ class GrpcChannel:
         broke gRPC or HTTP/2 (parting frames are then queued and the events
         already produced are on the error).  After our GOAWAY everything
         received is ignored.
+
+        ``max_frames``: hand h2 the frames that end within the first this many
+        and hold the rest back (:attr:`input_held`), for :meth:`receive_held`
+        to hand over later, so that one call's work stays small whatever the
+        frames (``0``: everything now).  Bytes given while input is held go
+        after it.
         """
         if self._eof:
             raise ChannelStateError("receive_data() after EOF")
+        if self._held:
+            if data:
+                self._held = self._held[self._held_at :] + data
+                self._held_at = 0
+            else:
+                self._held_eof = True
+            return []
         if not data:
             return self._on_eof()
+        return self._receive(data, 0, max_frames)
+
+    @property
+    def input_held(self) -> bool:
+        """Whether received bytes wait for :meth:`receive_held` (see ``max_frames``)."""
+        return bool(self._held) or self._held_eof
+
+    def receive_held(self, max_frames: int = 0) -> list[Event]:
+        """Hand h2 the next part of the input held back, as :meth:`receive_data` does
+        (then the end of the stream, if it came after it)."""
+        data, at = self._held, self._held_at
+        self._held, self._held_at = b"", 0
+        events = self._receive(data, at, max_frames) if at < len(data) else []
+        if self._held_eof and not self._held:
+            self._held_eof = False
+            if not self._eof:
+                events += self._on_eof()
+        return events
+
+    def _walk(self, data: bytes, start: int, max_frames: int) -> int:
+        """Follow the frames in ``data`` from ``start``; where to stop handing them over.
+
+        Stops after ``max_frames`` whole frames (``0``: never), or before a
+        frame that would take the header block in progress past
+        :data:`MAX_HEADER_BLOCK` (then :attr:`_header_block` says so).  h2 would
+        buffer up to 64 CONTINUATION frames of our largest frame size, 1 MiB,
+        before refusing; this refuses at 128 KiB of header block.
+        """
+        pos, end = start, len(data)
+        skip, head, block = self._frame_skip, self._frame_head, self._header_block
+        frames = 0
+        while pos < end:
+            if skip:
+                step = min(skip, end - pos)
+                pos += step
+                skip -= step
+                if skip == 0 and max_frames:
+                    frames += 1
+                    if frames >= max_frames:
+                        break
+                continue
+            begin = pos
+            take = 9 - len(head)
+            head += data[pos : pos + take]
+            pos += take
+            if len(head) < 9:
+                break  # the header goes on in the next read
+            length = int.from_bytes(head[:3], "big")
+            kind, flags = head[3], head[4]
+            head = b""
+            if kind == 0x1 or kind == 0x5 or (kind == 0x9 and block >= 0):
+                # HEADERS or PUSH_PROMISE begin a header block, CONTINUATIONs add to it.
+                block = (block if kind == 0x9 else 0) + length
+                if block > MAX_HEADER_BLOCK:
+                    self._header_block = block
+                    self._frame_skip, self._frame_head = 0, b""
+                    return begin if begin >= start else start
+                if flags & 0x4:  # END_HEADERS
+                    block = -1
+            skip = length
+            if skip == 0 and max_frames:
+                frames += 1
+                if frames >= max_frames:
+                    break
+        self._frame_skip, self._frame_head, self._header_block = skip, head, block
+        return pos
+
+    def _receive(self, whole: bytes, start: int, max_frames: int) -> list[Event]:
         if self._goaway_sent:
             return []
         if not self._started:
             raise ChannelStateError("call start() before receive_data()")
+        stop = self._walk(whole, start, max_frames)
+        too_large = self._header_block > MAX_HEADER_BLOCK
+        if stop < len(whole) and not too_large:
+            self._held, self._held_at = whole, stop
+        data = whole if start == 0 and stop == len(whole) else whole[start:stop]
+        events: list[Event] = []
+        if data:
+            events = self._receive_frames(data)
+        if too_large:
+            self._h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
+            self._answers += self._h2.data_to_send()
+            self._fail("a header block too large", send_goaway=False)
+            exc = Http2Error(
+                f"the remote sent a header block of more than {MAX_HEADER_BLOCK} bytes",
+                error_code=int(ErrorCodes.ENHANCE_YOUR_CALM),
+            )
+            exc.events = events
+            raise exc
+        return events
+
+    def _receive_frames(self, data: bytes) -> list[Event]:
         if self._first_bytes is not None:
             self._check_server_preface(data)
         try:
@@ -1168,6 +1303,7 @@ class GrpcChannel:
 
     def _fail(self, reason: str, *, send_goaway: bool = True) -> None:
         """Stop everything: drop the queue, queue our GOAWAY, ignore what follows."""
+        self._held, self._held_at, self._held_eof = b"", 0, False
         self._stream_gone(reason)
         self._goaway_requested = True
         if not self._goaway_sent:

@@ -33,6 +33,7 @@ from .._errors import (
     TooManyRequests,
     UsageError,
     VersionNotFirstError,
+    WriteTimeout,
 )
 from .._grpc import (
     Compressed,
@@ -48,7 +49,7 @@ from .._grpc import (
     StreamNotOpenError,
     StreamReset,
 )
-from .._sansio._base import RNG, BaseCore
+from .._sansio._base import _HELD, RNG, BaseCore
 from .._sansio._interface import (
     HANDSHAKE_COMPLETE,
     Event,
@@ -160,11 +161,12 @@ each.  :meth:`ModernCore.start_request` takes them with exactly one item."""
 _OWED_LIMIT: Final = 64
 """The most answers-nobody-waits-for remembered (see ``ModernCore._owed``)."""
 
-_SLICE: Final = 16 * 1024
-"""A read is handed to HTTP/2 this much at a time, the engine letting other tasks run
-between slices: 16 KiB of the costliest frames (SETTINGS, about 14 us each in h2; a new
-stream refused, about 40 us) keep the event loop 15-25 ms, where a whole 64 KiB read
-would hold it 60-100 ms."""
+_SLICE_FRAMES: Final = 512
+"""A read is handed to HTTP/2 this many frames at a time, the engine letting other tasks
+run between slices: 512 of the costliest frames (SETTINGS, about 14 us each in h2; a new
+stream refused, about 40 us) keep the event loop 7-20 ms, where a 64 KiB read of them
+(4,000 and more) would hold it 60 ms and more.  Large DATA frames are one frame each:
+bulk transfers are not cut up."""
 
 _OWED_BYTES: Final = 64 * 1024
 """The most bytes of HTTP/2 answers (PING and SETTINGS acknowledgements, WINDOW_UPDATEs,
@@ -240,10 +242,9 @@ class ModernCore(BaseCore):
         "_requests",
         "_reserved",
         "_stream_open",
-        "_unfed",
-        "_unfed_at",
-        "_unfed_eof",
         "_validate_all",
+        "_window_mark",
+        "_window_since",
         "_yielded",
         "channel",
         "handshake",
@@ -288,10 +289,11 @@ class ModernCore(BaseCore):
                 inline_limit=config.offload_size,
             )
         self._incoming: deque[Any] = deque()
-        self._unfed = b""  # the rest of a long read, from _unfed_at, fed a slice at a time
-        self._unfed_at = 0
-        self._unfed_eof = False  # the end of the stream came after it
         self._yielded = False  # a Yield came before the next slice
+        # Since when our messages wait for the remote's flow-control window (inf: they
+        # do not), and how far they had got then (GrpcChannel.bytes_handed_out).
+        self._window_since = math.inf
+        self._window_mark = 0
         self._inflight_seq: deque[tuple[int, Any, int]] = deque()
         self._pre_open: list[Any] = []
         self._dropped: list[Any] = []
@@ -347,44 +349,15 @@ class ModernCore(BaseCore):
         if data:
             self._handled = True
         self._dirty = True  # receiving queues frames of its own (acknowledgements, SETTINGS)
-        if self._unfed:
-            # Still working through the last read: this comes after it (the engine reads
-            # on only once every event is out, so this is the end of the stream).
-            if data:
-                self._unfed = self._unfed[self._unfed_at :] + bytes(data)
-                self._unfed_at = 0
-            else:
-                self._unfed_eof = True
-            return
-        if len(data) > _SLICE:
-            whole = bytes(data)
-            self._unfed, self._unfed_at = whole, _SLICE
-            data = whole[:_SLICE]
-        self._feed(data)
+        self._feed(self.channel.receive_data, bytes(data))
 
-    def _feed(self, data: bytes | bytearray) -> None:
+    def _feed(self, receive: Callable[..., list[Any]], *data: bytes) -> None:
+        """Hand HTTP/2 at most a slice of frames (the channel holds the rest)."""
         try:
-            self._incoming.extend(self.channel.receive_data(bytes(data)))
+            self._incoming.extend(receive(*data, max_frames=_SLICE_FRAMES))
         except GrpcRemoteError as exc:
             self._incoming.extend(exc.events)
             self._pending_error = exc
-            self._unfed = b""  # after a violation, nothing more is read
-            self._unfed_eof = False
-
-    def _feed_slice(self) -> None:
-        """Hand HTTP/2 the next slice of a long read (then the end of the stream, if it
-        came after the read)."""
-        whole, at = self._unfed, self._unfed_at
-        end = at + _SLICE
-        if end >= len(whole):
-            self._unfed, self._unfed_at = b"", 0
-            self._feed(whole[at:])
-            if self._unfed_eof and self._pending_error is None:
-                self._unfed_eof = False
-                self._feed(b"")
-        else:
-            self._unfed_at = end
-            self._feed(whole[at:end])
 
     def reading_paused(self) -> bool:
         return self.channel.owed_bytes > _OWED_BYTES
@@ -421,12 +394,12 @@ class ModernCore(BaseCore):
         if error is not None:
             self._pending_error = None
             return self._fail(error)
-        if self._unfed:
+        if self.channel.input_held:
             if not self._yielded:
                 self._yielded = True
                 return Yield()  # the next slice after the other tasks have had their turn
             self._yielded = False
-            self._feed_slice()
+            self._feed(self.channel.receive_held)
             return self.next_event()
         return self._out_of_messages()
 
@@ -826,9 +799,20 @@ class ModernCore(BaseCore):
             self._dirty = False
         return data
 
+    def writer_idle(self, now: float) -> None:
+        channel = self.channel
+        if channel.pending_bytes and self._window_since == math.inf and not self._closed:
+            # Messages wait and nothing may be written: the remote's window is shut.
+            self._window_since = now
+            self._window_mark = channel.bytes_handed_out
+
     def bytes_written(self, count: int, now: float, now_wall: float) -> list[Any]:
         self._now = now
         self._now_wall = now_wall
+        if self._window_since != math.inf and self.channel.bytes_handed_out != self._window_mark:
+            # Our messages moved (what else is written, answers to the remote's PINGs
+            # say, is no progress of theirs): the window opened.
+            self._window_since = math.inf
         sent = self.channel.messages_sent
         inflight = self._inflight_seq
         done: list[Any] = []
@@ -855,7 +839,11 @@ class ModernCore(BaseCore):
     def next_deadline(self) -> float:
         if self._closed:
             return math.inf
-        deadline = min(super().next_deadline(), self._ping_deadline)
+        deadline = min(
+            super().next_deadline(),
+            self._ping_deadline,
+            self._window_since + self.config.write_timeout,
+        )
         if self._requests:
             deadline = min(deadline, min(r.deadline for r in self._requests.values()))
         return deadline
@@ -867,6 +855,21 @@ class ModernCore(BaseCore):
         if now >= self._ping_deadline:
             timeout = self.config.ping_timeout
             return [self._fail(PingTimeout(f"no pong to our ping within {timeout:g} seconds"))]
+        if now >= self._window_since + self.config.write_timeout:
+            if self._reader is _HELD:
+                # Only the reader sees the window open, and we hold it: not the
+                # remote's doing.  Count again from now.
+                self._window_since = now
+            else:
+                timeout = self.config.write_timeout
+                return [
+                    self._fail(
+                        WriteTimeout(
+                            f"{self.channel.pending_bytes} bytes to {self.address} waited "
+                            f"{timeout:g} seconds for its flow-control window to open"
+                        )
+                    )
+                ]
         if self._requests:
             for request_id, request in list(self._requests.items()):
                 if now >= request.deadline:

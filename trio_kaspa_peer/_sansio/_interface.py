@@ -369,6 +369,10 @@ class PeerCore(ABC):
     def reader_state(self, state: ReaderState, now: float) -> None:
         """The engine's reader moved to ``state``."""
 
+    def writer_idle(self, now: float) -> None:  # noqa: B027 - optional to override
+        """The writer found nothing it may write and waits.  The core may still hold
+        bytes that the remote's flow control keeps back: a rule's deadline may start."""
+
     def reading_paused(self) -> bool:
         """Whether the reader must wait for the writer to take bytes before reading on:
         the core owes the remote more answers than it holds (a remote asking without
