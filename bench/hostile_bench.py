@@ -5,6 +5,7 @@
     python bench/hostile_bench.py --quick         # a fast smoke run (50 hostile, short)
     python bench/hostile_bench.py --gc-threshold2 1000   # fewer full collections
     python bench/hostile_bench.py --stall         # one message's loop stall, per command
+    python bench/hostile_bench.py --protocol modern   # the same for the modern protocol
 
 Three processes: the server (``serve_tcp_peers``, a handler that reads every
 message, a task that measures how late the event loop wakes it), a hostile
@@ -21,6 +22,17 @@ a frame after it, connections that never read, inv floods, ping floods with
 the pongs unread, unknown-command spam, duplicate versions (banned at the
 threshold), oversize length claims, maximum-size inv messages, resets
 mid-frame, and valid blocks of 32 MiB of small transactions.
+
+``--protocol modern`` runs the same for the modern protocol (gRPC over HTTP/2,
+network devnet), with an attack mix of its own (``MODERN_MIX``): the HTTP/2
+opening dribbled a byte at a time or sent and then nothing more, PING and
+SETTINGS floods whose answers are never read, rapid reset (streams opened and
+reset at once), endless CONTINUATION frames, an oversize gRPC length claim,
+and, after a handshake (Version, Verack and Ready written at once, without
+waiting for the server's), a gRPC message dribbled a byte at a time,
+connections that never read, floods of Ping messages with the Pongs unread,
+floods of small inv messages that obey flow control, a second Version, and
+resets mid-message.
 """
 
 from __future__ import annotations
@@ -39,10 +51,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import trio
 
 import trio_kaspa_peer as tkp
-from trio_kaspa_peer import PeerConfig, wire
+from trio_kaspa_peer import PeerConfig, protowire, wire
 
 NET = wire.KaspaNet.SIMNET
 HONEST = 20
@@ -63,10 +79,39 @@ MIX: dict[str, float] = {
 }
 
 
+MODERN_NET = "devnet"
+MODERN_MIX: dict[str, float] = {
+    "slowloris_preface": 0.15,
+    "opening_then_silence": 0.08,
+    "h2_ping_flood": 0.10,
+    "settings_flood": 0.08,
+    "rapid_reset": 0.08,
+    "continuation_flood": 0.07,
+    "oversize_claim": 0.05,
+    "slowloris_message": 0.08,
+    "never_read": 0.10,
+    "ping_flood_unread": 0.07,
+    "inv_flood": 0.10,
+    "duplicate_version": 0.02,
+    "reset_mid_message": 0.02,
+}
+MIXES = {"1": MIX, "modern": MODERN_MIX}
+SMALL_RCVBUF = frozenset({"h2_ping_flood", "settings_flood", "ping_flood_unread"})
+"""Modern attacks that never read what they ask for: a small receive buffer, so that the
+server's writes stop soon."""
+
+
 def _config(**kwargs: Any) -> PeerConfig:
     base: dict[str, Any] = {"net": NET, "user_agent_name": "bench", "protocol": 1}
     base.update(kwargs)
     return PeerConfig(**base)
+
+
+def _peer_config(protocol: str) -> PeerConfig:
+    """The config of the server and of the honest peers."""
+    if protocol == "modern":
+        return PeerConfig(net=MODERN_NET, user_agent_name="bench")
+    return _config()
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -95,7 +140,7 @@ def _rss(pid: int | None = None) -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def _server_main(conn: Any, switch_interval: float | None) -> None:
+async def _server_main(conn: Any, switch_interval: float | None, protocol: str) -> None:
     context = tkp.PeerContext(offload_switch_interval=switch_interval)
     counts: collections.Counter[str] = collections.Counter()
     logger = logging.getLogger("trio_kaspa_peer.net")
@@ -166,18 +211,20 @@ async def _server_main(conn: Any, switch_interval: float | None) -> None:
             functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", context=context),
             handler,
             0,
-            _config(),
+            _peer_config(protocol),
         )
         conn.send(listeners[0].socket.getsockname()[1])
         nursery.start_soon(watch_loop)
         nursery.start_soon(control)
 
 
-def _server_process(conn: Any, gc_threshold2: int | None, switch_interval: float | None) -> None:
+def _server_process(
+    conn: Any, gc_threshold2: int | None, switch_interval: float | None, protocol: str
+) -> None:
     if gc_threshold2 is not None:
         # An application setting: full collections walk every object of every peer.
         gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
-    trio.run(_server_main, conn, switch_interval)
+    trio.run(_server_main, conn, switch_interval, protocol)
 
 
 # -- the hostile process ------------------------------------------------------------------------
@@ -258,7 +305,15 @@ async def _discard_forever(stream: trio.SocketStream) -> None:
         pass
 
 
-def _attacks(p: Payloads) -> dict[str, Callable[[trio.SocketStream], Awaitable[None]]]:
+def _reset(stream: trio.SocketStream) -> None:
+    """Make the coming close a reset (RST), not an orderly FIN."""
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+Attack = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+def _attacks(p: Payloads) -> dict[str, Attack]:
     async def slowloris_handshake(stream: trio.SocketStream) -> None:
         for byte in _frame(_version()):
             await stream.send_all(bytes([byte]))
@@ -302,7 +357,7 @@ def _attacks(p: Payloads) -> dict[str, Callable[[trio.SocketStream], Awaitable[N
         await _handshake(stream)
         await stream.send_all(p.half_ping)
         await trio.sleep(0.5)
-        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        _reset(stream)
 
     async def huge_block(stream: trio.SocketStream) -> None:
         await flood(stream, p.block)
@@ -322,13 +377,197 @@ def _attacks(p: Payloads) -> dict[str, Callable[[trio.SocketStream], Awaitable[N
     }
 
 
-async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> None:
+# -- the modern protocol's attackers ------------------------------------------------------------
+
+H2_PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"attack!!"
+H2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x04\x00\x01\x00\x00"
+_DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
+
+
+def _h2_frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+    head = len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream_id.to_bytes(4, "big")
+    return head + payload
+
+
+def _grpc_messages(*payloads: Any) -> bytes:
+    """Serialized KaspadMessages, each with its gRPC prefix (uncompressed, length)."""
+    encoded = [protowire.encode(payload) for payload in payloads]
+    return b"".join(b"\x00" + len(m).to_bytes(4, "big") + m for m in encoded)
+
+
+def _grpc_data(*payloads: Any) -> bytes:
+    """One DATA frame on the call's stream carrying ``payloads``."""
+    return _h2_frame(_DATA, 0, 1, _grpc_messages(*payloads))
+
+
+def _h2_client() -> h2.connection.H2Connection:
+    """An HTTP/2 client that has written its opening: preface, SETTINGS, the call's HEADERS."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(
+        1,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/protowire.P2P/MessageStream"),
+            (":authority", "127.0.0.1"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ],
+    )
+    return conn
+
+
+def _modern_handshake() -> bytes:
+    """Version, Verack and Ready at once: the two directions of the handshake run
+    concurrently, so the server's own need not be read first."""
+    version = protowire.VersionMessage(
+        protocol_version=10,
+        timestamp=int(time.time() * 1000),
+        id=random.randbytes(16),
+        user_agent="/hostile:0.1/",
+        network=f"kaspa-{MODERN_NET}",
+    )
+    return _grpc_messages(version, protowire.VerackMessage(), protowire.ReadyMessage())
+
+
+class ModernPayloads:
+    """What the modern attackers send, encoded once."""
+
+    def __init__(self) -> None:
+        rng = random.Random(3)
+        client = _h2_client()
+        self.opening = client.data_to_send()
+        for stream_id in range(3, 3 + 2 * 150, 2):  # the server gives up past 100
+            headers = [(":method", "POST"), (":scheme", "http"), (":path", "/x")]
+            client.send_headers(stream_id, [*headers, (":authority", "a")])
+            client.reset_stream(stream_id)
+        self.rapid_reset = self.opening + client.data_to_send()
+        self.pings = _fill(H2_PING)
+        self.settings = _fill(H2_SETTINGS)
+        # HEADERS on stream 3 without END_HEADERS, then CONTINUATION after CONTINUATION.
+        self.continuation_start = self.opening + _h2_frame(_HEADERS, 0, 3, b"\x82")
+        self.continuations = _fill(_h2_frame(_CONTINUATION, 0, 3, b"\x86"))
+        self.oversize = self.opening + _h2_frame(_DATA, 0, 1, b"\x00" + b"\x7f\xff\xff\xff")
+        self.ping_messages = _fill(_grpc_data(*[protowire.PingMessage(nonce=7)] * 1000))
+        tx_id = protowire.TransactionId(bytes=rng.randbytes(32))
+        self.invs = _grpc_messages(*[protowire.InvTransactionsMessage(ids=[tx_id])] * 1000)
+        self.half_ping = _grpc_data(protowire.PingMessage(nonce=1))[:12]
+
+
+def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
+    async def handshake(stream: trio.SocketStream) -> None:
+        await stream.send_all(p.opening + _h2_frame(_DATA, 0, 1, _modern_handshake()))
+
+    async def dribble(stream: trio.SocketStream, data: bytes) -> None:
+        for byte in data:
+            await stream.send_all(bytes([byte]))
+            await trio.sleep(5)
+
+    async def slowloris_message(stream: trio.SocketStream) -> None:
+        await handshake(stream)
+        await dribble(stream, _grpc_data(protowire.PingMessage(nonce=3)))
+
+    async def opening_then_silence(stream: trio.SocketStream) -> None:
+        await stream.send_all(p.opening)
+        await trio.sleep_forever()
+
+    async def never_read(stream: trio.SocketStream) -> None:
+        await handshake(stream)
+        await trio.sleep_forever()
+
+    async def flood(stream: trio.SocketStream, first: bytes | None, data: bytes) -> None:
+        """``first`` (``None``: a handshake), then ``data`` over and over, never reading."""
+        await (handshake(stream) if first is None else stream.send_all(first))
+        while True:
+            await stream.send_all(data)
+
+    async def refused(stream: trio.SocketStream, data: bytes) -> None:
+        await stream.send_all(data)
+        await _discard_forever(stream)
+
+    async def duplicate_version(stream: trio.SocketStream) -> None:
+        await handshake(stream)
+        await refused(stream, _h2_frame(_DATA, 0, 1, _modern_handshake()))
+
+    async def reset_mid_message(stream: trio.SocketStream) -> None:
+        await handshake(stream)
+        await stream.send_all(p.half_ping)
+        await trio.sleep(0.5)
+        _reset(stream)
+
+    async def inv_flood(stream: trio.SocketStream) -> None:
+        """Small inv messages as fast as the server's flow-control windows allow, reading
+        (and acknowledging) what it sends."""
+        conn = _h2_client()
+        conn.send_data(1, _modern_handshake())
+        await stream.send_all(conn.data_to_send())
+        invs, offset = p.invs * 2, 0
+        while True:
+            window = conn.local_flow_control_window(1)
+            room = min(window, conn.max_outbound_frame_size, len(p.invs))
+            if room >= 1024:
+                chunk = invs[offset : offset + room]
+                offset = (offset + room) % len(p.invs)
+                conn.send_data(1, chunk)
+            else:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.DataReceived):
+                        conn.acknowledge_received_data(
+                            event.flow_controlled_length, event.stream_id
+                        )
+                    elif isinstance(
+                        event, (h2.events.ConnectionTerminated, h2.events.StreamReset)
+                    ):
+                        return
+            await stream.send_all(conn.data_to_send())
+
+    return {
+        "slowloris_preface": functools.partial(dribble, data=p.opening),
+        "opening_then_silence": opening_then_silence,
+        "h2_ping_flood": functools.partial(flood, first=None, data=p.pings),
+        "settings_flood": functools.partial(flood, first=p.opening, data=p.settings),
+        "rapid_reset": functools.partial(refused, data=p.rapid_reset),
+        "continuation_flood": functools.partial(
+            flood, first=p.continuation_start, data=p.continuations
+        ),
+        "oversize_claim": functools.partial(refused, data=p.oversize),
+        "slowloris_message": slowloris_message,
+        "never_read": never_read,
+        "ping_flood_unread": functools.partial(flood, first=None, data=p.ping_messages),
+        "inv_flood": inv_flood,
+        "duplicate_version": duplicate_version,
+        "reset_mid_message": reset_mid_message,
+    }
+
+
+async def _connect(port: int, source: str, small_buffer: bool) -> trio.SocketStream:
+    if not small_buffer:
+        return await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+    sock = trio.socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        await sock.bind((source, 0))
+        await sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
+async def _hostile_main(port: int, count: int, only: str | None, conn: Any, protocol: str) -> None:
+    mix = MIXES[protocol]
     if only:
         kinds = [only] * count
     else:
-        kinds = [kind for kind, share in MIX.items() for _ in range(round(share * count))]
-    payloads = Payloads(with_block="huge_block" in kinds)
-    attacks = _attacks(payloads)
+        kinds = [kind for kind, share in mix.items() for _ in range(round(share * count))]
+    if protocol == "modern":
+        attacks = _modern_attacks(ModernPayloads())
+    else:
+        attacks = _attacks(Payloads(with_block="huge_block" in kinds))
     live = [0]
 
     async def attacker(kind: str, number: int) -> None:
@@ -338,14 +577,20 @@ async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> N
         await trio.sleep(random.random() * 2)  # ramp up
         while True:
             try:
-                stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+                small_buffer = protocol == "modern" and kind in SMALL_RCVBUF
+                stream = await _connect(port, source, small_buffer)
             except OSError:
                 await trio.sleep(1)
                 continue
             live[0] += 1
             try:
                 await attacks[kind](stream)
-            except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except* (
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                OSError,
+                h2.exceptions.H2Error,
+            ):
                 pass  # closed by the server: connect again
             finally:
                 live[0] -= 1
@@ -360,34 +605,47 @@ async def _hostile_main(port: int, count: int, only: str | None, conn: Any) -> N
         await trio.sleep_forever()
 
 
-def _hostile_process(port: int, count: int, only: str | None, conn: Any) -> None:
-    trio.run(_hostile_main, port, count, only, conn)
+def _hostile_process(port: int, count: int, only: str | None, conn: Any, protocol: str) -> None:
+    trio.run(_hostile_main, port, count, only, conn, protocol)
 
 
 # -- the honest process --------------------------------------------------------------------------
 
 
-async def _honest_main(port: int, duration: float) -> dict[str, Any]:
+def _pinger(peer: tkp.Peer) -> Callable[[], Awaitable[object]]:
+    """A ping that returns when its pong is in."""
+    if isinstance(peer, tkp.ModernPeer):
+        return peer.ping
+    messages = peer.messages()
+    nonce = [0]
+
+    async def ping() -> None:
+        nonce[0] += 1
+        await peer.send(wire.MsgPing(nonce[0]))
+        while True:
+            msg = await messages.receive()
+            if isinstance(msg, wire.MsgPong) and msg.nonce == nonce[0]:
+                return
+
+    return ping
+
+
+async def _honest_main(port: int, duration: float, protocol: str) -> dict[str, Any]:
     handshakes: list[float] = []
     rtts: list[float] = []
     failures: collections.Counter[str] = collections.Counter()
+    config = _peer_config(protocol)
 
     async def honest() -> None:
         start = time.perf_counter()
         try:
-            async with tkp.open_tcp_peer("127.0.0.1", port, _config()) as peer:
+            async with tkp.open_tcp_peer("127.0.0.1", port, config) as peer:
                 handshakes.append(time.perf_counter() - start)
-                messages = peer.messages()
+                ping = _pinger(peer)
                 end = time.perf_counter() + duration
-                nonce = 0
                 while time.perf_counter() < end:
-                    nonce += 1
                     sent = time.perf_counter()
-                    await peer.send(wire.MsgPing(nonce))
-                    while True:
-                        msg = await messages.receive()
-                        if isinstance(msg, wire.MsgPong) and msg.nonce == nonce:
-                            break
+                    await ping()
                     rtts.append(time.perf_counter() - sent)
                     await trio.sleep(PING_EVERY)
         except tkp.KaspaPeerError as exc:
@@ -399,8 +657,8 @@ async def _honest_main(port: int, duration: float) -> dict[str, Any]:
     return {"handshakes": handshakes, "rtts": rtts, "failures": dict(failures)}
 
 
-def _honest_process(port: int, duration: float, conn: Any) -> None:
-    conn.send(trio.run(_honest_main, port, duration))
+def _honest_process(port: int, duration: float, conn: Any, protocol: str) -> None:
+    conn.send(trio.run(_honest_main, port, duration, protocol))
 
 
 # -- the loop stall of one message ------------------------------------------------------------
@@ -526,9 +784,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _honest_run(ctx: Any, port: int, duration: float, server: Any) -> dict[str, Any]:
+def _honest_run(
+    ctx: Any, port: int, duration: float, server: Any, protocol: str
+) -> dict[str, Any]:
     mine, theirs = ctx.Pipe()
-    honest = ctx.Process(target=_honest_process, args=(port, duration, theirs), daemon=True)
+    honest = ctx.Process(
+        target=_honest_process, args=(port, duration, theirs, protocol), daemon=True
+    )
     server.send("reset")
     server.recv()
     peak = 0
@@ -556,25 +818,30 @@ def run(
     only: str | None = None,
     gc_threshold2: int | None = None,
     switch_interval: float | None = 0.0005,
+    protocol: str = "1",
 ) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     server_conn, server_end = ctx.Pipe()
     server = ctx.Process(
-        target=_server_process, args=(server_end, gc_threshold2, switch_interval), daemon=True
+        target=_server_process,
+        args=(server_end, gc_threshold2, switch_interval, protocol),
+        daemon=True,
     )
     server.start()
     processes = [server]
     try:
         port = server_conn.recv()
-        quiet = _honest_run(ctx, port, duration, server_conn)
+        quiet = _honest_run(ctx, port, duration, server_conn, protocol)
         hostile_conn, hostile_end = ctx.Pipe()
         attackers = ctx.Process(
-            target=_hostile_process, args=(port, hostile, only, hostile_end), daemon=True
+            target=_hostile_process,
+            args=(port, hostile, only, hostile_end, protocol),
+            daemon=True,
         )
         attackers.start()
         processes.append(attackers)
         live = hostile_conn.recv()
-        loud = _honest_run(ctx, port, duration, server_conn)
+        loud = _honest_run(ctx, port, duration, server_conn, protocol)
     finally:
         for process in processes:
             process.terminate()
@@ -642,7 +909,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostile", type=int, default=1000, help="hostile connections")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of pings")
     parser.add_argument("--quick", action="store_true", help="50 hostile, 2 s")
-    parser.add_argument("--only", choices=sorted(MIX), help="one attack instead of the mix")
+    parser.add_argument(
+        "--protocol",
+        choices=sorted(MIXES),
+        default="1",
+        help="the protocol spoken: 1 (kaspad v0.5.0's frames, the default) or modern (gRPC)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=sorted(set(MIX) | set(MODERN_MIX)),
+        help="one attack of the protocol's mix instead of the mix",
+    )
     parser.add_argument(
         "--stall",
         action="store_true",
@@ -666,6 +943,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
+    if args.only and args.only not in MIXES[args.protocol]:
+        parser.error(f"--only {args.only}: not an attack of protocol {args.protocol}")
+    if args.stall and args.protocol != "1":
+        parser.error("--stall measures protocol 1 only")
     if args.stall:
         return _print(
             "worst event-loop stall while receiving one message, three times each",
@@ -673,8 +954,10 @@ def main(argv: list[str] | None = None) -> int:
             stall_rows(),
         )
     switch = None if args.switch_interval == 0 else args.switch_interval / 1000
-    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2, switch)
+    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2, switch, args.protocol)
     title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
+    if args.protocol == "modern":
+        title += " (modern protocol)"
     if args.gc_threshold2 is not None:
         title += f" (server gc threshold2 {args.gc_threshold2})"
     if args.switch_interval != 0.5:

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
+import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -84,3 +86,78 @@ async def test_hostile_bench_stall_probe() -> None:
     payloads = {"ping": bytes(8), "locator": b"\x01" + bytes(32)}
     worst = await hostile_bench._stall_of(payloads, 0.05)
     assert set(worst) <= set(payloads)
+
+
+async def _modern_attack_outcome(kind: str, seconds: float) -> tuple[object, int]:
+    """Run one modern attack of the hostile bench against an inbound peer: why the peer
+    closed (``None``: still open after ``seconds``) and how many messages it received."""
+    import hostile_bench
+
+    attack = hostile_bench._modern_attacks(hostile_bench.ModernPayloads())[kind]
+    a, b = trio.socket.socketpair()
+    ours, theirs = trio.SocketStream(a), trio.SocketStream(b)
+    reason: object = None
+    received = 0
+
+    async def attacker() -> None:
+        try:
+            await attack(theirs)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(attacker)
+        with trio.move_on_after(seconds):
+            try:
+                config = hostile_bench._peer_config("modern")
+                async with tkp.open_peer(ours, config, inbound=True) as peer:
+                    async for _ in peer.messages():
+                        received += 1
+                    reason = peer.close_reason
+            except tkp.HandshakeError as exc:
+                reason = exc.__cause__
+        nursery.cancel_scope.cancel()
+    await theirs.aclose()
+    return reason, received
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("rapid_reset", "Http2Error"),
+        ("continuation_flood", "Http2Error"),
+        ("oversize_claim", "InboundMessageTooLargeError"),
+        ("duplicate_version", "MisbehaviorError"),
+    ],
+)
+async def test_hostile_bench_modern_attacks_are_refused(kind: str, expected: str) -> None:
+    """The modern attacks' bytes are what they claim: each is refused for its own reason."""
+    reason, _ = await _modern_attack_outcome(kind, 5)
+    assert type(reason).__name__ == expected, reason
+
+
+async def test_hostile_bench_modern_handshake_and_inv_flood() -> None:
+    """The bench's blind handshake completes, and its inv flood arrives as messages."""
+    reason, received = await _modern_attack_outcome("inv_flood", 0.3)
+    assert reason is None
+    assert received > 0
+
+
+async def test_hostile_bench_modern_pinger() -> None:
+    import hostile_bench
+
+    a, b = trio.socket.socketpair()
+    config = hostile_bench._peer_config("modern")
+    async with trio.open_nursery() as nursery:
+
+        async def serve() -> None:
+            async with tkp.open_peer(trio.SocketStream(b), config, inbound=True) as peer:
+                async for _ in peer.messages():
+                    pass
+
+        nursery.start_soon(serve)
+        async with tkp.open_peer(trio.SocketStream(a), config, inbound=False) as peer:
+            ping = hostile_bench._pinger(peer)
+            for _ in range(3):
+                await ping()
+        nursery.cancel_scope.cancel()
