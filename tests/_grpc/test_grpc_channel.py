@@ -1062,3 +1062,22 @@ def test_a_header_block_past_the_limit_is_refused_before_it_is_held() -> None:
     goaway = [f for f in parse_frames(server.data_to_send()) if isinstance(f, GoAwayFrame)]
     assert [f.error_code for f in goaway] == [ErrorCodes.ENHANCE_YOUR_CALM]
     assert server.receive_data(big) == []  # ignored after our GOAWAY
+
+
+def test_a_slice_ends_after_a_few_headers_frames() -> None:
+    """Each HEADERS costs HPACK work: with ``max_frames``, a slice ends after eight, so a
+    flood of new streams ends the connection before h2 works through all of them."""
+    raw = RawPeer(client=True)
+    server = GrpcChannel(False)
+    server.start()
+    raw.conn.send_headers(1, _request_headers())
+    raw.exchange(server)
+    for sid in range(3, 3 + 2 * 150, 2):
+        raw.conn.send_headers(sid, _request_headers())
+        raw.conn.reset_stream(sid)
+    server.receive_data(raw.conn.data_to_send(), max_frames=512)
+    assert server.refused_streams == 8
+    with pytest.raises(Http2Error):
+        while server.input_held:
+            server.receive_held(max_frames=512)
+    assert server.refused_streams <= MAX_REFUSED_STREAMS + 8
