@@ -140,7 +140,9 @@ def _rss(pid: int | None = None) -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def _server_main(conn: Any, switch_interval: float | None, protocol: str) -> None:
+async def _server_main(
+    conn: Any, switch_interval: float | None, protocol: str, accept_batch: int | None
+) -> None:
     context = tkp.PeerContext(offload_switch_interval=switch_interval)
     counts: collections.Counter[str] = collections.Counter()
     logger = logging.getLogger("trio_kaspa_peer.net")
@@ -208,7 +210,9 @@ async def _server_main(conn: Any, switch_interval: float | None, protocol: str) 
 
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
-            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", context=context),
+            functools.partial(
+                tkp.serve_tcp_peers, host="127.0.0.1", context=context, accept_batch=accept_batch
+            ),
             handler,
             0,
             _peer_config(protocol),
@@ -219,12 +223,16 @@ async def _server_main(conn: Any, switch_interval: float | None, protocol: str) 
 
 
 def _server_process(
-    conn: Any, gc_threshold2: int | None, switch_interval: float | None, protocol: str
+    conn: Any,
+    gc_threshold2: int | None,
+    switch_interval: float | None,
+    protocol: str,
+    accept_batch: int | None,
 ) -> None:
     if gc_threshold2 is not None:
         # An application setting: full collections walk every object of every peer.
         gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
-    trio.run(_server_main, conn, switch_interval, protocol)
+    trio.run(_server_main, conn, switch_interval, protocol, accept_batch)
 
 
 # -- the hostile process ------------------------------------------------------------------------
@@ -819,12 +827,13 @@ def run(
     gc_threshold2: int | None = None,
     switch_interval: float | None = 0.0005,
     protocol: str = "1",
+    accept_batch: int | None = None,
 ) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     server_conn, server_end = ctx.Pipe()
     server = ctx.Process(
         target=_server_process,
-        args=(server_end, gc_threshold2, switch_interval, protocol),
+        args=(server_end, gc_threshold2, switch_interval, protocol, accept_batch),
         daemon=True,
     )
     server.start()
@@ -933,6 +942,12 @@ def main(argv: list[str] | None = None) -> int:
         "full collections walk every object of every peer",
     )
     parser.add_argument(
+        "--accept-batch",
+        type=int,
+        help="the server's serve_tcp_peers(accept_batch=...): connections accepted per pass "
+        "of its scheduler (default: the library's, 1 for protocol 1 and 4 for modern)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         default=0.5,
@@ -954,12 +969,22 @@ def main(argv: list[str] | None = None) -> int:
             stall_rows(),
         )
     switch = None if args.switch_interval == 0 else args.switch_interval / 1000
-    rows = run(args.hostile, args.duration, args.only, args.gc_threshold2, switch, args.protocol)
+    rows = run(
+        args.hostile,
+        args.duration,
+        args.only,
+        args.gc_threshold2,
+        switch,
+        args.protocol,
+        args.accept_batch,
+    )
     title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
     if args.protocol == "modern":
         title += " (modern protocol)"
     if args.gc_threshold2 is not None:
         title += f" (server gc threshold2 {args.gc_threshold2})"
+    if args.accept_batch is not None:
+        title += f" (accept batch {args.accept_batch})"
     if args.switch_interval != 0.5:
         title += f" (switch interval while decoding: {switch and f'{args.switch_interval} ms'})"
     return _print(title, ("", "under attack", "quiet", "target"), rows)

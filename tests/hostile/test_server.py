@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -176,3 +177,48 @@ async def test_a_handshake_that_completes_is_not_dropped_later() -> None:
             assert await remote.recv_until(wire.MsgPong) == wire.MsgPong(5)
         for stream in streams + silent:
             await stream.aclose()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_accept_batch_accepts_from_several_descriptors_and_closes_them() -> None:
+    """With accept_batch=N the listening socket is served through N descriptors; the
+    caller sees only its own listeners, every connection is served, and leaving closes
+    every descriptor."""
+    before = _open_fds()
+    got: list[tkp.Peer] = []
+
+    async def count(peer: tkp.Peer) -> None:
+        got.append(peer)
+        await peer.wait_closed()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", accept_batch=4),
+            count,
+            0,
+            cfg(),
+        )
+        assert len(listeners) == 1
+        assert _open_fds() == before + 4
+        port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as clients:
+            for _ in range(12):
+                clients.start_soon(_handshake_then_leave, port)
+        nursery.cancel_scope.cancel()
+    assert len(got) == 12
+    await trio.sleep(0.05)
+    assert _open_fds() == before
+
+
+async def _handshake_then_leave(port: int) -> None:
+    async with tkp.open_tcp_peer("127.0.0.1", port, cfg()):
+        pass
+
+
+async def test_accept_batch_is_checked() -> None:
+    with pytest.raises(tkp.UsageError, match="accept_batch"):
+        await tkp.serve_tcp_peers(idle, 0, cfg(), host="127.0.0.1", accept_batch=0)
