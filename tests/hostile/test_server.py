@@ -15,6 +15,7 @@ import trio
 from _raw import RawRemote, cfg
 
 import trio_kaspa_peer as tkp
+import trio_kaspa_peer._tcp as tkp_tcp
 from trio_kaspa_peer import wire
 
 
@@ -222,3 +223,19 @@ async def _handshake_then_leave(port: int) -> None:
 async def test_accept_batch_is_checked() -> None:
     with pytest.raises(tkp.UsageError, match="accept_batch"):
         await tkp.serve_tcp_peers(idle, 0, cfg(), host="127.0.0.1", accept_batch=0)
+
+
+async def test_accept_batch_serves_on_when_no_descriptor_can_be_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out of descriptors (or sockets that are none, on Windows): one is enough."""
+
+    def no_dup(fd: int) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(tkp_tcp.os, "dup", no_dup)
+    async with (
+        server(idle, accept_batch=4) as port,
+        tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer,
+    ):
+        assert not peer.closed
