@@ -15,7 +15,6 @@ import trio
 from _raw import RawRemote, cfg
 
 import trio_kaspa_peer as tkp
-import trio_kaspa_peer._tcp as tkp_tcp
 from trio_kaspa_peer import wire
 
 
@@ -233,7 +232,7 @@ async def test_accept_batch_serves_on_when_no_descriptor_can_be_made(
     def no_dup(fd: int) -> int:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(tkp_tcp.os, "dup", no_dup)
+    monkeypatch.setattr(os, "dup", no_dup)
     async with (
         server(idle, accept_batch=4) as port,
         tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer,
