@@ -199,3 +199,26 @@ async def test_endless_continuation_frames_end_the_connection(size: int) -> None
     if size > 1:
         assert outcome.why.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     assert outcome.elapsed < 2
+
+
+async def test_an_hpack_bomb_ends_the_connection() -> None:
+    """A header put in HPACK's table once, then referred to a thousand times in a
+    small block (CVE-2016-6581): what it decodes to is bounded by our
+    MAX_HEADER_LIST_SIZE (64 KiB), and the connection ends."""
+    conn = _opening()
+    opening = conn.data_to_send()
+    big = ("x-bomb", "y" * 4000)
+    block = bytes(conn.encoder.encode([big]))  # adds it to the dynamic table
+    index = bytes(conn.encoder.encode([big]))  # now one byte: an index
+    assert len(index) == 1
+    headers = block + index * 1000
+    frame = len(headers).to_bytes(3, "big") + b"\x01\x04\x00\x00\x00\x03" + headers
+    async with modern_server() as (port, outcome):
+        stream = await _attacker(port)
+        await stream.send_all(opening + frame)
+        with trio.fail_after(5):
+            await outcome.done.wait()
+        await trio.aclose_forcefully(stream)
+    assert isinstance(outcome.why, Http2Error)
+    assert "header list larger than 65536" in str(outcome.why)
+    assert outcome.elapsed < 2
