@@ -321,6 +321,14 @@ def _reset(stream: trio.SocketStream) -> None:
 Attack = Callable[[trio.SocketStream], Awaitable[None]]
 
 
+async def _half_then_reset(stream: trio.SocketStream, handshake: Attack, half: bytes) -> None:
+    """Handshake, send half a message, then reset the connection."""
+    await handshake(stream)
+    await stream.send_all(half)
+    await trio.sleep(0.5)
+    _reset(stream)
+
+
 def _attacks(p: Payloads) -> dict[str, Attack]:
     async def slowloris_handshake(stream: trio.SocketStream) -> None:
         for byte in _frame(_version()):
@@ -362,10 +370,7 @@ def _attacks(p: Payloads) -> dict[str, Attack]:
         await _discard_forever(stream)
 
     async def reset_mid_frame(stream: trio.SocketStream) -> None:
-        await _handshake(stream)
-        await stream.send_all(p.half_ping)
-        await trio.sleep(0.5)
-        _reset(stream)
+        await _half_then_reset(stream, _handshake, p.half_ping)
 
     async def huge_block(stream: trio.SocketStream) -> None:
         await flood(stream, p.block)
@@ -499,10 +504,7 @@ def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
         await refused(stream, _h2_frame(_DATA, 0, 1, _modern_handshake()))
 
     async def reset_mid_message(stream: trio.SocketStream) -> None:
-        await handshake(stream)
-        await stream.send_all(p.half_ping)
-        await trio.sleep(0.5)
-        _reset(stream)
+        await _half_then_reset(stream, handshake, p.half_ping)
 
     async def inv_flood(stream: trio.SocketStream) -> None:
         """Small inv messages as fast as the server's flow-control windows allow, reading

@@ -23,7 +23,7 @@ import trio
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig, PeerContext
-from trio_kaspa_peer._grpc import MAX_REFUSED_STREAMS, GrpcChannel, Http2Error
+from trio_kaspa_peer._grpc import MAX_REFUSED_STREAMS, P2P_PATH, GrpcChannel, Http2Error
 
 PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"attack!!"
 SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x04\x00\x01\x00\x00"
@@ -72,20 +72,14 @@ async def modern_server(**config: Any) -> AsyncIterator[tuple[int, Outcome]]:
         nursery.cancel_scope.cancel()
 
 
+CALL = [(":method", "POST"), (":scheme", "http"), (":path", P2P_PATH), (":authority", "a")]
+
+
 def _opening() -> h2.connection.H2Connection:
+    """A client's preface, SETTINGS and the call's HEADERS, in h2 (for more streams)."""
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    conn.send_headers(
-        1,
-        [
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":path", "/protowire.P2P/MessageStream"),
-            (":authority", "127.0.0.1"),
-            ("content-type", "application/grpc"),
-            ("te", "trailers"),
-        ],
-    )
+    conn.send_headers(1, [*CALL, ("content-type", "application/grpc"), ("te", "trailers")])
     return conn
 
 
@@ -163,9 +157,7 @@ async def test_rapid_reset_ends_the_connection() -> None:
     opening = conn.data_to_send()
     parts = []
     for sid in range(3, 3 + 2 * (MAX_REFUSED_STREAMS + 50), 2):
-        conn.send_headers(
-            sid, [(":method", "POST"), (":scheme", "http"), (":path", "/x"), (":authority", "a")]
-        )
+        conn.send_headers(sid, CALL)
         conn.reset_stream(sid)
         parts.append(conn.data_to_send())
     async with modern_server() as (port, outcome):
