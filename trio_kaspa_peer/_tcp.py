@@ -12,7 +12,7 @@ from typing import Any, Final, NoReturn
 
 import trio
 
-from ._config import KaspaProtocol, PeerConfig
+from ._config import PeerConfig
 from ._engine import Peer, check_config, open_peer
 from ._errors import (
     ConnectError,
@@ -24,6 +24,7 @@ from ._errors import (
     RemoteProtocolError,
     UsageError,
 )
+from ._protocols import default_accept_batch
 from ._sansio import PeerContext
 
 __all__ = ["open_tcp_peer", "serve_tcp_peers"]
@@ -217,7 +218,7 @@ async def serve_tcp_peers(
     if max_peers is not None:
         _positive("max_peers", max_peers)
     if accept_batch is None:
-        batch = 4 if KaspaProtocol.parse(config.protocol) is KaspaProtocol.MODERN else 1
+        batch = default_accept_batch(config)
     else:
         batch = _positive("accept_batch", accept_batch)
     live = 0

@@ -1433,7 +1433,7 @@ def _stalled(**kwargs: Any) -> tuple[Driver, Remote, bytes]:
     while data := driver.data_to_send():
         written += data
     assert driver.core.channel.pending_bytes > 0
-    driver.core.writer_idle(T0 + 1)
+    assert driver.core.writer_idle(T0 + 1)  # the deadline starts
     return driver, remote, written
 
 
@@ -1457,7 +1457,7 @@ def test_answers_written_meanwhile_are_no_progress() -> None:
     driver, _, _ = _stalled()
     driver.receive(PING_FRAME * 3)
     assert driver.data_to_send()  # the three acknowledgements
-    driver.core.writer_idle(T0 + 5)
+    assert not driver.core.writer_idle(T0 + 5)  # already running
     assert driver.core.next_deadline() == T0 + 11
 
 

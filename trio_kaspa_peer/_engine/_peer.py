@@ -802,8 +802,7 @@ class Peer(trio.abc.AsyncResource):
                         else:
                             # Bytes the core may hold back (the remote's flow control)
                             # are its rule: it may start a deadline now.
-                            core.writer_idle(current_time())
-                            if core.next_deadline() < self._timer_target:
+                            if core.writer_idle(current_time()):
                                 self._timer_wake.set()
                             await wake.wait()
                         continue

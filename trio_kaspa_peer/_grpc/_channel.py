@@ -901,9 +901,9 @@ class GrpcChannel:
         already produced are on the error).  After our GOAWAY everything
         received is ignored.
 
-        ``max_frames``: hand h2 the frames that end within the first this many
-        and hold the rest back (:attr:`input_held`), for :meth:`receive_held`
-        to hand over later, so that one call's work stays small whatever the
+        ``max_frames``: hand h2 at most this many frames (and a few HEADERS
+        frames) now and hold the rest back (:attr:`input_held`) for
+        :meth:`receive_held`, so that one call's work stays small whatever the
         frames (``0``: everything now).  Bytes given while input is held go
         after it.
         """
@@ -940,8 +940,9 @@ class GrpcChannel:
     def _walk(self, data: bytes, start: int, max_frames: int) -> int:
         """Follow the frames in ``data`` from ``start``; where to stop handing them over.
 
-        Stops after ``max_frames`` whole frames (``0``: never), or before a
-        frame that would take the header block in progress past
+        Stops after ``max_frames`` whole frames (``0``: never) or after the
+        ``_HEADERS_PER_SLICE``-th HEADERS frame, or before a frame that would
+        take the header block in progress past
         :data:`MAX_HEADER_BLOCK` (then :attr:`_header_block` says so).  h2 would
         buffer up to 64 CONTINUATION frames of our largest frame size, 1 MiB,
         before refusing; this refuses at 128 KiB of header block.
@@ -981,7 +982,7 @@ class GrpcChannel:
                 if block > MAX_HEADER_BLOCK:
                     self._header_block = block
                     self._frame_skip, self._frame_head = 0, b""
-                    return begin if begin >= start else start
+                    return begin
                 if flags & 0x4:  # END_HEADERS
                     block = -1
             skip = length

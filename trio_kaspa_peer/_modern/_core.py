@@ -162,17 +162,18 @@ _OWED_LIMIT: Final = 64
 """The most answers-nobody-waits-for remembered (see ``ModernCore._owed``)."""
 
 _SLICE_FRAMES: Final = 512
-"""A read is handed to HTTP/2 this many frames at a time, the engine letting other tasks
-run between slices: 512 of the costliest frames (SETTINGS, about 14 us each in h2; a new
-stream refused, about 40 us) keep the event loop 7-20 ms, where a 64 KiB read of them
-(4,000 and more) would hold it 60 ms and more.  Large DATA frames are one frame each:
+"""A read is handed to HTTP/2 this many frames at a time (and at most 8 HEADERS frames,
+about 80 us of HPACK work each), the engine letting other tasks run between slices: 512
+SETTINGS frames (about 14 us each in h2) keep the event loop about 7 ms, where a 64 KiB
+read of them (4,000 and more) held it 60 ms.  Large DATA frames are one frame each:
 bulk transfers are not cut up."""
 
 _OWED_BYTES: Final = 64 * 1024
 """The most bytes of HTTP/2 answers (PING and SETTINGS acknowledgements, WINDOW_UPDATEs,
-refusals) owed to the remote before the reader waits for the writer to take them: a
-remote flooding PINGs without reading holds one read's worth more, not a flood's (h2
-itself would queue without bound; grpc-go stops reading after 50 such frames)."""
+refusals) owed to the remote before the reader waits for the writer to take them (before
+each read and between slices): a remote flooding PINGs without reading makes us hold one
+slice's answers more, not a flood's (h2 itself would queue without bound; grpc-go stops
+reading after 50 such frames)."""
 
 _CONTINUED_BY: Final[dict[str, str]] = {
     origin: name for name, (origin, _, _) in _FOLLOW_UPS.items()
@@ -799,12 +800,14 @@ class ModernCore(BaseCore):
             self._dirty = False
         return data
 
-    def writer_idle(self, now: float) -> None:
+    def writer_idle(self, now: float) -> bool:
         channel = self.channel
         if channel.pending_bytes and self._window_since == math.inf and not self._closed:
             # Messages wait and nothing may be written: the remote's window is shut.
             self._window_since = now
             self._window_mark = channel.bytes_handed_out
+            return True
+        return False
 
     def bytes_written(self, count: int, now: float, now_wall: float) -> list[Any]:
         self._now = now

@@ -369,12 +369,14 @@ class PeerCore(ABC):
     def reader_state(self, state: ReaderState, now: float) -> None:
         """The engine's reader moved to ``state``."""
 
-    def writer_idle(self, now: float) -> None:  # noqa: B027 - optional to override
+    def writer_idle(self, now: float) -> bool:
         """The writer found nothing it may write and waits.  The core may still hold
-        bytes that the remote's flow control keeps back: a rule's deadline may start."""
+        bytes that the remote's flow control keeps back, and start a deadline for them:
+        then it returns true (the engine's timers look again)."""
+        return False
 
     def reading_paused(self) -> bool:
         """Whether the reader must wait for the writer to take bytes before reading on:
-        the core owes the remote more answers than it holds (a remote asking without
+        the core owes the remote more answers than its bound (a remote asking without
         reading them).  The engine waits for its writer's next write, then asks again."""
         return False
