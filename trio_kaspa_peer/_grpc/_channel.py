@@ -62,6 +62,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from hyperframe.frame import RstStreamFrame
 
@@ -140,6 +141,12 @@ MAX_HEADER_BLOCK: Final = 128 * 1024
 _PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 _HEADERS_PER_SLICE: Final = 8
+
+_PING_ACK_HEAD: Final = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00"
+_SETTINGS_ACK: Final = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
+_ANSWERED_SETTINGS_MAX: Final = 16_384
+"""The largest SETTINGS frame answered without h2 (every endpoint accepts frames this
+large; a larger one goes to h2, which checks it against our frame size)."""
 """With ``max_frames``, a slice ends after this many HEADERS frames (a gRPC stream takes
 one or two)."""
 
@@ -373,10 +380,12 @@ class GrpcChannel:
         "_goaway_requested",
         "_goaway_sent",
         "_h2",
+        "_h2_settled",
         "_header_block",
         "_held",
         "_held_at",
         "_held_eof",
+        "_last_settings",
         "_local_ended",
         "_max_message_size",
         "_messages_dropped",
@@ -527,6 +536,12 @@ class GrpcChannel:
         self._frame_skip = 0 if self._client else len(_PREFACE)
         self._frame_head = b""
         self._header_block = -1
+        # PINGs, and SETTINGS that repeat the last ones h2 applied, are answered here
+        # without h2 (about 1 us against its 8 and 14 us a frame), once h2 has taken the
+        # remote's first SETTINGS; those are the last settings h2 was handed (None: none
+        # known, as when a SETTINGS frame went to h2 unseen, split across reads).
+        self._h2_settled = False
+        self._last_settings: bytes | None = None
         # Input held back by receive_data(max_frames=...), from _held_at; EOF after it.
         self._held = b""
         self._held_at = 0
@@ -937,8 +952,11 @@ class GrpcChannel:
                 events += self._on_eof()
         return events
 
-    def _walk(self, data: bytes, start: int, max_frames: int) -> int:
-        """Follow the frames in ``data`` from ``start``; where to stop handing them over.
+    def _walk(self, data: bytes, start: int, max_frames: int) -> tuple[int, list[int] | None]:
+        """Follow the frames in ``data`` from ``start``; where to stop handing them over,
+        and where the PING and SETTINGS frames that lie whole in ``data`` begin (``None``:
+        there are none), which :meth:`_receive` may answer without h2 (``~begin`` for a
+        SETTINGS frame that must go to h2 unseen: split across reads, or too large).
 
         Stops after ``max_frames`` whole frames (``0``: never) or after the
         ``_HEADERS_PER_SLICE``-th HEADERS frame, or before a frame that would
@@ -950,6 +968,7 @@ class GrpcChannel:
         pos, end = start, len(data)
         skip, head, block = self._frame_skip, self._frame_head, self._header_block
         frames = headers = 0
+        own: list[int] | None = None
         while pos < end:
             if skip:
                 step = min(skip, end - pos)
@@ -968,6 +987,22 @@ class GrpcChannel:
                 break  # the header goes on in the next read
             length = int.from_bytes(head[:3], "big")
             kind, flags = head[3], head[4]
+            if (kind == 0x6 or kind == 0x4) and not flags & 0x1:  # PING or SETTINGS, no ACK
+                if (
+                    take == 9
+                    and block < 0
+                    and pos + length <= end
+                    and not (head[5] & 0x7F or head[6] or head[7] or head[8])  # stream 0
+                    and (length == 8 if kind == 0x6 else length <= _ANSWERED_SETTINGS_MAX)
+                ):
+                    if own is None:
+                        own = []
+                    own.append(begin)
+                elif kind == 0x4:
+                    # A SETTINGS frame h2 takes unseen: from it on, what h2 holds is unknown.
+                    if own is None:
+                        own = []
+                    own.append(~begin)
             head = b""
             if kind == 0x1 and max_frames:
                 # HEADERS cost HPACK work (about 80 us a stream refused): a slice ends
@@ -982,7 +1017,7 @@ class GrpcChannel:
                 if block > MAX_HEADER_BLOCK:
                     self._header_block = block
                     self._frame_skip, self._frame_head = 0, b""
-                    return begin
+                    return begin, own
                 if flags & 0x4:  # END_HEADERS
                     block = -1
             skip = length
@@ -991,20 +1026,22 @@ class GrpcChannel:
                 if frames >= max_frames:
                     break
         self._frame_skip, self._frame_head, self._header_block = skip, head, block
-        return pos
+        return pos, own
 
     def _receive(self, whole: bytes, start: int, max_frames: int) -> list[Event]:
         if self._goaway_sent:
             return []
         if not self._started:
             raise ChannelStateError("call start() before receive_data()")
-        stop = self._walk(whole, start, max_frames)
+        stop, own = self._walk(whole, start, max_frames)
         too_large = self._header_block > MAX_HEADER_BLOCK
         if stop < len(whole) and not too_large:
             self._held, self._held_at = whole, stop
-        data = whole if start == 0 and stop == len(whole) else whole[start:stop]
         events: list[Event] = []
-        if data:
+        if own is not None:
+            events = self._receive_around(whole, start, stop, own)
+        elif stop > start:
+            data = whole if start == 0 and stop == len(whole) else whole[start:stop]
             events = self._receive_frames(data)
         if too_large:
             self._h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
@@ -1017,6 +1054,52 @@ class GrpcChannel:
             exc.events = events
             raise exc
         return events
+
+    def _receive_around(self, whole: bytes, start: int, stop: int, own: list[int]) -> list[Event]:
+        """Hand h2 ``whole[start:stop]``, except the PING and SETTINGS frames beginning at
+        ``own`` that :meth:`_own_answer` answers: each is judged once h2 has taken every
+        frame before it, and its answer follows theirs."""
+        events: list[Event] = []
+        at = start
+        try:
+            for begin in own:
+                if begin < 0:
+                    self._last_settings = None  # judged before any later frame
+                    continue
+                if begin >= stop:
+                    break
+                if begin > at:
+                    events += self._receive_frames(whole[at:begin])
+                    at = begin
+                end = begin + 9 + int.from_bytes(whole[begin : begin + 3], "big")
+                answer = self._own_answer(whole, begin, end)
+                if answer is not None:
+                    self._answers += answer
+                    at = end
+            if stop > at:
+                events += self._receive_frames(whole[at:stop])
+        except GrpcRemoteError as exc:
+            exc.events = [*events, *exc.events]
+            raise
+        return events
+
+    def _own_answer(self, whole: bytes, begin: int, end: int) -> bytes | None:
+        """The answer to the PING or SETTINGS frame ``whole[begin:end]``, or ``None``: h2
+        takes it.  A PING is answered with its ACK; a SETTINGS frame that repeats the last
+        one h2 applied changes nothing, and is answered with an ACK.  Only after h2 took the
+        remote's first SETTINGS (a client checks the server's first frame) and while the
+        connection is not closed."""
+        if self._h2.state_machine.state is ConnectionState.CLOSED:
+            return None
+        if whole[begin + 3] == 0x6:
+            return _PING_ACK_HEAD + whole[begin + 9 : end] if self._h2_settled else None
+        payload = whole[begin + 9 : end]
+        if payload == self._last_settings:
+            return _SETTINGS_ACK
+        # h2 applies these next (or fails the connection).
+        self._last_settings = payload
+        self._h2_settled = True
+        return None
 
     def _receive_frames(self, data: bytes) -> list[Event]:
         if self._first_bytes is not None:
