@@ -124,12 +124,12 @@ DEFAULT_STREAM_WINDOW_SIZE: Final = 1 << 20
 #: Our connection window unless told otherwise (raised from 65,535 by a
 #: WINDOW_UPDATE on stream 0 right after our SETTINGS).
 DEFAULT_CONNECTION_WINDOW_SIZE: Final = 1 << 20
-#: More streams than this refused on one connection (a kaspa connection carries one)
-#: end it with GOAWAY(ENHANCE_YOUR_CALM), as the "rapid reset" attack (CVE-2023-44487)
-#: would otherwise cost our work without end: each stream refused costs about 80 us of
-#: h2 (HPACK, its checks), so 100 of them cost 8 ms of CPU per connection, 16 about 2.5.
-#: hyper's server allows 20 streams reset before it accepts them.
-MAX_REFUSED_STREAMS: Final = 16
+#: More streams than this refused on one connection (a kaspa connection carries one; no
+#: node's client opens another) end it with GOAWAY(ENHANCE_YOUR_CALM), as the "rapid
+#: reset" attack (CVE-2023-44487) would otherwise cost our work without end: each stream
+#: refused costs about 80 us of h2 (HPACK, its checks).  A rapid-reset connection costs
+#: about 1.1 ms of CPU with 4 (a handshake 0.9 ms), 2.0 ms with 16, 8 ms with 100.
+MAX_REFUSED_STREAMS: Final = 4
 
 #: The largest header block (HEADERS or PUSH_PROMISE and their CONTINUATIONs) taken:
 #: h2 refuses more than 64 CONTINUATION frames, but of our largest frame size each
@@ -140,15 +140,16 @@ MAX_HEADER_BLOCK: Final = 128 * 1024
 
 _PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-_HEADERS_PER_SLICE: Final = 8
+_HEADERS_PER_SLICE: Final = 2
+"""With ``max_frames``, a slice ends after this many HEADERS frames (a gRPC call takes one
+or two; each further stream costs about 80 us of h2), so that streams past
+MAX_REFUSED_STREAMS end the connection before h2 has worked through many more."""
 
 _PING_ACK_HEAD: Final = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00"
 _SETTINGS_ACK: Final = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
 _ANSWERED_SETTINGS_MAX: Final = 16_384
 """The largest SETTINGS frame answered without h2 (every endpoint accepts frames this
 large; a larger one goes to h2, which checks it against our frame size)."""
-"""With ``max_frames``, a slice ends after this many HEADERS frames (a gRPC stream takes
-one or two)."""
 
 #: The largest DATA frame we accept (SETTINGS_MAX_FRAME_SIZE); HTTP/2's default.
 DEFAULT_MAX_FRAME_SIZE: Final = 16_384
@@ -1006,8 +1007,8 @@ class GrpcChannel:
             head = b""
             if kind == 0x1 and max_frames:
                 # HEADERS cost HPACK work (about 80 us a stream refused): a slice ends
-                # after a few, so that a flood of new streams is judged (and refused,
-                # past MAX_REFUSED_STREAMS) before h2 has worked through all of them.
+                # after two, so that a flood of new streams is judged (and refused,
+                # past MAX_REFUSED_STREAMS) before h2 has worked through many of them.
                 headers += 1
                 if headers >= _HEADERS_PER_SLICE:
                     frames = max(frames, max_frames - 1)
