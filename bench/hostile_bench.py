@@ -211,7 +211,10 @@ async def _server_main(
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
             functools.partial(
-                tkp.serve_tcp_peers, host="127.0.0.1", context=context, accept_batch=accept_batch
+                tkp.serve_tcp_peers,
+                host="127.0.0.1",
+                context=context,
+                accept_batch=1 if accept_batch is None else accept_batch,
             ),
             handler,
             0,
@@ -947,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         "--accept-batch",
         type=int,
         help="the server's serve_tcp_peers(accept_batch=...): connections accepted per pass "
-        "of its scheduler (default: the library's, 1 for protocol 1 and 4 for modern)",
+        "of its scheduler (default: the library's, 1)",
     )
     parser.add_argument(
         "--switch-interval",

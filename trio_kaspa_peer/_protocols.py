@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ._engine import Peer
     from ._sansio._context import PeerContext
 
-__all__ = ["default_accept_batch", "make_peer"]
+__all__ = ["make_peer"]
 
 
 def _label(address: tuple[str, int] | None) -> str:
@@ -24,17 +24,6 @@ def _label(address: tuple[str, int] | None) -> str:
         return "<unknown>"
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def default_accept_batch(config: PeerConfig) -> int:
-    """How many connections a server of ``config.protocol`` accepts per scheduler pass.
-
-    A modern connection costs about twice a protocol-1 one to set up (HTTP/2, gRPC): under
-    a flood of connections, one a pass left honest ones seconds in the kernel's queue,
-    where protocol 1's queue drains by itself and taking more at a time only made its
-    peers wait longer (``docs/security.rst``).
-    """
-    return 1 if config.protocol is KaspaProtocol.V1 else 4
 
 
 def make_peer(

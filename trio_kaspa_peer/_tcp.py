@@ -24,7 +24,6 @@ from ._errors import (
     RemoteProtocolError,
     UsageError,
 )
-from ._protocols import default_accept_batch
 from ._sansio import PeerContext
 
 __all__ = ["open_tcp_peer", "serve_tcp_peers"]
@@ -170,7 +169,7 @@ async def serve_tcp_peers(
     max_handshakes: int = 256,
     max_handshakes_per_address: int = 64,
     max_peers: int | None = None,
-    accept_batch: int | None = None,
+    accept_batch: int = 1,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Accept kaspa peers on ``port`` and run ``await handler(peer)`` for each one.
@@ -196,13 +195,13 @@ async def serve_tcp_peers(
     closed at once.
 
     ``accept_batch``: how many connections may be accepted per pass of the
-    scheduler (``None``: 1 for protocol 1, 4 for the modern protocol).  One
-    at a time, as :func:`trio.serve_listeners` does, a server busy with many
-    peers takes a new connection only every few milliseconds, and under a
-    flood of connections an honest one waits in the kernel's queue behind
+    scheduler (default 1, as :func:`trio.serve_listeners` does; the listening
+    socket is then served through as many descriptors).  A server busy with
+    many peers takes a new connection only every few milliseconds, and under
+    a flood of connections an honest one waits in the kernel's queue behind
     the attackers'; more at a time, it waits less, and the peers already in
     pay for the connections taken in sooner (:doc:`security` has the
-    figures: a modern connection costs about twice a protocol-1 one).
+    figures).
     """
     check_config(config)
     if not callable(handler):
@@ -217,10 +216,7 @@ async def serve_tcp_peers(
     )
     if max_peers is not None:
         _positive("max_peers", max_peers)
-    if accept_batch is None:
-        batch = default_accept_batch(config)
-    else:
-        batch = _positive("accept_batch", accept_batch)
+    batch = _positive("accept_batch", accept_batch)
     live = 0
     shared = context if context is not None else PeerContext()
     try:
