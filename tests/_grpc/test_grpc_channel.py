@@ -1180,7 +1180,8 @@ def test_answers_before_a_goaway_in_the_same_read_are_kept() -> None:
     goaway = GoAwayFrame(0, last_stream_id=1, error_code=0).serialize()
     server.receive_data(_ping(b"before!!") + goaway)
     out = parse_frames(server.data_to_send())
-    assert [(type(f).__name__, f.opaque_data) for f in out] == [("PingFrame", b"before!!")]
+    assert [type(f).__name__ for f in out] == ["PingFrame"]
+    assert [f.opaque_data for f in out if isinstance(f, PingFrame)] == [b"before!!"]
 
 
 def _static_headers(stream_id: int, *, end_headers: bool) -> bytes:
