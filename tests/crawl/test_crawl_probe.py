@@ -8,7 +8,7 @@ import pytest
 import trio
 from crawlkit import fast_crawl_config, peer_config
 
-from trio_kaspa_peer import PeerConfig, UsageError, wire
+from trio_kaspa_peer import ConnectError, PeerConfig, UsageError, wire
 from trio_kaspa_peer.crawl import (
     AddressBook,
     AddressFilter,
@@ -19,6 +19,7 @@ from trio_kaspa_peer.crawl import (
     PeerEvent,
     PeerEventKind,
     Responder,
+    StaticResolver,
     probe,
 )
 from trio_kaspa_peer.testing import open_peer_pair
@@ -99,7 +100,21 @@ async def test_probe_failures() -> None:
     with pytest.raises(UsageError):
         await probe(5, config)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
-        await probe("no-port-here", config)
+        await probe("127.0.0.1:no-port", config)
+
+
+async def test_probe_resolves_a_host_name() -> None:
+    responder = Responder(peer_config("v1"), known=[NodeAddress("127.0.0.1", 1)])
+    names = StaticResolver({"node.test": ["127.0.0.1"]})
+    async with trio.open_nursery() as nursery:
+        port = await _serve(responder, nursery)
+        config = fast_crawl_config()
+        record = await probe(f"node.test:{port}", config, resolver=names)
+        nursery.cancel_scope.cancel()
+    assert record.status is NodeStatus.REACHABLE
+    assert record.address == NodeAddress("127.0.0.1", port)
+    with pytest.raises(ConnectError, match="does not resolve"):
+        await probe("elsewhere.test:1", config, resolver=names)
 
 
 async def test_probe_timeout_bounds_everything() -> None:

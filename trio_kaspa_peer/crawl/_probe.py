@@ -19,6 +19,7 @@ import trio
 from .._config import KaspaProtocol, PeerConfig
 from .._engine import open_peer
 from .._errors import (
+    ConnectError,
     HandshakeError,
     HandshakeTimeout,
     KaspaPeerError,
@@ -33,9 +34,10 @@ from .._errors import (
 from .._sansio import PeerContext
 from ..wire import WrongNetworkError
 from ._adapters import GossipAddress, NodeInfo, ProtocolAdapter, adapter_for
-from ._address import AddressFilter, NodeAddress
+from ._address import AddressFilter, NodeAddress, split_host_port
 from ._config import CrawlConfig
 from ._records import FailureReason, NodeRecord, NodeStatus
+from ._resolver import Resolver, SystemResolver
 
 if TYPE_CHECKING:
     from .._engine import Peer
@@ -388,23 +390,40 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _ip_address(host: str, port: int) -> list[NodeAddress]:
+    try:
+        return [NodeAddress.from_ip(host, port)]
+    except UsageError:
+        return []  # a name
+
+
 async def probe(
     address: NodeAddress | str,
     config: CrawlConfig | None = None,
     *,
     context: PeerContext | None = None,
+    resolver: Resolver | None = None,
 ) -> NodeRecord:
     """Probe one node: handshake, version details, ping time, the addresses it gives.
 
-    ``address`` is a :class:`NodeAddress` or ``HOST[:PORT]`` text with an IP
-    (the network's default port when none is given).  Whatever the remote
-    does, a record comes back; its ``status`` and ``reason`` say how it went.
-    Bad arguments raise :class:`~trio_kaspa_peer.UsageError`.
+    ``address`` is a :class:`NodeAddress` or ``HOST[:PORT]`` text (the
+    network's default port when none is given).  A host name is resolved by
+    ``resolver`` (default: :class:`SystemResolver` within the config's
+    ``connect_timeout``) and its first address probed; one that does not
+    resolve raises :class:`~trio_kaspa_peer.ConnectError`.  Whatever the
+    remote does, a record comes back; its ``status`` and ``reason`` say how
+    it went.  Bad arguments raise :class:`~trio_kaspa_peer.UsageError`.
     """
     config = CrawlConfig() if config is None else config
     prober = Prober(config, context=context)
     if isinstance(address, str):
-        address = NodeAddress.parse(address, prober.adapter.default_port(config.peer))
+        host, port = split_host_port(address, prober.adapter.default_port(config.peer))
+        found = _ip_address(host, port)
+        if not found:
+            found = await (resolver or SystemResolver(config.connect_timeout)).resolve(host, port)
+        if not found:
+            raise ConnectError(f"could not connect to {host}:{port}: it does not resolve")
+        address = found[0]
     elif not isinstance(address, NodeAddress):
         raise UsageError(f"address must be a NodeAddress or text, got {type(address).__name__}")
     return await prober.probe(address)
