@@ -125,7 +125,9 @@ class _Reasons(logging.Handler):
         self.counts = counts
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "trio_kaspa_peer.net" and record.args:
+        if record.name == "trio_kaspa_peer.net" and "dropped, the oldest" in record.msg:
+            self.counts["dropped: handshakes over the limit"] += 1
+        elif record.name == "trio_kaspa_peer.net" and record.args:
             error = record.args[-1] if isinstance(record.args, tuple) else None
             if isinstance(error, BaseException):
                 cause = error.__cause__ if isinstance(error, tkp.HandshakeError) else None

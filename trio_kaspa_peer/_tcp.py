@@ -126,17 +126,19 @@ class _Handshakes:
 
     def admit(self, key: object, host: str, scope: trio.CancelScope) -> None:
         if self._by_host.get(host, 0) >= self.per_address:
-            self._evict(next(k for k, (h, _) in self._pending.items() if h == host))
+            oldest = next(k for k, (h, _) in self._pending.items() if h == host)
+            self._evict(oldest, f"{self.per_address} handshakes from its address (the limit)")
         if len(self._pending) >= self.limit:
-            self._evict(next(iter(self._pending)))
+            self._evict(next(iter(self._pending)), f"{self.limit} handshakes (the limit)")
         self._pending[key] = (host, scope)
         self._by_host[host] = self._by_host.get(host, 0) + 1
 
-    def _evict(self, key: object) -> None:
+    def _evict(self, key: object, why: str) -> None:
         host, scope = self._pending[key]
         self.done(key)
         scope.cancel()
-        logger.debug("inbound peer from %s dropped: too many handshakes", host)
+        # One line per failure, as for the others: the oldest handshake makes room.
+        logger.info("inbound peer from %s dropped, the oldest of %s", host, why)
 
     def done(self, key: object) -> None:
         entry = self._pending.pop(key, None)

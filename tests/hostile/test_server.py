@@ -120,11 +120,24 @@ async def test_silent_connections_cannot_crowd_out_a_handshake() -> None:
             await stream.aclose()
 
 
-async def test_handshakes_per_address_drop_the_oldest_of_that_address() -> None:
+async def test_handshakes_per_address_drop_the_oldest_of_that_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trio_kaspa_peer.net")
     async with server(idle, max_handshakes_per_address=3) as port:
         silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(5)]
         await trio.sleep(0.2)
         assert await which_closed(silent, 0.3) == [True, True, False, False, False]
+        # One line each, at INFO, as for every other failed inbound peer.
+        lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert (
+            lines
+            == [
+                "inbound peer from 127.0.0.1 dropped, the oldest of 3 handshakes from its "
+                "address (the limit)"
+            ]
+            * 2
+        )
         # Finished handshakes do not count.
         async with (
             tkp.open_tcp_peer("127.0.0.1", port, cfg()) as a,
