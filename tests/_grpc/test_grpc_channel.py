@@ -9,7 +9,7 @@ from typing import Any
 import h2.events
 import hpack
 import pytest
-from grpc_helpers import AUTHORITY, Pair, RawPeer, frame_types, parse_frames
+from grpc_helpers import AUTHORITY, PREFACE, Pair, RawPeer, frame_types, parse_frames
 from h2.errors import ErrorCodes
 from hyperframe.frame import (
     ContinuationFrame,
@@ -1090,8 +1090,28 @@ def test_a_slice_ends_after_a_few_headers_frames() -> None:
 
 
 def _through_h2_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every frame to h2, as before the channel answered any itself."""
-    monkeypatch.setattr(GrpcChannel, "_own_answer", lambda self, whole, begin, end: None)
+    """Every read (or slice) to h2 in one call, as before the channel answered any frame."""
+    walk = GrpcChannel._walk
+
+    def frames_only(
+        self: GrpcChannel, data: bytes, start: int, max_frames: int
+    ) -> tuple[int, list[int] | None]:
+        return walk(self, data, start, max_frames)[0], None
+
+    monkeypatch.setattr(GrpcChannel, "_walk", frames_only)
+
+
+def _spy_on_h2(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the channel hands h2, call by call."""
+    handed: list[bytes] = []
+    original = GrpcChannel._receive_frames
+
+    def spy(self: GrpcChannel, data: bytes) -> list[Event]:
+        handed.append(bytes(data))
+        return original(self, data)
+
+    monkeypatch.setattr(GrpcChannel, "_receive_frames", spy)
+    return handed
 
 
 def _open_server() -> tuple[RawPeer, GrpcChannel]:
@@ -1117,14 +1137,7 @@ def test_pings_and_repeated_settings_skip_h2(monkeypatch: pytest.MonkeyPatch) ->
     acknowledged, without h2 (about 1 us against 8 and 14 us a frame); changed settings
     still go to h2, which applies them."""
     _raw, server = _open_server()
-    handed: list[bytes] = []
-    original = GrpcChannel._receive_frames
-
-    def spy(self: GrpcChannel, data: bytes) -> list[Event]:
-        handed.append(bytes(data))
-        return original(self, data)
-
-    monkeypatch.setattr(GrpcChannel, "_receive_frames", spy)
+    handed = _spy_on_h2(monkeypatch)
     x, y = _settings(window=70_000), _settings(window=90_000)
     stream = _ping(b"11111111") + x + x + _ping(b"22222222") + y + x + x + _ping(b"33333333")
     server.receive_data(stream)
@@ -1161,6 +1174,44 @@ def test_a_settings_frame_split_across_reads_is_never_taken_for_a_repeat() -> No
     server.receive_data(x + y[:12])  # x repeats, y split after a whole x in the same read
     server.receive_data(y[12:] + x)
     assert server._h2.remote_settings.initial_window_size == 70_000
+
+
+def test_pings_skip_h2_even_after_a_first_settings_split_across_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = GrpcChannel(False)
+    server.start()
+    server.data_to_send()
+    first = PREFACE + _settings(window=70_000)
+    server.receive_data(first[:30])
+    server.receive_data(first[30:])
+    server.data_to_send()
+    handed = _spy_on_h2(monkeypatch)
+    server.receive_data(_ping(b"pingpong") * 100)
+    assert handed == []
+    acks = parse_frames(server.data_to_send())
+    assert len(acks) == 100
+    assert {(f.opaque_data, "ACK" in f.flags) for f in acks if isinstance(f, PingFrame)} == {
+        (b"pingpong", True)
+    }
+
+
+def test_a_repeated_header_table_size_still_signals_the_change() -> None:
+    """HEADER_TABLE_SIZE=0 twice before our next header block: h2 alone re-applies the
+    repeat and hpack forgets the pending size update (RFC 7541 4.2 requires it at the
+    start of the next block); answered here, the repeat leaves it pending."""
+    raw, server = _open_server()
+    server.data_to_send()
+    x = _settings(table=0)
+    server.receive_data(x + x)
+    server.end_stream()
+    out = server.data_to_send()
+    trailers = [f for f in parse_frames(out) if isinstance(f, HeadersFrame)]
+    assert [f.data[0] & 0xE0 for f in trailers] == [0x20]  # a dynamic table size update
+    got = raw.conn.receive_data(out)  # the remote's decoder takes it
+    assert [type(e).__name__ for e in got if isinstance(e, h2.events.TrailersReceived)] == [
+        "TrailersReceived"
+    ]
 
 
 def test_a_client_still_checks_that_the_server_begins_with_settings() -> None:
@@ -1216,7 +1267,6 @@ def _frame_pieces() -> st.SearchStrategy[bytes]:
             b"\x00\x00\x06\x04\x00\x00\x00\x00\x03\x00\x04\x00\x00\x00\x01",  # SETTINGS, 3
             b"\x00\x00\x05\x04\x00\x00\x00\x00\x00\x00\x04\x00\x00\x01",  # 5-byte SETTINGS
             b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x80\x00\x00\x00",  # window too big
-            _static_headers(3, end_headers=True),  # another stream: refused
             _static_headers(5, end_headers=False),  # a header block left open
         ]
     )
@@ -1233,9 +1283,15 @@ def test_answering_frames_ourselves_changes_nothing_h2_would_say(
     frames: list[bytes], cuts: list[int], max_frames: int
 ) -> None:
     """Random PINGs, SETTINGS (repeated or not, valid or not) and other frames, in reads cut
-    anywhere: the same bytes out, events and error as when h2 sees every frame."""
+    anywhere: the same frames out, events, error and state as when h2 takes each read whole.
 
-    def run(ours: bool) -> tuple[bytes, list[str], str | None]:
+    Only the order of our answers may differ: h2 answers a PING or SETTINGS frame as it
+    parses it, before the channel's own frames for the frames before it (WINDOW_UPDATEs);
+    here those come first.  Frames on other streams are left out: the channel's RST_STREAM
+    for a refused stream now goes to h2 before a later frame of that stream does, which h2
+    alone takes in the same call (and judges differently, as valid either way)."""
+
+    def run(ours: bool) -> tuple[list[bytes], list[str], str | None, Any]:
         with pytest.MonkeyPatch.context() as patch:
             if not ours:
                 _through_h2_only(patch)
@@ -1261,7 +1317,14 @@ def test_answering_frames_ourselves_changes_nothing_h2_would_say(
             out = b""
             while chunk := server.data_to_send():
                 out += chunk
-            return out, [repr(e) for e in events], error
+            conn = server._h2
+            state = (
+                dict(conn.remote_settings),
+                conn.local_flow_control_window(1) if error is None else None,
+                conn.encoder.header_table_size,
+            )
+            sent = sorted(f.serialize() for f in parse_frames(out))
+            return sent, [repr(e) for e in events], error, state
 
     theirs = run(ours=False)
     ours = run(ours=True)

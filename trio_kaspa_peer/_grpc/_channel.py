@@ -381,7 +381,6 @@ class GrpcChannel:
         "_goaway_requested",
         "_goaway_sent",
         "_h2",
-        "_h2_settled",
         "_header_block",
         "_held",
         "_held_at",
@@ -538,10 +537,9 @@ class GrpcChannel:
         self._frame_head = b""
         self._header_block = -1
         # PINGs, and SETTINGS that repeat the last ones h2 applied, are answered here
-        # without h2 (about 1 us against its 8 and 14 us a frame), once h2 has taken the
-        # remote's first SETTINGS; those are the last settings h2 was handed (None: none
-        # known, as when a SETTINGS frame went to h2 unseen, split across reads).
-        self._h2_settled = False
+        # without h2 (about 1 us against its 8 and 14 us a frame); these are the last
+        # settings h2 was handed (None: none known, as when a SETTINGS frame went to h2
+        # unseen, split across reads).
         self._last_settings: bytes | None = None
         # Input held back by receive_data(max_frames=...), from _held_at; EOF after it.
         self._held = b""
@@ -1057,9 +1055,11 @@ class GrpcChannel:
         return events
 
     def _receive_around(self, whole: bytes, start: int, stop: int, own: list[int]) -> list[Event]:
-        """Hand h2 ``whole[start:stop]``, except the PING and SETTINGS frames beginning at
-        ``own`` that :meth:`_own_answer` answers: each is judged once h2 has taken every
-        frame before it, and its answer follows theirs."""
+        """Hand h2 ``whole[start:stop]``, except the PINGs, and the SETTINGS frames that
+        repeat the last ones h2 applied (changing nothing), among the frames beginning at
+        ``own``: those are acknowledged here, each once h2 has taken every frame before it,
+        its answer after theirs.  Not before a client has checked the server's first frame,
+        nor once the connection is closed."""
         events: list[Event] = []
         at = start
         try:
@@ -1069,13 +1069,23 @@ class GrpcChannel:
                     continue
                 if begin >= stop:
                     break
+                end = begin + 9 + int.from_bytes(whole[begin : begin + 3], "big")
+                ping = whole[begin + 3] == 0x6
+                if not ping:
+                    payload = whole[begin + 9 : end]
+                    if payload != self._last_settings:
+                        self._last_settings = payload  # h2 applies these (or fails)
+                        continue
                 if begin > at:
                     events += self._receive_frames(whole[at:begin])
                     at = begin
-                end = begin + 9 + int.from_bytes(whole[begin : begin + 3], "big")
-                answer = self._own_answer(whole, begin, end)
-                if answer is not None:
-                    self._answers += answer
+                if (
+                    self._first_bytes is None
+                    and self._h2.state_machine.state is not ConnectionState.CLOSED
+                ):
+                    self._answers += (
+                        _PING_ACK_HEAD + whole[begin + 9 : end] if ping else _SETTINGS_ACK
+                    )
                     at = end
             if stop > at:
                 events += self._receive_frames(whole[at:stop])
@@ -1083,24 +1093,6 @@ class GrpcChannel:
             exc.events = [*events, *exc.events]
             raise
         return events
-
-    def _own_answer(self, whole: bytes, begin: int, end: int) -> bytes | None:
-        """The answer to the PING or SETTINGS frame ``whole[begin:end]``, or ``None``: h2
-        takes it.  A PING is answered with its ACK; a SETTINGS frame that repeats the last
-        one h2 applied changes nothing, and is answered with an ACK.  Only after h2 took the
-        remote's first SETTINGS (a client checks the server's first frame) and while the
-        connection is not closed."""
-        if self._h2.state_machine.state is ConnectionState.CLOSED:
-            return None
-        if whole[begin + 3] == 0x6:
-            return _PING_ACK_HEAD + whole[begin + 9 : end] if self._h2_settled else None
-        payload = whole[begin + 9 : end]
-        if payload == self._last_settings:
-            return _SETTINGS_ACK
-        # h2 applies these next (or fails the connection).
-        self._last_settings = payload
-        self._h2_settled = True
-        return None
 
     def _receive_frames(self, data: bytes) -> list[Event]:
         if self._first_bytes is not None:
