@@ -3,6 +3,7 @@ values (services, user agents, commands, magics, inventory types, reject codes, 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gc
 import random
@@ -11,9 +12,11 @@ from collections.abc import Awaitable, Callable
 
 from _raw import NET, RawRemote, cfg, frame, raw_frame
 
-from trio_kaspa_peer import PeerConfig, wire
+import trio_kaspa_peer as tkp
+from trio_kaspa_peer import PeerConfig, protowire, wire
 from trio_kaspa_peer._sansio import PeerContext
 from trio_kaspa_peer._v1 import V1Core
+from trio_kaspa_peer.testing import open_peer_pair
 
 WALL = 1_700_000_000.0
 CONTEXT = PeerContext()
@@ -298,3 +301,42 @@ async def test_a_closed_peer_is_freed_without_the_cycle_collector() -> None:
             gc.garbage.clear()
             gc.enable()
         assert ours == [], (script.__name__, {type(o).__name__ for o in ours})
+
+
+async def test_a_closed_modern_peer_is_freed_without_the_cycle_collector() -> None:
+    """The same for the modern protocol, HTTP/2 included (h2 keeps its frame handlers as
+    bound methods, a cycle through the connection, unless the channel drops them)."""
+    config = PeerConfig(net="devnet")
+
+    async def clean() -> None:
+        async with open_peer_pair(config) as (outbound, _inbound):
+            assert isinstance(outbound, tkp.ModernPeer)
+            await outbound.ping()
+
+    async def violation() -> None:
+        with contextlib.suppress(tkp.KaspaPeerError):
+            async with open_peer_pair(config) as (outbound, inbound):
+                await outbound.send(protowire.VersionMessage(protocol_version=10))
+                await inbound.wait_closed()
+
+    async def refused() -> None:
+        with contextlib.suppress(tkp.HandshakeError):
+            async with open_peer_pair(config, PeerConfig(net="simnet")):
+                pass
+
+    modules = ("trio_kaspa_peer", "h2", "hpack", "hyperframe")
+    for scenario in (clean, violation, refused):
+        await scenario()  # warm-up
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(3):
+                await scenario()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = [o for o in gc.garbage if type(o).__module__.split(".")[0] in modules]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert left == [], (scenario.__name__, sorted({type(o).__name__ for o in left}))

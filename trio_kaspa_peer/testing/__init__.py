@@ -96,11 +96,17 @@ async def open_peer_pair(
                 release.set()
     except BaseExceptionGroup as group:
         raise reraise_group(group) from None
-    if body_error is not None:
-        raise_as_is(body_error)
     # When one side's handshake fails, the other only sees the connection close (a
     # plain HandshakeError): the failing side's error says why, so it wins.
     errors = [e for e in (inbound_error, outbound_error) if e is not None]
     errors.sort(key=lambda e: type(e) is HandshakeError)
-    if errors:
-        raise_as_is(errors[0])
+    error = body_error if body_error is not None else (errors[0] if errors else None)
+    # The error is raised from this frame: kept in its variables (and in the cells the
+    # tasks above share), it would tie the frame and itself into a reference cycle.
+    body_error = inbound_error = outbound_error = None
+    del errors
+    if error is not None:
+        try:
+            raise_as_is(error)
+        finally:
+            del error
