@@ -67,8 +67,10 @@ def verifytypes(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Fuzz with well-formed frames for long (``TRIO_KASPA_FUZZ_EXAMPLES`` per test, 20,000 by
-    default); what it finds is kept in tests/hostile/fuzz-corpus (commit it)."""
+    """Fuzz for long: protocol 1 with well-formed frames (``TRIO_KASPA_FUZZ_EXAMPLES`` per
+    test, 20,000 by default; what it finds is kept in tests/hostile/fuzz-corpus, commit
+    it), then the modern protocol's properties -- garbage, random HTTP/2 frames, random
+    payload bodies, the conversation cut anywhere (``MODERN_EXAMPLES`` per test, 5,000)."""
     session.install("-e", ".[test]")
     examples = session.env.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
     session.run(
@@ -77,4 +79,10 @@ def fuzz(session: nox.Session) -> None:
         "--hypothesis-show-statistics",
         *session.posargs,
         env={"TRIO_KASPA_FUZZ_EXAMPLES": examples},
+    )
+    session.run(
+        "pytest",
+        "tests/_modern/test_modern_properties.py",
+        *session.posargs,
+        env={"MODERN_EXAMPLES": session.env.get("MODERN_EXAMPLES", "5000")},
     )
