@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -72,7 +74,7 @@ def fuzz(session: nox.Session) -> None:
     it), then the modern protocol's properties -- garbage, random HTTP/2 frames, random
     payload bodies, the conversation cut anywhere (``MODERN_EXAMPLES`` per test, 5,000)."""
     session.install("-e", ".[test]")
-    examples = session.env.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
+    examples = os.environ.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
     session.run(
         "pytest",
         "tests/hostile/test_fuzz_frames.py",
@@ -84,5 +86,5 @@ def fuzz(session: nox.Session) -> None:
         "pytest",
         "tests/_modern/test_modern_properties.py",
         *session.posargs,
-        env={"MODERN_EXAMPLES": session.env.get("MODERN_EXAMPLES", "5000")},
+        env={"MODERN_EXAMPLES": os.environ.get("MODERN_EXAMPLES", "5000")},
     )
