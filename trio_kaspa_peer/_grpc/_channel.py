@@ -971,8 +971,9 @@ class GrpcChannel:
     def _walk(self, data: bytes, start: int, max_frames: int) -> tuple[int, list[int] | None]:
         """Follow the frames in ``data`` from ``start``; where to stop handing them over,
         and where the PING and SETTINGS frames that lie whole in ``data`` begin (``None``:
-        there are none), which :meth:`_receive` may answer without h2 (``~begin`` for a
-        SETTINGS frame that must go to h2 unseen: split across reads, or too large).
+        there are none), which :meth:`_receive_around` may answer without h2 (``~begin``
+        for a SETTINGS frame that must go to h2 unseen: split across reads, too large, or
+        on a stream).
 
         Stops after ``max_frames`` whole frames (``0``: never) or after the
         ``_HEADERS_PER_SLICE``-th HEADERS frame, or before a frame that would
