@@ -105,14 +105,18 @@ async def test_probe_failures() -> None:
 
 async def test_probe_resolves_a_host_name() -> None:
     responder = Responder(peer_config("v1"), known=[NodeAddress("127.0.0.1", 1)])
-    names = StaticResolver({"node.test": ["127.0.0.1"]})
+    # The first address refuses (nothing listens on 127.0.0.2): the next one is tried.
+    names = StaticResolver({"node.test": ["127.0.0.2", "127.0.0.1"], "down.test": ["127.0.0.2"]})
     async with trio.open_nursery() as nursery:
         port = await _serve(responder, nursery)
         config = fast_crawl_config()
         record = await probe(f"node.test:{port}", config, resolver=names)
+        down = await probe(f"down.test:{port}", config, resolver=names)
         nursery.cancel_scope.cancel()
     assert record.status is NodeStatus.REACHABLE
     assert record.address == NodeAddress("127.0.0.1", port)
+    assert down.status is NodeStatus.UNREACHABLE
+    assert down.address == NodeAddress("127.0.0.2", port)
     with pytest.raises(ConnectError, match="does not resolve"):
         await probe("elsewhere.test:1", config, resolver=names)
 

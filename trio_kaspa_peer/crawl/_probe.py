@@ -390,6 +390,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+_NAME_ADDRESSES: Final = 4
+"""How many of a host name's addresses :func:`probe` tries, in the resolver's order."""
+
+
 def _ip_address(host: str, port: int) -> list[NodeAddress]:
     try:
         return [NodeAddress.from_ip(host, port)]
@@ -409,21 +413,31 @@ async def probe(
     ``address`` is a :class:`NodeAddress` or ``HOST[:PORT]`` text (the
     network's default port when none is given).  A host name is resolved by
     ``resolver`` (default: :class:`SystemResolver` within the config's
-    ``connect_timeout``) and its first address probed; one that does not
-    resolve raises :class:`~trio_kaspa_peer.ConnectError`.  Whatever the
-    remote does, a record comes back; its ``status`` and ``reason`` say how
-    it went.  Bad arguments raise :class:`~trio_kaspa_peer.UsageError`.
+    ``connect_timeout``) and its addresses probed in turn, at most four,
+    until one is reached (``localhost`` may give ``::1`` first to a node
+    listening on ``127.0.0.1``); the record is that one's, or the first
+    address's.  A name that does not resolve
+    raises :class:`~trio_kaspa_peer.ConnectError`.  Whatever the remote
+    does, a record comes back; its ``status`` and ``reason`` say how it
+    went.  Bad arguments raise :class:`~trio_kaspa_peer.UsageError`.
     """
     config = CrawlConfig() if config is None else config
     prober = Prober(config, context=context)
-    if isinstance(address, str):
-        host, port = split_host_port(address, prober.adapter.default_port(config.peer))
-        found = _ip_address(host, port)
-        if not found:
-            found = await (resolver or SystemResolver(config.connect_timeout)).resolve(host, port)
-        if not found:
-            raise ConnectError(f"could not connect to {host}:{port}: it does not resolve")
-        address = found[0]
-    elif not isinstance(address, NodeAddress):
+    if isinstance(address, NodeAddress):
+        return await prober.probe(address)
+    if not isinstance(address, str):
         raise UsageError(f"address must be a NodeAddress or text, got {type(address).__name__}")
-    return await prober.probe(address)
+    host, port = split_host_port(address, prober.adapter.default_port(config.peer))
+    found = _ip_address(host, port)
+    if not found:
+        found = await (resolver or SystemResolver(config.connect_timeout)).resolve(host, port)
+    if not found:
+        raise ConnectError(f"could not connect to {host}:{port}: it does not resolve")
+    first: NodeRecord | None = None
+    for candidate in found[:_NAME_ADDRESSES]:
+        record = await prober.probe(candidate)
+        if record.reachable:
+            return record
+        first = first or record
+    assert first is not None
+    return first
