@@ -60,7 +60,7 @@ MB = 1_000_000
 
 
 def messages(events: list[Event]) -> list[bytes]:
-    return [e.data for e in events if isinstance(e, MessageReceived)]
+    return [bytes(e.data) for e in events if isinstance(e, MessageReceived)]
 
 
 def of_type(events: list[Event], kind: type[Any]) -> list[Any]:

@@ -169,3 +169,79 @@ def test_bad_ids_are_the_callers_error(value: Any) -> None:
     else:
         with pytest.raises(protowire.EncodeError):
             protowire.encode(protowire.PingMessage(), request_id=value)
+
+
+# -- large messages parsed a piece at a time ------------------------------------------------------
+
+
+def _both_ways(data: bytes) -> tuple[Any, Any]:
+    """(whole parse, piecewise parse): each the message, or the exception's type."""
+    from trio_kaspa_peer.protowire import _codec
+
+    results: list[Any] = []
+    for pieces in (False, True):
+        message = p2p_pb2.KaspadMessage()
+        try:
+            if not pieces or not _codec._merge_in_pieces(message, memoryview(data)):
+                message = p2p_pb2.KaspadMessage.FromString(data)
+            results.append(message)
+        except Exception as exc:  # the runtime's own error, compared
+            results.append(type(exc))
+    return results[0], results[1]
+
+
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 16 bytes: every payload of a few fields is cut, as a 32 MiB one would be."""
+    from trio_kaspa_peer.protowire import _codec
+
+    monkeypatch.setattr(_codec, "_PIECE", 16)
+
+
+@pytest.mark.usefixtures("small_pieces")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_payload_parsed_in_pieces_is_the_payload(data: st.DataObject) -> None:
+    info = data.draw(st.sampled_from(protowire.PAYLOADS))
+    payload: Any = data.draw(message_strategy(info.cls.DESCRIPTOR))
+    wire = protowire.encode(payload, name=info.name)
+    whole, pieces = _both_ways(wire)
+    assert pieces == whole
+    assert pieces.SerializeToString() == wire
+
+
+@pytest.mark.usefixtures("small_pieces")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_damaged())
+def test_damaged_bytes_parsed_in_pieces_fail_or_succeed_as_whole(data: bytes) -> None:
+    whole, pieces = _both_ways(data)
+    if isinstance(whole, type):
+        assert isinstance(pieces, type)  # refused either way
+    else:
+        assert pieces == whole
+
+
+def test_a_large_message_is_parsed_in_pieces_to_the_same_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over 4 MiB, ``decode`` parses a piece of about a MiB at a time (one parse of 32 MiB
+    holds the interpreter's lock 50 ms and more, and the event loop's thread waits)."""
+    from trio_kaspa_peer.protowire import _codec
+
+    ids = [protowire.TransactionId(bytes=bytes([i % 256]) * 32) for i in range(131_072)]
+    message = protowire.InvTransactionsMessage(ids=ids)
+    wire = protowire.encode(message, request_id=7)
+    assert len(wire) > 4 << 20
+    merges: list[int] = []
+    original = _codec._merge_in_pieces
+
+    def counting(into: Any, view: memoryview) -> bool:
+        done = original(into, view)
+        merges.append(int(done))
+        return done
+
+    monkeypatch.setattr(_codec, "_merge_in_pieces", counting)
+    envelope = protowire.decode(wire)
+    assert merges == [1]
+    assert envelope.payload == message
+    assert envelope.request_id == 7

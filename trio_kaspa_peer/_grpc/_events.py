@@ -98,7 +98,10 @@ class MessageReceived(NamedTuple):
     :meth:`~trio_kaspa_peer._grpc.GrpcChannel.acknowledge`.
     """
 
-    data: bytes
+    data: bytes | memoryview
+    """The message; a large one put together from several reads is a read-only view of
+    the reader's buffer rather than a copy (anything that takes bytes-like data, the
+    protobuf runtime included, takes it)."""
     wire_size: int
 
 
