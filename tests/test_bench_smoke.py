@@ -88,6 +88,27 @@ async def test_hostile_bench_stall_probe() -> None:
     assert set(worst) <= set(payloads)
 
 
+def test_hostile_bench_modern_payloads_are_valid_and_within_the_limit() -> None:
+    """The modern stall bench measures real decoding: each payload decodes and passes the
+    references' rules, within the 32 MiB message limit."""
+    import hostile_bench
+
+    from trio_kaspa_peer import protowire
+
+    for name, payload in hostile_bench.largest_modern_payloads().items():
+        wire = protowire.encode(payload)
+        assert len(wire) + 5 <= 32 << 20, name
+        envelope = protowire.decode(wire, protocol_version=10)
+        protowire.validate(envelope.name, envelope.payload, 10)
+
+
+async def test_hostile_bench_modern_stall_probe() -> None:
+    import hostile_bench
+
+    worst = await hostile_bench._modern_stall_of(["addresses", "inv transactions"], 0.05, False)
+    assert set(worst) <= {"addresses", "inv transactions"}
+
+
 async def _modern_attack_outcome(kind: str, seconds: float) -> tuple[object, int]:
     """Run one modern attack of the hostile bench against an inbound peer: why the peer
     closed (``None``: still open after ``seconds``) and how many messages it received."""
