@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Final, NoReturn
+from typing import Final, NoReturn, cast
 
 from ._errors import (
     ChannelArgumentError,
@@ -310,6 +310,7 @@ class MessageReader:
         messages: list[MessageReceived | CompressedMessageReceived] = []
         append = messages.append
         limit = self.max_message_size
+        view_from = _VIEW_FROM
         unpack = _unpack_prefix
         new = _tuple_new
         event = MessageReceived
@@ -323,13 +324,14 @@ class MessageReader:
                 self._want = PREFIX_SIZE + length
                 return messages, pos
             body = src[pos + PREFIX_SIZE : stop]
-            if isinstance(body, bytes):
-                payload: bytes | memoryview = body
-            elif length >= _VIEW_FROM and not flag:
-                payload = body.toreadonly()
-                self._exported = True
-            else:
+            payload: bytes | memoryview
+            if type(body) is bytes:
+                payload = body
+            elif length < view_from or flag:
                 payload = bytes(body)
+            else:
+                payload = cast(memoryview, body).toreadonly()
+                self._exported = True
             if flag:
                 assert isinstance(payload, bytes)
                 inflated = self._decompress(payload)
