@@ -6,6 +6,7 @@
     python bench/hostile_bench.py --gc-threshold2 1000   # fewer full collections
     python bench/hostile_bench.py --stall         # one message's loop stall, per command
     python bench/hostile_bench.py --protocol modern   # the same for the modern protocol
+    python bench/hostile_bench.py --stall --protocol modern   # its largest messages' stall
 
 Three processes: the server (``serve_tcp_peers``, a handler that reads every
 message, a task that measures how late the event loop wakes it), a hostile
@@ -1122,7 +1123,8 @@ def main(argv: list[str] | None = None) -> int:
         "--stall",
         action="store_true",
         help="instead: the worst event-loop stall while the largest message of each command "
-        "is received, decoded off the loop (the default) and on it",
+        "(modern: of each bulk kind, from a sender in another process) is received, decoded "
+        "off the loop (the default) and on it",
     )
     parser.add_argument(
         "--gc-threshold2",
