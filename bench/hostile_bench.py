@@ -731,6 +731,16 @@ def largest_payloads() -> dict[str, bytes]:
     }
 
 
+async def _ticker(worst: dict[str, float], current: list[str]) -> None:
+    """Every 1 ms: how late the loop woke us, kept as the worst for ``current[0]`` (if any)."""
+    while True:
+        start = time.perf_counter()
+        await trio.sleep(0.001)
+        late = time.perf_counter() - start - 0.001
+        if current[0]:
+            worst[current[0]] = max(worst.get(current[0], 0.0), late)
+
+
 async def _stall_of(payloads: dict[str, bytes], max_loop_stall: float) -> dict[str, float]:
     """The worst lateness of a 1 ms ticker while a peer receives each payload three times
     (from a raw sender: the frames are encoded before, so only receiving is measured)."""
@@ -740,14 +750,7 @@ async def _stall_of(payloads: dict[str, bytes], max_loop_stall: float) -> dict[s
     ours, theirs = trio.SocketStream(a), trio.SocketStream(b)
     worst: dict[str, float] = {}
     current = [""]
-
-    async def ticker() -> None:
-        while True:
-            start = time.perf_counter()
-            await trio.sleep(0.001)
-            late = time.perf_counter() - start - 0.001
-            if current[0]:
-                worst[current[0]] = max(worst.get(current[0], 0.0), late)
+    ticker = functools.partial(_ticker, worst, current)
 
     async def discard() -> None:
         while await theirs.receive_some(1 << 20):
@@ -806,15 +809,10 @@ def largest_modern_payloads() -> dict[str, Any]:
     def digest() -> Any:
         return protowire.Hash(bytes=rng.randbytes(32))
 
+    roots = ("hash_merkle_root", "accepted_id_merkle_root", "utxo_commitment", "pruning_point")
+    parents = [protowire.BlockLevelParents(parent_hashes=[digest()], cumulative_level=1)]
     header = protowire.BlockHeader(
-        version=1,
-        parents=[protowire.BlockLevelParents(parent_hashes=[digest()], cumulative_level=1)],
-        hash_merkle_root=digest(),
-        accepted_id_merkle_root=digest(),
-        utxo_commitment=digest(),
-        timestamp=1,
-        bits=1,
-        pruning_point=digest(),
+        version=1, parents=parents, timestamp=1, bits=1, **{root: digest() for root in roots}
     )
     tx = _modern_tx(60)
     one, two = (
@@ -905,14 +903,7 @@ async def _modern_stall_of(
     )
     worst: dict[str, float] = {}
     current = [""]
-
-    async def ticker() -> None:
-        while True:
-            start = time.perf_counter()
-            await trio.sleep(0.001)
-            late = time.perf_counter() - start - 0.001
-            if current[0]:
-                worst[current[0]] = max(worst.get(current[0], 0.0), late)
+    ticker = functools.partial(_ticker, worst, current)
 
     listener = trio.socket.socket()
     await listener.bind(("127.0.0.1", 0))
