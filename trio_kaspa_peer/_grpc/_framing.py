@@ -146,12 +146,12 @@ def _inflate(data: bytes, limit: int, stop: int) -> bytes | None:
 
 
 _MAX_DEFLATE_RATIO: Final = 1032
+"""Deflate's best case: 258 bytes out of every 2 bits in (zlib's technical notes)."""
 
 _VIEW_FROM: Final = 256 * 1024
 """A message this large that was put together in the reader's buffer is handed out as a
 read-only view of it, not copied out (32 MiB take 16 ms to copy on a slow machine, all
 that time on the event loop); the reader starts a new buffer with what follows it."""
-"""Deflate's best case: 258 bytes out of every 2 bits in (zlib's technical notes)."""
 
 
 class Compressed:
@@ -291,12 +291,14 @@ class MessageReader:
             buf += data
             if len(buf) < self._want:
                 return []
-            messages, pos = self._parse(memoryview(buf), len(buf))
+            view = memoryview(buf)
+            messages, pos = self._parse(view, len(buf))
             if self._exported:
                 # A large message is a view of buf: buf stays as it is, theirs now.
                 self._exported = False
                 self._buf = buf[pos:]
             else:
+                view.release()
                 del buf[:pos]
             return messages
         messages, pos = self._parse(data, len(data))
