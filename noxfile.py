@@ -72,7 +72,9 @@ def fuzz(session: nox.Session) -> None:
     """Fuzz for long: protocol 1 with well-formed frames (``TRIO_KASPA_FUZZ_EXAMPLES`` per
     test, 20,000 by default; what it finds is kept in tests/hostile/fuzz-corpus, commit
     it), then the modern protocol's properties -- garbage, random HTTP/2 frames, random
-    payload bodies, the conversation cut anywhere (``MODERN_EXAMPLES`` per test, 5,000)."""
+    payload bodies, the conversation cut anywhere, protobuf-shaped bytes the parsed-size
+    walk must count whenever the runtime parses them (``MODERN_EXAMPLES`` per test,
+    5,000)."""
     session.install("-e", ".[test]")
     examples = os.environ.get("TRIO_KASPA_FUZZ_EXAMPLES", "20000")
     session.run(
@@ -85,6 +87,7 @@ def fuzz(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/_modern/test_modern_properties.py",
+        "tests/protowire/test_pw_footprint.py",
         *session.posargs,
         env={"MODERN_EXAMPLES": os.environ.get("MODERN_EXAMPLES", "5000")},
     )

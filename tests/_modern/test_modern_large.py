@@ -186,3 +186,24 @@ def test_a_compressed_message_left_compressed_takes_room_for_what_it_can_inflate
     delivered = driver.step()
     assert isinstance(delivered, tuple)
     assert delivered == (tx, wire_size)
+
+
+async def test_a_message_of_tiny_parts_ends_the_connection_unparsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two bytes on the wire, about 100 parsed: a block of empty transactions is refused
+    before the runtime allocates for it (at this test's slack of 256 KiB; 64 MiB by
+    default, which a message of about 1 MiB can never take)."""
+    from trio_kaspa_peer.protowire import _codec
+
+    monkeypatch.setattr(_codec, "FOOTPRINT_SLACK", 256 << 10)
+    monkeypatch.setattr(_codec, "_WALK_FROM", 4096)
+    hostile = pw.BlockMessage(transactions=[pw.TransactionMessage()] * 600_000)
+    cfg = config(max_message_size=8 << 20)
+    with trio.fail_after(30):
+        async with open_peer_pair(cfg) as (a, b):
+            await a.send(hostile)
+            await b.wait_closed()
+            assert isinstance(b.close_reason, pw.FootprintError)
+            assert b.close_reason.size == len(pw.encode(hostile))
+            await a.wait_closed()

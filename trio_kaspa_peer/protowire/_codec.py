@@ -18,6 +18,7 @@ from ._errors import (
     EmptyPayloadError,
     EncodeError,
     EncodeTypeError,
+    FootprintError,
     MalformedMessageError,
     PayloadTooNewError,
     RpcPayloadError,
@@ -25,10 +26,19 @@ from ._errors import (
     UnsupportedPayloadError,
     UsageError,
 )
+from ._footprint import excess, max_density, table_for
 from ._generated.p2p_pb2 import KaspadMessage
 from ._payloads import PAYLOAD_BY_CLASS, PAYLOAD_BY_NAME, Payload, PayloadInfo
 
-__all__ = ["RPC_FIRST_FIELD_NUMBER", "Envelope", "decode", "encode", "parse"]
+__all__ = [
+    "FOOTPRINT_RATIO",
+    "FOOTPRINT_SLACK",
+    "RPC_FIRST_FIELD_NUMBER",
+    "Envelope",
+    "decode",
+    "encode",
+    "parse",
+]
 
 RPC_FIRST_FIELD_NUMBER: Final = 1001
 """kaspad's schema numbers its RPC members from 1001 up; they never belong on a P2P stream."""
@@ -151,11 +161,15 @@ def parse(data: bytes | bytearray | memoryview) -> KaspadMessage:
 
     Accepts everything the reference's protobuf runtime accepts (unknown
     fields, fields out of order, repeated occurrences) and raises
-    :class:`MalformedMessageError` for bytes it refuses.  No payload check:
-    see :func:`decode`.
+    :class:`MalformedMessageError` for bytes it refuses, and
+    :class:`FootprintError` before parsing bytes that would take more than
+    :data:`FOOTPRINT_RATIO` times their size, plus :data:`FOOTPRINT_SLACK`, of
+    memory parsed.  No payload check: see :func:`decode`.
     """
     message = KaspadMessage()
     try:
+        if len(data) > _WALK_FROM:
+            _check_footprint(data)
         if len(data) <= _WHOLE_PARSE_MAX or not _merge_in_pieces(message, memoryview(data)):
             message.ParseFromString(data)  # type: ignore[arg-type]
     except DecodeError:
@@ -188,6 +202,33 @@ def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
             f"empty payload: unknown payload field {numbers[-1]}", number=numbers[-1]
         )
     return EmptyPayloadError("empty payload: no payload member is set")
+
+
+FOOTPRINT_RATIO: Final = 4
+"""A message may take this many times its size in memory, parsed (plus
+:data:`FOOTPRINT_SLACK`); the messages of the network take under 3."""
+FOOTPRINT_SLACK: Final = 64 << 20
+"""Memory any message may take parsed, whatever its size: messages of a MiB or so
+are never walked (:func:`parse`)."""
+_FOOTPRINT_TABLE: Final = table_for(KaspadMessage.DESCRIPTOR)
+_WALK_FROM: Final = FOOTPRINT_SLACK // max_density(_FOOTPRINT_TABLE)
+"""Smaller messages cannot take more than the slack, however they are made."""
+
+
+def _check_footprint(data: bytes | bytearray | memoryview) -> None:
+    over = excess(data, _FOOTPRINT_TABLE, ratio=FOOTPRINT_RATIO, slack=FOOTPRINT_SLACK)
+    if over is not None:
+        raise FootprintError(
+            f"a message of {len(data)} bytes would take {over.cost} bytes or more parsed"
+            f" (counted to byte {over.position}): more than {FOOTPRINT_RATIO} times its size"
+            f" plus {_amount(FOOTPRINT_SLACK)}",
+            size=len(data),
+            estimate=over.cost,
+        )
+
+
+def _amount(nbytes: int) -> str:
+    return f"{nbytes >> 20} MiB" if nbytes & 0xFFFFF == 0 else f"{nbytes} bytes"
 
 
 _WHOLE_PARSE_MAX: Final = 4 << 20

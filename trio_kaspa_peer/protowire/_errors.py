@@ -18,6 +18,7 @@ __all__ = [
     "EncodeTypeError",
     "FieldLengthError",
     "FieldRangeError",
+    "FootprintError",
     "HashingError",
     "InvalidParentsError",
     "InvalidPayloadError",
@@ -43,6 +44,21 @@ __all__ = [
 
 class MalformedMessageError(RemoteProtocolError):
     """The bytes are not a valid protobuf ``KaspadMessage`` (the protobuf runtime refused them)."""
+
+
+class FootprintError(RemoteProtocolError):
+    """The message would take too much memory parsed, for its size: it is made of many
+    tiny sub-messages (an empty ``TransactionMessage`` is 2 bytes on the wire and about
+    100 parsed).  Refused before parsing.
+
+    ``size`` is the message's length and ``estimate`` what parsing it would take, as
+    counted when the walk stopped (a lower bound of the whole).
+    """
+
+    def __init__(self, message: str, *, size: int, estimate: int, command: str | None = None):
+        super().__init__(message, command=command)
+        self.size = size
+        self.estimate = estimate
 
 
 class EmptyPayloadError(RemoteProtocolError):
