@@ -809,6 +809,9 @@ def largest_modern_payloads() -> dict[str, Any]:
     def digest() -> Any:
         return protowire.Hash(bytes=rng.randbytes(32))
 
+    def digest_id() -> Any:
+        return protowire.TransactionId(bytes=rng.randbytes(32))
+
     roots = ("hash_merkle_root", "accepted_id_merkle_root", "utxo_commitment", "pruning_point")
     parents = [protowire.BlockLevelParents(parent_hashes=[digest()], cumulative_level=1)]
     header = protowire.BlockHeader(
@@ -828,8 +831,18 @@ def largest_modern_payloads() -> dict[str, Any]:
         protowire.NetAddress(timestamp=1, ip=rng.randbytes(16), port=16111)
         for _ in range(protowire.KASPAD_MAX_ADDRESSES)
     ]
+    # One transaction of small inputs, the whole block: one element of the block's list.
+    spend = protowire.TransactionInput(
+        previous_outpoint=protowire.Outpoint(transaction_id=digest_id(), index=1), sequence=1
+    )
+    size = spend.ByteSize() + 3
+    lone = protowire.TransactionMessage(
+        inputs=[spend] * ((31 << 20) // size),
+        subnetwork_id=protowire.SubnetworkId(bytes=bytes(20)),
+    )
     return {
         "block": block,
+        "block of one transaction": protowire.BlockMessage(header=header, transactions=[lone]),
         "block headers": protowire.BlockHeadersMessage(block_headers=[header] * 50_000),
         "inv transactions": protowire.InvTransactionsMessage(ids=ids),
         "transaction": _modern_tx(31 << 20),

@@ -245,3 +245,36 @@ def test_a_large_message_is_parsed_in_pieces_to_the_same_message(
     assert merges == [1]
     assert envelope.payload == message
     assert envelope.request_id == 7
+
+
+def test_one_huge_element_of_a_list_is_parsed_in_pieces_too() -> None:
+    """A block of one transaction of 5 MiB: the transaction is added to the block, then
+    filled a piece at a time (parsed whole, one element of 32 MiB held the interpreter's
+    lock 70 ms)."""
+    from trio_kaspa_peer.protowire import _codec
+
+    item = protowire.TransactionInput(
+        previous_outpoint=protowire.Outpoint(
+            transaction_id=protowire.TransactionId(bytes=bytes(32)), index=1
+        ),
+        sequence=2,
+    )
+    tx = protowire.TransactionMessage(
+        inputs=[item] * 120_000, subnetwork_id=protowire.SubnetworkId(bytes=bytes(20))
+    )
+    block = protowire.BlockMessage(transactions=[protowire.TransactionMessage(), tx])
+    wire = protowire.encode(block, response_id=3)
+    assert len(wire) > 5 << 20
+    steps = _codec._plan(memoryview(wire), 0, len(wire), p2p_pb2.KaspadMessage.DESCRIPTOR, 0)
+    assert [step[0] for step in steps] == [_codec._MERGE, _codec._INTO]  # the id, the block
+    (into_block,) = [step for step in steps if step[0] == _codec._INTO]
+    assert into_block[3] == "block"
+    kinds = [(step[0], step[3]) for step in into_block[4]]
+    assert kinds == [(_codec._MERGE, ""), (_codec._ADD, "transactions")]
+    inside_tx = into_block[4][1][4]
+    assert len(inside_tx) >= 5
+    assert all(step[0] == _codec._MERGE for step in inside_tx)
+    assert max(stop - start for _, start, stop, _, _ in inside_tx) < (1 << 20) + 100
+    envelope = protowire.decode(wire)
+    assert envelope.payload == block
+    assert envelope.response_id == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -234,12 +235,28 @@ def _amount(nbytes: int) -> str:
 _WHOLE_PARSE_MAX: Final = 4 << 20
 """A larger message is parsed a piece at a time (:func:`_merge_in_pieces`)."""
 _PIECE: Final = 1 << 20
-_MESSAGE_FIELDS: Final = frozenset(
-    field.number
-    for field in KaspadMessage.DESCRIPTOR.fields
-    if field.message_type is not None and not field.is_repeated
-)
-"""The payload members: a long one of them is cut at its own fields."""
+_MERGE: Final = 0
+_INTO: Final = 1
+_ADD: Final = 2
+
+# One step of a piecewise parse: merge bytes ``data[start:stop]`` into the target
+# (``_MERGE``), or apply ``steps`` to the target's singular sub-message ``name``
+# (``_INTO``) or to a new element of its repeated field ``name`` (``_ADD``).
+_Step = tuple[int, int, int, str, list["_Step"]]
+# field number -> (name, repeated), for the fields holding messages
+_MessageFields = dict[int, tuple[str, bool, Descriptor]]
+_FIELDS_OF: dict[str, _MessageFields] = {}
+
+
+def _message_fields(descriptor: Descriptor) -> _MessageFields:
+    fields = _FIELDS_OF.get(descriptor.full_name)
+    if fields is None:
+        fields = _FIELDS_OF[descriptor.full_name] = {
+            field.number: (field.name, field.is_repeated, field.message_type)
+            for field in descriptor.fields
+            if field.message_type is not None
+        }
+    return fields
 
 
 def _read_varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -256,12 +273,18 @@ def _read_varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
     raise ValueError("bad varint")
 
 
-def _cuts(data: memoryview, pos: int, end: int, piece: int) -> list[int]:
-    """Field boundaries in a message's bytes from ``pos`` to ``end``, one after every
-    ``piece`` bytes or so (``end`` last).  ``ValueError`` if the fields do not end there."""
-    cuts = []
-    mark = pos + piece
+def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: int) -> list[_Step]:
+    """The steps that parse the message ``data[pos:end]`` a piece of about
+    :data:`_PIECE` bytes at a time: runs of its fields merged into it, and each field
+    holding a longer message planned the same way, inside the sub-message it fills.
+    ``ValueError`` if the fields do not end at ``end``."""
+    if depth > 32:
+        raise ValueError("too deep")
+    steps: list[_Step] = []
+    fields = _message_fields(descriptor)
+    run = pos  # where the run of fields not yet planned began
     while pos < end:
+        start = pos
         key = data[pos]
         if key < 0x80:
             pos += 1
@@ -271,10 +294,21 @@ def _cuts(data: memoryview, pos: int, end: int, piece: int) -> list[int]:
         if wire_type == 2:
             length = data[pos] if pos < end else 0x80
             if length < 0x80:
-                pos += 1 + length
+                pos += 1
             else:
                 length, pos = _read_varint(data, pos, end)
-                pos += length
+            body = pos
+            pos += length
+            if length > _PIECE and key >> 3 in fields:
+                name, repeated, inner = fields[key >> 3]
+                if start > run:
+                    steps.append((_MERGE, run, start, "", []))
+                if pos > end:
+                    raise ValueError("past the end")
+                inside = _plan(data, body, pos, inner, depth + 1)
+                steps.append((_ADD if repeated else _INTO, 0, 0, name, inside))
+                run = pos
+                continue
         elif wire_type == 0:
             _, pos = _read_varint(data, pos, end)
         elif wire_type == 1:
@@ -283,65 +317,44 @@ def _cuts(data: memoryview, pos: int, end: int, piece: int) -> list[int]:
             pos += 4
         else:
             raise ValueError("a group")
-        if pos >= mark:
-            cuts.append(pos)
-            mark = pos + piece
+        if pos - run >= _PIECE:
+            steps.append((_MERGE, run, pos, "", []))
+            run = pos
     if pos != end:
         raise ValueError("past the end")
-    if not cuts or cuts[-1] != end:
-        cuts.append(end)
-    return cuts
+    if end > run or not steps:
+        steps.append((_MERGE, run, end, "", []))  # (an empty message still sets its field)
+    return steps
+
+
+def _run(steps: list[_Step], target: Message, data: memoryview) -> None:
+    for kind, start, stop, name, inside in steps:
+        if kind == _MERGE:
+            target.MergeFromString(data[start:stop])  # type: ignore[arg-type]
+        elif kind == _INTO:
+            _run(inside, getattr(target, name), data)
+        else:
+            _run(inside, getattr(target, name).add(), data)
 
 
 def _merge_in_pieces(message: KaspadMessage, data: memoryview) -> bool:
-    """Parse ``data`` into ``message`` about a MiB at a time: a large payload's fields are
-    merged in runs, each wrapped as an occurrence of the payload's own field (protobuf
-    merges repeated occurrences of a message field: the result is the same message).
+    """Parse ``data`` into ``message`` about a MiB at a time: runs of fields merged in
+    turn (protobuf defines a message parsed from its fields in parts to be the message
+    parsed whole), and a field holding a longer message filled the same way, through
+    the sub-message itself (a new element of a repeated field: one huge transaction of
+    a block is cut too).
 
     One parse of 32 MiB holds the interpreter's lock for 50 ms or more, in the worker
     thread that decodes it, and every other thread -- the event loop's -- waits; in
-    pieces, about 12 ms at most.  The walk to find where to cut costs about 0.4 us a
-    field (90 ms for a block of 250,000 small transactions, parsed in 30 ms), in the
-    worker.  ``False`` (nothing merged) when the bytes are not well-formed enough to
-    cut: the caller parses them whole, with the runtime's error."""
-    plan: list[tuple[bytes, int, int]] = []  # (key, start, stop): one merge each
+    pieces, a few ms.  The walk to find where to cut costs about 0.4 us a field it
+    steps over (the fields of the long messages only), in the worker.  ``False``
+    (nothing merged) when the bytes are not well-formed enough to cut: the caller
+    parses them whole, with the runtime's error."""
     try:
-        pos = 0
-        end = len(data)
-        while pos < end:
-            start = pos
-            key, pos = _read_varint(data, pos, end)
-            wire_type = key & 7
-            body = pos
-            if wire_type == 2:
-                length, body = _read_varint(data, pos, end)
-                pos = body + length
-            elif wire_type == 0:
-                _, pos = _read_varint(data, pos, end)
-            elif wire_type == 1 or wire_type == 5:
-                pos += 8 if wire_type == 1 else 4
-            else:
-                raise ValueError("a group")
-            if pos > end:
-                raise ValueError("past the end")
-            cuts = (
-                _cuts(data, body, pos, _PIECE)
-                if wire_type == 2 and pos - body > _PIECE and key >> 3 in _MESSAGE_FIELDS
-                else [pos]
-            )
-            if len(cuts) == 1:  # nothing to cut (a long bytes field is one field)
-                plan.append((b"", start, pos))
-                continue
-            key_bytes = bytes(data[start : _read_varint(data, start, body)[1]])
-            first = body
-            for cut in cuts:
-                plan.append((key_bytes + _varint(cut - first), first, cut))
-                first = cut
+        steps = _plan(data, 0, len(data), KaspadMessage.DESCRIPTOR, 0)
     except (ValueError, IndexError):
         return False
-    merge = message.MergeFromString
-    for key_bytes, start, stop in plan:
-        merge(key_bytes + data[start:stop] if key_bytes else data[start:stop])  # type: ignore[arg-type]
+    _run(steps, message, data)
     return True
 
 
