@@ -27,7 +27,7 @@ from ._errors import (
     UnsupportedPayloadError,
     UsageError,
 )
-from ._footprint import excess, max_density, table_for
+from ._footprint import excess, max_density, read_varint, table_for
 from ._generated.p2p_pb2 import KaspadMessage
 from ._payloads import PAYLOAD_BY_CLASS, PAYLOAD_BY_NAME, Payload, PayloadInfo
 
@@ -259,20 +259,6 @@ def _message_fields(descriptor: Descriptor) -> _MessageFields:
     return fields
 
 
-def _read_varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < end:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            break
-    raise ValueError("bad varint")
-
-
 def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: int) -> list[_Step]:
     """The steps that parse the message ``data[pos:end]`` a piece of about
     :data:`_PIECE` bytes at a time: runs of its fields merged into it, and each field
@@ -289,14 +275,14 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
         if key < 0x80:
             pos += 1
         else:
-            key, pos = _read_varint(data, pos, end)
+            key, pos = read_varint(data, pos, end)
         wire_type = key & 7
         if wire_type == 2:
             length = data[pos] if pos < end else 0x80
             if length < 0x80:
                 pos += 1
             else:
-                length, pos = _read_varint(data, pos, end)
+                length, pos = read_varint(data, pos, end)
             body = pos
             pos += length
             if length > _PIECE and key >> 3 in fields:
@@ -310,7 +296,7 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
                 run = pos
                 continue
         elif wire_type == 0:
-            _, pos = _read_varint(data, pos, end)
+            _, pos = read_varint(data, pos, end)
         elif wire_type == 1:
             pos += 8
         elif wire_type == 5:

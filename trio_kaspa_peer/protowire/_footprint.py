@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-__all__ = ["Excess", "estimate", "excess", "max_density", "table_for"]
+__all__ = ["Excess", "estimate", "excess", "max_density", "read_varint", "table_for"]
 
 # What an entry of a schema table says about a field's occurrence.
 # (The walk's loop names them by value, which is faster than a global's name.)
@@ -157,7 +157,7 @@ def estimate(data: bytes | bytearray | memoryview, table: _Table) -> int | None:
     (the runtime's own parse will say how)."""
     try:
         cost, _ = _walk(_as_bytes(data), table, 0, -1)
-    except (_Unwalkable, IndexError):
+    except (_Unwalkable, ValueError, IndexError):
         return None
     return cost
 
@@ -171,7 +171,7 @@ def excess(
     well-formed: the runtime's own parse will say how)."""
     try:
         cost, position = _walk(_as_bytes(data), table, ratio, slack)
-    except (_Unwalkable, IndexError):
+    except (_Unwalkable, ValueError, IndexError):
         return None
     if position < 0 and cost <= ratio * len(data) + slack:
         return None
@@ -182,9 +182,11 @@ def _as_bytes(data: bytes | bytearray | memoryview) -> bytes | memoryview:
     return data if isinstance(data, bytes) else memoryview(data).cast("B")
 
 
-def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+    """(value, position after it) of the varint at ``pos``; ``ValueError`` if it does
+    not end before ``end`` or within ten bytes."""
     value = shift = 0
-    while True:
+    while pos < end:
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -192,7 +194,8 @@ def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
             return value, pos
         shift += 7
         if shift > 63:
-            raise _Unwalkable
+            break
+    raise ValueError("bad varint")
 
 
 def _walk(data: bytes | memoryview, table: _Table, ratio: int, slack: int) -> tuple[int, int]:
@@ -225,14 +228,14 @@ def _walk(data: bytes | memoryview, table: _Table, ratio: int, slack: int) -> tu
         if key < 0x80:
             pos += 1
         else:
-            key, pos = _read_varint(data, pos)
+            key, pos = read_varint(data, pos, end)
         wire_type = key & 7
         if wire_type == 2:
             length = data[pos]
             if length < 0x80:
                 pos += 1
             else:
-                length, pos = _read_varint(data, pos)
+                length, pos = read_varint(data, pos, end)
             entry = table.get(key)
             if entry is None:
                 cost += length  # bytes the runtime copies: a string's, an unknown field's
@@ -271,7 +274,7 @@ def _walk(data: bytes | memoryview, table: _Table, ratio: int, slack: int) -> tu
             if data[pos] < 0x80:
                 pos += 1
             else:
-                _, pos = _read_varint(data, pos)
+                _, pos = read_varint(data, pos, end)
             entry = table.get(key)
             if entry is not None:  # an element of unpacked repeated numbers
                 cost += entry[1]
