@@ -207,7 +207,7 @@ def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
 
 FOOTPRINT_RATIO: Final = 4
 """A message may take this many times its size in memory, parsed (plus
-:data:`FOOTPRINT_SLACK`); the messages of the network take under 3."""
+:data:`FOOTPRINT_SLACK`); the network's large messages count under 4 (most under 3)."""
 FOOTPRINT_SLACK: Final = 64 << 20
 """Memory any message may take parsed, whatever its size: messages of a MiB or so
 are never walked (:func:`parse`)."""
