@@ -439,3 +439,45 @@ def test_smaller_messages_and_compressed_ones_are_copied_out() -> None:
     wire = encode_message(medium) + encode_message(medium * 2, compress=True)
     got = [m for i in range(0, len(wire), 4096) for m in reader.feed(wire[i : i + 4096])]
     assert [type(m.data) for m in got if isinstance(m, MessageReceived)] == [bytes, bytes]
+
+
+@pytest.mark.parametrize("size", [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, (3 << 20) + 7])
+@pytest.mark.parametrize("members", [1, 3])
+def test_large_output_is_put_together_a_step_at_a_time(size: int, members: int) -> None:
+    """Output over a MiB is inflated a MiB a call from 256 KiB of input at most, into a
+    buffer that is never copied to grow (no step holds the interpreter's lock long), and
+    comes as a read-only view; the same bytes, the same limits."""
+    import random
+
+    from trio_kaspa_peer._grpc import _framing
+
+    part = random.Random(size).randbytes(size // members)
+    data = b"".join(zlib.compress(part, 1, 31) for _ in range(members))
+    calls: list[int] = []
+    fed: list[int] = []  # zlib copies what a call leaves of its input: a little at a time
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, **kwargs: Any) -> None:
+            self._inner = real(**kwargs)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self._inner.decompress(data, max_length)
+            calls.append(len(out))
+            fed.append(len(data))
+            return out
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(zlib, "decompressobj", Counting)
+        out = _framing.gzip_decompress(data, len(part) * members)
+    assert bytes(out) == part * members
+    assert max(calls) <= 1 << 20
+    assert max(fed) <= 1 << 18
+    if len(part) * members > 1 << 20:
+        assert isinstance(out, memoryview)
+        assert out.readonly
+    with pytest.raises(InboundMessageTooLargeError):
+        _framing.gzip_decompress(data, len(part) * members - 1)

@@ -138,7 +138,7 @@ async def test_a_compressed_message_that_inflates_large_is_inflated_off_the_loop
     inflated_in: list[str] = []
     inflate = Compressed.inflate
 
-    def recording(self: Compressed) -> bytes:
+    def recording(self: Compressed) -> bytes | memoryview:
         inflated_in.append(threading.current_thread().name)
         return inflate(self)
 

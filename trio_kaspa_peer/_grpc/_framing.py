@@ -29,6 +29,7 @@ Limits and what bounds each buffer:
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zlib
 from typing import Final, NoReturn, cast
@@ -100,49 +101,82 @@ def _check_inline_limit(inline_limit: int | None) -> int | None:
     return inline_limit
 
 
-def gzip_decompress(data: bytes, limit: int) -> bytes:
+def gzip_decompress(data: bytes, limit: int) -> bytes | memoryview:
     """Inflate the gzip ``data`` of one message, refusing output over ``limit`` bytes.
 
     Raises :class:`InboundMessageTooLargeError` as soon as the output passes
     ``limit`` (never holding more than ``limit + 1`` bytes of it), and
     :class:`DecompressionError` for data that is not gzip, is truncated, or is
-    empty.
+    empty.  Output over a MiB is put together a MiB at a time, and comes as a
+    read-only view of it: no step holds the interpreter's lock long (one call
+    inflating 32 MiB held it 22 ms, joining its blocks).
     """
     out = _inflate(data, limit, limit)
     assert out is not None
     return out
 
 
-def _inflate(data: bytes, limit: int, stop: int) -> bytes | None:
+_INFLATE_STEP: Final = 1 << 20
+"""The most one call inflates."""
+_INFLATE_INPUT: Final = 1 << 18
+"""The most input one call takes: what zlib has not used it copies (its unconsumed tail),
+so fed the whole of 32 MiB it copied nearly all of it on every call."""
+
+
+def _inflate(data: bytes, limit: int, stop: int) -> bytes | memoryview | None:
     """:func:`gzip_decompress`, but ``None`` once the output passes ``stop`` (<= ``limit``)."""
     if not data:
         raise DecompressionError("compressed message is empty (no gzip header)")
-    parts: list[bytes] = []
-    total = 0
-    rest = data
-    while True:
+    view = memoryview(data)
+    first = b""
+    whole: mmap.mmap | None = None  # past the first call's output: everything so far
+    size = 0  # how much of ``whole`` is written
+    start = 0  # where the gzip member being inflated began
+    while True:  # one member a turn (a message may hold several)
         inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
-        try:
-            out = inflater.decompress(rest, stop - total + 1)
-        except zlib.error as exc:
-            raise DecompressionError(f"compressed message is not valid gzip: {exc}") from exc
-        total += len(out)
-        if total > stop:
-            if stop < limit:
-                return None
-            raise InboundMessageTooLargeError(
-                f"decompressed message is larger than the maximum of {limit} bytes",
-                length=total,
-                limit=limit,
-                decompressed=True,
-            )
-        parts.append(out)
+        pos = start  # the input fed so far ends here
+        tail = b""  # what the last call left of its input
+        while True:
+            if not tail:
+                feed: bytes | memoryview = view[pos : pos + _INFLATE_INPUT]
+                pos += len(feed)
+            else:
+                feed = tail
+            total = len(first) if whole is None else size
+            try:
+                out = inflater.decompress(feed, min(stop - total + 1, _INFLATE_STEP))
+            except zlib.error as exc:
+                raise DecompressionError(f"compressed message is not valid gzip: {exc}") from exc
+            if total + len(out) > stop:
+                if stop < limit:
+                    return None
+                raise InboundMessageTooLargeError(
+                    f"decompressed message is larger than the maximum of {limit} bytes",
+                    length=total + len(out),
+                    limit=limit,
+                    decompressed=True,
+                )
+            if whole is None and not first:
+                first = out
+            elif out:
+                if whole is None:
+                    # An anonymous mapping of the most it can hold: its pages are
+                    # taken as written (grown instead, a bytearray was copied at each
+                    # reallocation, 16 ms at a time for 32 MiB).
+                    whole = mmap.mmap(-1, min(stop + 1, len(data) * _MAX_DEFLATE_RATIO + 1024))
+                    whole[: len(first)] = first
+                    size = len(first)
+                whole[size : size + len(out)] = out
+                size += len(out)
+            tail = inflater.unconsumed_tail
+            if inflater.eof or (not out and not tail and pos >= len(view)):
+                break  # the member's end, or the input's (truncated)
         if not inflater.eof:
             raise DecompressionError("compressed message is truncated (gzip stream unfinished)")
-        rest = inflater.unused_data
-        if not rest:
+        start = pos - len(inflater.unused_data)  # what follows the member, fed already
+        if start >= len(view):
             break
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return first if whole is None else memoryview(whole)[:size].toreadonly()
 
 
 _MAX_DEFLATE_RATIO: Final = 1032
@@ -173,8 +207,8 @@ class Compressed:
         """The most bytes inflating it can take: deflate's best ratio, within ``limit``."""
         return min(self.limit, len(self.data) * _MAX_DEFLATE_RATIO + 1024)
 
-    def inflate(self) -> bytes:
-        """The message, inflated."""
+    def inflate(self) -> bytes | memoryview:
+        """The message, inflated (see :func:`gzip_decompress`)."""
         return gzip_decompress(self.data, self.limit)
 
     def __repr__(self) -> str:
@@ -361,7 +395,7 @@ class MessageReader:
             decompressed=False,
         )
 
-    def _decompress(self, payload: bytes) -> bytes | Compressed:
+    def _decompress(self, payload: bytes) -> bytes | memoryview | Compressed:
         encoding = self.encoding
         if encoding == "gzip":
             limit = self.max_message_size

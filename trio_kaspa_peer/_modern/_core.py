@@ -906,7 +906,7 @@ def _inflate_checked(data: Compressed, version: int, validate_all: bool) -> Enve
     return _decode_checked(data.inflate(), version, validate_all)
 
 
-def _decode_checked(data: bytes, version: int, validate_all: bool) -> Envelope:
+def _decode_checked(data: bytes | memoryview, version: int, validate_all: bool) -> Envelope:
     """Decode one KaspadMessage and apply the references' rules (maybe off the loop)."""
     envelope = decode(data, protocol_version=version)
     if validate_all or envelope.name not in _BULK:
