@@ -32,8 +32,10 @@ reset at once), endless CONTINUATION frames, an oversize gRPC length claim,
 and, after a handshake (Version, Verack and Ready written at once, without
 waiting for the server's), a gRPC message dribbled a byte at a time,
 connections that never read, floods of Ping messages with the Pongs unread,
-floods of small inv messages that obey flow control, a second Version, and
-resets mid-message.
+floods of small inv messages that obey flow control, a second Version,
+resets mid-message, and gzipped blocks of empty transactions (two bytes each on
+the wire, about 96 parsed), of 1 MB and of 32 MiB, which the server refuses
+before parsing them (each connection sends one, is closed, and comes back).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import argparse
 import collections
 import functools
 import gc
+import gzip
 import logging
 import multiprocessing
 import os
@@ -82,7 +85,7 @@ MIX: dict[str, float] = {
 
 MODERN_NET = "devnet"
 MODERN_MIX: dict[str, float] = {
-    "slowloris_preface": 0.15,
+    "slowloris_preface": 0.13,
     "opening_then_silence": 0.08,
     "h2_ping_flood": 0.10,
     "settings_flood": 0.08,
@@ -95,6 +98,7 @@ MODERN_MIX: dict[str, float] = {
     "inv_flood": 0.10,
     "duplicate_version": 0.02,
     "reset_mid_message": 0.02,
+    "tiny_parts": 0.02,
 }
 MIXES = {"1": MIX, "modern": MODERN_MIX}
 SMALL_RCVBUF = frozenset({"h2_ping_flood", "settings_flood", "ping_flood_unread"})
@@ -473,6 +477,39 @@ class ModernPayloads:
         tx_id = protowire.TransactionId(bytes=rng.randbytes(32))
         self.invs = _grpc_messages(*[protowire.InvTransactionsMessage(ids=[tx_id])] * 1000)
         self.half_ping = _grpc_data(protowire.PingMessage(nonce=1))[:12]
+        self.gzip_opening = _h2_client(gzip=True).data_to_send()
+        block = protowire.KaspadMessage.DESCRIPTOR.fields_by_name["block"].number
+        self.tiny_parts = [
+            _frames(_gzipped(_key(block) + _pb_varint(size) + b"\x12\x00" * (size // 2)))
+            for size in (1_000_000, (32 << 20) - 64)
+        ]
+
+
+def _key(number: int) -> bytes:
+    return _pb_varint(number << 3 | 2)
+
+
+def _pb_varint(value: int) -> bytes:
+    """A protobuf varint (not protocol 1's CompactSize, ``_varint``)."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes((*out, value))
+
+
+def _gzipped(message: bytes) -> bytes:
+    """One gRPC message, gzip-compressed (flag 1)."""
+    body = gzip.compress(message)
+    return b"\x01" + len(body).to_bytes(4, "big") + body
+
+
+def _frames(data: bytes) -> bytes:
+    """``data`` in DATA frames of HTTP/2's first maximum size (16 KiB), which holds until
+    the server's SETTINGS are acknowledged."""
+    return b"".join(
+        _h2_frame(_DATA, 0, 1, data[start : start + 16384]) for start in range(0, len(data), 16384)
+    )
 
 
 def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
@@ -512,6 +549,15 @@ def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
 
     async def reset_mid_message(stream: trio.SocketStream) -> None:
         await _half_then_reset(stream, handshake, p.half_ping)
+
+    sent = [0]
+
+    async def tiny_parts(stream: trio.SocketStream) -> None:
+        """A handshake, then a gzipped block of empty transactions (alternately one of
+        1 MB and one of 32 MiB), which the server refuses."""
+        sent[0] += 1
+        handshake = _h2_frame(_DATA, 0, 1, _modern_handshake())
+        await refused(stream, p.gzip_opening + handshake + p.tiny_parts[sent[0] % 2])
 
     async def inv_flood(stream: trio.SocketStream) -> None:
         """Small inv messages as fast as the server's flow-control windows allow, reading
@@ -558,6 +604,7 @@ def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
         "inv_flood": inv_flood,
         "duplicate_version": duplicate_version,
         "reset_mid_message": reset_mid_message,
+        "tiny_parts": tiny_parts,
     }
 
 

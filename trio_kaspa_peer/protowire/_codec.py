@@ -27,7 +27,7 @@ from ._errors import (
     UnsupportedPayloadError,
     UsageError,
 )
-from ._footprint import excess, max_density, read_varint, table_for
+from ._footprint import max_density, read_varint, table_for, walk
 from ._generated.p2p_pb2 import KaspadMessage
 from ._payloads import PAYLOAD_BY_CLASS, PAYLOAD_BY_NAME, Payload, PayloadInfo
 
@@ -169,9 +169,8 @@ def parse(data: bytes | bytearray | memoryview) -> KaspadMessage:
     """
     message = KaspadMessage()
     try:
-        if len(data) > _WALK_FROM:
-            _check_footprint(data)
-        if len(data) <= _WHOLE_PARSE_MAX or not _merge_in_pieces(message, memoryview(data)):
+        cost = _footprint(data) if len(data) > _WALK_FROM else 0
+        if cost <= _WHOLE_PARSE_COST or not _merge_in_pieces(message, memoryview(data)):
             message.ParseFromString(data)  # type: ignore[arg-type]
     except DecodeError:
         raise MalformedMessageError(
@@ -205,10 +204,10 @@ def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
     return EmptyPayloadError("empty payload: no payload member is set")
 
 
-FOOTPRINT_RATIO: Final = 4
+FOOTPRINT_RATIO: Final = 6
 """A message may take this many times its size in memory, parsed (plus
 :data:`FOOTPRINT_SLACK`); the network's large messages count under 4 (most under 3)."""
-FOOTPRINT_SLACK: Final = 64 << 20
+FOOTPRINT_SLACK: Final = 16 << 20
 """Memory any message may take parsed, whatever its size: messages of a MiB or so
 are never walked (:func:`parse`)."""
 _FOOTPRINT_TABLE: Final = table_for(KaspadMessage.DESCRIPTOR)
@@ -216,25 +215,32 @@ _WALK_FROM: Final = FOOTPRINT_SLACK // max_density(_FOOTPRINT_TABLE)
 """Smaller messages cannot take more than the slack, however they are made."""
 
 
-def _check_footprint(data: bytes | bytearray | memoryview) -> None:
-    over = excess(data, _FOOTPRINT_TABLE, ratio=FOOTPRINT_RATIO, slack=FOOTPRINT_SLACK)
-    if over is not None:
+def _footprint(data: bytes | bytearray | memoryview) -> int:
+    """What parsing ``data`` will cost (0 if it cannot be walked: the runtime's parse
+    will refuse it); :class:`FootprintError` if that is more than the allowance."""
+    result = walk(data, _FOOTPRINT_TABLE, ratio=FOOTPRINT_RATIO, slack=FOOTPRINT_SLACK)
+    if result is None:
+        return 0
+    if result.over:
         raise FootprintError(
-            f"a message of {len(data)} bytes would take {over.cost} bytes or more parsed"
-            f" (counted to byte {over.position}): more than {FOOTPRINT_RATIO} times its size"
-            f" plus {_amount(FOOTPRINT_SLACK)}",
+            f"a message of {len(data)} bytes would take {result.cost} bytes or more parsed"
+            f" (counted to byte {result.position}): more than {FOOTPRINT_RATIO} times its"
+            f" size plus {_amount(FOOTPRINT_SLACK)}",
             size=len(data),
-            estimate=over.cost,
+            estimate=result.cost,
         )
+    return result.cost
 
 
 def _amount(nbytes: int) -> str:
     return f"{nbytes >> 20} MiB" if nbytes & 0xFFFFF == 0 else f"{nbytes} bytes"
 
 
-_WHOLE_PARSE_MAX: Final = 4 << 20
-"""A larger message is parsed a piece at a time (:func:`_merge_in_pieces`)."""
-_PIECE: Final = 1 << 20
+_WHOLE_PARSE_COST: Final = 8 << 20
+"""A message that will cost more than this parsed is parsed a piece at a time
+(:func:`_merge_in_pieces`): the runtime holds the interpreter's lock about 0.5 ms for
+every MB it allocates, and 1 MB of tiny sub-messages allocates 50."""
+_PIECE: Final = 256 << 10
 _MERGE: Final = 0
 _INTO: Final = 1
 _ADD: Final = 2
@@ -268,7 +274,9 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
         raise ValueError("too deep")
     steps: list[_Step] = []
     fields = _message_fields(descriptor)
+    piece = _PIECE
     run = pos  # where the run of fields not yet planned began
+    mark = run + piece  # a run is cut at the first field boundary from here
     while pos < end:
         start = pos
         key = data[pos]
@@ -277,7 +285,12 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
         else:
             key, pos = read_varint(data, pos, end)
         wire_type = key & 7
-        if wire_type == 2:
+        if wire_type == 0:
+            if data[pos] < 0x80:
+                pos += 1
+            else:
+                _, pos = read_varint(data, pos, end)
+        elif wire_type == 2:
             length = data[pos] if pos < end else 0x80
             if length < 0x80:
                 pos += 1
@@ -285,7 +298,7 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
                 length, pos = read_varint(data, pos, end)
             body = pos
             pos += length
-            if length > _PIECE and key >> 3 in fields:
+            if length > piece and key >> 3 in fields:
                 name, repeated, inner = fields[key >> 3]
                 if start > run:
                     steps.append((_MERGE, run, start, "", []))
@@ -294,18 +307,18 @@ def _plan(data: memoryview, pos: int, end: int, descriptor: Descriptor, depth: i
                 inside = _plan(data, body, pos, inner, depth + 1)
                 steps.append((_ADD if repeated else _INTO, 0, 0, name, inside))
                 run = pos
+                mark = run + piece
                 continue
-        elif wire_type == 0:
-            _, pos = read_varint(data, pos, end)
         elif wire_type == 1:
             pos += 8
         elif wire_type == 5:
             pos += 4
         else:
             raise ValueError("a group")
-        if pos - run >= _PIECE:
+        if pos >= mark:
             steps.append((_MERGE, run, pos, "", []))
             run = pos
+            mark = run + piece
     if pos != end:
         raise ValueError("past the end")
     if end > run or not steps:

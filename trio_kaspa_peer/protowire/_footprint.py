@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-__all__ = ["Excess", "estimate", "excess", "max_density", "read_varint", "table_for"]
+__all__ = ["Walk", "estimate", "excess", "max_density", "read_varint", "table_for", "walk"]
 
 # What an entry of a schema table says about a field's occurrence.
 # (The walk's loop names them by value, which is faster than a global's name.)
@@ -28,7 +28,7 @@ _MESSAGE: Final = 0  # a sub-message: cost = its struct, then walk into it
 _PACKED: Final = 1  # packed repeated varints: cost per element (counted by their last bytes)
 _PACKED_FIXED: Final = 2  # packed repeated fixed-width numbers: cost per byte
 _ELEMENT: Final = 3  # one element of an unpacked repeated number, or of repeated bytes
-_LEAF: Final = 4  # a sub-message of numbers and single strings: its struct and its bytes
+_LEAF: Final = 4  # a sub-message with no list inside: its structs, fixed, and its bytes
 
 _VARINT_TYPES: Final = frozenset(
     (
@@ -81,6 +81,25 @@ def _struct_size(descriptor: Descriptor) -> int:
     return 16 + slots
 
 
+def _fixed_cost(descriptor: Descriptor) -> int | None:
+    """What one instance of ``descriptor`` costs parsed, besides the bytes it copies, if
+    that is fixed: no list anywhere inside it, and no oneof (a singular sub-message met
+    again is merged into the one already there; a oneof member met after another is a
+    new struct).  ``None`` if it is not fixed: the walk must go in."""
+    if descriptor.oneofs:
+        return None
+    cost = _struct_size(descriptor)
+    for field in descriptor.fields:
+        if field.is_repeated:
+            return None
+        if field.message_type is not None:
+            inner = _fixed_cost(field.message_type)
+            if inner is None:
+                return None
+            cost += inner
+    return cost
+
+
 def _width(field: FieldDescriptor) -> int:
     return 8 if field.type in _WIDE_TYPES else 4
 
@@ -94,11 +113,12 @@ def _build(descriptor: Descriptor, tables: dict[str, _Table]) -> _Table:
         number = field.number << 3
         inner = field.message_type
         if inner is not None:
-            cost = _struct_size(inner) + (8 * _GROWTH if field.is_repeated else 0)
-            if any(child.message_type or child.is_repeated for child in inner.fields):
-                table[number | 2] = (_MESSAGE, cost, _build(inner, tables))
+            slot = 8 * _GROWTH if field.is_repeated else 0
+            fixed = _fixed_cost(inner)
+            if fixed is None:
+                table[number | 2] = (_MESSAGE, slot + _struct_size(inner), _build(inner, tables))
             else:  # nothing in it multiplies: no need to walk it
-                table[number | 2] = (_LEAF, cost, None)
+                table[number | 2] = (_LEAF, slot + fixed, None)
         elif not field.is_repeated:
             continue  # in the struct already (a string's bytes are counted as read)
         elif field.type in _STRING_TYPES:
@@ -143,12 +163,13 @@ class _Unwalkable(Exception):
     pass
 
 
-class Excess(NamedTuple):
-    """Where a walk stopped: the estimate so far passed the allowance for the bytes
-    walked."""
+class Walk(NamedTuple):
+    """What a walk counted: ``cost`` up to ``position``, where it stopped (the end, or
+    where the count passed the allowance: ``over``)."""
 
     cost: int
     position: int
+    over: bool
 
 
 def estimate(data: bytes | bytearray | memoryview, table: _Table) -> int | None:
@@ -162,20 +183,28 @@ def estimate(data: bytes | bytearray | memoryview, table: _Table) -> int | None:
     return cost
 
 
-def excess(
+def walk(
     data: bytes | bytearray | memoryview, table: _Table, *, ratio: int, slack: int
-) -> Excess | None:
-    """Whether parsing ``data`` would cost more than ``ratio`` times its bytes plus
-    ``slack``: the first point where the estimate passes ``ratio`` times the bytes
-    walked so far plus ``slack``, or ``None`` if it never does (or the bytes are not
-    well-formed: the runtime's own parse will say how)."""
+) -> Walk | None:
+    """Count what parsing ``data`` will cost, stopping (``over``) at the first point
+    where the count passes ``ratio`` times the bytes walked so far plus ``slack``, or at
+    the end if the whole costs more than ``ratio`` times its bytes plus ``slack``.
+    ``None`` if the bytes are not well-formed (the runtime's own parse will say how)."""
     try:
         cost, position = _walk(_as_bytes(data), table, ratio, slack)
     except (_Unwalkable, ValueError, IndexError):
         return None
-    if position < 0 and cost <= ratio * len(data) + slack:
-        return None
-    return Excess(cost, len(data) if position < 0 else position)
+    if position >= 0:
+        return Walk(cost, position, True)
+    return Walk(cost, len(data), cost > ratio * len(data) + slack)
+
+
+def excess(
+    data: bytes | bytearray | memoryview, table: _Table, *, ratio: int, slack: int
+) -> Walk | None:
+    """:func:`walk`, when it is over the allowance; otherwise ``None``."""
+    result = walk(data, table, ratio=ratio, slack=slack)
+    return result if result is not None and result.over else None
 
 
 def _as_bytes(data: bytes | bytearray | memoryview) -> bytes | memoryview:
