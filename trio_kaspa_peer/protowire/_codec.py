@@ -206,10 +206,11 @@ def _no_payload(message: KaspadMessage) -> EmptyPayloadError:
 
 FOOTPRINT_RATIO: Final = 6
 """A message may take this many times its size in memory, parsed (plus
-:data:`FOOTPRINT_SLACK`); the network's large messages count under 4 (most under 3)."""
+:data:`FOOTPRINT_SLACK`), as counted before parsing; the network's large messages
+count 2.3 to 3.6 times."""
 FOOTPRINT_SLACK: Final = 16 << 20
-"""Memory any message may take parsed, whatever its size: messages of a MiB or so
-are never walked (:func:`parse`)."""
+"""Memory any message may take parsed, whatever its size: messages of about 240 KB
+or less are never counted, since none can take more (:func:`parse`)."""
 _FOOTPRINT_TABLE: Final = table_for(KaspadMessage.DESCRIPTOR)
 _WALK_FROM: Final = FOOTPRINT_SLACK // max_density(_FOOTPRINT_TABLE)
 """Smaller messages cannot take more than the slack, however they are made."""
