@@ -16,7 +16,7 @@ from test_pw_properties import _damaged, encoded_payloads
 
 from trio_kaspa_peer import RemoteProtocolError, protowire
 from trio_kaspa_peer.protowire import _codec
-from trio_kaspa_peer.protowire._footprint import estimate, excess, table_for, walk
+from trio_kaspa_peer.protowire._footprint import estimate, excess, max_density, table_for, walk
 from trio_kaspa_peer.protowire._generated.p2p_pb2 import KaspadMessage
 
 TABLE = table_for(KaspadMessage.DESCRIPTOR)
@@ -70,7 +70,8 @@ def small_slack(monkeypatch: pytest.MonkeyPatch) -> int:
     """A slack of 256 KiB: the rule of a 32 MiB message, on messages of a MiB."""
     slack = 256 << 10
     monkeypatch.setattr(_codec, "FOOTPRINT_SLACK", slack)
-    monkeypatch.setattr(_codec, "_WALK_FROM", slack // 68)
+    density = max_density(KaspadMessage.DESCRIPTOR)
+    monkeypatch.setattr(_codec, "_WALK_FROM", slack // (density - _codec.FOOTPRINT_RATIO))
     return slack
 
 
@@ -206,6 +207,19 @@ def test_the_networks_large_messages_are_well_within_the_ratio(name: str) -> Non
 def test_the_networks_large_messages_decode_with_the_rule_on() -> None:
     for message in NETWORK.values():
         assert protowire.decode(protowire.encode(message)).payload == message
+
+
+def test_no_message_parsed_on_the_event_loop_is_walked() -> None:
+    """A message under the default offload size is decoded on the loop: the walk (Python,
+    5 to 30 us a KB) must not run there, so it starts above that size."""
+    import trio_kaspa_peer as tkp
+
+    offload = tkp.PeerConfig().offload_size
+    assert offload <= _codec._WALK_FROM
+    # And a message under the threshold, however made, stays within its allowance.
+    density = max_density(KaspadMessage.DESCRIPTOR)
+    size = _codec._WALK_FROM
+    assert density * size <= _codec.FOOTPRINT_RATIO * size + _codec.FOOTPRINT_SLACK
 
 
 def test_only_messages_that_could_pass_the_slack_are_walked(

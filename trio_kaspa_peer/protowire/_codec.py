@@ -209,11 +209,11 @@ FOOTPRINT_RATIO: Final = 6
 :data:`FOOTPRINT_SLACK`), as counted before parsing; the network's large messages
 count 2.3 to 3.6 times."""
 FOOTPRINT_SLACK: Final = 16 << 20
-"""Memory any message may take parsed, whatever its size: messages of about 240 KB
+"""Memory any message may take parsed, whatever its size: messages of about 270 KB
 or less are never counted, since none can take more (:func:`parse`)."""
 _FOOTPRINT_TABLE: Final = table_for(KaspadMessage.DESCRIPTOR)
-_WALK_FROM: Final = FOOTPRINT_SLACK // max_density(_FOOTPRINT_TABLE)
-"""Smaller messages cannot take more than the slack, however they are made."""
+_WALK_FROM: Final = FOOTPRINT_SLACK // (max_density(KaspadMessage.DESCRIPTOR) - FOOTPRINT_RATIO)
+"""Smaller messages cannot take more than their allowance, however they are made."""
 
 
 def _footprint(data: bytes | bytearray | memoryview) -> int:

@@ -140,22 +140,29 @@ def table_for(descriptor: Descriptor) -> _Table:
     return _build(descriptor, {})
 
 
-def max_density(table: _Table) -> int:
-    """The most any byte of a message of the table's type can cost parsed: a 2-byte
-    occurrence of its dearest sub-message or repeated element, a byte of packed
-    varints (rounded up)."""
+def max_density(descriptor: Descriptor) -> int:
+    """The most any byte of a message of ``descriptor``'s type can take parsed (rounded
+    up): a 2-byte occurrence of its dearest sub-message (empty: nothing inside it is
+    allocated) with its slot in a list, or of a repeated number, or a byte of packed
+    varints.  (The walk's own count is higher for a sub-message it does not look into:
+    it counts everything such a sub-message could hold.)"""
     most = 1
-    seen: set[int] = set()
-    tables = [table]
-    while tables:
-        current = tables.pop()
-        if id(current) in seen:
+    seen: set[str] = set()
+    types = [descriptor]
+    while types:
+        current = types.pop()
+        if current.full_name in seen:
             continue
-        seen.add(id(current))
-        for kind, each, inner in current.values():
-            most = max(most, each if kind in (_PACKED, _PACKED_FIXED) else -(-each // 2))
-            if inner is not None:
-                tables.append(inner)
+        seen.add(current.full_name)
+        for field in current.fields:
+            slot = 8 * _GROWTH if field.is_repeated else 0
+            if field.message_type is not None:
+                most = max(most, -(-(_struct_size(field.message_type) + slot) // 2))
+                types.append(field.message_type)
+            elif field.type in _STRING_TYPES and field.is_repeated:
+                most = max(most, 16 * _GROWTH // 2)  # a 2-byte empty string
+            elif field.is_repeated:
+                most = max(most, _width(field) * _GROWTH)  # packed: one a byte
     return most
 
 
