@@ -214,3 +214,22 @@ class MisbehaviorError(PeerError, RemoteProtocolError):
 
 class DuplicateVersionError(MisbehaviorError):
     """A second ``version`` after the handshake (only recorded; the peer stays open)."""
+
+
+def drop_tracebacks(error: BaseException) -> None:
+    """Forget where ``error`` (and what caused it) was raised.
+
+    A close reason outlives the peer's frames; kept, its traceback would tie
+    them (and through them the peer) into reference cycles that only the
+    cyclic garbage collector frees -- and a server that churns through
+    connections then pays with full collections that stall its event loop.
+    The message says what happened; where in the library it was noticed is
+    of no use to the application.  (And what those frames held -- a message
+    inflated to 32 MiB -- is freed at once, in the thread that drops them.)
+    """
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        current.__traceback__ = None
+        seen += 1
+        current = current.__cause__ or current.__context__

@@ -354,3 +354,25 @@ async def test_bulk_readers_take_turns_one_per_scheduler_turn() -> None:
     # They alternate, first come, first served.
     inner = starts[3:-3]
     assert all(inner[i] != inner[i + 1] for i in range(len(inner) - 1))
+
+
+class _Held:
+    """Something a worker's frame holds (a message inflated to 32 MiB, say)."""
+
+
+@pytest.mark.parametrize("interval", [0.0005, None])
+async def test_what_a_failed_offload_held_is_freed_in_the_worker(interval: float | None) -> None:
+    """A decode that fails hands its exception to the event loop; its traceback would
+    carry the worker's frames, and what they hold would be freed on the loop (unmapping
+    a 32 MiB inflated message took 6 ms there)."""
+    shared = shared_state(PeerContext(offload_switch_interval=interval))
+    held: list[weakref.ref[_Held]] = []
+
+    def work() -> None:
+        payload = _Held()
+        held.append(weakref.ref(payload))
+        raise tkp.RemoteProtocolError("refused")
+
+    with pytest.raises(tkp.RemoteProtocolError):
+        await trio.to_thread.run_sync(shared.offload_work(work))
+    assert held[0]() is None

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
+from .._errors import drop_tracebacks
+
 if TYPE_CHECKING:
     from .._sansio._context import PeerContext
 
@@ -227,17 +229,22 @@ class EngineShared:
         self._offload_limiter: trio.CapacityLimiter | None = None
 
     def offload_work(self, work: Callable[[], T]) -> Callable[[], T]:
-        """``work`` as a worker thread should run it: under a short switch interval."""
+        """``work`` as a worker thread should run it: under a short switch interval, and
+        when it fails, with what its frames held freed there, not on the event loop (a
+        32 MiB message inflated into a mapping took 6 ms to unmap)."""
         interval = self.switch_interval
-        if interval is None:
-            return work
 
         def run() -> T:
-            SWITCH_INTERVAL.enter(interval)
+            if interval is not None:
+                SWITCH_INTERVAL.enter(interval)
             try:
                 return work()
+            except Exception as exc:
+                drop_tracebacks(exc)
+                raise
             finally:
-                SWITCH_INTERVAL.exit()
+                if interval is not None:
+                    SWITCH_INTERVAL.exit()
 
         return run
 

@@ -25,6 +25,7 @@ from .._errors import (
     MisbehaviorError,
     RemoteClosed,
     RemoteProtocolError,
+    drop_tracebacks,
 )
 from ..wire import Hash, Services
 from ._banscore import BanScore
@@ -61,24 +62,6 @@ def next_tick(start: float, interval: float, now: float) -> float:
     """The first tick of a ticker started at ``start`` strictly after ``now``."""
     tick = start + interval * (math.floor((now - start) / interval) + 1)
     return tick if tick > now else tick + interval
-
-
-def _drop_tracebacks(error: BaseException) -> None:
-    """Forget where ``error`` (and what caused it) was raised.
-
-    A close reason outlives the peer's frames; kept, its traceback would tie
-    them (and through them the peer) into reference cycles that only the
-    cyclic garbage collector frees -- and a server that churns through
-    connections then pays with full collections that stall its event loop.
-    The message says what happened; where in the library it was noticed is
-    of no use to the application.
-    """
-    seen = 0
-    current: BaseException | None = error
-    while current is not None and seen < 8:
-        current.__traceback__ = None
-        seen += 1
-        current = current.__cause__ or current.__context__
 
 
 class BaseCore(PeerCore):
@@ -315,7 +298,7 @@ class BaseCore(PeerCore):
             reason = wrapped
         self._closed = True
         self._events.clear()
-        _drop_tracebacks(reason)
+        drop_tracebacks(reason)
         return Close(reason, linger)
 
     def connection_lost(self, error: BaseException) -> Close:
