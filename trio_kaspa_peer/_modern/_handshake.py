@@ -109,16 +109,23 @@ class Refusal(HandshakeError):
 class ModernHandshake:
     """The handshake's state and rules; pure: the core sends what it returns."""
 
-    __slots__ = ("config", "context", "steps")
+    __slots__ = ("_steps", "complete", "config", "context")
 
     def __init__(self, config: PeerConfig, context: PeerContext) -> None:
         self.config = config
         self.context = context
+        self.complete = False
+        # Every step done: a plain attribute, read for every message received.
         self.steps = Step.NONE
 
     @property
-    def complete(self) -> bool:
-        return self.steps & _COMPLETE == _COMPLETE
+    def steps(self) -> Step:
+        return self._steps
+
+    @steps.setter
+    def steps(self, steps: Step) -> None:
+        self._steps = steps
+        self.complete = steps & _COMPLETE == _COMPLETE
 
     @property
     def version_received(self) -> bool:
