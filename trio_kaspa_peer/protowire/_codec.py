@@ -15,6 +15,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
+from .._checkpoint import checkpoint
 from ._errors import (
     EmptyPayloadError,
     EncodeError,
@@ -331,6 +332,7 @@ def _run(steps: list[_Step], target: Message, data: memoryview) -> None:
     for kind, start, stop, name, inside in steps:
         if kind == _MERGE:
             target.MergeFromString(data[start:stop])  # type: ignore[arg-type]
+            checkpoint()
         elif kind == _INTO:
             _run(inside, getattr(target, name), data)
         else:

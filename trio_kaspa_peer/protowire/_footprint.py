@@ -20,6 +20,8 @@ from typing import Final, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from .._checkpoint import current_pause
+
 __all__ = ["Walk", "estimate", "excess", "max_density", "read_varint", "table_for", "walk"]
 
 # What an entry of a schema table says about a field's occurrence.
@@ -236,22 +238,26 @@ def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]
 
 def _walk(data: bytes | memoryview, table: _Table, ratio: int, slack: int) -> tuple[int, int]:
     """(cost, position): the position where the cost passed ``ratio`` times the
-    position plus ``slack`` (checked every :data:`_EVERY` bytes; never when ``slack`` is
-    negative), or -1 having walked everything."""
+    position plus ``slack`` (checked every :data:`_EVERY` bytes, where the thread's
+    pause is taken too; never when ``slack`` is negative), or -1 having walked
+    everything."""
     end = len(data)
     pos = 0
     cost = 0
     stack: list[tuple[_Table, int, int]] = []  # (table, end, group number or -1)
     group = -1
     empty: _Table = {}
-    check = _EVERY if slack >= 0 else end + 1  # the next position to check the cost at
+    check = _EVERY  # the next position to compare the cost at (and pause, if given one)
+    pause = current_pause()
     edge = end if end < check else check  # the nearer of the two: one comparison a field for both
     while True:
         if pos >= edge:
             if pos >= check:
-                if cost > ratio * pos + slack:
+                if cost > ratio * pos + slack >= 0:
                     return cost, pos
                 check = pos + _EVERY
+                if pause is not None:
+                    pause()
             if pos >= end:
                 if pos > end or group >= 0:
                     raise _Unwalkable
