@@ -35,7 +35,9 @@ connections that never read, floods of Ping messages with the Pongs unread,
 floods of small inv messages that obey flow control, a second Version,
 resets mid-message, and gzipped blocks of empty transactions (two bytes each on
 the wire, about 96 parsed), of 1 MB and of 32 MiB, which the server refuses
-before parsing them (each connection sends one, is closed, and comes back).
+before parsing them (each connection sends one, is closed, and comes back), and
+valid blocks of 32 MiB of small transactions, one after another within the
+server's flow-control windows.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ MIX: dict[str, float] = {
 
 MODERN_NET = "devnet"
 MODERN_MIX: dict[str, float] = {
-    "slowloris_preface": 0.13,
+    "slowloris_preface": 0.11,
     "opening_then_silence": 0.08,
     "h2_ping_flood": 0.10,
     "settings_flood": 0.08,
@@ -99,6 +101,7 @@ MODERN_MIX: dict[str, float] = {
     "duplicate_version": 0.02,
     "reset_mid_message": 0.02,
     "tiny_parts": 0.02,
+    "huge_block": 0.02,
 }
 MIXES = {"1": MIX, "modern": MODERN_MIX}
 SMALL_RCVBUF = frozenset({"h2_ping_flood", "settings_flood", "ping_flood_unread"})
@@ -456,9 +459,10 @@ def _modern_handshake() -> bytes:
 
 
 class ModernPayloads:
-    """What the modern attackers send, encoded once."""
+    """What the modern attackers send, encoded once (``with_block``: the largest valid
+    block too, which takes seconds to build)."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_block: bool = False) -> None:
         rng = random.Random(3)
         client = _h2_client()
         self.opening = client.data_to_send()
@@ -477,6 +481,7 @@ class ModernPayloads:
         tx_id = protowire.TransactionId(bytes=rng.randbytes(32))
         self.invs = _grpc_messages(*[protowire.InvTransactionsMessage(ids=[tx_id])] * 1000)
         self.half_ping = _grpc_data(protowire.PingMessage(nonce=1))[:12]
+        self.block = _grpc_messages(largest_modern_payloads()["block"]) if with_block else b""
         self.gzip_opening = _h2_client(gzip=True).data_to_send()
         block = protowire.KaspadMessage.DESCRIPTOR.fields_by_name["block"].number
         self.tiny_parts = [
@@ -559,25 +564,24 @@ def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
         handshake = _h2_frame(_DATA, 0, 1, _modern_handshake())
         await refused(stream, p.gzip_opening + handshake + p.tiny_parts[sent[0] % 2])
 
-    async def inv_flood(stream: trio.SocketStream) -> None:
-        """Small inv messages as fast as the server's flow-control windows allow, reading
-        (and acknowledging) what it sends."""
+    async def window_flood(stream: trio.SocketStream, data: bytes) -> None:
+        """gRPC messages (``data``, over and over) as fast as the server's flow-control
+        windows allow, reading (and acknowledging) what it sends."""
         conn = _h2_client()
         conn.send_data(1, _modern_handshake())
         await stream.send_all(conn.data_to_send())
-        invs, offset = p.invs * 2, 0
+        view, offset = memoryview(data), 0
         while True:
             window = conn.local_flow_control_window(1)
-            room = min(window, conn.max_outbound_frame_size, len(p.invs))
-            if room >= 1024:
-                chunk = invs[offset : offset + room]
-                offset = (offset + room) % len(p.invs)
-                conn.send_data(1, chunk)
+            room = min(window, conn.max_outbound_frame_size, len(data) - offset)
+            if room >= 1024 or room == len(data) - offset > 0:
+                conn.send_data(1, bytes(view[offset : offset + room]))
+                offset = (offset + room) % len(data)
             else:
-                data = await stream.receive_some(65536)
-                if not data:
+                received = await stream.receive_some(65536)
+                if not received:
                     return
-                for event in conn.receive_data(data):
+                for event in conn.receive_data(received):
                     if isinstance(event, h2.events.DataReceived):
                         conn.acknowledge_received_data(
                             event.flow_controlled_length, event.stream_id
@@ -601,7 +605,8 @@ def _modern_attacks(p: ModernPayloads) -> dict[str, Attack]:
         "slowloris_message": slowloris_message,
         "never_read": never_read,
         "ping_flood_unread": functools.partial(flood, first=None, data=p.ping_messages),
-        "inv_flood": inv_flood,
+        "inv_flood": functools.partial(window_flood, data=p.invs),
+        "huge_block": functools.partial(window_flood, data=p.block),
         "duplicate_version": duplicate_version,
         "reset_mid_message": reset_mid_message,
         "tiny_parts": tiny_parts,
@@ -629,7 +634,7 @@ async def _hostile_main(port: int, count: int, only: str | None, conn: Any, prot
     else:
         kinds = [kind for kind, share in mix.items() for _ in range(round(share * count))]
     if protocol == "modern":
-        attacks = _modern_attacks(ModernPayloads())
+        attacks = _modern_attacks(ModernPayloads(with_block="huge_block" in kinds))
     else:
         attacks = _attacks(Payloads(with_block="huge_block" in kinds))
     live = [0]
