@@ -255,9 +255,11 @@ class EngineShared:
         self._offload_limiter: trio.CapacityLimiter | None = None
 
     def offload_work(self, work: Callable[[], T]) -> Callable[[], T]:
-        """``work`` as a worker thread should run it: under a short switch interval, and
-        when it fails, with what its frames held freed there, not on the event loop (a
-        32 MiB message inflated into a mapping took 6 ms to unmap)."""
+        """``work`` as a worker thread should run it: under a short switch interval, with
+        a pause that lets go of the interpreter's lock when the worker finds itself
+        waiting for it (:class:`_YieldWhenWaiting`), and when it fails, with what its
+        frames held freed there, not on the event loop (a 32 MiB message inflated into
+        a mapping took 6 ms to unmap)."""
         interval = self.switch_interval
 
         def run() -> T:
