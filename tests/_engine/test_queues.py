@@ -102,3 +102,55 @@ async def test_message_stream_burst_yields_every_64() -> None:
     stream.close()
     got = [m async for m in stream]
     assert got == list(range(200))
+
+
+async def test_message_stream_gives_back_a_large_messages_room_when_it_is_taken() -> None:
+    """A message decoded off the loop holds room in the receive budget: the stream counts
+    it at that room and gives the room back when the message is taken, however taken."""
+    given: list[int] = []
+    stream = MessageStream(10, 1000, give_back=given.append)
+    assert stream.put_nowait(("small", 10))
+    assert stream.put_nowait(("large", 20), 300)  # compressed: 20 on the wire, room 300
+    assert stream.put_nowait(("next", 10), 40)
+    assert stream.nbytes == 350
+    assert stream.carrying
+    assert stream.receive_nowait() == "small"
+    assert given == []
+    assert await stream.receive() == "large"
+    assert given == [300]
+    async for msg in stream:  # the iterator's own fast path
+        assert msg == "next"
+        break
+    assert given == [300, 40]
+    assert (stream.nbytes, stream.carrying) == (0, False)
+    # The room counts against the stream's bound: one large message fills it.
+    assert stream.put_nowait(("huge", 10), 5000)  # larger than the bound: taken when empty
+    assert not stream.put_nowait(("more", 10))
+    # Closed, nobody may read what is left: its room goes back at once, the message stays.
+    stream.close()
+    assert given == [300, 40, 5000]
+    assert stream.nbytes == 10
+    assert stream.receive_nowait() == "huge"
+    assert given == [300, 40, 5000]
+    assert stream.nbytes == 0
+
+
+async def test_message_stream_put_raises_only_when_it_did_not_take_the_message() -> None:
+    """What put() was given is the stream's when put() returns true, the caller's when it
+    raises or returns false: a large message's room is never given back twice or lost."""
+    given: list[int] = []
+    stream = MessageStream(1, 1000, give_back=given.append)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await stream.put(("early", 10), lambda _: None, 100)  # cancelled before it is taken
+    assert scope.cancelled_caught
+    assert len(stream) == 0
+    assert stream.put_nowait(("first", 10))
+    with trio.move_on_after(0.01) as waited:
+        await stream.put(("waits", 10), lambda _: None, 100)  # full: cancelled waiting
+    assert waited.cancelled_caught
+    assert len(stream) == 1
+    assert not stream.carrying
+    stream.close()
+    assert not await stream.put(("late", 10), lambda _: None, 100)
+    assert given == []

@@ -54,7 +54,7 @@ def test_a_large_message_is_budgeted_then_decoded_off_the_loop() -> None:
     work = driver.step()
     assert isinstance(work, Offload)
     envelope = work.work()  # what the worker thread runs: decode and the rules' checks
-    driver.core.offload_done(envelope, None)
+    assert driver.core.offload_done(envelope, None) == len(pw.encode(block))
     delivered = driver.step()
     assert isinstance(delivered, tuple)
     assert delivered[0] == block
@@ -182,7 +182,8 @@ def test_a_compressed_message_left_compressed_takes_room_for_what_it_can_inflate
     work = driver.step()
     assert isinstance(work, Offload)
     envelope = work.work()  # the worker thread's part: inflate, decode, check
-    driver.core.offload_done(envelope, None)
+    # The room the message keeps (until the application takes it): its inflated size.
+    assert driver.core.offload_done(envelope, None) == len(pw.encode(tx))
     delivered = driver.step()
     assert isinstance(delivered, tuple)
     assert delivered == (tx, wire_size)
@@ -207,3 +208,66 @@ async def test_a_message_of_tiny_parts_ends_the_connection_unparsed(
             assert isinstance(b.close_reason, pw.FootprintError)
             assert b.close_reason.size == len(pw.encode(hostile))
             await a.wait_closed()
+
+
+async def test_an_awaited_answer_is_not_held_up_by_large_messages_left_unread() -> None:
+    """The budget holds a large message the application left unread in ``messages()``
+    (the peer is not ready for more); the answer to a request the application waits for
+    still takes room past it."""
+    from trio_kaspa_peer._engine._shared import shared_state
+
+    cfg = config(max_loop_stall=0.001)  # offload from 5 KiB
+    unread = big_block(2000)
+    answer = big_block(2000)
+    size = len(pw.encode(answer))
+    context = tkp.PeerContext(receive_budget=size + size // 2)
+    async with open_peer_pair(cfg, outbound_context=context) as (out, inb):
+        budget = shared_state(context).receive_budget
+        await inb.send(unread)
+        with trio.fail_after(10):
+            while not out.messages().carrying:  # noqa: ASYNC110 - decoded in a worker
+                await trio.sleep(0.01)
+        assert budget.held == len(pw.encode(unread))
+
+        async def answer_it() -> None:
+            asked = await inb.messages().receive()
+            assert isinstance(asked, pw.Envelope)
+            await inb.send(pw.Envelope("block", answer, response_id=asked.request_id))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_it)
+            ask = pw.RequestRelayBlocksMessage(hashes=[answer.header.hash_merkle_root])
+            assert isinstance(out, tkp.ModernPeer)
+            with trio.fail_after(10):
+                assert await out.request(ask) == answer
+        assert await out.messages().receive() == unread
+        assert (budget.used, budget.held) == (0, 0)
+
+
+async def test_compressed_messages_count_in_a_stream_at_their_inflated_size() -> None:
+    """A few KiB of gzip that inflate to 2 MiB count 2 MiB in ``messages()``'s byte bound
+    (they counted their few KiB: 50 such messages, 100 MiB, could wait in one stream)."""
+    large = pw.TransactionMessage(
+        version=0, subnetwork_id=pw.SubnetworkId(bytes=bytes(20)), payload=bytes(2 << 20)
+    )
+    inflated = len(pw.encode(large))
+    sent = 10
+    with trio.fail_after(30):
+        async with (
+            open_peer_pair(config(compression=True), config(compression=True)) as (a, b),
+            trio.open_nursery() as nursery,
+        ):
+
+            async def send_all() -> None:
+                for _ in range(sent):
+                    await a.send(large)
+
+            nursery.start_soon(send_all)
+            stream = b.messages()
+            while len(stream) < 3:  # noqa: ASYNC110 - inflated in a worker
+                await trio.sleep(0.01)
+            await trio.sleep(0.3)  # nothing more comes in
+            assert len(stream) == (8 << 20) // inflated  # message_queue_bytes: 8 MiB
+            assert stream.nbytes == len(stream) * inflated
+            got = [await stream.receive() for _ in range(sent)]
+    assert got == [large] * sent

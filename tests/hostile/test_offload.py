@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import sys
@@ -270,6 +271,81 @@ async def test_budget_waiter_cancelled_leaves_the_line() -> None:
     assert budget.used == 0
 
 
+async def test_budget_held_bytes_stop_plain_requests_but_not_urgent_ones() -> None:
+    """Decoded messages waiting for the application are held: a plain request counts
+    them, an urgent one (a peer ready for more, or awaited) counts only what is being
+    received, and may pass a plain one stopped by them."""
+    budget = ByteBudget(100)
+    assert budget.try_acquire(60)
+    budget.hold(60, 50)  # decoded: 50 of it kept until the application takes it
+    assert (budget.used, budget.held) == (0, 50)
+    assert not budget.try_acquire(60)
+    assert budget.try_acquire(60, lambda: True)
+    assert (budget.used, budget.held) == (60, 50)
+    order: list[str] = []
+    ready = [False]
+
+    async def take(name: str, nbytes: int, urgent: Any = None) -> None:
+        await budget.acquire(nbytes, urgent)
+        order.append(name)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(take, "plain", 30)  # 60 + 50 + 30 > 100
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(take, "later", 30, lambda: ready[0])
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == []
+        ready[0] = True  # its application now waits on it
+        budget.poke()
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == ["later"]  # 60 + 30 <= 100: past the plain one
+        budget.release_held(50)
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == ["later"]  # 90 + 30 > 100 still
+        budget.release(60)
+        await trio.testing.wait_all_tasks_blocked()
+    assert order == ["later", "plain"]
+    assert (budget.used, budget.held) == (60, 0)
+
+
+async def test_large_messages_left_unread_wait_within_the_budget() -> None:
+    """Three peers of one context are sent large messages nobody reads: what waits for
+    the application stays within the receive budget plus one message a peer (not eight
+    MiB of stream each), and an application reading one peer after the other still gets
+    everything, in order."""
+    size = 300_000
+    budget_bytes = 2_000_000
+    context = bulk_context(receive_budget=budget_bytes)
+    config = cfg()
+    sent = 4
+    async with (
+        open_peer_pair(config, inbound_context=context) as (out0, in0),
+        open_peer_pair(config, inbound_context=context) as (out1, in1),
+        open_peer_pair(config, inbound_context=context) as (out2, in2),
+    ):
+        for out in (out0, out1, out2):
+            for tag in range(sent):
+                out.send_nowait(MsgBulk(tag, bytes(size)))
+        budget = shared_state(context).receive_budget
+        ins = (in0, in1, in2)
+        with trio.fail_after(20):
+            while budget.used or sum(len(p.messages()) for p in ins) < 6:  # noqa: ASYNC110
+                await trio.sleep(0.02)
+            await trio.sleep(0.2)  # nothing more comes in
+        waiting = [len(p.messages()) for p in ins]
+        frame_size = size + 4 + 24
+        # One a peer past the budget (a peer with nothing waiting is never held up),
+        # then what fits: three more of 300 KB in 2 MB.
+        assert sum(waiting) == 6
+        assert budget.held == 6 * frame_size
+        assert budget.held <= budget_bytes + 3 * frame_size
+        for peer in ins:  # one peer after the other: each is served as its turn comes
+            with trio.fail_after(20):
+                got = [await peer.messages().receive() for _ in range(sent)]
+            assert [m.tag for m in got] == list(range(sent))
+        assert (budget.used, budget.held) == (0, 0)
+
+
 async def test_a_slow_large_frame_holds_the_shared_budget_until_its_message_timeout() -> None:
     """Two peers of one context, a budget for one large frame: the slowloris holds it, the
     honest peer's reader waits at its large frame until the message timeout closes the
@@ -376,3 +452,45 @@ async def test_what_a_failed_offload_held_is_freed_in_the_worker(interval: float
     with pytest.raises(tkp.RemoteProtocolError):
         await trio.to_thread.run_sync(shared.offload_work(work))
     assert held[0]() is None
+
+
+@pytest.mark.parametrize("way", ["listener", "subscription", "dropped", "closed"])
+async def test_a_large_message_gives_its_room_back_wherever_it_goes(way: str) -> None:
+    """Heard by a listener only, routed to a subscription, dropped by a full one, or left
+    in a stream (and in the reader, waiting for room there) when the peer closes: the
+    room the message held is given back."""
+    heard: list[int] = []
+    listeners = tkp.MessageListeners().on(MsgBulk, lambda _, msg: heard.append(msg.tag))
+    context = bulk_context()
+    inbound = cfg(listeners=listeners, deliver_messages=False)
+    budget = shared_state(context).receive_budget
+    room = 300_028  # the frame
+    async with open_peer_pair(cfg(), inbound, inbound_context=context) as (out, inb):
+        with contextlib.ExitStack() as stack:
+            if way != "listener":
+                bulk = stack.enter_context(
+                    inb.subscribe(MsgBulk, max_count=1, drop_when_full=way == "dropped")
+                )
+            for tag in range(3):
+                out.send_nowait(MsgBulk(tag, bytes(300_000)))
+            with trio.fail_after(10):
+                while len(heard) < (2 if way in ("subscription", "closed") else 3):  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            await trio.sleep(0.1)
+            if way == "subscription":  # one waits in the stream, one in the reader for room
+                assert (budget.used, budget.held) == (0, 2 * room)
+                assert [(await bulk.receive()).tag for _ in range(3)] == [0, 1, 2]
+            elif way == "dropped":
+                assert bulk.dropped == 2
+                assert (budget.used, budget.held) == (0, room)  # the one waiting there
+                assert (await bulk.receive()).tag == 0
+            elif way == "closed":
+                assert (budget.used, budget.held) == (0, 2 * room)
+                await inb.aclose()
+                assert len(bulk) == 1  # still there to be read
+                assert (budget.used, budget.held) == (0, 0)
+            with trio.fail_after(10):
+                while budget.used or budget.held:  # noqa: ASYNC110 - worker threads decode
+                    await trio.sleep(0.01)
+    assert heard == [0, 1, 2] if way != "closed" else [0, 1]
+    assert (budget.used, budget.held) == (0, 0)

@@ -30,7 +30,10 @@ class MessageStream:
     relay announcements, as rusty-kaspa does) and for a subscription made
     with ``drop_when_full``; what is dropped is counted in ``dropped``.
     A message larger than the byte bound is still taken when the stream is
-    empty.
+    empty.  A large message (one decoded off the event loop) counts here at
+    the room it took in the context's receive budget (a compressed message:
+    the most it may inflate to, not its size on the wire), and keeps that
+    room until it is taken from here or the stream closes.
 
     Messages already waiting are handed out without a trip through the
     scheduler (cancellation is still checked on every call, and every 64th
@@ -41,8 +44,10 @@ class MessageStream:
 
     __slots__ = (
         "_bytes",
+        "_carried",
         "_closed",
         "_consumers",
+        "_give_back",
         "_items",
         "_producers",
         "_since_yield",
@@ -53,7 +58,14 @@ class MessageStream:
         "max_count",
     )
 
-    def __init__(self, max_count: int, max_bytes: int, *, drop_when_full: bool = False) -> None:
+    def __init__(
+        self,
+        max_count: int,
+        max_bytes: int,
+        *,
+        drop_when_full: bool = False,
+        give_back: Callable[[int], None] | None = None,
+    ) -> None:
         self.max_count: int = max_count
         self.max_bytes: int = max_bytes
         self.drop_when_full: bool = drop_when_full
@@ -66,6 +78,10 @@ class MessageStream:
         self._consumers: deque[trio.lowlevel.Task] = deque()
         self._producers: deque[trio.lowlevel.Task] = deque()
         self._since_yield = 0
+        # The messages that hold room in the receive budget, in order, and the
+        # room each holds: given back (give_back) when the message is taken.
+        self._carried: deque[tuple[tuple[Any, int], int]] | None = None
+        self._give_back = give_back
         self.dropped: int = 0
         """How many messages were dropped because the stream was full."""
 
@@ -74,35 +90,53 @@ class MessageStream:
 
     @property
     def nbytes(self) -> int:
-        """The wire size of the messages waiting."""
+        """The wire size of the messages waiting (for a large one, the room it holds)."""
         return self._bytes
+
+    @property
+    def carrying(self) -> bool:
+        """Whether a message waiting here holds room in the receive budget."""
+        return bool(self._carried)
 
     # -- the peer's side ------------------------------------------------------------------------
 
-    def put_nowait(self, pair: tuple[Any, int]) -> bool:
-        """Queue a ``(message, wire_size)`` pair if it fits; ``False`` if it does not."""
+    def put_nowait(self, pair: tuple[Any, int], carry: int = 0) -> bool:
+        """Queue a ``(message, wire_size)`` pair if it fits; ``False`` if it does not.
+
+        ``carry``: the room in the receive budget the message holds (not less
+        than its size), given back when it is taken or the stream closes; the
+        message counts that much here.
+        """
         items = self._items
-        size = pair[1]
+        size = carry or pair[1]
         if items and (len(items) >= self.max_count or self._bytes + size > self.max_bytes):
             return False
         items.append(pair)
         self._bytes += size
+        if carry:
+            if self._carried is None:
+                self._carried = deque()
+            self._carried.append((pair, carry))
         if self._consumers:
             _reschedule(self._consumers.popleft())
         return True
 
-    async def put(self, pair: tuple[Any, int], on_wait: Callable[[bool], None]) -> bool:
+    async def put(
+        self, pair: tuple[Any, int], on_wait: Callable[[bool], None], carry: int = 0
+    ) -> bool:
         """Queue ``pair``, waiting for room; ``on_wait(True/False)`` brackets the wait.
 
-        ``False`` when the stream was closed first and did not take it.
+        ``False`` when the stream was closed first and did not take it (nor ``carry``).
         """
-        if self.put_nowait(pair):
-            await trio.lowlevel.checkpoint()
+        # Raised means not taken: cancellation is checked before, not after.
+        await _checkpoint_if_cancelled()
+        if self.put_nowait(pair, carry):
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return True
         on_wait(True)
         try:
             while not self._closed:
-                if self.put_nowait(pair):
+                if self.put_nowait(pair, carry):
                     return True
                 await self._park(self._producers)
             return False
@@ -118,6 +152,15 @@ class MessageStream:
         if not self._closed:
             self._why = why
         self._closed = True
+        carried = self._carried
+        if carried:
+            # Nobody may read what is left: its room goes back now.
+            give_back = self._give_back
+            assert give_back is not None
+            while carried:
+                pair, room = carried.popleft()
+                self._bytes -= room - pair[1]
+                give_back(room)
         for waiters in (self._consumers, self._producers):
             while waiters:
                 _reschedule(waiters.popleft())
@@ -143,8 +186,11 @@ class MessageStream:
         await _checkpoint_if_cancelled()
         items = self._items
         if items and self._since_yield < 63:
-            msg, size = items.popleft()
+            pair = items.popleft()
+            msg, size = pair
             self._bytes -= size
+            if self._carried:
+                self._taken(pair)
             if self._producers:
                 _reschedule(self._producers.popleft())
             self._since_yield += 1
@@ -170,19 +216,35 @@ class MessageStream:
         raise trio.WouldBlock
 
     def _pop(self) -> Any:
-        msg, size = self._items.popleft()
+        pair = self._items.popleft()
+        msg, size = pair
         self._bytes -= size
+        if self._carried:
+            self._taken(pair)
         if self._producers:
             _reschedule(self._producers.popleft())
         return msg
+
+    def _taken(self, pair: tuple[Any, int]) -> None:
+        """``pair`` left the stream: if it holds room in the receive budget, give it back."""
+        carried = self._carried
+        assert carried
+        assert self._give_back is not None
+        if carried[0][0] is pair:
+            room = carried.popleft()[1]
+            self._bytes -= room - pair[1]
+            self._give_back(room)
 
     async def _next(self, checked: bool = False) -> Any:
         if not checked:
             await _checkpoint_if_cancelled()
         items = self._items
         if items:
-            msg, size = items.popleft()
+            pair = items.popleft()
+            msg, size = pair
             self._bytes -= size
+            if self._carried:
+                self._taken(pair)
             if self._producers:
                 _reschedule(self._producers.popleft())
             self._since_yield += 1

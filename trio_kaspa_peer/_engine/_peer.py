@@ -115,6 +115,7 @@ class Peer(trio.abc.AsyncResource):
 
     __slots__ = (
         "_body_scope",
+        "_carry",
         "_close_reason",
         "_closed",
         "_core",
@@ -163,13 +164,21 @@ class Peer(trio.abc.AsyncResource):
         self._outbox = Outbox(
             config.outbound_queue_size, config.outbound_queue_bytes, self._wake_writer
         )
-        self._inbox = MessageStream(config.message_queue_size, config.message_queue_bytes)
+        self._shared = shared_state(context)
+        self._inbox = MessageStream(
+            config.message_queue_size,
+            config.message_queue_bytes,
+            give_back=self._shared.receive_budget.release_held,
+        )
         self._drop_types = core.inbox_drop_types
         self._routes: dict[type, MessageStream] = {}
         """The message types :meth:`subscribe` routes away from ``messages()``."""
         self._requests: dict[int, tuple[trio.Event, list[Any]]] = {}
-        self._shared = shared_state(context)
         self._reserved = 0
+        """Room in the receive budget for the large message being received."""
+        self._carry = 0
+        """Room in the receive budget held by the large message just decoded, until it is
+        in a stream (which gives it back when the application takes it) or gone."""
         self._close_reason: BaseException | None = None
         self._closed = trio.Event()
         self._finished = trio.Event()
@@ -314,6 +323,7 @@ class Peer(trio.abc.AsyncResource):
         waiter = trio.Event()
         outcome: list[Any] = []
         self._requests[request_id] = (waiter, outcome)
+        self._shared.receive_budget.poke()  # our reader, if it waits for room, is urgent now
         try:
             if not await self._outbox.put(Outgoing(msg, data, None)):
                 raise self._closed_error()
@@ -405,7 +415,12 @@ class Peer(trio.abc.AsyncResource):
             raise UsageError(f"max_count must be a positive int, got {max_count!r:.60}")
         if type(max_bytes) is not int or max_bytes < 1:
             raise UsageError(f"max_bytes must be a positive int, got {max_bytes!r:.60}")
-        stream = MessageStream(max_count, max_bytes, drop_when_full=drop_when_full)
+        stream = MessageStream(
+            max_count,
+            max_bytes,
+            drop_when_full=drop_when_full,
+            give_back=self._shared.receive_budget.release_held,
+        )
         if self._closed.is_set():
             stream.close()
         routes = self._routes
@@ -574,25 +589,36 @@ class Peer(trio.abc.AsyncResource):
                         callbacks = by_type.get(type(msg))
                         if callbacks:
                             await self._run_listeners(callbacks, msg)
+                    carry = self._carry  # the message was large: it holds room in the budget
                     if routes:
                         route = routes.get(type(msg))
                         if route is not None:
-                            if route.put_nowait(event):
+                            if route.put_nowait(event, carry):
+                                self._carry = 0
                                 continue
                             if route.drop_when_full or type(msg) in drop_types:
                                 route.dropped += 1
+                                if carry:
+                                    self._drop_carry()
                                 continue
-                            if await route.put(event, self._hold):
+                            if await self._put(route, event, carry):
                                 continue
                             # The subscription ended while we waited: messages() takes it.
-                    if deliver and not put_nowait(event):
+                    if deliver:
+                        if put_nowait(event, carry):
+                            self._carry = 0
+                            continue
                         if type(msg) in drop_types:
                             inbox.dropped += 1
-                        else:
-                            await inbox.put(event, self._hold)
+                        elif await self._put(inbox, event, carry):
+                            continue
+                    if carry:
+                        self._drop_carry()
                     continue
                 if closed.is_set():
                     return
+            if self._carry:
+                self._drop_carry()  # the core kept the large message to itself
             if closed.is_set():
                 return  # closed by a listener, or from outside, while messages were handled
             if core.wants_write():
@@ -673,6 +699,7 @@ class Peer(trio.abc.AsyncResource):
                 callbacks = listeners.by_type.get(type(event.message))
                 if callbacks:
                     await self._run_listeners(callbacks, event.message)
+            self._drop_carry()
         elif kind is Close:
             assert isinstance(event, Close)
             self._close(event.reason, event.linger)
@@ -686,8 +713,13 @@ class Peer(trio.abc.AsyncResource):
             for on_unknown in listeners.unknown:
                 await self._call(on_unknown, msg)
             pair = (msg, event.size)
-            if event.deliver and self._deliver and not self._inbox.put_nowait(pair):
-                await self._inbox.put(pair, self._hold)
+            carry = self._carry
+            if event.deliver and self._deliver:
+                if self._inbox.put_nowait(pair, carry):
+                    self._carry = 0
+                else:
+                    await self._put(self._inbox, pair, carry)
+            self._drop_carry()
         elif kind is ReadFailed:
             assert isinstance(event, ReadFailed)
             for callback in listeners.read:
@@ -716,6 +748,7 @@ class Peer(trio.abc.AsyncResource):
             if waiter is not None:
                 waiter[1].append(event)
                 waiter[0].set()
+            self._drop_carry()  # an answer is its requester's now
         elif kind is Yield:
             # Between slices of a long read: what it owes goes out meanwhile.
             core = self._core
@@ -738,22 +771,60 @@ class Peer(trio.abc.AsyncResource):
             await took.wait()
 
     async def _reserve(self, nbytes: int) -> None:
-        """Take room for a large message in the shared receive budget before reading on."""
+        """Take room for a large message in the shared receive budget before reading on.
+
+        Large messages other peers' applications leave unread keep the room from
+        us only while ours hold one unread too and the application waits for no
+        answer from us (:meth:`_urgent`; see
+        :class:`~trio_kaspa_peer._engine._shared.ByteBudget`).
+        """
         budget = self._shared.receive_budget
         self._release_reservation()
-        if not budget.try_acquire(nbytes):
+        urgent = self._urgent
+        if not budget.try_acquire(nbytes, urgent):
             # Waiting on our own limit, not on the remote: the reader is held.
             self._hold(True)
             try:
-                await budget.acquire(nbytes)
+                await budget.acquire(nbytes, urgent)
             finally:
                 self._hold(False)
         self._reserved = nbytes
 
+    def _urgent(self) -> bool:
+        """Whether our next large message goes before what other peers' streams hold
+        unread: ours hold nothing (the application is ready for more), or the
+        application waits for an answer."""
+        if self._requests:
+            return True
+        if self._carry or self._inbox.carrying:
+            return False
+        return not any(stream.carrying for stream in self._routes.values())
+
     def _release_reservation(self) -> None:
+        """Give back the room of the large message being received and of one decoded."""
         if self._reserved:
             self._shared.receive_budget.release(self._reserved)
             self._reserved = 0
+        self._drop_carry()
+
+    def _drop_carry(self) -> None:
+        """The large message just decoded went elsewhere than a stream: its room is free."""
+        if self._carry:
+            carry, self._carry = self._carry, 0
+            self._shared.receive_budget.release_held(carry)
+
+    async def _put(self, stream: MessageStream, pair: tuple[Any, int], carry: int) -> bool:
+        """Put ``pair`` in ``stream``, waiting for room (the reader held); the room in
+        the budget it carries goes with it.  ``False``: the stream closed meanwhile."""
+        self._carry = 0
+        try:
+            placed = await stream.put(pair, self._hold, carry)
+        except BaseException:
+            self._carry = carry  # not placed: the close gives it back
+            raise
+        if not placed:
+            self._carry = carry
+        return placed
 
     async def _offload(self, event: Offload) -> None:
         """Run a core's work in a worker thread; hand the outcome back to the core."""
@@ -765,8 +836,14 @@ class Peer(trio.abc.AsyncResource):
             self._release_reservation()
             self._core.offload_done(None, exc)
         else:
-            self._release_reservation()
-            self._core.offload_done(result, None)
+            # The decoded message keeps room for its size (inflated) until it is in a
+            # stream and taken from there, or goes elsewhere: the room is carried.
+            self._drop_carry()
+            size = self._core.offload_done(result, None)
+            reserved, self._reserved = self._reserved, 0
+            carry = min(size, reserved)
+            self._carry = carry
+            self._shared.receive_budget.hold(reserved, carry)
 
     def _prepare_own(self, msg: Any) -> Outgoing | None:
         """An outgoing item for a message of the core's own (``None`` once closed)."""

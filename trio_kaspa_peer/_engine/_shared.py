@@ -35,43 +35,60 @@ BULK_READ = 8192
 """How much a peer reads at a time while peers with a backlog wait for their turn."""
 
 
-_NO_WAITERS: deque[tuple[int, trio.Event]] = deque(maxlen=0)
+_Waiter = tuple[int, trio.Event, Callable[[], bool] | None]
+
+_NO_WAITERS: deque[_Waiter] = deque(maxlen=0)
 """Shared by every budget nobody has waited on yet (a deque costs 760 bytes)."""
 
 
 class ByteBudget:
-    """Bytes handed out first come, first served, at most ``total`` at once.
+    """The receive budget: bytes handed out first come, first served, at most ``total``
+    at once.
 
-    One request larger than the whole budget is still granted when nothing
-    else is held (it could never be otherwise).
+    What is handed out is ``used`` while its message is received and decoded,
+    then ``held`` (:meth:`hold`) while the decoded message waits for the
+    application -- for room in a stream, or in one -- until it is taken
+    (:meth:`release_held`).  A request fits when ``used``, ``held`` and it
+    come to ``total`` at most.  An *urgent* request (``urgent()`` says so when
+    asked: its peer holds nothing of the budget, or the application waits for
+    an answer from it) counts ``used`` alone, so that messages some
+    applications leave unread never stop a peer whose application is ready
+    for more: ``held`` stays within ``total`` plus one message per peer (more
+    only for a peer whose application awaits an answer, within its streams'
+    bounds).  One request larger than the whole budget is still granted when
+    nothing else counts (it could never be otherwise).
     """
 
-    __slots__ = ("_waiters", "total", "used")
+    __slots__ = ("_waiters", "held", "total", "used")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
-        self._waiters: deque[tuple[int, trio.Event]] = _NO_WAITERS  # made when first needed
+        self.held = 0
+        self._waiters: deque[_Waiter] = _NO_WAITERS  # made when first needed
 
-    def _fits(self, nbytes: int) -> bool:
-        return self.used == 0 or self.used + nbytes <= self.total
+    def _fits(self, nbytes: int, urgent: Callable[[], bool] | None) -> bool:
+        taken = self.used if urgent is not None and urgent() else self.used + self.held
+        return taken == 0 or taken + nbytes <= self.total
 
-    def try_acquire(self, nbytes: int) -> bool:
+    def try_acquire(self, nbytes: int, urgent: Callable[[], bool] | None = None) -> bool:
         """Take ``nbytes`` now if they fit and nobody waits before us."""
-        if self._waiters or not self._fits(nbytes):
+        if self._waiters or not self._fits(nbytes, urgent):
             return False
         self.used += nbytes
         return True
 
-    async def acquire(self, nbytes: int) -> None:
-        """Take ``nbytes``, waiting in line for them."""
-        if self.try_acquire(nbytes):
+    async def acquire(self, nbytes: int, urgent: Callable[[], bool] | None = None) -> None:
+        """Take ``nbytes``, waiting in line for them (an urgent request may pass a
+        waiter that only the held bytes stop)."""
+        if self.try_acquire(nbytes, urgent):
             await trio.lowlevel.checkpoint()
             return
-        entry = (nbytes, trio.Event())
+        entry = (nbytes, trio.Event(), urgent)
         if self._waiters is _NO_WAITERS:
             self._waiters = deque()
         self._waiters.append(entry)
+        self._grant()
         try:
             await entry[1].wait()
         except BaseException:
@@ -83,13 +100,40 @@ class ByteBudget:
             raise
 
     def release(self, nbytes: int) -> None:
+        """Give back bytes in ``used`` (the message was not kept, or went nowhere)."""
         self.used -= nbytes
+        self._grant()
+
+    def hold(self, nbytes: int, keep: int) -> None:
+        """Of ``nbytes`` in ``used``, ``keep`` now cover a decoded message on its way to
+        the application, and the rest is free."""
+        self.used -= nbytes
+        self.held += keep
+        self._grant()
+
+    def release_held(self, nbytes: int) -> None:
+        """Give back bytes in ``held`` (the application took the message)."""
+        self.held -= nbytes
+        self._grant()
+
+    def poke(self) -> None:
+        """A waiter's urgency may have changed: grant what now fits."""
         self._grant()
 
     def _grant(self) -> None:
         waiters = self._waiters
-        while waiters and self._fits(waiters[0][0]):
-            nbytes, event = waiters.popleft()
+        if not waiters:
+            return
+        plain_blocked = False  # a plain request waits: the plain ones behind it wait too
+        for entry in list(waiters):
+            nbytes, event, urgent = entry
+            if urgent is not None and urgent():
+                if not self._fits(nbytes, urgent):
+                    return  # the urgent ones behind it, and the plain ones, wait too
+            elif plain_blocked or not self._fits(nbytes, None):
+                plain_blocked = True
+                continue
+            waiters.remove(entry)
             self.used += nbytes
             event.set()
 

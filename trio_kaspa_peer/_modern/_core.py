@@ -450,7 +450,7 @@ class ModernCore(BaseCore):
         if size >= self._offload_size:
             self._offloaded = size
             work = Offload(
-                partial(_decode_checked, data, self._protocol_version, self._validate_all)
+                partial(_decode_offloaded, data, self._protocol_version, self._validate_all)
             )
             if self._reserved:
                 return work
@@ -465,8 +465,10 @@ class ModernCore(BaseCore):
     def _offload_finished(self) -> None:
         self._reserved = False
 
-    def _offload_succeeded(self, result: Any) -> None:
-        self._decoded = (result, self._offloaded)
+    def _offload_succeeded(self, result: Any) -> int:
+        envelope, size = result
+        self._decoded = (envelope, self._offloaded)
+        return int(size)
 
     def _partial_message(self) -> bool:
         return self.channel.partial_input
@@ -901,9 +903,17 @@ class ModernCore(BaseCore):
         return PingMessage(nonce=nonce)
 
 
-def _inflate_checked(data: Compressed, version: int, validate_all: bool) -> Envelope:
-    """Inflate a large compressed KaspadMessage, then :func:`_decode_checked` (off the loop)."""
-    return _decode_checked(data.inflate(), version, validate_all)
+def _inflate_checked(data: Compressed, version: int, validate_all: bool) -> tuple[Envelope, int]:
+    """Inflate a large compressed KaspadMessage, then :func:`_decode_checked` (off the
+    loop); with its inflated size."""
+    return _decode_offloaded(data.inflate(), version, validate_all)
+
+
+def _decode_offloaded(
+    data: bytes | memoryview, version: int, validate_all: bool
+) -> tuple[Envelope, int]:
+    """:func:`_decode_checked` off the loop, with the size of what it decoded."""
+    return _decode_checked(data, version, validate_all), len(data)
 
 
 def _decode_checked(data: bytes | memoryview, version: int, validate_all: bool) -> Envelope:

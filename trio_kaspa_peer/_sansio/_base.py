@@ -246,20 +246,21 @@ class BaseCore(PeerCore):
         self._handshake_complete = True
         self._handshake_deadline = math.inf
 
-    def offload_done(self, result: Any, error: BaseException | None) -> None:
+    def offload_done(self, result: Any, error: BaseException | None) -> int:
         """The large message's off-loop work is done: the next event handles its result."""
         self._offload_finished()
         if error is None:
-            self._offload_succeeded(result)
-        elif isinstance(error, RemoteProtocolError):
+            return self._offload_succeeded(result)
+        if isinstance(error, RemoteProtocolError):
             self._events.appendleft(self._offload_failed(error))
-        else:
-            raise error  # not the remote's doing: a bug, raised as itself
+            return 0
+        raise error  # not the remote's doing: a bug, raised as itself
 
     def _offload_finished(self) -> None:
         """The receive budget's room for the message is about to be released."""
 
-    def _offload_succeeded(self, result: Any) -> None:
+    def _offload_succeeded(self, result: Any) -> int:
+        """Keep the decoded message for the next event; its size (inflated)."""
         raise TypeError(f"{type(self).__name__} hands out no Offload work")
 
     def _offload_failed(self, error: RemoteProtocolError) -> Event:

@@ -26,8 +26,11 @@ class PeerContext:
     * the protocol-1 message registry (which commands decode to which class);
     * the limits the peers share: ``receive_budget``, the bytes of large
       messages (those decoded off the event loop) all the peers may be
-      receiving and decoding at once (a peer waits for room before reading
-      one; default 64 MiB, two of the largest frames), and
+      receiving and decoding, or holding decoded until the application takes
+      them, at once (a peer waits for room before reading one; default
+      64 MiB, two of the largest frames; a peer with nothing waiting unread,
+      or whose answer the application awaits, never waits for what other
+      peers hold unread), and
       ``offload_threads``, the worker threads decoding them (default 1: decoding is
       Python code, and a second thread would take the GIL from the event loop, not from
       the first thread), and ``offload_switch_interval``, the interpreter's thread

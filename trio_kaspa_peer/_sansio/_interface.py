@@ -305,8 +305,13 @@ class PeerCore(ABC):
         :class:`~trio_kaspa_peer.WriteTimeout`) is the reason itself.
         """
 
-    def offload_done(self, result: Any, error: BaseException | None) -> None:
-        """The :class:`Offload` work returned ``result`` (or raised ``error``)."""
+    def offload_done(self, result: Any, error: BaseException | None) -> int:
+        """The :class:`Offload` work returned ``result`` (or raised ``error``).
+
+        Returns the size of the message it decoded (inflated, if it came
+        compressed; 0 when it failed): the room in the receive budget the
+        message keeps until the application takes it.
+        """
         raise TypeError(f"{type(self).__name__} hands out no Offload work")
 
     def unfinished(self) -> list[Any]:

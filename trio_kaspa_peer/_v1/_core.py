@@ -277,8 +277,9 @@ class V1Core(BaseCore):
     def _offload_finished(self) -> None:
         self._reserved = False
 
-    def _offload_succeeded(self, result: Any) -> None:
+    def _offload_succeeded(self, result: Any) -> int:
         self._ready = (result, self._offloaded)
+        return self._offloaded
 
     def _offload_failed(self, error: RemoteProtocolError) -> Event:
         return self._malformed(error)  # reject, ban score, close: as any unreadable frame
