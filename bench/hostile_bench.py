@@ -151,7 +151,11 @@ def _rss(pid: int | None = None) -> int:
 
 
 async def _server_main(
-    conn: Any, switch_interval: float | None, protocol: str, accept_batch: int | None
+    conn: Any,
+    switch_interval: float | None,
+    protocol: str,
+    accept_batch: int | None,
+    handler_delay: float,
 ) -> None:
     context = tkp.PeerContext(offload_switch_interval=switch_interval)
     counts: collections.Counter[str] = collections.Counter()
@@ -178,7 +182,8 @@ async def _server_main(
 
     async def handler(peer: tkp.Peer) -> None:
         async for _ in peer.messages():
-            pass
+            if handler_delay:
+                await trio.sleep(handler_delay)  # an application slower than the attack
         reason = peer.close_reason
         counts[type(reason).__name__] += 1
 
@@ -241,11 +246,12 @@ def _server_process(
     switch_interval: float | None,
     protocol: str,
     accept_batch: int | None,
+    handler_delay: float,
 ) -> None:
     if gc_threshold2 is not None:
         # An application setting: full collections walk every object of every peer.
         gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
-    trio.run(_server_main, conn, switch_interval, protocol, accept_batch)
+    trio.run(_server_main, conn, switch_interval, protocol, accept_batch, handler_delay)
 
 
 # -- the hostile process ------------------------------------------------------------------------
@@ -1074,12 +1080,13 @@ def run(
     switch_interval: float | None = 0.0005,
     protocol: str = "1",
     accept_batch: int | None = None,
+    handler_delay: float = 0.0,
 ) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     server_conn, server_end = ctx.Pipe()
     server = ctx.Process(
         target=_server_process,
-        args=(server_end, gc_threshold2, switch_interval, protocol, accept_batch),
+        args=(server_end, gc_threshold2, switch_interval, protocol, accept_batch, handler_delay),
         daemon=True,
     )
     server.start()
@@ -1202,6 +1209,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the server's PeerContext(offload_switch_interval=...) in milliseconds "
         "(default 0.5, the library's; 0: None, the interpreter's 5 ms left alone)",
     )
+    parser.add_argument(
+        "--handler-delay",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the server's handler waits this long after each message it reads "
+        "(an application slower than the attack; default 0)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
@@ -1224,6 +1239,7 @@ def main(argv: list[str] | None = None) -> int:
         switch,
         args.protocol,
         args.accept_batch,
+        args.handler_delay / 1000,
     )
     title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
     if args.protocol == "modern":
@@ -1232,6 +1248,8 @@ def main(argv: list[str] | None = None) -> int:
         title += f" (server gc threshold2 {args.gc_threshold2})"
     if args.accept_batch is not None:
         title += f" (accept batch {args.accept_batch})"
+    if args.handler_delay:
+        title += f" (handler waits {args.handler_delay} ms a message)"
     if args.switch_interval != 0.5:
         title += f" (switch interval while decoding: {switch and f'{args.switch_interval} ms'})"
     return _print(title, ("", "under attack", "quiet", "target"), rows)

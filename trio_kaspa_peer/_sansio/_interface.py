@@ -161,8 +161,10 @@ class Reserve(Event):
     much of the receive budget the peers of the context share (wait for it, reader held).
 
     The reservation lasts until the next :class:`Offload` is done, the next
-    ``Reserve``, or the close.  It bounds the memory of large messages in
-    flight across all peers, not just per peer.
+    ``Reserve``, or the close; if the work succeeded, room for the decoded
+    message's size (what :meth:`PeerCore.offload_done` returns) goes on with
+    the message until the application takes it.  It bounds the memory of
+    large messages in flight and waiting across all peers, not just per peer.
     """
 
     __slots__ = ("nbytes",)
