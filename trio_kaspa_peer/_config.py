@@ -307,9 +307,13 @@ class PeerConfig:
     id sizes, required fields, ranges, list limits) and close on a violation, as the nodes
     do.  ``False`` skips them for the bulk payloads (blocks, block bodies, transactions,
     trusted data, UTXO chunks, proofs), which then cost a decode only: a 1 MB block's
-    rules take 10-20 ms of Python; control messages are always checked.  What we send is
-    checked too, except bulk payloads: a message the remote would refuse raises
-    :class:`~trio_kaspa_peer.protowire.InvalidPayloadError` from ``send``."""
+    rules take 10-20 ms of Python; control messages are always checked.  ``False`` is for
+    peers you trust: the rules are also what refuses a bulk message under about 270 KB
+    made of empty parts (a block of empty transactions parses to about 48 times its size;
+    larger messages are refused unparsed either way, see :doc:`security`), so such
+    messages then reach ``messages()``: 8 MiB of them would take about 400 MB.
+    What we send is checked too, except bulk payloads: a message the remote would refuse
+    raises :class:`~trio_kaspa_peer.protowire.InvalidPayloadError` from ``send``."""
     compression: bool = False
     """(modern) Compress our messages with gzip: as a client, every message (kaspad's and
     rusty-kaspa's clients do), and ask for compressed replies (a rusty-kaspa server then
