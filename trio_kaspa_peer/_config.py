@@ -232,9 +232,9 @@ class PeerConfig:
     message_queue_size: int = 50
     """How many received messages ``messages()`` holds before the reader waits."""
     message_queue_bytes: int = 8 * 1024 * 1024
-    """How many bytes (wire size, inflated if compressed) of received messages ``messages()``
-    holds before the reader waits; one larger message is still taken when nothing else
-    waits."""
+    """How many bytes (wire size) of received messages ``messages()`` holds before the reader
+    waits; one larger message is still taken when nothing else waits.  A compressed message
+    that inflates to :attr:`offload_size` or more counts at its inflated size."""
     outbound_queue_size: int = 50
     """Bound of the outbound queue in messages (the reference's outputBufferSize)."""
     outbound_queue_bytes: int = 8 * 1024 * 1024

@@ -133,6 +133,22 @@ async def test_message_stream_gives_back_a_large_messages_room_when_it_is_taken(
     assert stream.receive_nowait() == "huge"
     assert given == [300, 40, 5000]
     assert stream.nbytes == 0
+    # Put after the close (the reader, woken by it): taken, its room given back at once.
+    assert stream.put_nowait(("late", 10), 70)
+    assert (given[-1], stream.nbytes, stream.carrying) == (70, 10, False)
+
+
+async def test_message_stream_waiting_consumer_tells_the_budget() -> None:
+    """A task beginning to wait on an empty stream calls give_back(0) once it is in
+    line: its peer may now count as ready for more."""
+    seen: list[tuple[int, bool]] = []
+    stream = MessageStream(10, 1000)
+    stream._give_back = lambda room: seen.append((room, stream.waiting))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        assert seen == [(0, True)]
+        assert stream.put_nowait(("m", 1))
 
 
 async def test_message_stream_put_raises_only_when_it_did_not_take_the_message() -> None:

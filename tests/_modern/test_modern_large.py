@@ -244,6 +244,40 @@ async def test_an_awaited_answer_is_not_held_up_by_large_messages_left_unread() 
         assert (budget.used, budget.held) == (0, 0)
 
 
+async def test_a_reader_already_waiting_for_room_goes_once_a_request_is_made() -> None:
+    """The reader waits for room for a large message (one left unread holds the budget);
+    the application then makes a request: the reader is urgent now, and goes at once
+    (the answer comes after that message)."""
+    from trio_kaspa_peer._engine._shared import shared_state
+
+    cfg = config(max_loop_stall=0.001)
+    first, second, answer = big_block(2000), big_block(2000), big_block(2000)
+    size = len(pw.encode(answer))
+    context = tkp.PeerContext(receive_budget=size + size // 2)
+    async with open_peer_pair(cfg, outbound_context=context) as (out, inb):
+        assert isinstance(out, tkp.ModernPeer)
+        budget = shared_state(context).receive_budget
+        await inb.send(first)
+        await inb.send(second)
+        with trio.fail_after(10):
+            while not budget._waiters:  # noqa: ASYNC110 - the reader waits for room
+                await trio.sleep(0.01)
+        assert (budget.used, budget.held) == (0, size)
+
+        async def answer_it() -> None:
+            asked = await inb.messages().receive()
+            assert isinstance(asked, pw.Envelope)
+            await inb.send(pw.Envelope("block", answer, response_id=asked.request_id))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_it)
+            ask = pw.RequestRelayBlocksMessage(hashes=[answer.header.hash_merkle_root])
+            with trio.fail_after(10):
+                assert await out.request(ask) == answer
+        assert [await out.messages().receive() for _ in range(2)] == [first, second]
+        assert (budget.used, budget.held) == (0, 0)
+
+
 async def test_compressed_messages_count_in_a_stream_at_their_inflated_size() -> None:
     """A few KiB of gzip that inflate to 2 MiB count 2 MiB in ``messages()``'s byte bound
     (they counted their few KiB: 50 such messages, 100 MiB, could wait in one stream)."""

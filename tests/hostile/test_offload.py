@@ -454,6 +454,24 @@ async def test_what_a_failed_offload_held_is_freed_in_the_worker(interval: float
     assert held[0]() is None
 
 
+async def test_a_stream_waited_on_is_served_past_another_left_unread() -> None:
+    """One peer, a budget for one large message: one waits unread in ``messages()`` while
+    the application waits on a subscription for the next; that one still comes (the peer
+    counts as ready for more while the application waits on one of its streams)."""
+    context = bulk_context(receive_budget=1_000_000)
+    budget = shared_state(context).receive_budget
+    async with open_peer_pair(cfg(), inbound_context=context) as (out, inb):
+        with inb.subscribe(MsgWeak) as weak:
+            await out.send(MsgBulk(1, bytes(600_000)))
+            await out.send(MsgWeak(bytes(600_000)))
+            with trio.fail_after(10):
+                got = await weak.receive()
+            assert got == MsgWeak(bytes(600_000))
+            assert (budget.used, budget.held) == (0, 600_028)  # the one left unread
+        assert (await inb.messages().receive()).tag == 1
+    assert (budget.used, budget.held) == (0, 0)
+
+
 @pytest.mark.parametrize("way", ["listener", "subscription", "dropped", "closed"])
 async def test_a_large_message_gives_its_room_back_wherever_it_goes(way: str) -> None:
     """Heard by a listener only, routed to a subscription, dropped by a full one, or left

@@ -66,6 +66,8 @@ class MessageStream:
         drop_when_full: bool = False,
         give_back: Callable[[int], None] | None = None,
     ) -> None:
+        # give_back(room): a message that held room in the receive budget was taken
+        # (or the stream closed); give_back(0): a task begins to wait here.
         self.max_count: int = max_count
         self.max_bytes: int = max_bytes
         self.drop_when_full: bool = drop_when_full
@@ -98,6 +100,22 @@ class MessageStream:
         """Whether a message waiting here holds room in the receive budget."""
         return bool(self._carried)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a task waits here for a message."""
+        return bool(self._consumers)
+
+    def _carry(self, pair: tuple[Any, int], room: int) -> None:
+        assert self._give_back is not None
+        if self._closed:
+            # Left to be read after the close, not waited for: its room is free now.
+            self._bytes -= room - pair[1]
+            self._give_back(room)
+            return
+        if self._carried is None:
+            self._carried = deque()
+        self._carried.append((pair, room))
+
     # -- the peer's side ------------------------------------------------------------------------
 
     def put_nowait(self, pair: tuple[Any, int], carry: int = 0) -> bool:
@@ -114,9 +132,7 @@ class MessageStream:
         items.append(pair)
         self._bytes += size
         if carry:
-            if self._carried is None:
-                self._carried = deque()
-            self._carried.append((pair, carry))
+            self._carry(pair, carry)
         if self._consumers:
             _reschedule(self._consumers.popleft())
         return True
@@ -154,7 +170,8 @@ class MessageStream:
         self._closed = True
         carried = self._carried
         if carried:
-            # Nobody may read what is left: its room goes back now.
+            # What is left may still be read, but nothing waits for its room any more:
+            # the room goes back now.
             give_back = self._give_back
             assert give_back is not None
             while carried:
@@ -166,9 +183,14 @@ class MessageStream:
                 _reschedule(waiters.popleft())
 
     @staticmethod
-    async def _park(waiters: deque[trio.lowlevel.Task]) -> None:
+    async def _park(
+        waiters: deque[trio.lowlevel.Task], then: Callable[[int], None] | None = None
+    ) -> None:
+        """Wait in ``waiters`` until rescheduled; ``then(0)`` once we are in line."""
         task = _current_task()
         waiters.append(task)
+        if then is not None:
+            then(0)
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             waiters.remove(task)
@@ -256,7 +278,9 @@ class MessageStream:
         while not items:
             if self._closed:
                 return _END
-            await self._park(self._consumers)
+            # Waiting here, the application is ready for more from this peer: the budget
+            # looks again at who may go (give_back(0) gives nothing back).
+            await self._park(self._consumers, self._give_back)
         return self._pop()
 
 

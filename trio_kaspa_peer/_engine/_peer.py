@@ -65,6 +65,8 @@ _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
 WRITE_CHUNK: Final = 256 * 1024
 """The most bytes handed to the stream under one write-timeout deadline."""
+_HANDED_OVER: Final = frozenset({Notify, Response})
+"""Events whose message goes to the listeners or to its requester, not to a stream."""
 _GATHER_BELOW: Final = 4096
 """Reads smaller than this, coming one after another, make the reader gather: a reader
 that finds more at each read is behind the remote already, and waiting would slow it."""
@@ -579,6 +581,8 @@ class Peer(trio.abc.AsyncResource):
                 if isinstance(event, Event):
                     msg = None  # not kept alive while the event waits (for room, say)
                     await self._apply(event)
+                    if self._carry and type(event) in _HANDED_OVER:
+                        self._drop_carry()  # the message went to the listeners, or its requester
                 else:
                     msg = event[0]
                     if debug:
@@ -616,6 +620,7 @@ class Peer(trio.abc.AsyncResource):
                         self._drop_carry()
                     continue
                 if closed.is_set():
+                    self._drop_carry()
                     return
             if self._carry:
                 self._drop_carry()  # the core kept the large message to itself
@@ -699,7 +704,6 @@ class Peer(trio.abc.AsyncResource):
                 callbacks = listeners.by_type.get(type(event.message))
                 if callbacks:
                     await self._run_listeners(callbacks, event.message)
-            self._drop_carry()
         elif kind is Close:
             assert isinstance(event, Close)
             self._close(event.reason, event.linger)
@@ -748,7 +752,6 @@ class Peer(trio.abc.AsyncResource):
             if waiter is not None:
                 waiter[1].append(event)
                 waiter[0].set()
-            self._drop_carry()  # an answer is its requester's now
         elif kind is Yield:
             # Between slices of a long read: what it owes goes out meanwhile.
             core = self._core
@@ -773,9 +776,9 @@ class Peer(trio.abc.AsyncResource):
     async def _reserve(self, nbytes: int) -> None:
         """Take room for a large message in the shared receive budget before reading on.
 
-        Large messages other peers' applications leave unread keep the room from
-        us only while ours hold one unread too and the application waits for no
-        answer from us (:meth:`_urgent`; see
+        Large messages left unread in the streams keep the room from us only
+        while the application waits neither on one of our streams nor for an
+        answer from us, and one of ours waits unread too (:meth:`_urgent`; see
         :class:`~trio_kaspa_peer._engine._shared.ByteBudget`).
         """
         budget = self._shared.receive_budget
@@ -791,14 +794,16 @@ class Peer(trio.abc.AsyncResource):
         self._reserved = nbytes
 
     def _urgent(self) -> bool:
-        """Whether our next large message goes before what other peers' streams hold
-        unread: ours hold nothing (the application is ready for more), or the
-        application waits for an answer."""
-        if self._requests:
+        """Whether our next large message goes before what the streams hold unread: the
+        application waits on one of our streams or for an answer from us, or our
+        streams hold nothing unread (it is ready for more)."""
+        inbox = self._inbox
+        streams = self._routes.values()
+        if self._requests or inbox.waiting or any(stream.waiting for stream in streams):
             return True
-        if self._carry or self._inbox.carrying:
+        if self._carry or inbox.carrying:
             return False
-        return not any(stream.carrying for stream in self._routes.values())
+        return not any(stream.carrying for stream in streams)
 
     def _release_reservation(self) -> None:
         """Give back the room of the large message being received and of one decoded."""

@@ -50,12 +50,11 @@ class ByteBudget:
     application -- for room in a stream, or in one -- until it is taken
     (:meth:`release_held`).  A request fits when ``used``, ``held`` and it
     come to ``total`` at most.  An *urgent* request (``urgent()`` says so when
-    asked: its peer holds nothing of the budget, or the application waits for
-    an answer from it) counts ``used`` alone, so that messages some
-    applications leave unread never stop a peer whose application is ready
-    for more: ``held`` stays within ``total`` plus one message per peer (more
-    only for a peer whose application awaits an answer, within its streams'
-    bounds).  One request larger than the whole budget is still granted when
+    asked: the application waits on its peer, or its peer holds nothing of the
+    budget) counts ``used`` alone, so that messages left unread never stop the
+    one the application waits for: ``held`` stays within ``total`` plus one
+    message per peer (more only for a peer the application waits on, within
+    its streams' bounds).  One request larger than the whole budget is still granted when
     nothing else counts (it could never be otherwise).
     """
 
@@ -124,6 +123,9 @@ class ByteBudget:
         waiters = self._waiters
         if not waiters:
             return
+        used = self.used
+        if used and used + min(entry[0] for entry in waiters) > self.total:
+            return  # nothing fits, urgent or not: ask nobody
         plain_blocked = False  # a plain request waits: the plain ones behind it wait too
         for entry in list(waiters):
             nbytes, event, urgent = entry

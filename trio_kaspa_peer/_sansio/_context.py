@@ -28,9 +28,9 @@ class PeerContext:
       messages (those decoded off the event loop) all the peers may be
       receiving and decoding, or holding decoded until the application takes
       them, at once (a peer waits for room before reading one; default
-      64 MiB, two of the largest frames; a peer with nothing waiting unread,
-      or whose answer the application awaits, never waits for what other
-      peers hold unread), and
+      64 MiB, two of the largest frames; a peer the application waits on, or
+      with nothing waiting unread, never waits for what streams hold
+      unread), and
       ``offload_threads``, the worker threads decoding them (default 1: decoding is
       Python code, and a second thread would take the GIL from the event loop, not from
       the first thread), and ``offload_switch_interval``, the interpreter's thread
