@@ -57,8 +57,9 @@ from ._sansio import PeerContext, PeerStats
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._engine import MessageStream, Peer, SendHandle, open_peer
+    from ._engine import MessageStream, Peer, SendHandle
     from ._modernpeer import ModernPeer
+    from ._protocols import open_peer
     from ._tcp import open_tcp_peer, serve_tcp_peers
     from ._v1peer import V1Peer
 
@@ -120,7 +121,7 @@ _LAZY = {
     "MessageStream": "._engine",
     "Peer": "._engine",
     "SendHandle": "._engine",
-    "open_peer": "._engine",
+    "open_peer": "._protocols",
     "open_tcp_peer": "._tcp",
     "serve_tcp_peers": "._tcp",
     "V1Peer": "._v1peer",

@@ -13,7 +13,7 @@ from typing import Any, Final, NoReturn
 import trio
 
 from ._config import PeerConfig
-from ._engine import Peer, check_config, open_peer
+from ._engine import Peer, check_config
 from ._errors import (
     ConnectError,
     HandshakeError,
@@ -24,6 +24,7 @@ from ._errors import (
     RemoteProtocolError,
     UsageError,
 )
+from ._protocols import open_peer
 from ._sansio import PeerContext
 
 __all__ = ["open_tcp_peer", "serve_tcp_peers"]

@@ -52,12 +52,23 @@ SANS_IO = [
 @pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
 def test_engine_names_no_protocol(path: Path) -> None:
     imports = _imports(path)
-    for forbidden in ("trio_kaspa_peer.wire", "trio_kaspa_peer._v1", "trio_kaspa_peer.banscores"):
+    for forbidden in (
+        "trio_kaspa_peer.wire",
+        "trio_kaspa_peer._v1",
+        "trio_kaspa_peer.banscores",
+        "trio_kaspa_peer.protowire",
+        "trio_kaspa_peer._modern",
+        "trio_kaspa_peer._grpc",
+        # Where the protocol is chosen: open_peer hands the engine the protocol's peer.
+        "trio_kaspa_peer._protocols",
+    ):
         assert not any(m == forbidden or m.startswith(forbidden + ".") for m in imports), (
             path.name,
             forbidden,
         )
-    assert not any(m.startswith("trio_kaspa_peer._v1peer") for m in imports)
+    assert not any(
+        m.startswith(("trio_kaspa_peer._v1peer", "trio_kaspa_peer._modernpeer")) for m in imports
+    )
     messages = {name for name in _names(path) if name.startswith("Msg")}
     assert not messages, (path.name, messages)
 

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import trio
 
@@ -56,9 +56,13 @@ from ._shared import BULK_READ, shared_state
 if TYPE_CHECKING:
     from .._sansio._stats import PeerStats
 
-__all__ = ["Peer", "SendHandle", "check_config", "open_peer"]
+__all__ = ["MakePeer", "Peer", "SendHandle", "check_config", "run_peer"]
 
 logger: Final = logging.getLogger("trio_kaspa_peer.peer")
+
+MakePeer: TypeAlias = Callable[..., "Peer"]
+"""Makes the protocol's peer: ``make_peer(stream, config, context, *, inbound,
+remote_address, now, now_wall)`` (see :func:`run_peer`)."""
 
 _WAITING: Final = ReaderState.WAITING
 _BUSY: Final = ReaderState.BUSY
@@ -1011,36 +1015,17 @@ def _stream_address(
 
 
 @asynccontextmanager
-async def open_peer(
+async def run_peer(
     stream: trio.abc.Stream,
     config: PeerConfig,
+    make_peer: MakePeer,
     *,
     inbound: bool,
     remote_address: tuple[str, int] | None = None,
     context: PeerContext | None = None,
 ) -> AsyncIterator[Peer]:
-    """Run a kaspa peer over ``stream`` for the duration of an ``async with`` block.
-
-    The caller owns how ``stream`` was made (TCP, a proxy, memory streams);
-    the peer owns it from here on and closes it on exit.  ``config.protocol``
-    chooses the protocol.  The handshake is complete when the block is
-    entered, within ``config.handshake_timeout``; a failure raises a
-    :class:`~trio_kaspa_peer.HandshakeError` subclass that says why.
-    Leaving the block closes the peer.
-
-    Exceptions from the body propagate as themselves (the very object, even
-    an exception group of your own).  An exception raised by one of the
-    peer's tasks -- in practice, by one of your listeners -- cancels the body
-    and propagates as itself too.  The remote closing the connection does
-    not cancel the body: :meth:`Peer.send` raises
-    :class:`~trio_kaspa_peer.PeerClosed` and :meth:`Peer.messages` ends.
-
-    ``remote_address`` is the remote's ``(host, port)`` for the version
-    message and statistics; for a TCP stream it is read from the socket.
-    ``context`` is what this peer shares with the application's other peers
-    (self-connection detection, peer IDs); a fresh one when not given.
-    """
-    from .._protocols import make_peer
+    """:func:`~trio_kaspa_peer.open_peer`, with the protocol's peer made by ``make_peer``
+    (the engine names no protocol: the caller chooses)."""
 
     check_config(config)
     if not all(callable(getattr(stream, name, None)) for name in _STREAM_METHODS):

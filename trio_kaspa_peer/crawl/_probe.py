@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from .._config import KaspaProtocol, PeerConfig
-from .._engine import open_peer
 from .._errors import (
     ConnectError,
     HandshakeError,
@@ -31,6 +30,7 @@ from .._errors import (
     SelfConnectionError,
     UsageError,
 )
+from .._protocols import open_peer
 from .._sansio import PeerContext
 from ..wire import WrongNetworkError
 from ._adapters import GossipAddress, NodeInfo, ProtocolAdapter, adapter_for

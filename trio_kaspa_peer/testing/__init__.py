@@ -14,9 +14,10 @@ import trio
 import trio.testing
 
 from .._config import PeerConfig
-from .._engine import Peer, open_peer
+from .._engine import Peer
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
 from .._errors import HandshakeError
+from .._protocols import open_peer
 from .._sansio import PeerContext
 from ._network import (
     NodeKind,

@@ -18,8 +18,9 @@ from typing import Any, Final
 import trio
 
 from .._config import KaspaProtocol, PeerConfig
-from .._engine import Peer, open_peer
+from .._engine import Peer
 from .._errors import KaspaPeerError, UsageError
+from .._protocols import open_peer
 from .._sansio import PeerContext
 from ..crawl._adapters import GossipAddress, ProtocolAdapter, adapter_for, default_protocol
 from ..crawl._address import NodeAddress
