@@ -15,6 +15,7 @@ from trio_kaspa_peer import PeerConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import _tables
+import budget_bench
 import crawl_bench
 import grpc_bench
 import protobuf_choice
@@ -182,3 +183,10 @@ async def test_hostile_bench_modern_pinger() -> None:
             for _ in range(3):
                 await ping()
         nursery.cancel_scope.cancel()
+
+
+def test_budget_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget_bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "1 MB message beside 2 flooders" in out
+    assert "(3/3)" in out

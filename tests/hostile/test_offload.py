@@ -308,6 +308,65 @@ async def test_budget_held_bytes_stop_plain_requests_but_not_urgent_ones() -> No
     assert (budget.used, budget.held) == (60, 0)
 
 
+async def test_budget_serves_the_lightest_user_first_then_in_order() -> None:
+    """Waiting requests go by priority (the bytes their peer took lately), then in order."""
+    budget = ByteBudget(100)
+    assert budget.try_acquire(100)
+    order: list[str] = []
+
+    async def take(name: str, priority: float) -> None:
+        await budget.acquire(100, None, priority)
+        order.append(name)
+        budget.release(100)
+
+    async with trio.open_nursery() as nursery:
+        for name, priority in [("heavy", 5e6), ("light", 0.0), ("heavier", 9e6), ("light2", 0.0)]:
+            nursery.start_soon(take, name, priority)
+            await trio.testing.wait_all_tasks_blocked()
+        budget.release(100)
+    assert order == ["light", "light2", "heavy", "heavier"]
+
+
+async def test_a_peer_sending_one_large_message_goes_before_peers_flooding_them() -> None:
+    """Five peers send large messages one after another, a sixth sends one: with room for
+    one at a time, the sixth's waits for the one being received, not for a message of
+    each flooder (first come, first served put it behind them all)."""
+    size = 300_000
+    context = bulk_context(receive_budget=size + 100)
+    seen: list[int] = []
+    listeners = tkp.MessageListeners().on(MsgBulk, lambda _, msg: seen.append(msg.tag))
+    inbound = cfg(listeners=listeners, deliver_messages=False)
+    light_tag = 99
+    async with contextlib.AsyncExitStack() as stack:
+        pairs = [
+            await stack.enter_async_context(
+                open_peer_pair(cfg(), inbound, inbound_context=context)
+            )
+            for _ in range(6)
+        ]
+        floods = [out for out, _ in pairs[:5]]
+        async with trio.open_nursery() as nursery:
+
+            async def flood(out: tkp.Peer, peer_index: int) -> None:
+                for n in range(4):
+                    await out.send(MsgBulk(peer_index * 10 + n, bytes(size)))
+
+            for index, out in enumerate(floods):
+                nursery.start_soon(flood, out, index)
+            with trio.fail_after(20):
+                # Each flooder has had one decoded (it took its share lately).
+                while len({tag // 10 for tag in seen}) < 5:  # noqa: ASYNC110
+                    await trio.sleep(0.005)
+            await pairs[5][0].send(MsgBulk(light_tag, bytes(size)))
+            sent_at = len(seen)
+            with trio.fail_after(20):
+                while len(seen) < 21:  # noqa: ASYNC110 - decoded in a worker
+                    await trio.sleep(0.005)
+        before_it = seen.index(light_tag) - sent_at
+    assert before_it <= 1, seen  # at most the one being received when it came
+    assert sorted(seen) == sorted([light_tag, *(i * 10 + n for i in range(5) for n in range(4))])
+
+
 async def test_large_messages_left_unread_wait_within_the_budget() -> None:
     """Three peers of one context are sent large messages nobody reads: what waits for
     the application stays within the receive budget plus one message a peer (not eight

@@ -69,6 +69,10 @@ _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
 WRITE_CHUNK: Final = 256 * 1024
 """The most bytes handed to the stream under one write-timeout deadline."""
+USAGE_HALF_LIFE: Final = 10.0
+"""How fast a peer's use of the receive budget is forgotten (seconds to halve): a peer
+that had many large messages decoded lately waits behind one that had few."""
+_DECAY: Final = math.log(2) / USAGE_HALF_LIFE
 _HANDED_OVER: Final = frozenset({Notify, Response})
 """Events whose message goes to the listeners or to its requester, not to a stream."""
 _GATHER_BELOW: Final = 4096
@@ -144,6 +148,8 @@ class Peer(trio.abc.AsyncResource):
         "_task_scope",
         "_timer_target",
         "_timer_wake",
+        "_usage",
+        "_usage_at",
         "_write_scope",
         "_write_since",
         "_write_timed_out",
@@ -185,6 +191,11 @@ class Peer(trio.abc.AsyncResource):
         self._carry = 0
         """Room in the receive budget held by the large message just decoded, until it is
         in a stream (which gives it back when the application takes it) or gone."""
+        self._usage = 0.0
+        self._usage_at = 0.0
+        """The bytes of large messages this peer had decoded lately (halving every
+        :data:`USAGE_HALF_LIFE` seconds), as of ``_usage_at``: its place in the budget's
+        line."""
         self._close_reason: BaseException | None = None
         self._closed = trio.Event()
         self._finished = trio.Event()
@@ -792,10 +803,19 @@ class Peer(trio.abc.AsyncResource):
             # Waiting on our own limit, not on the remote: the reader is held.
             self._hold(True)
             try:
-                await budget.acquire(nbytes, urgent)
+                await budget.acquire(nbytes, urgent, self._recent_usage(trio.current_time()))
             finally:
                 self._hold(False)
         self._reserved = nbytes
+
+    def _recent_usage(self, now: float) -> float:
+        return self._usage * math.exp((self._usage_at - now) * _DECAY)
+
+    def _charge(self, nbytes: int) -> None:
+        """Count a large message decoded for us: its size (inflated)."""
+        now = trio.current_time()
+        self._usage = self._recent_usage(now) + nbytes
+        self._usage_at = now
 
     def _urgent(self) -> bool:
         """Whether our next large message goes before what the streams hold unread: the
@@ -849,6 +869,7 @@ class Peer(trio.abc.AsyncResource):
             # stream and taken from there, or goes elsewhere: the room is carried.
             self._drop_carry()
             size = self._core.offload_done(result, None)
+            self._charge(size)
             reserved, self._reserved = self._reserved, 0
             carry = min(size, reserved)
             self._carry = carry

@@ -4,10 +4,10 @@ gate that makes peers with a backlog take turns."""
 
 from __future__ import annotations
 
+import bisect
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,15 +35,14 @@ BULK_READ = 8192
 """How much a peer reads at a time while peers with a backlog wait for their turn."""
 
 
-_Waiter = tuple[int, trio.Event, Callable[[], bool] | None]
-
-_NO_WAITERS: deque[_Waiter] = deque(maxlen=0)
-"""Shared by every budget nobody has waited on yet (a deque costs 760 bytes)."""
+_Waiter = tuple[float, int, int, trio.Event, Callable[[], bool] | None]
+"""A request in line: its priority, its number in line, its bytes, the event that grants
+it, and what says whether it is urgent."""
 
 
 class ByteBudget:
-    """The receive budget: bytes handed out first come, first served, at most ``total``
-    at once.
+    """The receive budget: bytes handed out at most ``total`` at once, the peer that
+    took least of them lately first, then first come, first served.
 
     What is handed out is ``used`` while its message is received and decoded,
     then ``held`` (:meth:`hold`) while the decoded message waits for the
@@ -54,44 +53,53 @@ class ByteBudget:
     budget) counts ``used`` alone, so that messages left unread never stop the
     one the application waits for: ``held`` stays within ``total`` plus one
     message per peer (more only for a peer the application waits on, within
-    its streams' bounds).  One request larger than the whole budget is still granted when
-    nothing else counts (it could never be otherwise).
+    its streams' bounds).  One request larger than the whole budget is still
+    granted when nothing else counts (it could never be otherwise).
+
+    Requests that wait are served in order of their ``priority`` (lower
+    first: the engine gives the bytes its peer took lately), then of their
+    coming, so that a peer sending large messages one after another cannot
+    keep one that sends few waiting behind all its own: with 1,000 peers
+    flooding, first come, first served would put a newcomer behind a
+    thousand of them.  A plain request that does not fit keeps the plain ones
+    after it waiting (a large one is not passed by smaller ones for ever).
     """
 
-    __slots__ = ("_waiters", "held", "total", "used")
+    __slots__ = ("_count", "_waiters", "held", "total", "used")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
         self.held = 0
-        self._waiters: deque[_Waiter] = _NO_WAITERS  # made when first needed
+        self._waiters: list[_Waiter] = []
+        self._count = 0
 
     def _fits(self, nbytes: int, urgent: Callable[[], bool] | None) -> bool:
         taken = self.used if urgent is not None and urgent() else self.used + self.held
         return taken == 0 or taken + nbytes <= self.total
 
     def try_acquire(self, nbytes: int, urgent: Callable[[], bool] | None = None) -> bool:
-        """Take ``nbytes`` now if they fit and nobody waits before us."""
+        """Take ``nbytes`` now if they fit and nobody waits."""
         if self._waiters or not self._fits(nbytes, urgent):
             return False
         self.used += nbytes
         return True
 
-    async def acquire(self, nbytes: int, urgent: Callable[[], bool] | None = None) -> None:
-        """Take ``nbytes``, waiting in line for them (an urgent request may pass a
-        waiter that only the held bytes stop)."""
+    async def acquire(
+        self, nbytes: int, urgent: Callable[[], bool] | None = None, priority: float = 0.0
+    ) -> None:
+        """Take ``nbytes``, waiting in line for them (see the class for the order)."""
         if self.try_acquire(nbytes, urgent):
             await trio.lowlevel.checkpoint()
             return
-        entry = (nbytes, trio.Event(), urgent)
-        if self._waiters is _NO_WAITERS:
-            self._waiters = deque()
-        self._waiters.append(entry)
+        self._count += 1
+        entry = (priority, self._count, nbytes, trio.Event(), urgent)
+        bisect.insort(self._waiters, entry)
         self._grant()
         try:
-            await entry[1].wait()
+            await entry[3].wait()
         except BaseException:
-            if entry[1].is_set():
+            if entry[3].is_set():
                 self.release(nbytes)  # granted as we were cancelled: give it back
             else:
                 self._waiters.remove(entry)
@@ -124,14 +132,14 @@ class ByteBudget:
         if not waiters:
             return
         used = self.used
-        if used and used + min(entry[0] for entry in waiters) > self.total:
+        if used and used + min(entry[2] for entry in waiters) > self.total:
             return  # nothing fits, urgent or not: ask nobody
-        plain_blocked = False  # a plain request waits: the plain ones behind it wait too
+        plain_blocked = False  # a plain request waits: the plain ones after it wait too
         for entry in list(waiters):
-            nbytes, event, urgent = entry
+            _, _, nbytes, event, urgent = entry
             if urgent is not None and urgent():
                 if not self._fits(nbytes, urgent):
-                    return  # the urgent ones behind it, and the plain ones, wait too
+                    return  # the urgent ones after it, and the plain ones, wait too
             elif plain_blocked or not self._fits(nbytes, None):
                 plain_blocked = True
                 continue
