@@ -210,6 +210,22 @@ async def test_a_message_of_tiny_parts_ends_the_connection_unparsed(
             await a.wait_closed()
 
 
+async def ask_a_block(out: tkp.Peer, inb: tkp.Peer, answer: pw.BlockMessage) -> Any:
+    """``out`` asks for a block; ``inb`` reads the request from its messages and answers."""
+
+    async def answer_it() -> None:
+        asked = await inb.messages().receive()
+        assert isinstance(asked, pw.Envelope)
+        await inb.send(pw.Envelope("block", answer, response_id=asked.request_id))
+
+    assert isinstance(out, tkp.ModernPeer)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_it)
+        ask = pw.RequestRelayBlocksMessage(hashes=[answer.header.hash_merkle_root])
+        with trio.fail_after(10):
+            return await out.request(ask)
+
+
 async def test_an_awaited_answer_is_not_held_up_by_large_messages_left_unread() -> None:
     """The budget holds a large message the application left unread in ``messages()``
     (the peer is not ready for more); the answer to a request the application waits for
@@ -228,18 +244,7 @@ async def test_an_awaited_answer_is_not_held_up_by_large_messages_left_unread() 
             while not out.messages().carrying:  # noqa: ASYNC110 - decoded in a worker
                 await trio.sleep(0.01)
         assert budget.held == len(pw.encode(unread))
-
-        async def answer_it() -> None:
-            asked = await inb.messages().receive()
-            assert isinstance(asked, pw.Envelope)
-            await inb.send(pw.Envelope("block", answer, response_id=asked.request_id))
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(answer_it)
-            ask = pw.RequestRelayBlocksMessage(hashes=[answer.header.hash_merkle_root])
-            assert isinstance(out, tkp.ModernPeer)
-            with trio.fail_after(10):
-                assert await out.request(ask) == answer
+        assert await ask_a_block(out, inb, answer) == answer
         assert await out.messages().receive() == unread
         assert (budget.used, budget.held) == (0, 0)
 
@@ -263,17 +268,7 @@ async def test_a_reader_already_waiting_for_room_goes_once_a_request_is_made() -
             while not budget._waiters:  # noqa: ASYNC110 - the reader waits for room
                 await trio.sleep(0.01)
         assert (budget.used, budget.held) == (0, size)
-
-        async def answer_it() -> None:
-            asked = await inb.messages().receive()
-            assert isinstance(asked, pw.Envelope)
-            await inb.send(pw.Envelope("block", answer, response_id=asked.request_id))
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(answer_it)
-            ask = pw.RequestRelayBlocksMessage(hashes=[answer.header.hash_merkle_root])
-            with trio.fail_after(10):
-                assert await out.request(ask) == answer
+        assert await ask_a_block(out, inb, answer) == answer
         assert [await out.messages().receive() for _ in range(2)] == [first, second]
         assert (budget.used, budget.held) == (0, 0)
 
