@@ -31,8 +31,8 @@ class MessageStream:
     with ``drop_when_full``; what is dropped is counted in ``dropped``.
     A message larger than the byte bound is still taken when the stream is
     empty.  A large message (one decoded off the event loop) counts here at
-    the room it took in the context's receive budget (a compressed message:
-    the most it may inflate to, not its size on the wire), and keeps that
+    the room it holds in the context's receive budget, its size (a
+    compressed one: inflated, not its size on the wire), and keeps that
     room until it is taken from here or the stream closes.
 
     Messages already waiting are handed out without a trip through the
