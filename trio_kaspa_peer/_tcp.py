@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -155,6 +156,49 @@ class _Handshakes:
         return len(self._pending)
 
 
+BAN_LIMIT: Final = 10_000
+"""The most addresses ``serve_tcp_peers(ban_duration=...)`` keeps banned at once."""
+
+
+class _Bans:
+    """The addresses whose peers broke the protocol, each refused at accept until its ban
+    ends (kaspad's ``--enablebanning`` and ``--banduration``); past ``limit`` bans, the
+    oldest goes first (a remote with many addresses cannot grow this without bound)."""
+
+    __slots__ = ("_until", "duration", "limit")
+
+    def __init__(self, duration: float, limit: int = BAN_LIMIT) -> None:
+        self.duration = duration
+        self.limit = limit
+        self._until: dict[str, float] = {}  # insertion order: the oldest ban first
+
+    def holds(self, host: str, now: float) -> bool:
+        until = self._until.get(host)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._until[host]
+        return False
+
+    def add(self, host: str, now: float) -> None:
+        self._until.pop(host, None)
+        if len(self._until) >= self.limit:
+            del self._until[next(iter(self._until))]
+        self._until[host] = now + self.duration
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+def _broke_the_protocol(reason: BaseException | None) -> bool:
+    """Whether a peer closed for ``reason`` broke the protocol (a handshake failure
+    counts when a protocol violation caused it; timeouts and refusals do not)."""
+    return isinstance(reason, RemoteProtocolError) or (
+        reason is not None and isinstance(reason.__cause__, RemoteProtocolError)
+    )
+
+
 def _positive(name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a positive int, got {value!r}")
@@ -173,6 +217,7 @@ async def serve_tcp_peers(
     max_handshakes_per_address: int = 64,
     max_peers: int | None = None,
     accept_batch: int = 1,
+    ban_duration: float | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Accept kaspa peers on ``port`` and run ``await handler(peer)`` for each one.
@@ -197,6 +242,14 @@ async def serve_tcp_peers(
     accepted connection, handshaken or not; over it, a new connection is
     closed at once.
 
+    ``ban_duration`` (``None``, the default: no bans, as kaspad without
+    ``--enablebanning``): once a peer from an address breaks the protocol
+    (its close reason is a :class:`~trio_kaspa_peer.RemoteProtocolError`, or
+    caused by one; timeouts and handshake refusals are not), new connections
+    from that address are closed on accept, before any byte is read or
+    written, for that many seconds (kaspad's ``--banduration``: 24 hours).  At
+    most 10,000 addresses are banned at once; past that, the oldest ban ends.
+
     ``accept_batch``: how many connections may be accepted per pass of the
     scheduler (default 1, as :func:`trio.serve_listeners` does; the listening
     socket is then served through as many descriptors).  A server busy with
@@ -220,6 +273,17 @@ async def serve_tcp_peers(
     if max_peers is not None:
         _positive("max_peers", max_peers)
     batch = _positive("accept_batch", accept_batch)
+    bans: _Bans | None = None
+    if ban_duration is not None:
+        if (
+            isinstance(ban_duration, bool)
+            or not isinstance(ban_duration, (int, float))
+            or not 0 < ban_duration < math.inf
+        ):
+            raise UsageError(
+                f"ban_duration must be a positive number of seconds or None, got {ban_duration!r}"
+            )
+        bans = _Bans(ban_duration)
     live = 0
     shared = context if context is not None else PeerContext()
     try:
@@ -238,20 +302,32 @@ async def serve_tcp_peers(
             logger.debug("inbound peer %s refused: %d peers already", address, live)
             await trio.aclose_forcefully(stream)
             return
+        if bans is not None and bans.holds(remote_host, trio.current_time()):
+            logger.debug("inbound peer %s refused: its address is banned", address)
+            await trio.aclose_forcefully(stream)
+            return
         live += 1
         key = object()
         scope = trio.CancelScope()
         handshakes.admit(key, remote_host, scope)
+        reason: BaseException | None = None
         try:
             with scope:
                 async with open_peer(stream, config, inbound=True, context=shared) as peer:
                     handshakes.done(key)
                     await handler(peer)
+                reason = peer.close_reason
         except Exception as exc:
             _log_failure(address, exc)
+            reason = exc
         finally:
             live -= 1
             handshakes.done(key)
+        if bans is not None and remote_host != "<unknown>" and _broke_the_protocol(reason):
+            bans.add(remote_host, trio.current_time())
+            logger.info(
+                "inbound peers from %s banned for %g s: %s", remote_host, bans.duration, reason
+            )
 
     # trio accepts one connection per task and pass of the scheduler, and lets one task
     # wait on a socket: each listening socket is served through ``batch`` descriptors

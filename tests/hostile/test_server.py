@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from _raw import RawRemote, cfg
+from _raw import RawRemote, cfg, frame, version
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import wire
@@ -251,3 +252,61 @@ async def test_accept_batch_serves_on_when_no_descriptor_can_be_made(
         tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer,
     ):
         assert not peer.closed
+
+
+async def test_ban_duration_refuses_an_address_whose_peer_broke_the_protocol(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With ``ban_duration``, a peer that breaks the protocol gets its address refused on
+    accept (no handshake) until the ban ends; a peer that just leaves does not, nor does
+    another address."""
+    caplog.set_level(logging.INFO, logger="trio_kaspa_peer.net")
+    async with server(idle, ban_duration=0.5, config=cfg(reject_timeout=0.1)) as port:
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()):
+            pass  # an honest peer that leaves: no ban
+        remote = RawRemote(await trio.open_tcp_stream("127.0.0.1", port))
+        await remote.handshake_as_outbound()
+        bad = bytearray(frame(wire.MsgPing(1)))
+        bad[-1] ^= 1  # the checksum no longer matches: a protocol violation
+        await remote.send_raw(bytes(bad))
+        with trio.fail_after(5):
+            await remote.drain()
+        await remote.stream.aclose()
+        await trio.sleep(0.05)
+        # Banned: closed at once, our version unanswered.
+        refused = RawRemote(await trio.open_tcp_stream("127.0.0.1", port))
+        await refused.send(version())
+        with trio.fail_after(2), pytest.raises((EOFError, trio.BrokenResourceError)):
+            await refused.recv()
+        await refused.stream.aclose()
+        # Another address is served.
+        other = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
+        with trio.fail_after(5):
+            await RawRemote(other).handshake_as_outbound()
+        await other.aclose()
+        await trio.sleep(0.5)  # the ban ends
+        with trio.fail_after(5):
+            async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as again:
+                assert not again.closed
+    banned = [r.getMessage() for r in caplog.records if "banned for" in r.getMessage()]
+    assert len(banned) == 1
+    assert banned[0].startswith("inbound peers from 127.0.0.1 banned for 0.5 s: ")
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.inf, True, "60"])
+async def test_ban_duration_is_checked(bad: object) -> None:
+    with pytest.raises(tkp.UsageError, match="ban_duration"):
+        await tkp.serve_tcp_peers(idle, 0, cfg(), ban_duration=bad)  # type: ignore[arg-type]
+
+
+def test_bans_are_bounded_the_oldest_going_first() -> None:
+    from trio_kaspa_peer._tcp import _Bans
+
+    bans = _Bans(10.0, limit=3)
+    for n, host in enumerate(["a", "b", "c", "d"]):
+        bans.add(host, float(n))
+    assert len(bans) == 3
+    assert not bans.holds("a", 4.0)  # pushed out by "d"
+    assert bans.holds("b", 4.0)
+    assert not bans.holds("b", 11.0)  # its ban ended
+    assert len(bans) == 2
