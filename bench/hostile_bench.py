@@ -154,7 +154,7 @@ async def _server_main(
     conn: Any,
     switch_interval: float | None,
     protocol: str,
-    accept_batch: int | None,
+    serve_options: dict[str, Any],
     handler_delay: float,
 ) -> None:
     context = tkp.PeerContext(offload_switch_interval=switch_interval)
@@ -229,7 +229,7 @@ async def _server_main(
                 tkp.serve_tcp_peers,
                 host="127.0.0.1",
                 context=context,
-                accept_batch=1 if accept_batch is None else accept_batch,
+                **serve_options,
             ),
             handler,
             0,
@@ -245,13 +245,13 @@ def _server_process(
     gc_threshold2: int | None,
     switch_interval: float | None,
     protocol: str,
-    accept_batch: int | None,
+    serve_options: dict[str, Any],
     handler_delay: float,
 ) -> None:
     if gc_threshold2 is not None:
         # An application setting: full collections walk every object of every peer.
         gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], gc_threshold2)
-    trio.run(_server_main, conn, switch_interval, protocol, accept_batch, handler_delay)
+    trio.run(_server_main, conn, switch_interval, protocol, serve_options, handler_delay)
 
 
 # -- the hostile process ------------------------------------------------------------------------
@@ -1081,12 +1081,16 @@ def run(
     protocol: str = "1",
     accept_batch: int | None = None,
     handler_delay: float = 0.0,
+    ban_duration: float | None = None,
 ) -> list[tuple[str, str, str, str]]:
     ctx = multiprocessing.get_context("spawn")
+    serve_options: dict[str, Any] = {"ban_duration": ban_duration}
+    if accept_batch is not None:
+        serve_options["accept_batch"] = accept_batch
     server_conn, server_end = ctx.Pipe()
     server = ctx.Process(
         target=_server_process,
-        args=(server_end, gc_threshold2, switch_interval, protocol, accept_batch, handler_delay),
+        args=(server_end, gc_threshold2, switch_interval, protocol, serve_options, handler_delay),
         daemon=True,
     )
     server.start()
@@ -1217,6 +1221,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the server's handler waits this long after each message it reads "
         "(an application slower than the attack; default 0)",
     )
+    parser.add_argument(
+        "--ban-duration",
+        type=float,
+        metavar="S",
+        help="the server's serve_tcp_peers(ban_duration=...): addresses whose peers broke "
+        "the protocol are refused on accept (default: none; the attackers share 253 "
+        "addresses, so this stops most of the mix)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.hostile, args.duration = 50, 2.0
@@ -1240,6 +1252,7 @@ def main(argv: list[str] | None = None) -> int:
         args.protocol,
         args.accept_batch,
         args.handler_delay / 1000,
+        args.ban_duration,
     )
     title = f"{HONEST} honest peers beside {args.hostile:,} hostile connections"
     if args.protocol == "modern":
@@ -1250,6 +1263,8 @@ def main(argv: list[str] | None = None) -> int:
         title += f" (accept batch {args.accept_batch})"
     if args.handler_delay:
         title += f" (handler waits {args.handler_delay} ms a message)"
+    if args.ban_duration:
+        title += f" (bans of {args.ban_duration:g} s)"
     if args.switch_interval != 0.5:
         title += f" (switch interval while decoding: {switch and f'{args.switch_interval} ms'})"
     return _print(title, ("", "under attack", "quiet", "target"), rows)
