@@ -191,14 +191,6 @@ class _Bans:
         return len(self._until)
 
 
-def _broke_the_protocol(reason: BaseException | None) -> bool:
-    """Whether a peer closed for ``reason`` broke the protocol (a handshake failure
-    counts when a protocol violation caused it; timeouts and refusals do not)."""
-    return isinstance(reason, RemoteProtocolError) or (
-        reason is not None and isinstance(reason.__cause__, RemoteProtocolError)
-    )
-
-
 def _positive(name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a positive int, got {value!r}")
@@ -243,12 +235,13 @@ async def serve_tcp_peers(
     closed at once.
 
     ``ban_duration`` (``None``, the default: no bans, as kaspad without
-    ``--enablebanning``): once a peer from an address breaks the protocol
-    (its close reason is a :class:`~trio_kaspa_peer.RemoteProtocolError`, or
-    caused by one; timeouts and handshake refusals are not), new connections
-    from that address are closed on accept, before any byte is read or
-    written, for that many seconds (kaspad's ``--banduration``: 24 hours).  At
-    most 10,000 addresses are banned at once; past that, the oldest ban ends.
+    ``--enablebanning``): once a handshaken peer from an address breaks the
+    protocol (its own close reason is a
+    :class:`~trio_kaspa_peer.RemoteProtocolError`; a failed handshake, a
+    timeout, or an error the handler raised is not), new connections from
+    that address are closed on accept, before any byte is read or written,
+    for that many seconds (kaspad's ``--banduration``: 24 hours).  At most
+    10,000 addresses are banned at once; past that, the oldest ban ends.
 
     ``accept_batch``: how many connections may be accepted per pass of the
     scheduler (default 1, as :func:`trio.serve_listeners` does; the listening
@@ -302,7 +295,11 @@ async def serve_tcp_peers(
             logger.debug("inbound peer %s refused: %d peers already", address, live)
             await trio.aclose_forcefully(stream)
             return
-        if bans is not None and bans.holds(remote_host, trio.current_time()):
+        if (
+            bans is not None
+            and remote_host != "<unknown>"
+            and bans.holds(remote_host, trio.current_time())
+        ):
             logger.debug("inbound peer %s refused: its address is banned", address)
             await trio.aclose_forcefully(stream)
             return
@@ -310,20 +307,27 @@ async def serve_tcp_peers(
         key = object()
         scope = trio.CancelScope()
         handshakes.admit(key, remote_host, scope)
-        reason: BaseException | None = None
+        served: Peer | None = None
         try:
             with scope:
                 async with open_peer(stream, config, inbound=True, context=shared) as peer:
+                    served = peer
                     handshakes.done(key)
                     await handler(peer)
-                reason = peer.close_reason
         except Exception as exc:
             _log_failure(address, exc)
-            reason = exc
         finally:
             live -= 1
             handshakes.done(key)
-        if bans is not None and remote_host != "<unknown>" and _broke_the_protocol(reason):
+        # The peer's own close reason decides: not what the handler raised (another
+        # peer's error, the application's), nor a failed handshake (another network,
+        # another protocol: a misconfigured node is no attacker).
+        reason = served.close_reason if served is not None else None
+        if (
+            bans is not None
+            and remote_host != "<unknown>"
+            and isinstance(reason, RemoteProtocolError)
+        ):
             bans.add(remote_host, trio.current_time())
             logger.info(
                 "inbound peers from %s banned for %g s: %s", remote_host, bans.duration, reason

@@ -293,6 +293,49 @@ async def test_ban_duration_refuses_an_address_whose_peer_broke_the_protocol(
     assert banned[0].startswith("inbound peers from 127.0.0.1 banned for 0.5 s: ")
 
 
+async def test_only_a_peers_own_violation_bans_its_address() -> None:
+    """Not a failed handshake (another network's magic: a misconfigured node), nor a
+    handler's error caused by another peer's violation: the address that broke the
+    protocol is banned, not the one whose handler tripped over it."""
+    peers: dict[str, tkp.Peer] = {}
+
+    async def relay(peer: tkp.Peer) -> None:
+        host = peer.address.rsplit(":", 1)[0]
+        peers[host] = peer
+        if host == "127.0.0.1":
+            while "127.0.0.2" not in peers:  # noqa: ASYNC110 - the other peer's arrival
+                await trio.sleep(0.01)
+            await peers["127.0.0.2"].wait_closed()
+            await peers["127.0.0.2"].send(wire.MsgPing(7))  # PeerClosed, caused by its error
+        await peer.wait_closed()
+
+    async with server(relay, ban_duration=60, config=cfg(reject_timeout=0.1)) as port:
+        wrong_net = RawRemote(await trio.open_tcp_stream("127.0.0.1", port), net=0x0BADF00D)
+        await wrong_net.send(version())
+        with trio.fail_after(5):
+            await wrong_net.drain()
+        await wrong_net.stream.aclose()
+        async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as honest:
+            breaker = RawRemote(
+                await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
+            )
+            await breaker.handshake_as_outbound()
+            bad = bytearray(frame(wire.MsgPing(1)))
+            bad[-1] ^= 1
+            await breaker.send_raw(bytes(bad))
+            with trio.fail_after(5):
+                await breaker.drain()
+                await honest.wait_closed()  # its handler raised PeerClosed
+            await breaker.stream.aclose()
+        await trio.sleep(0.05)
+        with trio.fail_after(5):
+            async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as again:
+                assert not again.closed  # 127.0.0.1 is not banned
+        refused = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
+        assert await closed_by_server(refused, 2)  # 127.0.0.2 is
+        await refused.aclose()
+
+
 @pytest.mark.parametrize("bad", [0, -1.0, math.inf, True, "60"])
 async def test_ban_duration_is_checked(bad: object) -> None:
     with pytest.raises(tkp.UsageError, match="ban_duration"):
