@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import math
 import sys
 import threading
 import weakref
@@ -325,6 +326,53 @@ async def test_budget_serves_the_lightest_user_first_then_in_order() -> None:
             await trio.testing.wait_all_tasks_blocked()
         budget.release(100)
     assert order == ["light", "light2", "heavy", "heavier"]
+
+
+async def test_budget_a_request_that_waited_long_goes_before_lighter_newcomers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Light requests keep coming (fresh peers: nothing used yet) and the budget never
+    empties: a heavy peer's request, aged, still goes next once what is in flight is
+    done (by priority alone it waited until the light ones stopped)."""
+    budget = ByteBudget(100)
+    granted: list[str] = []
+
+    async def light(name: str) -> None:
+        await budget.acquire(40, None, -math.inf)
+        granted.append(name)
+        await trio.sleep(1.0)  # received and decoded meanwhile
+        budget.release(40)
+
+    async def heavy() -> None:
+        await budget.acquire(70, None, 1e9)
+        granted.append("heavy")
+        budget.release(70)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(light, "first")
+        nursery.start_soon(light, "second")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(heavy)
+        for n in range(40):
+            await trio.sleep(0.5)
+            nursery.start_soon(light, f"light {n}")
+    assert granted.index("heavy") <= 6, granted
+
+
+def test_usage_keys_compare_alike_whenever_they_were_taken() -> None:
+    """A key taken when a peer arrived compares right with one taken later: usages all
+    halve at the same pace, so log(usage) + decay * when orders them at any time."""
+    from types import SimpleNamespace
+
+    from trio_kaspa_peer._engine._peer import USAGE_HALF_LIFE, Peer
+
+    def key(usage: float, at: float) -> float:
+        return Peer._usage_key(SimpleNamespace(_usage=usage, _usage_at=at))  # type: ignore[arg-type]
+
+    early_heavy = key(40e6, 0.0)  # 10 MB by two half-lives later
+    late_light = key(30e6, 2 * USAGE_HALF_LIFE)
+    assert early_heavy < late_light
+    assert key(0.0, 5.0) == -math.inf < key(1.0, 0.0)
 
 
 async def test_a_peer_sending_one_large_message_goes_before_peers_flooding_them() -> None:

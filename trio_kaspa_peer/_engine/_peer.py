@@ -803,13 +803,23 @@ class Peer(trio.abc.AsyncResource):
             # Waiting on our own limit, not on the remote: the reader is held.
             self._hold(True)
             try:
-                await budget.acquire(nbytes, urgent, self._recent_usage(trio.current_time()))
+                await budget.acquire(nbytes, urgent, self._usage_key())
             finally:
                 self._hold(False)
         self._reserved = nbytes
 
     def _recent_usage(self, now: float) -> float:
-        return self._usage * math.exp((self._usage_at - now) * _DECAY)
+        if not self._usage:
+            return 0.0
+        return self._usage * math.exp(min(0.0, self._usage_at - now) * _DECAY)
+
+    def _usage_key(self) -> float:
+        """Our place in the budget's line: peers compare by the bytes they had decoded
+        lately, and since all of them decay alike, ``log(usage) + decay * when`` orders
+        them the same at any time (a key taken earlier compares right with a later one)."""
+        if not self._usage:
+            return -math.inf
+        return math.log(self._usage) + _DECAY * self._usage_at
 
     def _charge(self, nbytes: int) -> None:
         """Count a large message decoded for us: its size (inflated)."""

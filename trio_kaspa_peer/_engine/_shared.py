@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import trio
 
@@ -35,9 +35,13 @@ BULK_READ = 8192
 """How much a peer reads at a time while peers with a backlog wait for their turn."""
 
 
-_Waiter = tuple[float, int, int, trio.Event, Callable[[], bool] | None]
+_Waiter = tuple[float, int, int, trio.Event, Callable[[], bool] | None, float]
 """A request in line: its priority, its number in line, its bytes, the event that grants
-it, and what says whether it is urgent."""
+it, what says whether it is urgent, and when it came."""
+
+AGED_AFTER: Final = 2.0
+"""A request that has waited this long (seconds) goes before every younger one, however
+light their peers: the line by priority must not keep a heavy peer waiting for ever."""
 
 
 class ByteBudget:
@@ -57,12 +61,16 @@ class ByteBudget:
     granted when nothing else counts (it could never be otherwise).
 
     Requests that wait are served in order of their ``priority`` (lower
-    first: the engine gives the bytes its peer took lately), then of their
-    coming, so that a peer sending large messages one after another cannot
-    keep one that sends few waiting behind all its own: with 1,000 peers
-    flooding, first come, first served would put a newcomer behind a
-    thousand of them.  A plain request that does not fit keeps the plain ones
-    after it waiting (a large one is not passed by smaller ones for ever).
+    first: the engine gives a key that orders its peers by the bytes they
+    took lately, the same at any time), then of their coming, so that a peer
+    sending large messages one after another cannot keep one that sends few
+    waiting behind all its own: with 1,000 peers flooding, first come, first
+    served would put a newcomer behind a thousand of them.  A plain request
+    that does not fit keeps the plain ones after it waiting.  A request that
+    has waited :data:`AGED_AFTER` seconds goes first, in order of coming,
+    and while one does not fit for what is being received and decoded,
+    nobody goes: it is next as soon as that is done (a large request is not
+    passed by smaller, lighter ones for ever).
     """
 
     __slots__ = ("_count", "_waiters", "held", "total", "used")
@@ -93,7 +101,7 @@ class ByteBudget:
             await trio.lowlevel.checkpoint()
             return
         self._count += 1
-        entry = (priority, self._count, nbytes, trio.Event(), urgent)
+        entry = (priority, self._count, nbytes, trio.Event(), urgent, trio.current_time())
         bisect.insort(self._waiters, entry)
         self._grant()
         try:
@@ -134,13 +142,17 @@ class ByteBudget:
         used = self.used
         if used and used + min(entry[2] for entry in waiters) > self.total:
             return  # nothing fits, urgent or not: ask nobody
+        old = trio.current_time() - AGED_AFTER
+        aged = sorted((e for e in waiters if e[5] <= old), key=lambda e: e[1])
         plain_blocked = False  # a plain request waits: the plain ones after it wait too
-        for entry in list(waiters):
-            _, _, nbytes, event, urgent = entry
+        for entry in [*aged, *(e for e in waiters if e[5] > old)]:
+            _, _, nbytes, event, urgent, came = entry
             if urgent is not None and urgent():
                 if not self._fits(nbytes, urgent):
                     return  # the urgent ones after it, and the plain ones, wait too
             elif plain_blocked or not self._fits(nbytes, None):
+                if came <= old and self.used and self.used + nbytes > self.total:
+                    return  # aged, and what is in flight is in its way: it goes next
                 plain_blocked = True
                 continue
             waiters.remove(entry)
