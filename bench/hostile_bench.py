@@ -1202,8 +1202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--accept-batch",
         type=int,
-        help="the server's serve_tcp_peers(accept_batch=...): connections accepted per pass "
-        "of its scheduler (default: the library's, 1)",
+        help="the server's serve_tcp_peers(accept_batch=...): connections of its accept "
+        "line served per pass of its scheduler (default: the library's, 1)",
     )
     parser.add_argument(
         "--switch-interval",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import errno
 import logging
 import math
 import os
@@ -13,17 +13,23 @@ from typing import Any, Final, NoReturn
 
 import trio
 
+from ._admission import AcceptLine, Standing
 from ._config import PeerConfig
 from ._engine import Peer, check_config
 from ._errors import (
     ConnectError,
     HandshakeError,
+    IdleTimeout,
     KaspaPeerError,
     ListenError,
     LocalProtocolError,
+    MessageTimeout,
     PeerClosed,
+    PingTimeout,
     RemoteProtocolError,
+    StallError,
     UsageError,
+    WriteTimeout,
 )
 from ._protocols import open_peer
 from ._sansio import PeerContext
@@ -111,6 +117,50 @@ def _log_failure(address: str, exc: BaseException) -> None:
         logger.info("inbound peer %s failed: %s", address, exc)
     else:
         logger.error("inbound peer %s: the handler raised", address, exc_info=exc)
+
+
+ACCEPTS_PER_PASS: Final = 64
+"""The most connections ``serve_tcp_peers`` takes from the kernel per listening socket
+and pass of the scheduler."""
+
+_CAPACITY_ERRNOS: Final = frozenset(
+    getattr(errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")
+    if hasattr(errno, name)
+)
+_CAPACITY_WAIT: Final = 0.1
+# A connection that was gone before it was accepted, or refused by a firewall: the next.
+_IGNORED_ACCEPT_ERRNOS: Final = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EPERM",
+        "ECONNABORTED",
+        "EPROTO",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "EOPNOTSUPP",
+        "ENETUNREACH",
+        "ENOSR",
+        "ESOCKTNOSUPPORT",
+        "EPROTONOSUPPORT",
+        "ETIMEDOUT",
+        "ECONNRESET",
+    )
+    if hasattr(errno, name)
+)
+# Close reasons that count against an address's standing (besides a failed handshake):
+# the remote broke a rule, or stopped doing its part.
+_REMOTE_FAULTS: Final = (
+    RemoteProtocolError,
+    IdleTimeout,
+    MessageTimeout,
+    PingTimeout,
+    StallError,
+    WriteTimeout,
+)
 
 
 class _Handshakes:
@@ -209,6 +259,7 @@ async def serve_tcp_peers(
     max_handshakes_per_address: int = 64,
     max_peers: int | None = None,
     accept_batch: int = 1,
+    max_waiting: int = 256,
     ban_duration: float | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -243,14 +294,18 @@ async def serve_tcp_peers(
     for that many seconds (kaspad's ``--banduration``: 24 hours).  At most
     10,000 addresses are banned at once; past that, the oldest ban ends.
 
-    ``accept_batch``: how many connections may be accepted per pass of the
-    scheduler (default 1, as :func:`trio.serve_listeners` does; the listening
-    socket is then served through as many descriptors).  A server busy with
-    many peers takes a new connection only every few milliseconds, and under
-    a flood of connections an honest one waits in the kernel's queue behind
-    the attackers'; more at a time, it waits less, and the peers already in
-    pay for the connections taken in sooner (:doc:`security` has the
-    figures).
+    Accepting: every connection the kernel holds is taken at once (up to
+    64 per listening socket and pass of the scheduler), and ``accept_batch``
+    of them (1) start being served per pass; the rest wait in a line of at
+    most ``max_waiting`` (256).  The line serves first the connections from
+    addresses whose recent connections went well: a connection that failed
+    its handshake, or whose peer broke the protocol or timed out, counts
+    against its address (the count halves every minute).  So under a flood
+    of attackers that reconnect as soon as they are closed, an honest peer
+    waits behind few of them, not behind the kernel's whole queue.  Over
+    ``max_waiting``, the newest connection of the worst-placed address is
+    closed unserved.  A larger ``accept_batch`` serves the line sooner, and
+    the peers already in pay for it (:doc:`security` has the figures).
     """
     check_config(config)
     if not callable(handler):
@@ -266,6 +321,7 @@ async def serve_tcp_peers(
     if max_peers is not None:
         _positive("max_peers", max_peers)
     batch = _positive("accept_batch", accept_batch)
+    waiting_limit = _positive("max_waiting", max_waiting)
     bans: _Bans | None = None
     if ban_duration is not None:
         if (
@@ -284,23 +340,36 @@ async def serve_tcp_peers(
     except OSError as exc:
         raise ListenError(f"could not listen on {host or '*'}:{port}: {exc}") from exc
 
-    async def handle(stream: trio.SocketStream) -> None:
+    line: AcceptLine[tuple[trio.SocketStream, str, str]] = AcceptLine(waiting_limit)
+    standing = Standing()
+    waiting = trio.lowlevel.ParkingLot()
+
+    def take(stream: trio.SocketStream, name: object) -> None:
+        """Put a connection just accepted in line, or close it unserved."""
+        host, address = _names(name)
+        now = trio.current_time()
+        if bans is not None and host != "<unknown>" and bans.holds(host, now):
+            logger.debug("inbound peer %s refused: its address is banned", address)
+            stream.socket.close()
+            return
+        room = None if max_peers is None else max_peers - live
+        for gone, _, gone_address in line.push(
+            (stream, host, address), standing.rank(host, now), room
+        ):
+            logger.debug(
+                "inbound peer %s closed unserved: %d waiting to be served, %d peers",
+                gone_address,
+                len(line),
+                live,
+            )
+            gone.socket.close()
+        if line:
+            waiting.unpark()
+
+    async def handle(stream: trio.SocketStream, remote_host: str, address: str) -> None:
         nonlocal live
-        try:
-            name = stream.socket.getpeername()
-            remote_host, address = str(name[0]), "{}:{}".format(*name[:2])
-        except (OSError, IndexError):
-            remote_host = address = "<unknown>"
         if max_peers is not None and live >= max_peers:
             logger.debug("inbound peer %s refused: %d peers already", address, live)
-            await trio.aclose_forcefully(stream)
-            return
-        if (
-            bans is not None
-            and remote_host != "<unknown>"
-            and bans.holds(remote_host, trio.current_time())
-        ):
-            logger.debug("inbound peer %s refused: its address is banned", address)
             await trio.aclose_forcefully(stream)
             return
         live += 1
@@ -323,37 +392,102 @@ async def serve_tcp_peers(
         # peer's error, the application's), nor a failed handshake (another network,
         # another protocol: a misconfigured node is no attacker).
         reason = served.close_reason if served is not None else None
-        if (
-            bans is not None
-            and remote_host != "<unknown>"
-            and isinstance(reason, RemoteProtocolError)
-        ):
+        if remote_host == "<unknown>":
+            return
+        if served is None or isinstance(reason, _REMOTE_FAULTS):
+            standing.failed(remote_host, trio.current_time())
+        if bans is not None and isinstance(reason, RemoteProtocolError):
             bans.add(remote_host, trio.current_time())
             logger.info(
                 "inbound peers from %s banned for %g s: %s", remote_host, bans.duration, reason
             )
 
-    # trio accepts one connection per task and pass of the scheduler, and lets one task
-    # wait on a socket: each listening socket is served through ``batch`` descriptors
-    # of its own (dup), each accepting.
-    serving = list(listeners)
+    async def admit(nursery: trio.Nursery) -> None:
+        """Serve ``batch`` connections of the line per pass of the scheduler."""
+        while True:
+            if not line:
+                await waiting.park()
+            for _ in range(batch):
+                entry = line.pop()
+                if entry is None:
+                    break
+                nursery.start_soon(handle, *entry)
+            await trio.lowlevel.checkpoint()
+
+    async def drain(listener: trio.SocketListener) -> None:
+        """Take every connection the kernel holds for ``listener`` into the line."""
+        try:
+            listening = _nonblocking_copy(listener)
+        except OSError as exc:
+            # Out of descriptors, say: take one connection per pass, through trio.
+            logger.debug("accepting one connection per pass: %s", exc)
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    await _out_of_capacity(listener, exc)
+                    continue
+                take(stream, _peername(stream))
+        with listening:
+            while True:
+                await trio.lowlevel.wait_readable(listening)
+                for _ in range(ACCEPTS_PER_PASS):
+                    try:
+                        sock, name = listening.accept()
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        if exc.errno in _IGNORED_ACCEPT_ERRNOS:
+                            continue
+                        await _out_of_capacity(listener, exc)
+                        break
+                    take(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), name)
+
     try:
-        serving.extend(_duplicate(one) for one in listeners for _ in range(batch - 1))
-    except OSError as exc:
-        # Out of descriptors, or a platform whose sockets are no descriptors (Windows):
-        # serve with what there is.
-        logger.debug("accepting through %d descriptors, not more: %s", len(serving), exc)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(
-            functools.partial(
-                trio.serve_listeners, handle, serving, handler_nursery=handler_nursery
-            )
-        )
-        task_status.started(listeners)
-    raise AssertionError("serve_listeners returned")  # pragma: no cover
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(admit, handler_nursery or nursery)
+            for listener in listeners:
+                nursery.start_soon(drain, listener)
+            task_status.started(listeners)
+    finally:
+        for stream, _, _ in line.clear():
+            stream.socket.close()
+        for listener in listeners:
+            listener.socket.close()
+    raise AssertionError("the accepting tasks returned")  # pragma: no cover
 
 
-def _duplicate(listener: trio.SocketListener) -> trio.SocketListener:
-    """A listener on another descriptor of the same listening socket."""
-    sock = socket.socket(fileno=os.dup(listener.socket.fileno()))
-    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+async def _out_of_capacity(listener: trio.SocketListener, exc: OSError) -> None:
+    """Out of descriptors or memory: wait a moment and accept again, as
+    :func:`trio.serve_listeners` does; any other failure is raised."""
+    if exc.errno not in _CAPACITY_ERRNOS:
+        raise exc
+    logger.error(
+        "accepting on %s: %s; accepting again in %g s",
+        listener.socket.getsockname(),
+        os.strerror(exc.errno or 0),
+        _CAPACITY_WAIT,
+    )
+    await trio.sleep(_CAPACITY_WAIT)
+
+
+def _names(name: object) -> tuple[str, str]:
+    """The host, and ``host:port``, of a remote socket address."""
+    if isinstance(name, tuple) and len(name) >= 2:
+        return str(name[0]), "{}:{}".format(*name[:2])
+    return "<unknown>", "<unknown>"
+
+
+def _peername(stream: trio.SocketStream) -> object:
+    try:
+        return stream.socket.getpeername()
+    except OSError:
+        return None
+
+
+def _nonblocking_copy(listener: trio.SocketListener) -> socket.socket:
+    """A standard socket on another descriptor of ``listener``'s listening socket, to
+    accept from without a pass of the scheduler for each connection."""
+    sock = socket.socket(fileno=listener.socket.dup().detach())
+    sock.setblocking(False)
+    return sock

@@ -46,6 +46,7 @@ SANS_IO = [
     PACKAGE / "_config.py",
     PACKAGE / "_errors.py",
     PACKAGE / "banscores.py",
+    PACKAGE / "_admission.py",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -16,6 +17,7 @@ import trio
 from _raw import RawRemote, cfg, frame, version
 
 import trio_kaspa_peer as tkp
+import trio_kaspa_peer._tcp as tcp_module
 from trio_kaspa_peer import wire
 
 
@@ -198,10 +200,10 @@ def _open_fds() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-async def test_accept_batch_accepts_from_several_descriptors_and_closes_them() -> None:
-    """With accept_batch=N the listening socket is served through N descriptors; the
-    caller sees only its own listeners, every connection is served, and leaving closes
-    every descriptor."""
+async def test_every_connection_is_served_and_leaving_closes_every_descriptor() -> None:
+    """The server accepts through one descriptor of its own beside each listener; the
+    caller sees only its listeners, every connection of a burst is served, and leaving
+    closes every descriptor, those of connections still waiting in line too."""
     before = _open_fds()
     got: list[tkp.Peer] = []
 
@@ -217,13 +219,21 @@ async def test_accept_batch_accepts_from_several_descriptors_and_closes_them() -
             cfg(),
         )
         assert len(listeners) == 1
-        assert _open_fds() == before + 4
+        await trio.sleep(0.05)
+        assert _open_fds() == before + 2
         port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as clients:
             for _ in range(12):
                 clients.start_soon(_handshake_then_leave, port)
+        # A burst left waiting: connected in the kernel, then the server is cancelled.
+        burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+        await trio.lowlevel.checkpoint()
         nursery.cancel_scope.cancel()
     assert len(got) == 12
+    for sock in burst:
+        sock.settimeout(2)
+        assert sock.recv(1) == b""  # closed by the server
+        sock.close()
     await trio.sleep(0.05)
     assert _open_fds() == before
 
@@ -233,25 +243,127 @@ async def _handshake_then_leave(port: int) -> None:
         pass
 
 
-async def test_accept_batch_is_checked() -> None:
-    with pytest.raises(tkp.UsageError, match="accept_batch"):
-        await tkp.serve_tcp_peers(idle, 0, cfg(), host="127.0.0.1", accept_batch=0)
+@pytest.mark.parametrize("name", ["accept_batch", "max_waiting"])
+async def test_accept_limits_are_checked(name: str) -> None:
+    limits: dict[str, Any] = {name: 0}
+    with pytest.raises(tkp.UsageError, match=name):
+        await tkp.serve_tcp_peers(idle, 0, cfg(), host="127.0.0.1", **limits)
 
 
-async def test_accept_batch_serves_on_when_no_descriptor_can_be_made(
+async def test_serves_on_when_no_descriptor_can_be_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Out of descriptors (or sockets that are none, on Windows): one is enough."""
+    """Out of descriptors (or sockets that are none): trio's accept, one per pass."""
 
-    def no_dup(fd: int) -> int:
+    def no_copy(listener: trio.SocketListener) -> socket.socket:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(os, "dup", no_dup)
+    monkeypatch.setattr(tcp_module, "_nonblocking_copy", no_copy)
     async with (
-        server(idle, accept_batch=4) as port,
+        server(idle) as port,
         tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer,
     ):
         assert not peer.closed
+
+
+def _flaky_copy(*errnos: int) -> Callable[[trio.SocketListener], socket.socket]:
+    """A ``_nonblocking_copy`` whose accept fails with ``errnos`` first, in turn."""
+    pending = list(errnos)
+
+    class Flaky(socket.socket):
+        def accept(self) -> tuple[socket.socket, Any]:
+            if pending:
+                code = pending.pop(0)
+                raise OSError(code, os.strerror(code))
+            return super().accept()
+
+    def copy(listener: trio.SocketListener) -> socket.socket:
+        sock = Flaky(fileno=listener.socket.dup().detach())
+        sock.setblocking(False)
+        return sock
+
+    return copy
+
+
+async def test_accept_failures_are_skipped_or_waited_out(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection gone before it was taken is skipped; out of descriptors, the server
+    logs it and takes again a moment later, as trio's own serve_listeners does."""
+    caplog.set_level(logging.INFO, logger="trio_kaspa_peer.net")
+    monkeypatch.setattr(
+        tcp_module, "_nonblocking_copy", _flaky_copy(errno.ECONNABORTED, errno.EMFILE)
+    )
+    async with server(idle) as port:
+        with trio.fail_after(5):
+            async with tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer:
+                assert not peer.closed
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert os.strerror(errno.EMFILE) in record.getMessage()
+    assert "accepting again in 0.1 s" in record.getMessage()
+
+
+async def test_any_other_accept_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tcp_module, "_nonblocking_copy", _flaky_copy(errno.EINVAL))
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(OSError, match="Invalid argument"), flatten_subgroups=True
+    ):
+        async with server(idle) as port:
+            socket.create_connection(("127.0.0.1", port)).close()
+            await trio.sleep(5)
+
+
+async def _fail_a_handshake(port: int, source: str) -> None:
+    """A connection from ``source`` that fails its handshake (another network's magic)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+    await stream.send_all(frame(version(), net=0x12345678))
+    with trio.fail_after(5):
+        assert await closed_by_server(stream, 5)
+    await stream.aclose()
+
+
+def _burst(port: int, source: str, count: int) -> list[socket.socket]:
+    """``count`` connections from ``source``, made without a pass of the scheduler: the
+    server finds them all in the kernel's queue at once."""
+    return [
+        socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+        for _ in range(count)
+    ]
+
+
+async def test_a_full_line_closes_the_worst_placed_connection_not_the_honest_one() -> None:
+    """Ten connections from an address whose connections failed, then an honest one, all
+    in the kernel's queue at once, with room for three in line: the honest one is served
+    and the newest of the others are closed unserved.  With the kernel's first-come
+    order (or no standing) the honest one, the newest, would be the one closed."""
+    async with server(idle, max_waiting=3, config=cfg(handshake_timeout=60)) as port:
+        for _ in range(2):
+            await _fail_a_handshake(port, "127.0.0.2")
+        await trio.sleep(0.05)  # the server counts the failures as its handlers end
+        flood = _burst(port, "127.0.0.2", 10)
+        (honest,) = _burst(port, "127.0.0.1", 1)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
+        with trio.fail_after(5):
+            await RawRemote(stream).handshake_as_outbound()
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
+        closed = await which_closed(streams, 0.3)
+        assert closed == [False, False] + [True] * 8
+        for one in [stream, *streams]:
+            await one.aclose()
+
+
+async def test_with_no_failures_the_line_is_first_come() -> None:
+    """Same burst from addresses with a clean record: first come, first served, and over
+    the bound the newest is closed, as the kernel's own queue would."""
+    async with server(idle, max_waiting=3, config=cfg(handshake_timeout=60)) as port:
+        flood = _burst(port, "127.0.0.2", 10)
+        (late,) = _burst(port, "127.0.0.1", 1)
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
+        late_stream = trio.SocketStream(trio.socket.from_stdlib_socket(late))
+        closed = await which_closed([*streams, late_stream], 0.3)
+        assert closed == [False] * 3 + [True] * 8
+        for one in [*streams, late_stream]:
+            await one.aclose()
 
 
 async def test_ban_duration_refuses_an_address_whose_peer_broke_the_protocol(

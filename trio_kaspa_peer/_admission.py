@@ -1,0 +1,116 @@
+"""Which accepted connection a server serves next: sans-IO (no Trio, no sockets, no clock).
+
+A server takes every connection the kernel has for it at once, but starts serving only a
+few per pass of its scheduler; the others wait in an :class:`AcceptLine`.  The line is
+ordered by the :class:`Standing` of each connection's address: connections from addresses
+whose recent connections failed wait behind the others, so a flood of attackers that
+reconnect as soon as they are closed does not keep a new honest peer waiting behind all
+of them, as the kernel's first-come queue did.  The line is bounded; over its bound, the
+newest connection of the worst rank is closed unserved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Final, Generic, TypeVar
+
+__all__ = ["RANKS", "STANDING_HALF_LIFE", "STANDING_LIMIT", "AcceptLine", "Standing"]
+
+T = TypeVar("T")
+
+RANKS: Final = 16
+"""Ranks 0 (an address with no recent failure) to 15; rank ``r`` >= 1 holds addresses
+with about ``2 ** (r - 1)`` to ``2 ** r`` recent failures (rounded)."""
+
+STANDING_HALF_LIFE: Final = 60.0
+"""Seconds after which an address's count of failed connections has halved."""
+
+STANDING_LIMIT: Final = 10_000
+"""The most addresses a :class:`Standing` remembers; past it, the one that failed least
+recently is forgotten (a remote with many addresses cannot grow it without bound)."""
+
+
+class Standing:
+    """How many of each address's recent connections failed, halving every ``half_life``
+    seconds; :meth:`rank` turns that into a place in an :class:`AcceptLine`."""
+
+    __slots__ = ("_failed", "half_life", "limit")
+
+    def __init__(self, half_life: float = STANDING_HALF_LIFE, limit: int = STANDING_LIMIT) -> None:
+        self.half_life = half_life
+        self.limit = limit
+        # host -> (count, when it was counted); insertion order: the least recent first.
+        self._failed: dict[str, tuple[float, float]] = {}
+
+    def _count(self, host: str, now: float) -> float:
+        entry = self._failed.get(host)
+        if entry is None:
+            return 0.0
+        count, at = entry
+        return count * math.exp2(-max(0.0, now - at) / self.half_life)
+
+    def failed(self, host: str, now: float) -> None:
+        """Count one failed connection from ``host`` at ``now``."""
+        count = self._count(host, now) + 1.0
+        if self._failed.pop(host, None) is None and len(self._failed) >= self.limit:
+            del self._failed[next(iter(self._failed))]
+        self._failed[host] = (count, now)
+
+    def rank(self, host: str, now: float) -> int:
+        """0 for an address with less than half a recent failure, up to ``RANKS - 1``."""
+        return min(RANKS - 1, int(self._count(host, now) + 0.5).bit_length())
+
+    def __len__(self) -> int:
+        return len(self._failed)
+
+
+class AcceptLine(Generic[T]):
+    """Accepted connections waiting to be served: the lowest rank first, first come first
+    within a rank, at most ``limit`` of them."""
+
+    __slots__ = ("_count", "_ranks", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._ranks: tuple[deque[T], ...] = tuple(deque() for _ in range(RANKS))
+        self._count = 0
+
+    def push(self, item: T, rank: int, room: int | None = None) -> list[T]:
+        """Put ``item`` in line at ``rank``; return what must be closed unserved (empty,
+        but for the newest of the worst rank while the line holds more than ``limit``, or
+        than ``room`` when given: then it may be ``item`` itself)."""
+        self._ranks[min(max(rank, 0), RANKS - 1)].append(item)
+        self._count += 1
+        bound = self.limit if room is None else min(self.limit, max(room, 0))
+        out: list[T] = []
+        while self._count > bound:
+            out.append(self._pop_worst())
+        return out
+
+    def _pop_worst(self) -> T:
+        for queue in reversed(self._ranks):
+            if queue:
+                self._count -= 1
+                return queue.pop()
+        raise AssertionError("count out of step")  # pragma: no cover
+
+    def pop(self) -> T | None:
+        """The next connection to serve, or ``None`` when none waits."""
+        if self._count:
+            for queue in self._ranks:
+                if queue:
+                    self._count -= 1
+                    return queue.popleft()
+        return None
+
+    def clear(self) -> list[T]:
+        """Take every waiting connection out of the line."""
+        out = [item for queue in self._ranks for item in queue]
+        for queue in self._ranks:
+            queue.clear()
+        self._count = 0
+        return out
+
+    def __len__(self) -> int:
+        return self._count
