@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_kaspa_peer._admission import RANKS, AcceptLine, Standing
@@ -101,6 +101,7 @@ def test_clear_takes_everything() -> None:
     assert line.pop() is None
 
 
+@settings(deadline=None)
 @given(
     st.integers(1, 8),
     st.lists(st.tuples(st.booleans(), st.integers(0, RANKS - 1)), max_size=60),

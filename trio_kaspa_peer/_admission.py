@@ -95,6 +95,13 @@ class AcceptLine(Generic[T]):
                 return queue.pop()
         raise AssertionError("count out of step")  # pragma: no cover
 
+    def has_room_for(self, rank: int) -> bool:
+        """Whether a connection of ``rank`` would be kept: the line has room, or holds
+        one placed worse."""
+        if self._count < self.limit:
+            return True
+        return any(self._ranks[worse] for worse in range(max(rank, 0) + 1, RANKS))
+
     def pop(self) -> T | None:
         """The next connection to serve, or ``None`` when none waits."""
         if self._count:

@@ -168,20 +168,24 @@ class _Handshakes:
     on them: over a limit, the oldest handshake (of the same address, or of all) is dropped
     to make room.  An honest handshake takes milliseconds; what lingers is the slow one."""
 
-    __slots__ = ("_by_host", "_pending", "limit", "per_address")
+    __slots__ = ("_by_host", "_pending", "_spared", "limit", "per_address")
 
     def __init__(self, limit: int, per_address: int) -> None:
         self.limit = limit
         self.per_address = per_address
         self._pending: dict[object, tuple[str, trio.CancelScope]] = {}  # insertion order
         self._by_host: dict[str, int] = {}
+        # Handshakes dropped for the limit on all: other addresses' crowd, not their fault.
+        self._spared: set[object] = set()
 
     def admit(self, key: object, host: str, scope: trio.CancelScope) -> None:
         if self._by_host.get(host, 0) >= self.per_address:
             oldest = next(k for k, (h, _) in self._pending.items() if h == host)
             self._evict(oldest, f"{self.per_address} handshakes from its address (the limit)")
         if len(self._pending) >= self.limit:
-            self._evict(next(iter(self._pending)), f"{self.limit} handshakes (the limit)")
+            oldest = next(iter(self._pending))
+            self._spared.add(oldest)
+            self._evict(oldest, f"{self.limit} handshakes (the limit)")
         self._pending[key] = (host, scope)
         self._by_host[host] = self._by_host.get(host, 0) + 1
 
@@ -201,6 +205,14 @@ class _Handshakes:
                 self._by_host[host] = left
             else:
                 del self._by_host[host]
+
+    def spared(self, key: object) -> bool:
+        """Whether ``key``'s handshake was dropped for the limit on all handshakes (which
+        other addresses filled); ``key`` is forgotten."""
+        if key in self._spared:
+            self._spared.discard(key)
+            return True
+        return False
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -282,8 +294,9 @@ async def serve_tcp_peers(
     ``max_handshakes_per_address`` of them from one address (64); a new
     connection over either limit drops the oldest handshake in its way (of
     its own address first).  ``max_peers`` (``None``: no limit) bounds every
-    accepted connection, handshaken or not; over it, a new connection is
-    closed at once.
+    accepted connection, handshaken or not, with those waiting to be served;
+    over it, the worst-placed waiting connection (the new one, unless it
+    outranks one) is closed as it is taken.
 
     ``ban_duration`` (``None``, the default: no bans, as kaspad without
     ``--enablebanning``): once a handshaken peer from an address breaks the
@@ -294,18 +307,25 @@ async def serve_tcp_peers(
     for that many seconds (kaspad's ``--banduration``: 24 hours).  At most
     10,000 addresses are banned at once; past that, the oldest ban ends.
 
-    Accepting: every connection the kernel holds is taken at once (up to
-    64 per listening socket and pass of the scheduler), and ``accept_batch``
-    of them (1) start being served per pass; the rest wait in a line of at
-    most ``max_waiting`` (256).  The line serves first the connections from
-    addresses whose recent connections went well: a connection that failed
-    its handshake, or whose peer broke the protocol or timed out, counts
-    against its address (the count halves every minute).  So under a flood
-    of attackers that reconnect as soon as they are closed, an honest peer
-    waits behind few of them, not behind the kernel's whole queue.  Over
-    ``max_waiting``, the newest connection of the worst-placed address is
-    closed unserved.  A larger ``accept_batch`` serves the line sooner, and
-    the peers already in pay for it (:doc:`security` has the figures).
+    Accepting: the connections the kernel holds are taken at once (up to 64
+    per listening socket and pass of the scheduler) into a line of at most
+    ``max_waiting`` (256), and ``accept_batch`` of them (1) start being
+    served per pass.  The line serves first the connections from addresses
+    whose recent connections went well: a connection that failed its
+    handshake (not one dropped because other addresses filled
+    ``max_handshakes``), or whose peer broke the protocol or timed out,
+    counts against its address (the count halves every minute); first come,
+    first served within a rank.  So under a flood of attackers that
+    reconnect as soon as they are closed, an honest peer waits behind few of
+    them, not behind the kernel's whole first-come queue.  When the line is
+    full, a new connection that outranks one waiting takes its place (the
+    newest of the worst-placed is closed unserved); one that does not is
+    closed unserved; and while it is full of connections from addresses
+    with a clean record, new connections wait in the kernel's queue.  The
+    line ranks and never refuses a clean address: attackers with a fresh
+    address each time, or that leave cleanly, rank as honest peers do.  A
+    larger ``accept_batch`` serves the line sooner, and the peers already in
+    pay for it (:doc:`security` has the figures).
     """
     check_config(config)
     if not callable(handler):
@@ -342,7 +362,8 @@ async def serve_tcp_peers(
 
     line: AcceptLine[tuple[trio.SocketStream, str, str]] = AcceptLine(waiting_limit)
     standing = Standing()
-    waiting = trio.lowlevel.ParkingLot()
+    waiting = trio.lowlevel.ParkingLot()  # admit, while the line is empty
+    roomy = trio.lowlevel.ParkingLot()  # drain, while it is full of clean connections
 
     def take(stream: trio.SocketStream, name: object) -> None:
         """Put a connection just accepted in line, or close it unserved."""
@@ -388,14 +409,17 @@ async def serve_tcp_peers(
         finally:
             live -= 1
             handshakes.done(key)
-        # The peer's own close reason decides: not what the handler raised (another
-        # peer's error, the application's), nor a failed handshake (another network,
-        # another protocol: a misconfigured node is no attacker).
+            spared = handshakes.spared(key)
         reason = served.close_reason if served is not None else None
         if remote_host == "<unknown>":
             return
-        if served is None or isinstance(reason, _REMOTE_FAULTS):
+        # The address's standing: a failed handshake (not one dropped because other
+        # addresses filled the handshakes), or a peer closed for its remote's fault.
+        if (served is None and not spared) or isinstance(reason, _REMOTE_FAULTS):
             standing.failed(remote_host, trio.current_time())
+        # A ban: the peer's own close reason decides, not what the handler raised
+        # (another peer's error, the application's), nor a failed handshake (another
+        # network, another protocol: a misconfigured node is no attacker).
         if bans is not None and isinstance(reason, RemoteProtocolError):
             bans.add(remote_host, trio.current_time())
             logger.info(
@@ -411,60 +435,91 @@ async def serve_tcp_peers(
                 entry = line.pop()
                 if entry is None:
                     break
-                nursery.start_soon(handle, *entry)
+                try:
+                    nursery.start_soon(handle, *entry)
+                except BaseException:
+                    entry[0].socket.close()  # a handler nursery that is closed
+                    raise
+            roomy.unpark_all()
             await trio.lowlevel.checkpoint()
 
-    async def drain(listener: trio.SocketListener) -> None:
-        """Take every connection the kernel holds for ``listener`` into the line."""
-        try:
-            listening = _nonblocking_copy(listener)
-        except OSError as exc:
-            # Out of descriptors, say: take one connection per pass, through trio.
-            logger.debug("accepting one connection per pass: %s", exc)
-            while True:
+    async def drain(listener: trio.SocketListener, copy: socket.socket | None) -> None:
+        """Take the connections the kernel holds for ``listener`` into the line, all at
+        once; while the line is full of connections with a clean record, the kernel keeps
+        the rest, first come, first served."""
+        where = _where(listener)
+        while True:
+            while not line.has_room_for(0):
+                await roomy.park()
+            if copy is None:  # no descriptor to spare: one connection a pass, through trio
                 try:
                     stream = await listener.accept()
                 except OSError as exc:
-                    await _out_of_capacity(listener, exc)
+                    await _out_of_capacity(where, exc)
                     continue
                 take(stream, _peername(stream))
-        with listening:
-            while True:
-                await trio.lowlevel.wait_readable(listening)
-                for _ in range(ACCEPTS_PER_PASS):
-                    try:
-                        sock, name = listening.accept()
-                    except BlockingIOError:
-                        break
-                    except OSError as exc:
-                        if exc.errno in _IGNORED_ACCEPT_ERRNOS:
-                            continue
-                        await _out_of_capacity(listener, exc)
-                        break
-                    take(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), name)
+                continue
+            if listener.socket.fileno() == -1:
+                raise trio.ClosedResourceError(f"the listener on {where} was closed")
+            # Wait on the caller's descriptor (the same socket as the copy's): closing the
+            # listener ends the wait, as it ends trio's own accept.
+            await trio.lowlevel.wait_readable(listener.socket)
+            for _ in range(ACCEPTS_PER_PASS):
+                if not line.has_room_for(0):
+                    break
+                try:
+                    sock, name = copy.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno in _IGNORED_ACCEPT_ERRNOS:
+                        continue
+                    await _out_of_capacity(where, exc)
+                    break
+                take(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), name)
 
+    # A copy of each listening socket to accept from without a pass of the scheduler
+    # for each connection (none when out of descriptors: then through trio).
+    copies: list[socket.socket | None] = []
     try:
+        for listener in listeners:
+            try:
+                copies.append(_nonblocking_copy(listener))
+            except OSError as exc:
+                logger.debug("accepting one connection per pass on %s: %s", _where(listener), exc)
+                copies.append(None)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(admit, handler_nursery or nursery)
-            for listener in listeners:
-                nursery.start_soon(drain, listener)
+            nursery.start_soon(admit, handler_nursery if handler_nursery is not None else nursery)
+            for listener, copy in zip(listeners, copies, strict=True):
+                nursery.start_soon(drain, listener, copy)
             task_status.started(listeners)
     finally:
         for stream, _, _ in line.clear():
             stream.socket.close()
+        for copy in copies:
+            if copy is not None:
+                copy.close()
         for listener in listeners:
             listener.socket.close()
     raise AssertionError("the accepting tasks returned")  # pragma: no cover
 
 
-async def _out_of_capacity(listener: trio.SocketListener, exc: OSError) -> None:
+def _where(listener: trio.SocketListener) -> str:
+    """``host:port`` of a listener (its socket may have been closed since)."""
+    try:
+        return "{}:{}".format(*listener.socket.getsockname()[:2])
+    except (OSError, TypeError):
+        return "a closed listener"
+
+
+async def _out_of_capacity(where: str, exc: OSError) -> None:
     """Out of descriptors or memory: wait a moment and accept again, as
     :func:`trio.serve_listeners` does; any other failure is raised."""
     if exc.errno not in _CAPACITY_ERRNOS:
         raise exc
     logger.error(
         "accepting on %s: %s; accepting again in %g s",
-        listener.socket.getsockname(),
+        where,
         os.strerror(exc.errno or 0),
         _CAPACITY_WAIT,
     )
@@ -488,6 +543,15 @@ def _peername(stream: trio.SocketStream) -> object:
 def _nonblocking_copy(listener: trio.SocketListener) -> socket.socket:
     """A standard socket on another descriptor of ``listener``'s listening socket, to
     accept from without a pass of the scheduler for each connection."""
-    sock = socket.socket(fileno=listener.socket.dup().detach())
-    sock.setblocking(False)
+    fd = listener.socket.dup().detach()
+    try:
+        sock = socket.socket(fileno=fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
     return sock

@@ -19,6 +19,7 @@ from _raw import RawRemote, cfg, frame, version
 import trio_kaspa_peer as tkp
 import trio_kaspa_peer._tcp as tcp_module
 from trio_kaspa_peer import wire
+from trio_kaspa_peer._admission import Standing
 
 
 @asynccontextmanager
@@ -352,17 +353,182 @@ async def test_a_full_line_closes_the_worst_placed_connection_not_the_honest_one
             await one.aclose()
 
 
-async def test_with_no_failures_the_line_is_first_come() -> None:
-    """Same burst from addresses with a clean record: first come, first served, and over
-    the bound the newest is closed, as the kernel's own queue would."""
-    async with server(idle, max_waiting=3, config=cfg(handshake_timeout=60)) as port:
+async def test_with_no_failures_nobody_is_turned_away_and_the_line_is_first_come() -> None:
+    """A burst larger than the line, from addresses with a clean record: what the line
+    cannot hold waits in the kernel's queue, not closed, and every connection is served
+    in the order it came.  With three handshake slots (the oldest handshake dropped for a
+    new one), the three that came last are the ones left."""
+    async with server(
+        idle, max_waiting=3, max_handshakes=3, config=cfg(handshake_timeout=60)
+    ) as port:
         flood = _burst(port, "127.0.0.2", 10)
         (late,) = _burst(port, "127.0.0.1", 1)
         streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
         late_stream = trio.SocketStream(trio.socket.from_stdlib_socket(late))
-        closed = await which_closed([*streams, late_stream], 0.3)
-        assert closed == [False] * 3 + [True] * 8
+        closed = await which_closed([*streams, late_stream], 0.5)
+        assert closed == [True] * 8 + [False] * 3
         for one in [*streams, late_stream]:
+            await one.aclose()
+
+
+async def _break_the_protocol(port: int, source: str) -> None:
+    """A peer from ``source`` that handshakes, then sends a frame with a bad checksum."""
+    remote = RawRemote(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
+    await remote.handshake_as_outbound()
+    bad = bytearray(frame(wire.MsgPing(1)))
+    bad[-1] ^= 1
+    await remote.send_raw(bytes(bad))
+    with trio.fail_after(5):
+        await remote.drain()
+    await remote.stream.aclose()
+
+
+async def test_a_handshaken_peers_violation_counts_against_its_address() -> None:
+    """Not only failed handshakes: a peer closed for breaking the protocol places its
+    address behind the others too."""
+    config = cfg(handshake_timeout=60, reject_timeout=0.1)
+    async with server(idle, max_waiting=3, config=config) as port:
+        for _ in range(2):
+            await _break_the_protocol(port, "127.0.0.2")
+        await trio.sleep(0.05)
+        flood = _burst(port, "127.0.0.2", 10)
+        (honest,) = _burst(port, "127.0.0.1", 1)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
+        with trio.fail_after(5):
+            await RawRemote(stream).handshake_as_outbound()
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
+        assert await which_closed(streams, 0.3) == [False, False] + [True] * 8
+        for one in [stream, *streams]:
+            await one.aclose()
+
+
+class _Spy(Standing):
+    """A standing that lists the addresses it is told failed."""
+
+    seen: list[str]
+
+    def failed(self, host: str, now: float) -> None:
+        self.seen.append(host)
+        super().failed(host, now)
+
+
+async def test_a_handshake_dropped_for_others_does_not_count_against_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limit on all handshakes drops the oldest of any address: a slow node pushed
+    out by another address's crowd is not to blame; an address pushed out by its own
+    connections (the limit per address) is."""
+    seen: list[str] = []
+    monkeypatch.setattr(_Spy, "seen", seen, raising=False)
+    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    async with server(
+        idle, max_handshakes=2, max_handshakes_per_address=1, config=cfg(handshake_timeout=60)
+    ) as port:
+        slow = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.3")
+        await trio.sleep(0.05)  # in its handshake
+        crowd = []
+        for source in ("127.0.0.2", "127.0.0.4", "127.0.0.4"):
+            crowd.append(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
+            await trio.sleep(0.05)
+        await trio.sleep(0.1)
+        # 127.0.0.3 went for the limit on all (2), 127.0.0.4's first for its own (1).
+        assert seen == ["127.0.0.4"]
+        for one in [slow, *crowd]:
+            await one.aclose()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_closing_a_returned_listener_ends_serving_and_the_port() -> None:
+    """As with trio.serve_listeners: closing a listener it returned ends the server with
+    ClosedResourceError, and nothing listens on the port any more."""
+    for pause in (0.0, 0.05):  # closed before the server waits for connections, and while
+        with (
+            trio.fail_after(2),
+            pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True),
+        ):
+            async with trio.open_nursery() as nursery:
+                listeners = await nursery.start(
+                    functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), idle, 0, cfg()
+                )
+                port = listeners[0].socket.getsockname()[1]
+                await trio.sleep(pause)
+                await listeners[0].aclose()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+async def test_a_closed_handler_nursery_leaves_no_connection_open() -> None:
+    """A handler nursery that has closed: serve_tcp_peers raises trio's RuntimeError and
+    closes the connection it could not hand over (no ResourceWarning)."""
+    async with trio.open_nursery() as closed:
+        pass
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError), flatten_subgroups=True):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1", handler_nursery=closed),
+                idle,
+                0,
+                cfg(),
+            )
+            port = listeners[0].socket.getsockname()[1]
+            client = socket.create_connection(("127.0.0.1", port))
+            await trio.sleep(1)
+    client.settimeout(2)
+    assert client.recv(1) == b""
+    client.close()
+
+
+class _CountingNursery:
+    """Hands handlers to ``nursery``, counting them."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+        self.started = 0
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        self.started += 1
+        self.nursery.start_soon(fn, *args)
+
+
+@pytest.mark.parametrize(("batch", "most"), [(1, 2), (4, 8)])
+async def test_accept_batch_connections_start_per_pass(batch: int, most: int) -> None:
+    """A burst of 12 taken at once starts ``accept_batch`` handlers per pass of the
+    scheduler: seen from another task (which may run before one pass's and after the
+    next's), at most twice that between two of its own passes, and a whole batch at once."""
+    async with trio.open_nursery() as handlers:
+        counting = _CountingNursery(handlers)
+        async with server(
+            idle, accept_batch=batch, handler_nursery=counting, config=cfg(handshake_timeout=60)
+        ) as port:
+            burst = _burst(port, "127.0.0.2", 12)
+            steps = []
+            last = 0
+            with trio.fail_after(5):
+                while counting.started < 12:
+                    await trio.lowlevel.checkpoint()
+                    steps.append(counting.started - last)
+                    last = counting.started
+            assert max(steps) <= most
+            assert max(steps) >= batch
+            for sock in burst:
+                sock.close()
+        handlers.cancel_scope.cancel()
+
+
+async def test_connections_over_max_peers_are_closed_as_they_are_taken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``max_peers`` counts the line too: a burst over it is closed as it is taken, not
+    after waiting for a turn."""
+    caplog.set_level(logging.DEBUG, logger="trio_kaspa_peer.net")
+    async with server(idle, max_peers=2, config=cfg(handshake_timeout=60)) as port:
+        burst = _burst(port, "127.0.0.2", 5)
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in burst]
+        assert await which_closed(streams, 0.3) == [False, False, True, True, True]
+        lines = [r.getMessage() for r in caplog.records if r.name == "trio_kaspa_peer.net"]
+        assert len([line for line in lines if "closed unserved" in line]) == 3
+        assert not [line for line in lines if "refused" in line]
+        for one in streams:
             await one.aclose()
 
 
