@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_kaspa_peer._admission import RANKS, AcceptLine, Standing
+from trio_kaspa_peer._admission import RANKS, AcceptLine, Standing, address_key
 
 
 def test_a_clean_address_ranks_first_and_failures_rank_by_powers_of_two() -> None:
@@ -135,3 +135,29 @@ def test_the_standing_of_one_address_never_exceeds_its_failures(half_life: float
     for second in range(50):
         standing.failed("a", float(second))
         assert 1 <= standing.rank("a", float(second)) <= (second + 1).bit_length()
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("127.0.0.2", "127.0.0.2"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("::1", "::/64"),
+        ("<unknown>", "<unknown>"),
+        ("not:an:address", "not:an:address"),
+    ],
+)
+def test_an_ipv6_address_is_judged_by_its_64(host: str, key: str) -> None:
+    assert address_key(host) == key
+
+
+def test_the_addresses_of_one_64_share_a_standing() -> None:
+    standing = Standing()
+    for n in range(4):
+        standing.failed(address_key(f"2001:db8::{n:x}:1"), 0.0)
+    assert standing.rank(address_key("2001:db8::ffff:ffff:ffff:ffff"), 0.0) == 3
+    assert standing.rank(address_key("2001:db8:0:1::1"), 0.0) == 0

@@ -11,11 +11,19 @@ newest connection of the worst rank is closed unserved.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import deque
 from typing import Final, Generic, TypeVar
 
-__all__ = ["RANKS", "STANDING_HALF_LIFE", "STANDING_LIMIT", "AcceptLine", "Standing"]
+__all__ = [
+    "RANKS",
+    "STANDING_HALF_LIFE",
+    "STANDING_LIMIT",
+    "AcceptLine",
+    "Standing",
+    "address_key",
+]
 
 T = TypeVar("T")
 
@@ -29,6 +37,21 @@ STANDING_HALF_LIFE: Final = 60.0
 STANDING_LIMIT: Final = 10_000
 """The most addresses a :class:`Standing` remembers; past it, the one that failed least
 recently is forgotten (a remote with many addresses cannot grow it without bound)."""
+
+
+def address_key(host: str) -> str:
+    """The address a remote is judged by: an IPv4 address as it is, an IPv6 address by
+    its /64 (one site's network: whoever holds one has 2**64 addresses to take turns
+    with), an IPv4-mapped IPv6 address by its IPv4 address."""
+    if ":" not in host:
+        return host
+    try:
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])  # without a zone index
+    except ValueError:
+        return host
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 class Standing:

@@ -13,7 +13,7 @@ from typing import Any, Final, NoReturn
 
 import trio
 
-from ._admission import AcceptLine, Standing
+from ._admission import AcceptLine, Standing, address_key
 from ._config import PeerConfig
 from ._engine import Peer, check_config
 from ._errors import (
@@ -161,6 +161,11 @@ _REMOTE_FAULTS: Final = (
     StallError,
     WriteTimeout,
 )
+
+
+_Accepted = socket.socket | trio.SocketStream
+"""An accepted connection: a plain socket until it is served, or trio's stream when trio
+accepted it (no descriptor could be spared for the server's own accepting)."""
 
 
 class _Handshakes:
@@ -314,8 +319,9 @@ async def serve_tcp_peers(
     whose recent connections went well: a connection that failed its
     handshake (not one dropped because other addresses filled
     ``max_handshakes``), or whose peer broke the protocol or timed out,
-    counts against its address (the count halves every minute); first come,
-    first served within a rank.  So under a flood of attackers that
+    counts against its address (an IPv6 address by its /64, here and for
+    ``max_handshakes_per_address``; the count halves every minute); first
+    come, first served within a rank.  So under a flood of attackers that
     reconnect as soon as they are closed, an honest peer waits behind few of
     them, not behind the kernel's whole first-come queue.  When the line is
     full, a new connection that outranks one waiting takes its place (the
@@ -360,22 +366,24 @@ async def serve_tcp_peers(
     except OSError as exc:
         raise ListenError(f"could not listen on {host or '*'}:{port}: {exc}") from exc
 
-    line: AcceptLine[tuple[trio.SocketStream, str, str]] = AcceptLine(waiting_limit)
+    # A connection is a plain socket until it is served (closing one unserved costs
+    # half as much), or trio's stream when trio accepted it.
+    line: AcceptLine[tuple[_Accepted, str, str]] = AcceptLine(waiting_limit)
     standing = Standing()
     waiting = trio.lowlevel.ParkingLot()  # admit, while the line is empty
     roomy = trio.lowlevel.ParkingLot()  # drain, while it is full of clean connections
 
-    def take(stream: trio.SocketStream, name: object) -> None:
+    def take(conn: _Accepted, name: object) -> None:
         """Put a connection just accepted in line, or close it unserved."""
         host, address = _names(name)
         now = trio.current_time()
         if bans is not None and host != "<unknown>" and bans.holds(host, now):
             logger.debug("inbound peer %s refused: its address is banned", address)
-            stream.socket.close()
+            _close(conn)
             return
         room = None if max_peers is None else max_peers - live
         for gone, _, gone_address in line.push(
-            (stream, host, address), standing.rank(host, now), room
+            (conn, host, address), standing.rank(address_key(host), now), room
         ):
             logger.debug(
                 "inbound peer %s closed unserved: %d waiting to be served, %d peers",
@@ -383,20 +391,27 @@ async def serve_tcp_peers(
                 len(line),
                 live,
             )
-            gone.socket.close()
+            _close(gone)
         if line:
             waiting.unpark()
 
-    async def handle(stream: trio.SocketStream, remote_host: str, address: str) -> None:
+    async def handle(conn: _Accepted, remote_host: str, address: str) -> None:
         nonlocal live
         if max_peers is not None and live >= max_peers:
             logger.debug("inbound peer %s refused: %d peers already", address, live)
-            await trio.aclose_forcefully(stream)
+            _close(conn)
+            await trio.lowlevel.checkpoint()
             return
+        stream = (
+            conn
+            if isinstance(conn, trio.SocketStream)
+            else trio.SocketStream(trio.socket.from_stdlib_socket(conn))
+        )
         live += 1
         key = object()
         scope = trio.CancelScope()
-        handshakes.admit(key, remote_host, scope)
+        judged = address_key(remote_host)  # an IPv6 address by its /64
+        handshakes.admit(key, judged, scope)
         served: Peer | None = None
         try:
             with scope:
@@ -416,7 +431,7 @@ async def serve_tcp_peers(
         # The address's standing: a failed handshake (not one dropped because other
         # addresses filled the handshakes), or a peer closed for its remote's fault.
         if (served is None and not spared) or isinstance(reason, _REMOTE_FAULTS):
-            standing.failed(remote_host, trio.current_time())
+            standing.failed(judged, trio.current_time())
         # A ban: the peer's own close reason decides, not what the handler raised
         # (another peer's error, the application's), nor a failed handshake (another
         # network, another protocol: a misconfigured node is no attacker).
@@ -438,7 +453,7 @@ async def serve_tcp_peers(
                 try:
                     nursery.start_soon(handle, *entry)
                 except BaseException:
-                    entry[0].socket.close()  # a handler nursery that is closed
+                    _close(entry[0])  # a handler nursery that is closed
                     raise
             roomy.unpark_all()
             await trio.lowlevel.checkpoint()
@@ -476,7 +491,7 @@ async def serve_tcp_peers(
                         continue
                     await _out_of_capacity(where, exc)
                     break
-                take(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), name)
+                take(sock, name)
 
     # A copy of each listening socket to accept from without a pass of the scheduler
     # for each connection (none when out of descriptors: then through trio).
@@ -494,8 +509,8 @@ async def serve_tcp_peers(
                 nursery.start_soon(drain, listener, copy)
             task_status.started(listeners)
     finally:
-        for stream, _, _ in line.clear():
-            stream.socket.close()
+        for conn, _, _ in line.clear():
+            _close(conn)
         for copy in copies:
             if copy is not None:
                 copy.close()
@@ -531,6 +546,11 @@ def _names(name: object) -> tuple[str, str]:
     if isinstance(name, tuple) and len(name) >= 2:
         return str(name[0]), "{}:{}".format(*name[:2])
     return "<unknown>", "<unknown>"
+
+
+def _close(conn: _Accepted) -> None:
+    """Close an accepted connection at once (nothing is owed to it)."""
+    (conn.socket if isinstance(conn, trio.SocketStream) else conn).close()
 
 
 def _peername(stream: trio.SocketStream) -> object:

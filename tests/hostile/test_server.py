@@ -437,6 +437,29 @@ async def test_a_handshake_dropped_for_others_does_not_count_against_its_address
             await one.aclose()
 
 
+async def test_addresses_are_judged_by_their_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handshake limit per address and the standing use ``address_key`` (an IPv6
+    address's /64): two addresses of one key share them, as the IPv6 addresses of one
+    /64 do (tests only dial 127.0.0.0/8, so the key is stood in for)."""
+    seen: list[str] = []
+    monkeypatch.setattr(_Spy, "seen", seen, raising=False)
+    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    monkeypatch.setattr(
+        tcp_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
+    )
+    async with server(
+        idle, max_handshakes_per_address=1, config=cfg(handshake_timeout=60)
+    ) as port:
+        first = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
+        await trio.sleep(0.05)
+        second = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.3")
+        assert await closed_by_server(first, 2)  # pushed out by the same key's newer one
+        await trio.sleep(0.05)
+        assert seen == ["net"]
+        for one in (first, second):
+            await one.aclose()
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 async def test_closing_a_returned_listener_ends_serving_and_the_port() -> None:
     """As with trio.serve_listeners: closing a listener it returned ends the server with
