@@ -121,12 +121,37 @@ def test_the_line_against_a_sorted_model(limit: int, steps: list[tuple[bool, int
                 model.remove(worst)
                 expected.append(worst[1])
             assert closed == expected
+            for other in range(RANKS):
+                assert line.has_room_for(other) == (
+                    len(model) < limit or any(r > other for r, _ in model)
+                )
         else:
             best = min(model) if model else None
             if best is not None:
                 model.remove(best)
             assert line.pop() == (best[1] if best else None)
         assert len(line) == len(model) <= limit
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, RANKS - 1), st.integers(-2, 6)), max_size=40),
+)
+def test_room_bounds_the_line_against_a_model(steps: list[tuple[int, int]]) -> None:
+    """``push(room=...)``: after each push the line holds at most ``min(limit, room)``,
+    the worst placed going first (the newest of a rank)."""
+    line: AcceptLine[int] = AcceptLine(5)
+    model: list[tuple[int, int]] = []
+    for arrival, (rank, room) in enumerate(steps):
+        model.append((rank, arrival))
+        closed = line.push(arrival, rank, room)
+        expected = []
+        while len(model) > min(5, max(room, 0)):
+            worst = max(model)
+            model.remove(worst)
+            expected.append(worst[1])
+        assert closed == expected
+        assert len(line) == len(model)
 
 
 @pytest.mark.parametrize("half_life", [1.0, 60.0])
@@ -144,9 +169,15 @@ def test_the_standing_of_one_address_never_exceeds_its_failures(half_life: float
         ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
         ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
-        ("fe80::1%eth0", "fe80::/64"),
-        ("::ffff:192.0.2.7", "192.0.2.7"),
-        ("::1", "::/64"),
+        ("fe80::1%eth0", "fe80::1%eth0"),  # link-local: each neighbour, each link
+        ("fe80::1%2", "fe80::1%2"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # IPv4-mapped
+        ("64:ff9b::192.0.2.7", "192.0.2.7"),  # NAT64's well-known prefix
+        ("64:ff9b::198.51.100.1", "198.51.100.1"),
+        ("64:ff9b:1:2::c000:207", "64:ff9b:1:2::c000:207"),  # NAT64, local use
+        ("::ffff:0:192.0.2.7", "192.0.2.7"),  # SIIT
+        ("::192.0.2.7", "::192.0.2.7"),  # IPv4-compatible (deprecated): as it is
+        ("::1", "::1"),
         ("<unknown>", "<unknown>"),
         ("not:an:address", "not:an:address"),
     ],

@@ -39,18 +39,39 @@ STANDING_LIMIT: Final = 10_000
 recently is forgotten (a remote with many addresses cannot grow it without bound)."""
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address (the remote's, behind a NAT64 or a
+# SIIT translator): judged as that IPv4 address.
+_EMBEDDING_IPV4: Final = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64's well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # SIIT's IPv4-translated addresses
+)
+# Judged as they are: IPv4-compatible addresses (and ::1), and NAT64's local-use prefix
+# (RFC 8215), where the IPv4 address may sit in any of several places.
+_AS_THEY_ARE: Final = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+)
+
+
 def address_key(host: str) -> str:
-    """The address a remote is judged by: an IPv4 address as it is, an IPv6 address by
+    """The address a remote is judged by: an IPv4 address as it is; an IPv6 address by
     its /64 (one site's network: whoever holds one has 2**64 addresses to take turns
-    with), an IPv4-mapped IPv6 address by its IPv4 address."""
+    with); but an IPv6 address that carries an IPv4 one (mapped, NAT64's well-known
+    prefix, SIIT) by that IPv4 address, and a link-local, loopback, IPv4-compatible or
+    local-use NAT64 one as it is, with its zone."""
     if ":" not in host:
         return host
     try:
-        ip = ipaddress.IPv6Address(host.split("%", 1)[0])  # without a zone index
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])  # the zone apart
     except ValueError:
         return host
     if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
+    for prefix in _EMBEDDING_IPV4:
+        if ip in prefix:
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.is_link_local or any(ip in prefix for prefix in _AS_THEY_ARE):
+        return host
     return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 

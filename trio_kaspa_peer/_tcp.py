@@ -168,6 +168,11 @@ _Accepted = socket.socket | trio.SocketStream
 accepted it (no descriptor could be spared for the server's own accepting)."""
 
 
+SLOW_HANDSHAKE: Final = 1.0
+"""Seconds after which a handshake dropped to make room counts against its address even
+when other addresses filled ``max_handshakes``: an honest one takes milliseconds."""
+
+
 class _Handshakes:
     """The accepted connections still in their handshake, oldest first, with the limits
     on them: over a limit, the oldest handshake (of the same address, or of all) is dropped
@@ -178,28 +183,34 @@ class _Handshakes:
     def __init__(self, limit: int, per_address: int) -> None:
         self.limit = limit
         self.per_address = per_address
-        self._pending: dict[object, tuple[str, trio.CancelScope]] = {}  # insertion order
+        # key -> (address key, host:port, its cancel scope, when it came); oldest first
+        self._pending: dict[object, tuple[str, str, trio.CancelScope, float]] = {}
         self._by_host: dict[str, int] = {}
-        # Handshakes dropped for the limit on all: other addresses' crowd, not their fault.
+        # Handshakes dropped for a crowd that was not theirs: not held against them.
         self._spared: set[object] = set()
 
-    def admit(self, key: object, host: str, scope: trio.CancelScope) -> None:
+    def admit(self, key: object, host: str, address: str, scope: trio.CancelScope) -> None:
+        """``key``'s handshake begins: ``host`` is its address key (the limit per address
+        counts by it), ``address`` names it in the log."""
+        now = trio.current_time()
         if self._by_host.get(host, 0) >= self.per_address:
-            oldest = next(k for k, (h, _) in self._pending.items() if h == host)
+            oldest = next(k for k, (h, *_) in self._pending.items() if h == host)
             self._evict(oldest, f"{self.per_address} handshakes from its address (the limit)")
         if len(self._pending) >= self.limit:
             oldest = next(iter(self._pending))
-            self._spared.add(oldest)
+            theirs, _, _, since = self._pending[oldest]
+            if theirs != host and now - since < SLOW_HANDSHAKE:
+                self._spared.add(oldest)
             self._evict(oldest, f"{self.limit} handshakes (the limit)")
-        self._pending[key] = (host, scope)
+        self._pending[key] = (host, address, scope, now)
         self._by_host[host] = self._by_host.get(host, 0) + 1
 
     def _evict(self, key: object, why: str) -> None:
-        host, scope = self._pending[key]
+        _, address, scope, _ = self._pending[key]
         self.done(key)
         scope.cancel()
         # One line per failure, as for the others: the oldest handshake makes room.
-        logger.info("inbound peer from %s dropped, the oldest of %s", host, why)
+        logger.info("inbound peer %s dropped, the oldest of %s", address, why)
 
     def done(self, key: object) -> None:
         entry = self._pending.pop(key, None)
@@ -212,8 +223,8 @@ class _Handshakes:
                 del self._by_host[host]
 
     def spared(self, key: object) -> bool:
-        """Whether ``key``'s handshake was dropped for the limit on all handshakes (which
-        other addresses filled); ``key`` is forgotten."""
+        """Whether ``key``'s handshake was dropped for a crowd of other addresses while it
+        was still young (not held against its address); ``key`` is forgotten."""
         if key in self._spared:
             self._spared.discard(key)
             return True
@@ -317,21 +328,27 @@ async def serve_tcp_peers(
     ``max_waiting`` (256), and ``accept_batch`` of them (1) start being
     served per pass.  The line serves first the connections from addresses
     whose recent connections went well: a connection that failed its
-    handshake (not one dropped because other addresses filled
-    ``max_handshakes``), or whose peer broke the protocol or timed out,
-    counts against its address (an IPv6 address by its /64, here and for
-    ``max_handshakes_per_address``; the count halves every minute); first
-    come, first served within a rank.  So under a flood of attackers that
-    reconnect as soon as they are closed, an honest peer waits behind few of
-    them, not behind the kernel's whole first-come queue.  When the line is
-    full, a new connection that outranks one waiting takes its place (the
-    newest of the worst-placed is closed unserved); one that does not is
-    closed unserved; and while it is full of connections from addresses
-    with a clean record, new connections wait in the kernel's queue.  The
-    line ranks and never refuses a clean address: attackers with a fresh
-    address each time, or that leave cleanly, rank as honest peers do.  A
+    handshake, or whose peer broke the protocol or timed out, counts against
+    its address (the count halves every minute); first come, first served
+    within a rank.  A handshake dropped to make room under
+    ``max_handshakes`` does not count when other addresses made the crowd
+    and it had waited less than a second.  An address is an IPv4 address,
+    or an IPv6 address's /64 (as for ``max_handshakes_per_address``; one
+    carrying an IPv4 address counts as that address).  So under a flood of
+    attackers that reconnect as soon as they are closed, an honest peer
+    waits behind few of them, not behind the kernel's whole first-come
+    queue.  When the line is full, a new connection that outranks one
+    waiting takes its place (the newest of the worst-placed is closed
+    unserved); one that does not is closed unserved; and while it is full of
+    connections from addresses with a clean record, new connections wait in
+    the kernel's queue.  The line ranks and never refuses a clean address:
+    attackers with a fresh address each time, or that leave cleanly, rank
+    as honest peers do, and hosts sharing a /64 share their standing.  A
     larger ``accept_batch`` serves the line sooner, and the peers already in
-    pay for it (:doc:`security` has the figures).
+    pay for it (:doc:`security` has the figures).  Out of descriptors at the
+    start, the server accepts through trio, one connection per pass, and a
+    new connection that finds the line full may then be closed rather than
+    left to the kernel.
     """
     check_config(config)
     if not callable(handler):
@@ -359,7 +376,8 @@ async def serve_tcp_peers(
                 f"ban_duration must be a positive number of seconds or None, got {ban_duration!r}"
             )
         bans = _Bans(ban_duration)
-    live = 0
+    live = 0  # connections being served
+    starting = 0  # taken from the line, their handler not yet running
     shared = context if context is not None else PeerContext()
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -381,7 +399,7 @@ async def serve_tcp_peers(
             logger.debug("inbound peer %s refused: its address is banned", address)
             _close(conn)
             return
-        room = None if max_peers is None else max_peers - live
+        room = None if max_peers is None else max_peers - live - starting
         for gone, _, gone_address in line.push(
             (conn, host, address), standing.rank(address_key(host), now), room
         ):
@@ -396,12 +414,9 @@ async def serve_tcp_peers(
             waiting.unpark()
 
     async def handle(conn: _Accepted, remote_host: str, address: str) -> None:
-        nonlocal live
-        if max_peers is not None and live >= max_peers:
-            logger.debug("inbound peer %s refused: %d peers already", address, live)
-            _close(conn)
-            await trio.lowlevel.checkpoint()
-            return
+        # Within max_peers: live, starting and the line never come to more (take()).
+        nonlocal live, starting
+        starting -= 1
         stream = (
             conn
             if isinstance(conn, trio.SocketStream)
@@ -411,7 +426,7 @@ async def serve_tcp_peers(
         key = object()
         scope = trio.CancelScope()
         judged = address_key(remote_host)  # an IPv6 address by its /64
-        handshakes.admit(key, judged, scope)
+        handshakes.admit(key, judged, address, scope)
         served: Peer | None = None
         try:
             with scope:
@@ -428,8 +443,8 @@ async def serve_tcp_peers(
         reason = served.close_reason if served is not None else None
         if remote_host == "<unknown>":
             return
-        # The address's standing: a failed handshake (not one dropped because other
-        # addresses filled the handshakes), or a peer closed for its remote's fault.
+        # The address's standing: a failed handshake (not one dropped, young, for
+        # other addresses' crowd), or a peer closed for its remote's fault.
         if (served is None and not spared) or isinstance(reason, _REMOTE_FAULTS):
             standing.failed(judged, trio.current_time())
         # A ban: the peer's own close reason decides, not what the handler raised
@@ -443,6 +458,7 @@ async def serve_tcp_peers(
 
     async def admit(nursery: trio.Nursery) -> None:
         """Serve ``batch`` connections of the line per pass of the scheduler."""
+        nonlocal starting
         while True:
             if not line:
                 await waiting.park()
@@ -455,6 +471,7 @@ async def serve_tcp_peers(
                 except BaseException:
                     _close(entry[0])  # a handler nursery that is closed
                     raise
+                starting += 1
             roomy.unpark_all()
             await trio.lowlevel.checkpoint()
 
@@ -544,7 +561,8 @@ async def _out_of_capacity(where: str, exc: OSError) -> None:
 def _names(name: object) -> tuple[str, str]:
     """The host, and ``host:port``, of a remote socket address."""
     if isinstance(name, tuple) and len(name) >= 2:
-        return str(name[0]), "{}:{}".format(*name[:2])
+        host = str(name[0])
+        return host, f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
     return "<unknown>", "<unknown>"
 
 

@@ -134,14 +134,12 @@ async def test_handshakes_per_address_drop_the_oldest_of_that_address(
         assert await which_closed(silent, 0.3) == [True, True, False, False, False]
         # One line each, at INFO, as for every other failed inbound peer.
         lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-        assert (
-            lines
-            == [
-                "inbound peer from 127.0.0.1 dropped, the oldest of 3 handshakes from its "
-                "address (the limit)"
-            ]
-            * 2
-        )
+        ports = [stream.socket.getsockname()[1] for stream in silent[:2]]
+        assert lines == [
+            f"inbound peer 127.0.0.1:{port} dropped, the oldest of 3 handshakes from its "
+            "address (the limit)"
+            for port in ports
+        ]
         # Finished handshakes do not count.
         async with (
             tkp.open_tcp_peer("127.0.0.1", port, cfg()) as a,
@@ -304,6 +302,27 @@ async def test_accept_failures_are_skipped_or_waited_out(
     assert "accepting again in 0.1 s" in record.getMessage()
 
 
+async def test_a_listener_closed_while_the_server_waits_out_a_failure_ends_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closed while the server waits a moment after running out of descriptors (not in
+    its wait for connections): still trio's ClosedResourceError, not a bad descriptor."""
+    monkeypatch.setattr(tcp_module, "_nonblocking_copy", _flaky_copy(errno.EMFILE))
+    with (
+        trio.fail_after(2),
+        pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True),
+    ):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), idle, 0, cfg()
+            )
+            port = listeners[0].socket.getsockname()[1]
+            client = socket.create_connection(("127.0.0.1", port))
+            await trio.sleep(0.05)  # the accept failed: the server waits 0.1 s
+            await listeners[0].aclose()
+    client.close()
+
+
 async def test_any_other_accept_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tcp_module, "_nonblocking_copy", _flaky_copy(errno.EINVAL))
     with pytest.RaisesGroup(
@@ -437,6 +456,67 @@ async def test_a_handshake_dropped_for_others_does_not_count_against_its_address
             await one.aclose()
 
 
+async def test_a_handshake_dropped_for_its_own_crowd_or_when_slow_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limit on all handshakes spares only a young handshake pushed out by other
+    addresses: one pushed out by its own address's connections counts, and so does one
+    that had lingered past ``SLOW_HANDSHAKE`` (an honest handshake takes milliseconds)."""
+    seen: list[str] = []
+    monkeypatch.setattr(_Spy, "seen", seen, raising=False)
+    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    monkeypatch.setattr(tcp_module, "SLOW_HANDSHAKE", 0.2)
+    async with server(idle, max_handshakes=2, config=cfg(handshake_timeout=60)) as port:
+        streams = []
+        for source in ("127.0.0.2", "127.0.0.2", "127.0.0.2"):  # its own crowd
+            streams.append(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
+            await trio.sleep(0.05)
+        await trio.sleep(0.1)
+        assert seen == ["127.0.0.2"]
+        await trio.sleep(0.3)  # the two left have lingered past SLOW_HANDSHAKE
+        streams.append(await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.3"))
+        await trio.sleep(0.1)
+        assert seen == ["127.0.0.2", "127.0.0.2"]
+        for one in streams:
+            await one.aclose()
+
+
+@pytest.mark.parametrize("passes", [0, 1, 2, 3])
+async def test_max_peers_counts_connections_on_their_way_to_a_handler(passes: int) -> None:
+    """Taken from the line but not yet running, a connection still counts: a second
+    one, however soon after the first, is over ``max_peers=1``."""
+    async with server(idle, max_peers=1, config=cfg(handshake_timeout=60)) as port:
+        (first,) = _burst(port, "127.0.0.2", 1)
+        for _ in range(passes):
+            await trio.lowlevel.checkpoint()
+        (second,) = _burst(port, "127.0.0.2", 1)
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in (first, second)]
+        assert await which_closed(streams, 0.3) == [False, True]
+        for one in streams:
+            await one.aclose()
+
+
+@pytest.mark.parametrize("leaves", ["idle", "cleanly"])
+async def test_a_timeout_counts_against_the_address_and_leaving_does_not(
+    monkeypatch: pytest.MonkeyPatch, leaves: str
+) -> None:
+    """A handshaken peer closed for going idle counts against its address (as do the
+    other timeouts of ``_REMOTE_FAULTS``); one whose remote leaves does not."""
+    seen: list[str] = []
+    monkeypatch.setattr(_Spy, "seen", seen, raising=False)
+    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    async with server(idle, config=cfg(idle_timeout=0.2)) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
+        await RawRemote(stream).handshake_as_outbound()
+        if leaves == "cleanly":
+            await stream.aclose()
+        else:
+            assert await closed_by_server(stream, 2)
+            await stream.aclose()
+        await trio.sleep(0.3)
+    assert seen == (["127.0.0.2"] if leaves == "idle" else [])
+
+
 async def test_addresses_are_judged_by_their_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """The handshake limit per address and the standing use ``address_key`` (an IPv6
     address's /64): two addresses of one key share them, as the IPv6 addresses of one
@@ -457,6 +537,27 @@ async def test_addresses_are_judged_by_their_key(monkeypatch: pytest.MonkeyPatch
         await trio.sleep(0.05)
         assert seen == ["net"]
         for one in (first, second):
+            await one.aclose()
+
+
+async def test_the_line_ranks_by_address_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """127.0.0.3 has no failure of its own, but its key has: its burst is ranked behind
+    127.0.0.1's newcomer."""
+    monkeypatch.setattr(
+        tcp_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
+    )
+    async with server(idle, max_waiting=3, config=cfg(handshake_timeout=60)) as port:
+        for _ in range(2):
+            await _fail_a_handshake(port, "127.0.0.2")
+        await trio.sleep(0.05)
+        flood = _burst(port, "127.0.0.3", 10)
+        (honest,) = _burst(port, "127.0.0.1", 1)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
+        with trio.fail_after(5):
+            await RawRemote(stream).handshake_as_outbound()
+        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
+        assert await which_closed(streams, 0.3) == [False, False] + [True] * 8
+        for one in [stream, *streams]:
             await one.aclose()
 
 
