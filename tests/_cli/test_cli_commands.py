@@ -18,9 +18,17 @@ from typing import Any
 import pytest
 import trio
 
-from trio_kaspa_peer import PeerConfig, __version__, open_tcp_peer, wire
+from trio_kaspa_peer import (
+    HandshakeError,
+    ListenError,
+    PeerConfig,
+    __version__,
+    open_tcp_peer,
+    wire,
+)
 from trio_kaspa_peer import _cli as cli
 from trio_kaspa_peer import protowire as pw
+from trio_kaspa_peer._cli import _listen as listen_module
 from trio_kaspa_peer.crawl import CrawlConfig, NodeAddress, NodeStatus, NodeStore, probe
 from trio_kaspa_peer.testing import NodeKind, default_mix, open_simulated_network
 
@@ -404,3 +412,53 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"kaspa-peer {__version__}"
+
+
+async def test_listen_max_peers_refuses_connections_over_it() -> None:
+    command = [str(SCRIPT), "listen", *V1, "--port", "0", "--max-peers", "1", "--json"]
+    async with started(command) as process:
+        assert process.stdout is not None
+        buffer = b""
+        with trio.fail_after(20):
+            while b"\n" not in buffer:
+                buffer += await process.stdout.receive_some(4096)
+        host, port = json.loads(buffer.split(b"\n")[0])["address"].rsplit(":", 1)
+        config = PeerConfig(protocol=1, net="simnet")
+        with trio.fail_after(10):
+            async with open_tcp_peer(host, int(port), config) as first:
+                with pytest.raises(HandshakeError):
+                    async with open_tcp_peer(host, int(port), config):
+                        pass
+                assert not first.closed
+            while True:  # room once the server has seen the first leave
+                try:
+                    async with open_tcp_peer(host, int(port), config) as again:
+                        assert not again.closed
+                        break
+                except HandshakeError:
+                    await trio.sleep(0.05)
+
+
+def test_listen_passes_its_limits_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    async def fake_serve(*args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        raise ListenError("stop here")
+
+    monkeypatch.setattr(listen_module, "serve_tcp_peers", fake_serve)
+    assert cli.main(["listen", *V1, "--port", "0", "--ban-duration", "2.5"]) == 1
+    assert seen["ban_duration"] == 2.5
+    assert seen["max_peers"] is None
+    assert cli.main(["listen", *V1, "--port", "0", "--max-peers", "7"]) == 1
+    assert seen["ban_duration"] is None
+    assert seen["max_peers"] == 7
+
+
+@pytest.mark.parametrize(
+    "bad", [["--max-peers", "0"], ["--ban-duration", "-1"], ["--ban-duration", "inf"]]
+)
+def test_listen_limits_are_checked(bad: list[str]) -> None:
+    done = run("listen", *V1, "--port", "0", *bad)
+    assert done.returncode == 2
+    assert "must be positive" in done.stderr

@@ -18,6 +18,7 @@ from ._common import (
     console,
     non_negative_int,
     peer_config,
+    positive,
     print_json,
     until_interrupted,
 )
@@ -50,6 +51,20 @@ def add_listen_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="HOST:PORT",
         help="an address to hand out (repeatable)",
+    )
+    parser.add_argument(
+        "--max-peers",
+        type=positive(int),
+        metavar="N",
+        help="accept at most N connections at once, handshaken or not (kaspad's "
+        "--maxinpeers; default: no limit)",
+    )
+    parser.add_argument(
+        "--ban-duration",
+        type=positive(float),
+        metavar="SECONDS",
+        help="refuse for this long the address of a peer that broke the protocol "
+        "(kaspad's --enablebanning with --banduration; default: no bans)",
     )
     parser.add_argument(
         "--allow",
@@ -113,7 +128,15 @@ def run_listen_command(args: argparse.Namespace) -> int:
     async def main(scope: trio.CancelScope) -> None:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(
-                functools.partial(serve_tcp_peers, handle, port, responder.config, host=args.host)
+                functools.partial(
+                    serve_tcp_peers,
+                    handle,
+                    port,
+                    responder.config,
+                    host=args.host,
+                    max_peers=args.max_peers,
+                    ban_duration=args.ban_duration,
+                )
             )
             bound = listeners[0].socket.getsockname()
             where = str(NodeAddress.from_ip(bound[0], bound[1]))
