@@ -60,7 +60,8 @@ if TYPE_CHECKING:
     from ._engine import MessageStream, Peer, SendHandle
     from ._modernpeer import ModernPeer
     from ._protocols import open_peer
-    from ._tcp import open_tcp_peer, serve_tcp_peers
+    from ._serve import serve_tcp_peers
+    from ._tcp import open_tcp_peer
     from ._v1peer import V1Peer
 
 __all__ = [
@@ -123,7 +124,7 @@ _LAZY = {
     "SendHandle": "._engine",
     "open_peer": "._protocols",
     "open_tcp_peer": "._tcp",
-    "serve_tcp_peers": "._tcp",
+    "serve_tcp_peers": "._serve",
     "V1Peer": "._v1peer",
     "ModernPeer": "._modernpeer",
 }

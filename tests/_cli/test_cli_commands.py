@@ -61,6 +61,19 @@ def run(
     )
 
 
+async def listening_on(process: trio.Process) -> tuple[str, str, bytes]:
+    """The host and port of ``listen --json``'s first line, and what it has printed."""
+    assert process.stdout is not None
+    buffer = b""
+    with trio.fail_after(20):
+        while b"\n" not in buffer:
+            buffer += await process.stdout.receive_some(4096)
+    first = json.loads(buffer.split(b"\n")[0])
+    assert first["event"] == "listening"
+    host, port = first["address"].rsplit(":", 1)
+    return host, port, buffer
+
+
 @asynccontextmanager
 async def started(command: list[str]) -> AsyncIterator[trio.Process]:
     """A running console script; killed (and waited for) if the test leaves it running."""
@@ -294,13 +307,8 @@ async def test_listen_command(protocol: str) -> None:
     command = [str(SCRIPT), "listen", *flags, "--port", "0", "--known", "8.8.8.8:16511", "--json"]
     async with started(command) as process:
         assert process.stdout is not None
-        buffer = b""
+        host, port, buffer = await listening_on(process)
         with trio.fail_after(20):
-            while b"\n" not in buffer:
-                buffer += await process.stdout.receive_some(4096)
-            first = json.loads(buffer.split(b"\n")[0])
-            assert first["event"] == "listening"
-            host, port = first["address"].rsplit(":", 1)
             peer_config = PeerConfig(protocol=protocol, net="simnet")
             config = CrawlConfig(
                 peer=peer_config,
@@ -417,12 +425,7 @@ def test_python_dash_m_runs_the_command() -> None:
 async def test_listen_max_peers_refuses_connections_over_it() -> None:
     command = [str(SCRIPT), "listen", *V1, "--port", "0", "--max-peers", "1", "--json"]
     async with started(command) as process:
-        assert process.stdout is not None
-        buffer = b""
-        with trio.fail_after(20):
-            while b"\n" not in buffer:
-                buffer += await process.stdout.receive_some(4096)
-        host, port = json.loads(buffer.split(b"\n")[0])["address"].rsplit(":", 1)
+        host, port, _ = await listening_on(process)
         config = PeerConfig(protocol=1, net="simnet")
         with trio.fail_after(10):
             async with open_tcp_peer(host, int(port), config) as first:

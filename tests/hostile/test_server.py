@@ -17,7 +17,7 @@ import trio
 from _raw import RawRemote, cfg, frame, version
 
 import trio_kaspa_peer as tkp
-import trio_kaspa_peer._tcp as tcp_module
+import trio_kaspa_peer._serve as serve_module
 from trio_kaspa_peer import wire
 from trio_kaspa_peer._admission import Standing
 
@@ -36,6 +36,22 @@ async def server(
         )
         yield listeners[0].socket.getsockname()[1]
         nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def ended_by_closing() -> AsyncIterator[trio.SocketListener]:
+    """A server on 127.0.0.1 whose listener is closed when the block ends: the server
+    must end with ClosedResourceError (within 2 s), as trio.serve_listeners does."""
+    with (
+        trio.fail_after(2),
+        pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True),
+    ):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), idle, 0, cfg()
+            )
+            yield listeners[0]
+            await listeners[0].aclose()
 
 
 async def idle(peer: tkp.Peer) -> None:
@@ -257,7 +273,7 @@ async def test_serves_on_when_no_descriptor_can_be_made(
     def no_copy(listener: trio.SocketListener) -> socket.socket:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(tcp_module, "_nonblocking_copy", no_copy)
+    monkeypatch.setattr(serve_module, "_nonblocking_copy", no_copy)
     async with (
         server(idle) as port,
         tkp.open_tcp_peer("127.0.0.1", port, cfg()) as peer,
@@ -291,7 +307,7 @@ async def test_accept_failures_are_skipped_or_waited_out(
     logs it and takes again a moment later, as trio's own serve_listeners does."""
     caplog.set_level(logging.INFO, logger="trio_kaspa_peer.net")
     monkeypatch.setattr(
-        tcp_module, "_nonblocking_copy", _flaky_copy(errno.ECONNABORTED, errno.EMFILE)
+        serve_module, "_nonblocking_copy", _flaky_copy(errno.ECONNABORTED, errno.EMFILE)
     )
     async with server(idle) as port:
         with trio.fail_after(5):
@@ -307,24 +323,16 @@ async def test_a_listener_closed_while_the_server_waits_out_a_failure_ends_it(
 ) -> None:
     """Closed while the server waits a moment after running out of descriptors (not in
     its wait for connections): still trio's ClosedResourceError, not a bad descriptor."""
-    monkeypatch.setattr(tcp_module, "_nonblocking_copy", _flaky_copy(errno.EMFILE))
-    with (
-        trio.fail_after(2),
-        pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True),
-    ):
-        async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(
-                functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), idle, 0, cfg()
-            )
-            port = listeners[0].socket.getsockname()[1]
-            client = socket.create_connection(("127.0.0.1", port))
-            await trio.sleep(0.05)  # the accept failed: the server waits 0.1 s
-            await listeners[0].aclose()
+    monkeypatch.setattr(serve_module, "_nonblocking_copy", _flaky_copy(errno.EMFILE))
+    async with ended_by_closing() as listener:
+        port = listener.socket.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        await trio.sleep(0.05)  # the accept failed: the server waits 0.1 s
     client.close()
 
 
 async def test_any_other_accept_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tcp_module, "_nonblocking_copy", _flaky_copy(errno.EINVAL))
+    monkeypatch.setattr(serve_module, "_nonblocking_copy", _flaky_copy(errno.EINVAL))
     with pytest.RaisesGroup(
         pytest.RaisesExc(OSError, match="Invalid argument"), flatten_subgroups=True
     ):
@@ -351,6 +359,23 @@ def _burst(port: int, source: str, count: int) -> list[socket.socket]:
     ]
 
 
+async def _honest_beside_a_burst(port: int, source: str) -> list[bool]:
+    """Ten connections from ``source``, then an honest one from 127.0.0.1, all in the
+    kernel's queue at once: the honest one must handshake; which of the ten the server
+    closed (within 0.3 s) is returned."""
+    flood = _burst(port, source, 10)
+    (honest,) = _burst(port, "127.0.0.1", 1)
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
+    streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
+    try:
+        with trio.fail_after(5):
+            await RawRemote(stream).handshake_as_outbound()
+        return await which_closed(streams, 0.3)
+    finally:
+        for one in [stream, *streams]:
+            await one.aclose()
+
+
 async def test_a_full_line_closes_the_worst_placed_connection_not_the_honest_one() -> None:
     """Ten connections from an address whose connections failed, then an honest one, all
     in the kernel's queue at once, with room for three in line: the honest one is served
@@ -360,16 +385,7 @@ async def test_a_full_line_closes_the_worst_placed_connection_not_the_honest_one
         for _ in range(2):
             await _fail_a_handshake(port, "127.0.0.2")
         await trio.sleep(0.05)  # the server counts the failures as its handlers end
-        flood = _burst(port, "127.0.0.2", 10)
-        (honest,) = _burst(port, "127.0.0.1", 1)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
-        with trio.fail_after(5):
-            await RawRemote(stream).handshake_as_outbound()
-        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
-        closed = await which_closed(streams, 0.3)
-        assert closed == [False, False] + [True] * 8
-        for one in [stream, *streams]:
-            await one.aclose()
+        assert await _honest_beside_a_burst(port, "127.0.0.2") == [False, False] + [True] * 8
 
 
 async def test_with_no_failures_nobody_is_turned_away_and_the_line_is_first_come() -> None:
@@ -410,15 +426,7 @@ async def test_a_handshaken_peers_violation_counts_against_its_address() -> None
         for _ in range(2):
             await _break_the_protocol(port, "127.0.0.2")
         await trio.sleep(0.05)
-        flood = _burst(port, "127.0.0.2", 10)
-        (honest,) = _burst(port, "127.0.0.1", 1)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
-        with trio.fail_after(5):
-            await RawRemote(stream).handshake_as_outbound()
-        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
-        assert await which_closed(streams, 0.3) == [False, False] + [True] * 8
-        for one in [stream, *streams]:
-            await one.aclose()
+        assert await _honest_beside_a_burst(port, "127.0.0.2") == [False, False] + [True] * 8
 
 
 class _Spy(Standing):
@@ -439,7 +447,7 @@ async def test_a_handshake_dropped_for_others_does_not_count_against_its_address
     connections (the limit per address) is."""
     seen: list[str] = []
     monkeypatch.setattr(_Spy, "seen", seen, raising=False)
-    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    monkeypatch.setattr(serve_module, "Standing", _Spy)
     async with server(
         idle, max_handshakes=2, max_handshakes_per_address=1, config=cfg(handshake_timeout=60)
     ) as port:
@@ -464,8 +472,8 @@ async def test_a_handshake_dropped_for_its_own_crowd_or_when_slow_counts(
     that had lingered past ``SLOW_HANDSHAKE`` (an honest handshake takes milliseconds)."""
     seen: list[str] = []
     monkeypatch.setattr(_Spy, "seen", seen, raising=False)
-    monkeypatch.setattr(tcp_module, "Standing", _Spy)
-    monkeypatch.setattr(tcp_module, "SLOW_HANDSHAKE", 0.2)
+    monkeypatch.setattr(serve_module, "Standing", _Spy)
+    monkeypatch.setattr(serve_module, "SLOW_HANDSHAKE", 0.2)
     async with server(idle, max_handshakes=2, config=cfg(handshake_timeout=60)) as port:
         streams = []
         for source in ("127.0.0.2", "127.0.0.2", "127.0.0.2"):  # its own crowd
@@ -496,6 +504,33 @@ async def test_max_peers_counts_connections_on_their_way_to_a_handler(passes: in
             await one.aclose()
 
 
+@pytest.mark.parametrize(
+    ("live", "starting", "kept"), [(0, 0, True), (1, 0, False), (0, 1, False)]
+)
+async def test_max_peers_room_counts_peers_and_those_on_their_way(
+    live: int, starting: int, kept: bool
+) -> None:
+    """The arithmetic behind the test above, without its race: a connection taken with
+    ``max_peers=1`` waits in line only if no peer is served or on its way."""
+    server = serve_module._Server(
+        idle,
+        cfg(),
+        tkp.PeerContext(),
+        handshakes=serve_module._Handshakes(8, 8),
+        bans=None,
+        max_peers=1,
+        batch=1,
+        waiting_limit=8,
+    )
+    server.live, server.starting = live, starting
+    ours, theirs = socket.socketpair()
+    server.take(ours, ("127.0.0.2", 5555))
+    assert (ours.fileno() != -1) is kept
+    server.close_waiting()
+    assert ours.fileno() == -1
+    theirs.close()
+
+
 @pytest.mark.parametrize("leaves", ["idle", "cleanly"])
 async def test_a_timeout_counts_against_the_address_and_leaving_does_not(
     monkeypatch: pytest.MonkeyPatch, leaves: str
@@ -504,7 +539,7 @@ async def test_a_timeout_counts_against_the_address_and_leaving_does_not(
     other timeouts of ``_REMOTE_FAULTS``); one whose remote leaves does not."""
     seen: list[str] = []
     monkeypatch.setattr(_Spy, "seen", seen, raising=False)
-    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    monkeypatch.setattr(serve_module, "Standing", _Spy)
     async with server(idle, config=cfg(idle_timeout=0.2)) as port:
         stream = await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
         await RawRemote(stream).handshake_as_outbound()
@@ -523,9 +558,9 @@ async def test_addresses_are_judged_by_their_key(monkeypatch: pytest.MonkeyPatch
     /64 do (tests only dial 127.0.0.0/8, so the key is stood in for)."""
     seen: list[str] = []
     monkeypatch.setattr(_Spy, "seen", seen, raising=False)
-    monkeypatch.setattr(tcp_module, "Standing", _Spy)
+    monkeypatch.setattr(serve_module, "Standing", _Spy)
     monkeypatch.setattr(
-        tcp_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
+        serve_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
     )
     async with server(
         idle, max_handshakes_per_address=1, config=cfg(handshake_timeout=60)
@@ -544,21 +579,13 @@ async def test_the_line_ranks_by_address_key(monkeypatch: pytest.MonkeyPatch) ->
     """127.0.0.3 has no failure of its own, but its key has: its burst is ranked behind
     127.0.0.1's newcomer."""
     monkeypatch.setattr(
-        tcp_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
+        serve_module, "address_key", lambda host: "net" if host != "127.0.0.1" else host
     )
     async with server(idle, max_waiting=3, config=cfg(handshake_timeout=60)) as port:
         for _ in range(2):
             await _fail_a_handshake(port, "127.0.0.2")
         await trio.sleep(0.05)
-        flood = _burst(port, "127.0.0.3", 10)
-        (honest,) = _burst(port, "127.0.0.1", 1)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(honest))
-        with trio.fail_after(5):
-            await RawRemote(stream).handshake_as_outbound()
-        streams = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in flood]
-        assert await which_closed(streams, 0.3) == [False, False] + [True] * 8
-        for one in [stream, *streams]:
-            await one.aclose()
+        assert await _honest_beside_a_burst(port, "127.0.0.3") == [False, False] + [True] * 8
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
@@ -566,17 +593,9 @@ async def test_closing_a_returned_listener_ends_serving_and_the_port() -> None:
     """As with trio.serve_listeners: closing a listener it returned ends the server with
     ClosedResourceError, and nothing listens on the port any more."""
     for pause in (0.0, 0.05):  # closed before the server waits for connections, and while
-        with (
-            trio.fail_after(2),
-            pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True),
-        ):
-            async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(
-                    functools.partial(tkp.serve_tcp_peers, host="127.0.0.1"), idle, 0, cfg()
-                )
-                port = listeners[0].socket.getsockname()[1]
-                await trio.sleep(pause)
-                await listeners[0].aclose()
+        async with ended_by_closing() as listener:
+            port = listener.socket.getsockname()[1]
+            await trio.sleep(pause)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
@@ -745,7 +764,7 @@ async def test_ban_duration_is_checked(bad: object) -> None:
 
 
 def test_bans_are_bounded_the_oldest_going_first() -> None:
-    from trio_kaspa_peer._tcp import _Bans
+    from trio_kaspa_peer._serve import _Bans
 
     bans = _Bans(10.0, limit=3)
     for n, host in enumerate(["a", "b", "c", "d"]):

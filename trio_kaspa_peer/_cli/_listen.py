@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._tcp import serve_tcp_peers
+from .._serve import serve_tcp_peers
 from ..crawl import AddressFilter, NodeAddress, PeerEvent, Responder, adapter_for, parse_network
 from ._common import (
     CommandError,

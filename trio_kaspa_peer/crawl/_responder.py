@@ -22,7 +22,7 @@ import trio
 from .._config import PeerConfig
 from .._errors import UsageError
 from .._sansio import PeerContext
-from .._tcp import serve_tcp_peers
+from .._serve import serve_tcp_peers
 from ._adapters import GossipAddress, ProtocolAdapter, adapter_for
 from ._address import AddressFilter, NodeAddress
 
