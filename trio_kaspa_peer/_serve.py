@@ -274,8 +274,8 @@ async def serve_tcp_peers(
     connections from addresses with a clean record, new connections wait in
     the kernel's queue.  The line ranks and never refuses a clean address:
     attackers with a fresh address each time, or that leave cleanly, rank
-    as honest peers do, and hosts sharing a /64 share their standing.  A
-    larger ``accept_batch`` serves the line sooner, and the peers already in
+    as honest peers do, and hosts behind one NAT, or sharing a /64, share
+    their standing.  A larger ``accept_batch`` serves the line sooner, and the peers already in
     pay for it (:doc:`security` has the figures).  Out of descriptors at the
     start, the server accepts through trio, one connection per pass, and a
     new connection that finds the line full may then be closed rather than
