@@ -21,6 +21,9 @@ import trio_kaspa_peer._serve as serve_module
 from trio_kaspa_peer import wire
 from trio_kaspa_peer._admission import Standing
 
+BAD_CHECKSUM = frame(wire.MsgPing(1))[:-1] + bytes([frame(wire.MsgPing(1))[-1] ^ 1])
+"""A ping whose payload no longer matches its checksum: a protocol violation."""
+
 
 @asynccontextmanager
 async def server(
@@ -410,9 +413,7 @@ async def _break_the_protocol(port: int, source: str) -> None:
     """A peer from ``source`` that handshakes, then sends a frame with a bad checksum."""
     remote = RawRemote(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
     await remote.handshake_as_outbound()
-    bad = bytearray(frame(wire.MsgPing(1)))
-    bad[-1] ^= 1
-    await remote.send_raw(bytes(bad))
+    await remote.send_raw(BAD_CHECKSUM)
     with trio.fail_after(5):
         await remote.drain()
     await remote.stream.aclose()
@@ -687,9 +688,7 @@ async def test_ban_duration_refuses_an_address_whose_peer_broke_the_protocol(
             pass  # an honest peer that leaves: no ban
         remote = RawRemote(await trio.open_tcp_stream("127.0.0.1", port))
         await remote.handshake_as_outbound()
-        bad = bytearray(frame(wire.MsgPing(1)))
-        bad[-1] ^= 1  # the checksum no longer matches: a protocol violation
-        await remote.send_raw(bytes(bad))
+        await remote.send_raw(BAD_CHECKSUM)
         with trio.fail_after(5):
             await remote.drain()
         await remote.stream.aclose()
@@ -741,9 +740,7 @@ async def test_only_a_peers_own_violation_bans_its_address() -> None:
                 await trio.open_tcp_stream("127.0.0.1", port, local_address="127.0.0.2")
             )
             await breaker.handshake_as_outbound()
-            bad = bytearray(frame(wire.MsgPing(1)))
-            bad[-1] ^= 1
-            await breaker.send_raw(bytes(bad))
+            await breaker.send_raw(BAD_CHECKSUM)
             with trio.fail_after(5):
                 await breaker.drain()
                 await honest.wait_closed()  # its handler raised PeerClosed
