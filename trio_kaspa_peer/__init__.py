@@ -11,15 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import banscores, protowire, wire
-from ._config import (
-    BanScoreCallback,
-    IOListener,
-    KaspaProtocol,
-    Listener,
-    MessageListeners,
-    PeerConfig,
-    build_user_agent,
-)
 from ._errors import (
     ConfigError,
     ConnectError,
@@ -54,6 +45,15 @@ from ._errors import (
 )
 from ._fixup import fixup_module_metadata
 from ._sansio import PeerContext, PeerStats
+from ._sansio._config import (
+    BanScoreCallback,
+    IOListener,
+    KaspaProtocol,
+    Listener,
+    MessageListeners,
+    PeerConfig,
+    build_user_agent,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._config import KaspaProtocol, PeerConfig
 from ._engine import Peer, run_peer
+from ._sansio._config import KaspaProtocol, PeerConfig
 from ._sansio._context import PeerContext
 
 __all__ = ["make_peer", "open_peer"]

@@ -13,7 +13,6 @@ from typing import Any, Final, NoReturn
 import trio
 
 from ._admission import AcceptLine, Standing, address_key
-from ._config import PeerConfig
 from ._engine import Peer, check_config
 from ._errors import (
     HandshakeError,
@@ -31,6 +30,7 @@ from ._errors import (
 )
 from ._protocols import open_peer
 from ._sansio import PeerContext
+from ._sansio._config import PeerConfig
 from ._tcp import _check_context, check_port
 
 __all__ = ["serve_tcp_peers"]

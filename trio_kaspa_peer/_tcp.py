@@ -10,7 +10,6 @@ from typing import Final
 
 import trio
 
-from ._config import PeerConfig
 from ._engine import Peer, check_config
 from ._errors import (
     ConnectError,
@@ -18,6 +17,7 @@ from ._errors import (
 )
 from ._protocols import open_peer
 from ._sansio import PeerContext
+from ._sansio._config import PeerConfig
 
 __all__ = ["check_port", "open_tcp_peer"]
 

@@ -43,7 +43,6 @@ SANS_IO = [
     *sorted((PACKAGE / "wire").glob("*.py")),
     *sorted((PACKAGE / "_sansio").glob("*.py")),
     *sorted((PACKAGE / "_v1").glob("*.py")),
-    PACKAGE / "_config.py",
     PACKAGE / "_errors.py",
     PACKAGE / "banscores.py",
     PACKAGE / "_admission.py",
@@ -77,6 +76,19 @@ def test_engine_names_no_protocol(path: Path) -> None:
 @pytest.mark.parametrize("path", SANS_IO, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_sans_io_parts_know_no_trio(path: Path) -> None:
     assert not any(m == "trio" or m.startswith("trio.") for m in _imports(path)), path
+
+
+# The Trio layers above the sans-IO parts: not even a typing-only import may name them.
+_ABOVE = tuple(
+    f"trio_kaspa_peer.{name}"
+    for name in ("_engine", "_tcp", "_serve", "_protocols", "_v1peer", "_modernpeer", "testing")
+)
+
+
+@pytest.mark.parametrize("path", SANS_IO, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_sans_io_parts_import_nothing_above_them(path: Path) -> None:
+    above = sorted(m for m in _imports(path) if m.startswith(_ABOVE))
+    assert not above, (path, above)
 
 
 def test_codec_and_cores_import_without_trio() -> None:

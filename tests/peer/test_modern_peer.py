@@ -1002,9 +1002,16 @@ async def test_a_payload_newer_than_the_applied_version_is_refused_at_send() -> 
 async def test_listeners_hear_the_answers_requests_take() -> None:
     heard: list[str] = []
     read: list[str] = []
+    peers: list[ModernPeer] = []
+
+    def on_pong(peer: ModernPeer, msg: pw.PongMessage) -> None:
+        # Typed as the peer class it is registered for: mypy --strict over the tests takes it.
+        peers.append(peer)
+        heard.append("pong")
+
     listeners = (
         tkp.MessageListeners()
-        .on(pw.PongMessage, lambda peer, msg: heard.append("pong"))
+        .on(pw.PongMessage, on_pong)
         .on(pw.AddressesMessage, lambda peer, msg: heard.append("addresses"))
         .on_read(lambda peer, size, msg, error: read.append(type(msg).__name__))
     )
@@ -1014,6 +1021,8 @@ async def test_listeners_hear_the_answers_requests_take() -> None:
         await modern(a).ping()
         await modern(a).request_addresses()
         assert heard == ["pong", "addresses"]
+        assert peers == [a]
+        assert isinstance(peers[0], ModernPeer)
         assert read == ["PongMessage", "AddressesMessage"]
         assert len(a.messages()) == 0  # answers go to their requester only
         stats = a.stats()

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
-from .._config import PeerConfig
 from .._errors import KaspaPeerError
+from .._sansio._config import PeerConfig
 from .._version import __version__
 from ..crawl import NodeAddress, SystemResolver, default_protocol, split_host_port
 

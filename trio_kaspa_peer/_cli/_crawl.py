@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import trio
 
-from .._config import KaspaProtocol, PeerConfig
+from .._sansio._config import KaspaProtocol, PeerConfig
 from ..crawl import (
     CrawlConfig,
     Crawler,

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import trio
 
-from .._config import PeerConfig
 from .._errors import (
     ConfigError,
     HandshakeError,
@@ -30,6 +29,7 @@ from .._errors import (
     UsageError,
     WriteTimeout,
 )
+from .._sansio._config import PeerConfig
 from .._sansio._context import PeerContext
 from .._sansio._interface import (
     Close,

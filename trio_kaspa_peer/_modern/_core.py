@@ -87,7 +87,7 @@ from ..protowire._validate import validate_known
 from ._handshake import ModernHandshake, Refusal, wire_ip
 
 if TYPE_CHECKING:
-    from .._config import PeerConfig
+    from .._sansio._config import PeerConfig
     from .._sansio._context import PeerContext
 
 __all__ = ["RESPONSES", "ModernCore"]

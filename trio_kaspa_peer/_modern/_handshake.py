@@ -38,7 +38,7 @@ from .._errors import (
 from ..protowire import NetAddress, RejectMessage, VersionMessage
 
 if TYPE_CHECKING:
-    from .._config import PeerConfig
+    from .._sansio._config import PeerConfig
     from .._sansio._context import PeerContext
 
 __all__ = [

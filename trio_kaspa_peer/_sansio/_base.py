@@ -42,7 +42,7 @@ from ._interface import (
 from ._stats import PeerStats
 
 if TYPE_CHECKING:
-    from .._config import PeerConfig
+    from ._config import PeerConfig
     from ._context import PeerContext
 
 __all__ = ["RNG", "BaseCore", "next_tick"]

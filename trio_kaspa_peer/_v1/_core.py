@@ -76,7 +76,7 @@ from ._inventory import Inventory, as_list
 from ._stall import GETDATA_ANSWERS, StallWatch
 
 if TYPE_CHECKING:
-    from .._config import PeerConfig
+    from .._sansio._config import PeerConfig
     from .._sansio._context import PeerContext
 
 __all__ = ["V1Core"]

@@ -38,7 +38,7 @@ from .._errors import (
 from ..wire import Hash, Message, MsgReject, MsgVersion, NetAddress, RejectCode, ServiceFlag
 
 if TYPE_CHECKING:
-    from .._config import PeerConfig
+    from .._sansio._config import PeerConfig
     from .._sansio._context import PeerContext
 
 __all__ = ["VERSION_NOT_FIRST", "Stage", "V1Handshake"]

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
-from .._config import KaspaProtocol, PeerConfig
 from .._errors import ConfigError, UsageError
+from .._sansio._config import KaspaProtocol, PeerConfig
 from ..wire import (
     MAX_ADDR_PER_MSG,
     Hash,

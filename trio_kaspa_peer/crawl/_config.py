@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._config import PeerConfig
 from .._errors import ConfigError
+from .._sansio._config import PeerConfig
 from .._version import __version__
 from ._adapters import default_protocol
 from ._address import AddressFilter, IPNetwork, parse_network

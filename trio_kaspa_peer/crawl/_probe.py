@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from .._config import KaspaProtocol, PeerConfig
 from .._errors import (
     ConnectError,
     HandshakeError,
@@ -32,6 +31,7 @@ from .._errors import (
 )
 from .._protocols import open_peer
 from .._sansio import PeerContext
+from .._sansio._config import KaspaProtocol, PeerConfig
 from ..wire import WrongNetworkError
 from ._adapters import GossipAddress, NodeInfo, ProtocolAdapter, adapter_for
 from ._address import AddressFilter, NodeAddress, split_host_port

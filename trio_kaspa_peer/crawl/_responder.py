@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from .._config import PeerConfig
 from .._errors import UsageError
 from .._sansio import PeerContext
+from .._sansio._config import PeerConfig
 from .._serve import serve_tcp_peers
 from ._adapters import GossipAddress, ProtocolAdapter, adapter_for
 from ._address import AddressFilter, NodeAddress

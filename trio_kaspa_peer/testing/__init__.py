@@ -13,12 +13,12 @@ from contextlib import asynccontextmanager
 import trio
 import trio.testing
 
-from .._config import PeerConfig
 from .._engine import Peer
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
 from .._errors import HandshakeError
 from .._protocols import open_peer
 from .._sansio import PeerContext
+from .._sansio._config import PeerConfig
 from ._network import (
     NodeKind,
     SimulatedNetwork,

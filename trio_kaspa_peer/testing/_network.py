@@ -17,11 +17,11 @@ from typing import Any, Final
 
 import trio
 
-from .._config import KaspaProtocol, PeerConfig
 from .._engine import Peer
 from .._errors import KaspaPeerError, UsageError
 from .._protocols import open_peer
 from .._sansio import PeerContext
+from .._sansio._config import KaspaProtocol, PeerConfig
 from ..crawl._adapters import GossipAddress, ProtocolAdapter, adapter_for, default_protocol
 from ..crawl._address import NodeAddress
 from ..crawl._records import FailureReason, NodeStatus

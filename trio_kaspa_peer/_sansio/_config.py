@@ -1,4 +1,5 @@
-"""Peer configuration and message listeners (no Trio here: the cores read it too)."""
+"""Peer configuration and message listeners, sans-IO: the cores read the configuration, the
+engine runs the listeners, and neither is imported here."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
-from ._errors import ConfigError
-from ._version import __version__
-from .wire import MAX_USER_AGENT_LEN, Hash, KaspaNet, Message, Services, SubnetworkID
-
-if TYPE_CHECKING:
-    from ._engine import Peer
+from .._errors import ConfigError
+from .._version import __version__
+from ..wire import MAX_USER_AGENT_LEN, Hash, KaspaNet, Message, Services, SubnetworkID
 
 __all__ = [
     "BanScoreCallback",
@@ -26,11 +24,17 @@ __all__ = [
     "build_user_agent",
 ]
 
-Listener: TypeAlias = Callable[["Peer", Any], Awaitable[None] | None]
-"""A message listener: ``(peer, message)``; may be a plain or an ``async`` function."""
+# The peer argument is typed ``Any`` so that a listener may annotate it as the peer class it
+# is registered for (``ModernPeer``, ``V1Peer``): a ``Peer`` there would make mypy refuse such
+# a listener, since a callable's parameters are contravariant.
+Listener: TypeAlias = Callable[[Any, Any], Awaitable[None] | None]
+"""A message listener: ``(peer, message)``; may be a plain or an ``async`` function.  The
+peer is the :class:`~trio_kaspa_peer.Peer` (a :class:`~trio_kaspa_peer.V1Peer` or a
+:class:`~trio_kaspa_peer.ModernPeer`) that read the message."""
 
-IOListener: TypeAlias = Callable[["Peer", int, Any, BaseException | None], Awaitable[None] | None]
-"""An ``on_read``/``on_write`` listener: ``(peer, byte_count, message_or_None, error_or_None)``."""
+IOListener: TypeAlias = Callable[[Any, int, Any, BaseException | None], Awaitable[None] | None]
+"""An ``on_read``/``on_write`` listener: ``(peer, byte_count, message_or_None, error_or_None)``;
+the peer as for :data:`Listener`."""
 
 BanScoreCallback: TypeAlias = Callable[[int, int, str], "bool | None"]
 """``(persistent, transient, reason)``, called when the remote misbehaves.
