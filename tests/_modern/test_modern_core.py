@@ -37,6 +37,7 @@ from trio_kaspa_peer._errors import (
     HandshakeTimeout,
     IdleTimeout,
     LocalClose,
+    LocalProtocolError,
     MisbehaviorError,
     NetworkMismatchError,
     PingTimeout,
@@ -548,6 +549,23 @@ def test_ping_is_answered_with_pong_of_the_same_nonce(inbound: bool) -> None:
     assert driver.delivered() == [pw.PingMessage(nonce=2**64 - 1)]
 
 
+@pytest.mark.parametrize(
+    "pong",
+    [pw.PongMessage(nonce=7), pw.Envelope("pong", pw.PongMessage(nonce=7), 0, 0)],
+    ids=["payload", "envelope"],
+)
+def test_an_application_pong_is_refused_the_core_still_answers_pings(pong: Any) -> None:
+    # Both references take a queued Pong as the answer to their next Ping and disconnect
+    # on its nonce: the application's Pong, beside ours, could only end the call.
+    driver, remote = handshaken()
+    remote.send(pw.PingMessage(nonce=7))
+    pump(driver, remote)
+    with pytest.raises(LocalProtocolError, match="answers every Ping itself"):
+        driver.core.encode(pong)
+    assert [e.payload for e in remote.take()] == [pw.PongMessage(nonce=7)]
+    assert driver.core.encode(pw.PingMessage(nonce=8))  # other messages go as before
+
+
 def test_keepalive_ping_and_its_pong() -> None:
     driver, remote = handshaken(ping_interval=120.0, ping_timeout=120.0)
     core = driver.core
@@ -1000,13 +1018,17 @@ def test_a_payload_newer_than_the_applied_version_ends_the_connection() -> None:
     assert reason.since == 8
 
 
+RUSTY_2_0_1_AGENT = "/kaspad:2.0.1/kaspad:2.0.1/"
+
+
 @pytest.mark.parametrize(("net", "applied"), [("devnet", 10), ("mainnet", 9), ("testnet-10", 9)])
 def test_nine_on_devnet_runs_ten_as_rusty_kaspa_does(net: str, applied: int) -> None:
     # rusty-kaspa v2.0.1 advertises 9 on devnet and runs 10 with a peer that advertises 10.
     driver = Driver(make_core(net=net))
     remote = Remote(client=False, protocol_version=9)
     network = driver.core.config.network_name
-    handshake_with(remote, driver, version=remote.version(protocol_version=9, network=network))
+    version = remote.version(protocol_version=9, network=network, user_agent=RUSTY_2_0_1_AGENT)
+    handshake_with(remote, driver, version=version)
     assert driver.core.handshake_complete
     assert driver.core.protocol_version == applied
     driver.events.clear()
@@ -1025,6 +1047,30 @@ def test_nine_on_devnet_runs_ten_as_rusty_kaspa_does(net: str, applied: int) -> 
 def test_nine_on_devnet_stays_nine_when_ours_is_nine() -> None:
     driver, _ = handshaken(remote_version=9, protocol_version=9)
     assert driver.core.protocol_version == 9
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "applied"),
+    [
+        (RUSTY_2_0_1_AGENT, 10),
+        ("/kaspad:2.0.1/kaspad:2.0.1(a comment)/", 10),
+        ("/kaspad:1.3.0-toc.5/kaspad:1.3.0-toc.5/", 10),  # the first to advertise 9, run 10
+        ("/kaspad:1.1.0/kaspad:1.1.0/", 9),  # 9 was its highest: it runs 9
+        ("/kaspad:0.12.20/kaspad:0.12.20/", 9),
+        ("/trio-kaspa-peer:0.2.0/", 9),  # a peer of ours set to 9 runs 9
+        ("", 9),
+        ("kaspad:2.0.1/", 9),
+    ],
+)
+def test_nine_on_devnet_runs_ten_only_with_the_releases_that_do(
+    user_agent: str, applied: int
+) -> None:
+    driver = Driver(make_core(net="devnet"))
+    remote = Remote(client=False, protocol_version=9)
+    version = remote.version(protocol_version=9, user_agent=user_agent)
+    handshake_with(remote, driver, version=version)
+    assert driver.core.handshake_complete
+    assert driver.core.protocol_version == applied
 
 
 @pytest.mark.parametrize(

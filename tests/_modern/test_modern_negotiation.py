@@ -49,6 +49,8 @@ class Reference:
     sends_reject: bool
     """rusty-kaspa sends a Reject naming the refusal; kaspad (without --enablebanning)
     leaves without a word"""
+    user_agent: str = "/kaspad:0.12.20/kaspad:0.12.20/"
+    """its Version's user agent (``/<name>:<version>/`` twice, as both references build it)"""
 
 
 KASPAD = Reference(
@@ -66,6 +68,7 @@ RUSTY_1_0 = Reference(
     constant=7,
     checks_before_verack=False,
     sends_reject=True,
+    user_agent="/kaspad:1.0.1/kaspad:1.0.1/",
 )
 RUSTY_1_1 = Reference(
     "rusty-kaspa-v1.1",  # crescendo: 7 to 9
@@ -74,6 +77,7 @@ RUSTY_1_1 = Reference(
     constant=9,
     checks_before_verack=False,
     sends_reject=True,
+    user_agent="/kaspad:1.1.0/kaspad:1.1.0/",
 )
 RUSTY_2_0_1 = Reference(
     "rusty-kaspa-v2.0.1",  # before the Toccata threshold; devnet never activates it
@@ -82,6 +86,7 @@ RUSTY_2_0_1 = Reference(
     constant=10,
     checks_before_verack=False,
     sends_reject=True,
+    user_agent="/kaspad:2.0.1/kaspad:2.0.1/",
 )
 RUSTY_MASTER = Reference(
     "rusty-kaspa-master",
@@ -90,6 +95,7 @@ RUSTY_MASTER = Reference(
     constant=10,
     checks_before_verack=False,
     sends_reject=True,
+    user_agent="/kaspad:2.0.1/kaspad:2.0.1/",
 )
 REFERENCES = {r.name: r for r in (KASPAD, RUSTY_1_0, RUSTY_1_1, RUSTY_2_0_1, RUSTY_MASTER)}
 
@@ -114,7 +120,9 @@ class ReferenceNode:
     def start(self) -> None:
         self.remote.send(
             self.remote.version(
-                protocol_version=self.ref.advertise(self.network), network=self.network
+                protocol_version=self.ref.advertise(self.network),
+                network=self.network,
+                user_agent=self.ref.user_agent,
             )
         )
 
@@ -268,10 +276,10 @@ CASES = [
     ok("rusty-kaspa-v2.0.1", (7, 9), 9, 9),
     ok("rusty-kaspa-v2.0.1", (7, 10), 10, 10),
     ok("rusty-kaspa-v2.0.1", (10, 10), 10, 10),
-    # The price: rusty-kaspa v1.1 on devnet (it advertises 9 everywhere) runs 9 while we
-    # run 10.  We then accept what it never sends; it would refuse a v10-only payload
-    # the application sends.
-    ok("rusty-kaspa-v1.1", (5, 10), 10, 9),
+    # rusty-kaspa v1.1 on devnet advertises 9 as everywhere, and runs 9: so do we (its
+    # user agent names a release before the one that advertises 9 and runs 10).
+    ok("rusty-kaspa-v1.1", (5, 10), 9, 9),
+    ok("rusty-kaspa-v1.1", (7, 10), 9, 9),
     # ... and on mainnet (before the Toccata threshold) it advertises 10.
     ok("rusty-kaspa-v2.0.1", (5, 10), 10, 10, our_net="kaspa-mainnet",
        their_net="kaspa-mainnet"),

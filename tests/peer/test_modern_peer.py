@@ -225,6 +225,26 @@ async def test_pair_applies_the_lower_version() -> None:
         assert inb.stats().protocol_version == 5
 
 
+async def test_send_refuses_a_pong_the_peer_answers_pings_itself() -> None:
+    async with open_peer_pair(cfg(), cfg()) as (a, b):
+        with pytest.raises(tkp.LocalProtocolError, match="answers every Ping itself"):
+            await a.send(pw.PongMessage(nonce=1))
+        with pytest.raises(tkp.LocalProtocolError):
+            a.send_nowait(pw.PongMessage(nonce=1))
+        assert not a.closed
+        assert await modern(b).ping() >= 0  # a's automatic Pong still goes
+
+
+@pytest.mark.parametrize("nine_dials", [True, False])
+async def test_pair_at_nine_and_ten_on_devnet_agree_on_nine(nine_dials: bool) -> None:
+    # rusty-kaspa 2.0's devnet rule (it advertises 9, runs 10 with a 10) is its own: a peer
+    # of ours set to 9 runs 9, and so does ours at 10 with it.
+    nine, ten = cfg(net="devnet", protocol_version=9), cfg(net="devnet")
+    pair = (nine, ten) if nine_dials else (ten, nine)
+    async with open_peer_pair(*pair) as (out, inb):
+        assert out.protocol_version == inb.protocol_version == 9
+
+
 async def test_pair_refusal_raises_the_refusing_sides_error() -> None:
     with pytest.raises(tkp.ProtocolVersionTooLow):
         async with open_peer_pair(cfg(protocol_version=6), cfg(min_protocol_version=7)):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .._errors import (
     HandshakeError,
+    LocalProtocolError,
     MisbehaviorError,
     PingTimeout,
     RejectedError,
@@ -656,6 +657,21 @@ class ModernCore(BaseCore):
     # -- sending ----------------------------------------------------------------------------
 
     def encode(self, msg: Any) -> bytes:
+        data, name = self._encode(msg)
+        if name == "pong":
+            # Both references queue a Pong for their next Ping, and disconnect when its
+            # nonce is not that Ping's ("nonce mismatch between ping and pong"): every Ping
+            # is answered here already, so the application's Pong could only end the call.
+            raise LocalProtocolError(
+                "PongMessage not sent: the peer answers every Ping itself, and the remote "
+                "would take a second Pong as the answer to its next Ping and disconnect"
+            )
+        return data
+
+    def encode_own(self, msg: Any) -> bytes:
+        return self._encode(msg)[0]
+
+    def _encode(self, msg: Any) -> tuple[bytes, str]:
         version = self._protocol_version
         if isinstance(msg, Envelope):
             name, payload = msg.name, msg.payload
@@ -676,7 +692,7 @@ class ModernCore(BaseCore):
             )
         if name not in _BULK:
             self._check_outgoing(name, payload)
-        return data
+        return data, name
 
     def _check_outgoing(self, name: str, payload: Any) -> None:
         """Refuse what the remote's conversion would refuse (and disconnect for): the

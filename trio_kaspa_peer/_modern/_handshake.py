@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from typing import TYPE_CHECKING, Final
 
 from .._errors import (
@@ -63,17 +64,39 @@ DEVNET: Final = "kaspa-devnet"
 _TOCCATA: Final = 10
 """The protocol version of the Toccata upgrade, the highest the references speak."""
 
+_KASPAD_RELEASE: Final = re.compile(r"/kaspad:(\d+)\.(\d+)\.")
+_ADVERTISES_NINE_RUNS_TEN: Final = (1, 3)
+"""rusty-kaspa from this release on (1.3.0-toc.5, 2.0.x) advertises 9 on devnet yet runs 10
+with a peer advertising 10; before it (1.1.x) 9 was its highest version."""
 
-def applied_version(ours: int, theirs: int, network: str) -> int:
+
+def runs_ten_behind_nine(user_agent: str) -> bool:
+    """Whether a remote advertising 9 on devnet runs 10 with a peer advertising 10: a
+    rusty-kaspa release that does (its user agent starts ``/kaspad:<major>.<minor>.``,
+    kaspad's Go releases are 0.x)."""
+    match = _KASPAD_RELEASE.match(user_agent)
+    if match is None:
+        return False
+    return (int(match[1]), int(match[2])) >= _ADVERTISES_NINE_RUNS_TEN
+
+
+def applied_version(ours: int, theirs: int, network: str, user_agent: str = "") -> int:
     """The protocol version both sides run, from the two advertised versions.
 
     The lower of the two, as every reference decides, with one exception:
     rusty-kaspa 2.0 advertises 9 on devnet (where Toccata is never
     scheduled) yet runs 10 with a peer that advertises 10 or more
     (``flow_context.rs``, ``initialize_connection``).  So on devnet, with
-    ours at 10 or more, a remote advertising 9 runs 10 with us.
+    ours at 10 or more, a remote advertising 9 whose user agent names such a
+    release runs 10 with us.  Any other remote advertising 9 (rusty-kaspa
+    1.1, which runs 9; a peer of ours set to 9) runs 9.
     """
-    if theirs == _TOCCATA - 1 and ours >= _TOCCATA and network == DEVNET:
+    if (
+        theirs == _TOCCATA - 1
+        and ours >= _TOCCATA
+        and network == DEVNET
+        and runs_ten_behind_nine(user_agent)
+    ):
         return _TOCCATA
     return min(ours, theirs)
 
@@ -170,7 +193,7 @@ class ModernHandshake:
         lowest = config.min_protocol_version
         assert ours is not None
         assert lowest is not None
-        applied = applied_version(ours, msg.protocol_version, config.network_name)
+        applied = applied_version(ours, msg.protocol_version, config.network_name, msg.user_agent)
         if applied < lowest:
             text = (
                 f"P2P protocol version mismatch - local: {ours}, remote: {msg.protocol_version} "

@@ -336,7 +336,12 @@ class PeerCore(ABC):
 
     @abstractmethod
     def encode(self, msg: Any) -> bytes:
-        """Check and encode ``msg`` for sending (in the sender's task)."""
+        """Check and encode ``msg``, a message the application sends (in the sender's
+        task): a message only the core may send is refused here."""
+
+    def encode_own(self, msg: Any) -> bytes:
+        """Encode ``msg``, a message of the core's own (a :class:`Send` event's)."""
+        return self.encode(msg)
 
     @abstractmethod
     def describe(self, msg: Any) -> str:
