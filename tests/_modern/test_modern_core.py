@@ -1232,6 +1232,55 @@ def test_remote_leaving_politely_is_remote_closed(inbound: bool) -> None:
     assert driver.kinds().count("Close") == 1
 
 
+def _frame_types(data: bytes) -> list[str]:
+    """The HTTP/2 frames in ``data``, by type name."""
+    types = []
+    while data:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        types.append(type(frame).__name__)
+        data = data[9 + length :]
+    return types
+
+
+@pytest.mark.parametrize("then_reset", [False, True], ids=["trailers", "trailers-then-reset"])
+def test_a_server_ending_the_call_gets_our_goaway(then_reset: bool) -> None:
+    # A rusty-kaspa server ends the call with trailers (hyper then resets the stream with
+    # NO_ERROR) and keeps the connection: we close it, after our GOAWAY.
+    driver, remote = handshaken()
+    remote.channel.end_stream()
+    data = remote.data_to_send()
+    if then_reset:
+        remote.channel._h2.reset_stream(1, h2.errors.ErrorCodes.NO_ERROR)
+        data += remote.channel._h2.data_to_send()
+    driver.receive(data)
+    assert type(the_close(driver)) is RemoteClosed
+    # Our RST_STREAM(NO_ERROR) for the call the server ended (a gRPC client's), then GOAWAY.
+    assert _frame_types(driver.data_to_send())[-1] == "GoAwayFrame"
+    assert driver.core.channel.goaway_sent
+    assert driver.data_to_send() == b""
+    assert not driver.core.wants_write()
+
+
+@ROLES
+def test_a_remote_goaway_is_answered_with_ours(inbound: bool) -> None:
+    driver, remote = handshaken(inbound=inbound)
+    remote.channel.close()
+    driver.receive(remote.data_to_send())
+    assert type(the_close(driver)) is RemoteClosed
+    assert _frame_types(driver.data_to_send()).count("GoAwayFrame") == 1
+    assert driver.data_to_send() == b""
+
+
+def test_nothing_is_said_once_the_connection_closed() -> None:
+    driver, remote = handshaken()
+    remote.channel.end_stream()
+    driver.receive(remote.data_to_send())
+    driver.receive(b"")  # the connection closed before we wrote
+    assert type(the_close(driver)) is RemoteClosed
+    assert "GoAwayFrame" not in _frame_types(driver.data_to_send())
+    assert driver.data_to_send() == b""
+
+
 @ROLES
 def test_remote_leaving_during_the_handshake_says_so(inbound: bool) -> None:
     driver = Driver(make_core(inbound=inbound))

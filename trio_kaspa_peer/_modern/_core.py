@@ -336,9 +336,11 @@ class ModernCore(BaseCore):
             self._closed = True
             self._events.clear()
         channel = self.channel
-        if channel.closed_reason is None and not channel.goaway_sent:
+        if not channel.goaway_sent:
             # What was queued (a Reject, the application's last messages) goes first,
-            # then our END_STREAM or trailers, then GOAWAY.
+            # then our END_STREAM or trailers, then GOAWAY.  After the remote ended or
+            # reset the call, GOAWAY alone: every endpoint says it before closing the
+            # connection (RFC 9113, 6.8); after the connection closed, nothing.
             channel.close()
             self._dirty = True
 
