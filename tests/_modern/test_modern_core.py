@@ -354,9 +354,15 @@ def refused(
     return driver, remote
 
 
+RUSTY_VERSION: dict[str, Any] = {
+    "protocol_version": 10,
+    "user_agent": "/kaspad:2.0.1/kaspad:2.0.1/",
+}
+
+
 @ROLES
 def test_network_mismatch_sends_a_reject_naming_it(inbound: bool) -> None:
-    driver, remote = refused(inbound, {"network": "kaspa-mainnet"})
+    driver, remote = refused(inbound, {**RUSTY_VERSION, "network": "kaspa-mainnet"})
     reason = the_close(driver)
     assert isinstance(reason, NetworkMismatchError)
     assert "kaspa-devnet" in str(reason)
@@ -378,9 +384,30 @@ def test_network_mismatch_sends_a_reject_naming_it(inbound: bool) -> None:
 
 @ROLES
 @pytest.mark.parametrize(
+    ("version", "core_kwargs", "error"),
+    [
+        ({"network": "kaspa-mainnet"}, {}, NetworkMismatchError),
+        ({}, {"min_protocol_version": 6}, ProtocolVersionTooLow),
+        ({"protocol_version": 4}, {}, ProtocolVersionTooLow),
+    ],
+)
+def test_kaspad_refused_gets_no_reject_it_could_not_route(
+    inbound: bool, version: dict[str, Any], core_kwargs: dict[str, Any], error: type
+) -> None:
+    # kaspad v0.12.20 (the node advertising 5) routes no Reject before its handshake ends:
+    # ours would be "a route for Reject does not exist", a ban with --enablebanning.  It
+    # leaves without a word when it refuses; so do we, politely, with no lingering.
+    driver, remote = refused(inbound, version, **core_kwargs)
+    assert isinstance(the_close(driver), error)
+    assert driver.close_event().linger == 0
+    assert remote.names() == ["version"]
+    assert remote.ending_events()[-1] == "ConnectionTerminated"
+
+
+@ROLES
+@pytest.mark.parametrize(
     ("theirs", "core_kwargs", "text"),
     [
-        (4, {}, "P2P protocol version mismatch - local: 10, remote: 4"),
         (6, {"min_protocol_version": 7}, "P2P protocol version mismatch - local: 10, remote: 6"),
         (
             8,
@@ -564,6 +591,41 @@ def test_an_application_pong_is_refused_the_core_still_answers_pings(pong: Any) 
         driver.core.encode(pong)
     assert [e.payload for e in remote.take()] == [pw.PongMessage(nonce=7)]
     assert driver.core.encode(pw.PingMessage(nonce=8))  # other messages go as before
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [Remote(client=False).version(), pw.VerackMessage(), pw.ReadyMessage()],
+    ids=["version", "verack", "ready"],
+)
+def test_the_handshakes_messages_are_the_cores_own(msg: Any) -> None:
+    # kaspad v0.12.20 removes their routes once the handshake is done: "a route for
+    # 'VerAck' does not exist", a disconnect that --enablebanning makes a ban.
+    driver, _remote = handshaken()
+    with pytest.raises(LocalProtocolError, match="the handshake's messages are the peer's own"):
+        driver.core.encode(msg)
+    assert driver.core.encode_own(msg)
+
+
+def test_an_addresses_goes_only_in_answer_to_a_request_the_application_got() -> None:
+    # kaspad routes one Addresses in answer to its RequestAddresses, then removes the route.
+    driver, remote = handshaken()
+    answer = pw.AddressesMessage()
+    with pytest.raises(LocalProtocolError, match="owed none"):
+        driver.core.encode(answer)
+    remote.send(pw.RequestAddressesMessage())  # the first: answered by the peer
+    pump(driver, remote)
+    assert [e.name for e in remote.take()] == ["addresses"]
+    with pytest.raises(LocalProtocolError, match="owed none"):
+        driver.core.encode(answer)
+    remote.send(pw.RequestAddressesMessage())  # the second: delivered, the application's
+    remote.send(pw.RequestAddressesMessage())
+    pump(driver, remote)
+    assert driver.delivered() == [pw.RequestAddressesMessage()] * 2
+    assert driver.core.encode(answer)
+    assert driver.core.encode(answer)
+    with pytest.raises(LocalProtocolError, match="owed none"):
+        driver.core.encode(answer)
 
 
 def test_keepalive_ping_and_its_pong() -> None:

@@ -14,6 +14,7 @@ from _raw import NET, RawRemote, cfg, frame, raw_frame
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig, protowire, wire
+from trio_kaspa_peer._modern import ModernCore
 from trio_kaspa_peer._sansio import PeerContext
 from trio_kaspa_peer._v1 import V1Core
 from trio_kaspa_peer.testing import open_peer_pair
@@ -316,8 +317,16 @@ async def test_a_closed_modern_peer_is_freed_without_the_cycle_collector() -> No
     async def violation() -> None:
         with contextlib.suppress(tkp.KaspaPeerError):
             async with open_peer_pair(config) as (outbound, inbound):
-                await outbound.send(protowire.VersionMessage(protocol_version=10))
+                # A second Version, as a broken remote would send it (send() refuses
+                # the handshake's messages: encode it as the core's own).
+                encode = ModernCore.encode
+                ModernCore.encode = ModernCore.encode_own  # type: ignore[method-assign]
+                try:
+                    await outbound.send(protowire.VersionMessage(protocol_version=10))
+                finally:
+                    ModernCore.encode = encode  # type: ignore[method-assign]
                 await inbound.wait_closed()
+                assert isinstance(inbound.close_reason, tkp.RemoteProtocolError)
 
     async def refused() -> None:
         with contextlib.suppress(tkp.HandshakeError):

@@ -235,6 +235,31 @@ async def test_send_refuses_a_pong_the_peer_answers_pings_itself() -> None:
         assert await modern(b).ping() >= 0  # a's automatic Pong still goes
 
 
+async def test_the_application_answers_a_later_request_for_addresses_once() -> None:
+    # The first RequestAddresses is the peer's to answer; a later one is delivered and the
+    # application's, once: the nodes disconnect for an Addresses they did not ask for.
+    async with open_peer_pair(cfg(), cfg()) as (a, b):
+        assert await modern(b).request_addresses() == []
+        with pytest.raises(tkp.LocalProtocolError, match="owed none"):
+            await a.send(pw.AddressesMessage())
+        address = pw.NetAddress(timestamp=1, ip=bytes([192, 0, 2, 1]), port=16111)
+        answers: list[list[pw.NetAddress]] = []
+
+        async def ask() -> None:
+            answers.append(await modern(b).request_addresses())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            request = await a.messages().receive()
+            assert request == pw.RequestAddressesMessage()
+            await a.send(pw.AddressesMessage(address_list=[address]))
+        assert answers == [[address]]
+        with pytest.raises(tkp.LocalProtocolError, match="owed none"):
+            await a.send(pw.AddressesMessage(address_list=[address]))
+        assert not a.closed
+        assert not b.closed
+
+
 @pytest.mark.parametrize("nine_dials", [True, False])
 async def test_pair_at_nine_and_ten_on_devnet_agree_on_nine(nine_dials: bool) -> None:
     # rusty-kaspa 2.0's devnet rule (it advertises 9, runs 10 with a 10) is its own: a peer

@@ -34,9 +34,12 @@ def tx_inv(i: int) -> pw.InvTransactionsMessage:
     return pw.InvTransactionsMessage(ids=[pw.TransactionId(bytes=bytes([i]) * 32)])
 
 
-def addresses(i: int) -> pw.AddressesMessage:
-    address = pw.NetAddress(timestamp=i, ip=bytes([127, 0, 0, 1]), port=16000 + i)
-    return pw.AddressesMessage(address_list=[address])
+def headers_request(i: int) -> pw.RequestHeadersMessage:
+    # A kind delivered to the application, and not a relay announcement (those are dropped
+    # when full): backpressure applies to it.
+    return pw.RequestHeadersMessage(
+        low_hash=pw.Hash(bytes=bytes([i]) * 32), high_hash=pw.Hash(bytes=bytes([i + 1]) * 32)
+    )
 
 
 def drain(stream: tkp.MessageStream) -> list[Any]:
@@ -50,11 +53,11 @@ def drain(stream: tkp.MessageStream) -> list[Any]:
 
 async def test_a_subscription_takes_its_types_and_messages_keeps_the_rest() -> None:
     async with open_peer_pair(modern_cfg()) as (a, b):
-        with b.subscribe(pw.InvRelayBlockMessage, pw.AddressesMessage) as routed:
-            for msg in (relay_inv(1), tx_inv(2), addresses(3), relay_inv(4), tx_inv(5)):
+        with b.subscribe(pw.InvRelayBlockMessage, pw.RequestHeadersMessage) as routed:
+            for msg in (relay_inv(1), tx_inv(2), headers_request(3), relay_inv(4), tx_inv(5)):
                 await a.send(msg)
             await trio.testing.wait_all_tasks_blocked()
-            assert drain(routed) == [relay_inv(1), addresses(3), relay_inv(4)]
+            assert drain(routed) == [relay_inv(1), headers_request(3), relay_inv(4)]
             assert drain(b.messages()) == [tx_inv(2), tx_inv(5)]
         # Ended: the types go to messages() again.
         await a.send(relay_inv(6))
@@ -68,9 +71,9 @@ async def test_a_subscription_takes_its_types_and_messages_keeps_the_rest() -> N
 async def test_a_full_subscription_holds_the_reader_and_the_rest_waits_behind_it() -> None:
     config = modern_cfg()
     async with open_peer_pair(config) as (a, b):
-        with b.subscribe(pw.AddressesMessage, max_count=2) as routed:
+        with b.subscribe(pw.RequestHeadersMessage, max_count=2) as routed:
             for i in range(5):
-                await a.send(addresses(i))
+                await a.send(headers_request(i))
             await a.send(tx_inv(9))
             await trio.testing.wait_all_tasks_blocked()
             # Backpressure: two wait in the subscription, the reader holds the third.
@@ -78,7 +81,7 @@ async def test_a_full_subscription_holds_the_reader_and_the_rest_waits_behind_it
             assert len(b.messages()) == 0
             assert routed.dropped == 0
             got = [await routed.receive() for _ in range(5)]
-            assert got == [addresses(i) for i in range(5)]
+            assert got == [headers_request(i) for i in range(5)]
             assert await b.messages().receive() == tx_inv(9)
             assert not b.closed
 
@@ -98,12 +101,12 @@ async def test_relay_invs_past_a_subscriptions_bound_are_dropped() -> None:
 
 async def test_drop_when_full_drops_any_type() -> None:
     async with open_peer_pair(modern_cfg()) as (a, b):
-        with b.subscribe(pw.AddressesMessage, max_count=1, drop_when_full=True) as routed:
+        with b.subscribe(pw.RequestHeadersMessage, max_count=1, drop_when_full=True) as routed:
             for i in range(4):
-                await a.send(addresses(i))
+                await a.send(headers_request(i))
             await a.send(tx_inv(1))
             await trio.testing.wait_all_tasks_blocked()
-            assert drain(routed) == [addresses(0)]
+            assert drain(routed) == [headers_request(0)]
             assert routed.dropped == 3
             assert drain(b.messages()) == [tx_inv(1)]
 
@@ -111,31 +114,31 @@ async def test_drop_when_full_drops_any_type() -> None:
 async def test_the_byte_bound_of_a_subscription() -> None:
     async with open_peer_pair(modern_cfg()) as (a, b):
         # One message is always taken by an empty stream; a second would not fit.
-        with b.subscribe(pw.AddressesMessage, max_bytes=1) as routed:
-            await a.send(addresses(1))
-            await a.send(addresses(2))
+        with b.subscribe(pw.RequestHeadersMessage, max_bytes=1) as routed:
+            await a.send(headers_request(1))
+            await a.send(headers_request(2))
             await trio.testing.wait_all_tasks_blocked()
             assert len(routed) == 1
             assert routed.nbytes > 1
             assert [await routed.receive(), await routed.receive()] == [
-                addresses(1),
-                addresses(2),
+                headers_request(1),
+                headers_request(2),
             ]
 
 
 async def test_leaving_releases_a_reader_waiting_for_room_and_keeps_what_was_taken() -> None:
     async with open_peer_pair(modern_cfg()) as (a, b):
-        with b.subscribe(pw.AddressesMessage, max_count=1) as routed:
+        with b.subscribe(pw.RequestHeadersMessage, max_count=1) as routed:
             for i in range(3):
-                await a.send(addresses(i))
+                await a.send(headers_request(i))
             await trio.testing.wait_all_tasks_blocked()
             assert len(routed) == 1  # the reader waits with the second in hand
         # The one it held and the ones after it go to messages(); nothing is lost.
         with trio.fail_after(5):
             got = [await b.messages().receive() for _ in range(2)]
-        assert got == [addresses(1), addresses(2)]
+        assert got == [headers_request(1), headers_request(2)]
         # The ended stream still gives what it took, then ends.
-        assert [msg async for msg in routed] == [addresses(0)]
+        assert [msg async for msg in routed] == [headers_request(0)]
         with pytest.raises(tkp.PeerClosed):
             await routed.receive()
 
@@ -178,11 +181,11 @@ async def test_subscribe_refuses_a_wrong_call() -> None:
             with pytest.raises(tkp.UsageError), b.subscribe(pw.InvRelayBlockMessage, **bad):
                 pass
         with b.subscribe(pw.InvRelayBlockMessage):
-            twice = b.subscribe(pw.AddressesMessage, pw.InvRelayBlockMessage)
+            twice = b.subscribe(pw.RequestHeadersMessage, pw.InvRelayBlockMessage)
             with pytest.raises(tkp.UsageError, match="already routed"), twice:
                 pass
             # The refused call routed nothing.
-            with b.subscribe(pw.AddressesMessage):
+            with b.subscribe(pw.RequestHeadersMessage):
                 pass
 
 

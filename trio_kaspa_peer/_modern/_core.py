@@ -85,7 +85,7 @@ from ..protowire import (
     validate,
 )
 from ..protowire._validate import validate_known
-from ._handshake import ModernHandshake, Refusal, wire_ip
+from ._handshake import ModernHandshake, Refusal, takes_reject_in_handshake, wire_ip
 
 if TYPE_CHECKING:
     from .._sansio._config import PeerConfig
@@ -159,6 +159,14 @@ _ONE_ANSWER_EACH: Final[dict[str, str]] = {
 rusty-kaspa send a Block, Transaction (or TransactionNotFound), IbdBlock or BlockBody for
 each.  :meth:`ModernCore.start_request` takes them with exactly one item."""
 
+_HANDSHAKE_ONLY: Final = frozenset({"version", "verack", "ready"})
+"""The handshake's messages: the core's own, and routed by neither reference after it
+(kaspad v0.12.20 removes their routes; a later one is "a route for ... does not exist",
+which disconnects and may ban)."""
+
+_ADDRESSES_OWED_LIMIT: Final = 64
+"""The most RequestAddresses left for the application to answer that are remembered."""
+
 _OWED_LIMIT: Final = 64
 """The most answers-nobody-waits-for remembered (see ``ModernCore._owed``)."""
 
@@ -227,6 +235,7 @@ class ModernCore(BaseCore):
 
     __slots__ = (
         "_addresses_answered",
+        "_addresses_owed",
         "_continued",
         "_decoded",
         "_dirty",
@@ -310,6 +319,7 @@ class ModernCore(BaseCore):
         self._ping_nonce = 0
         self._ping_deadline = math.inf
         self._addresses_answered = False
+        self._addresses_owed = 0
         self._dirty = False
         self._validate_all = config.validate
         self._offload_size = config.offload_size
@@ -422,7 +432,9 @@ class ModernCore(BaseCore):
             text = (
                 f"the remote ended the connection during the handshake: {event.reason} "
                 "(a node leaves without a word when it refuses our Version: another "
-                "network, a protocol version it does not accept)"
+                "network, a protocol version it does not accept; kaspad also when it has "
+                "a peer of our node id already (one PeerContext for two connections to "
+                "it), when our address is banned, or for a message it has no route for)"
             )
             failure = HandshakeError(text)
             failure.__cause__ = reason
@@ -531,6 +543,11 @@ class ModernCore(BaseCore):
         try:
             applied = handshake.check_version(payload)
         except Refusal as refusal:
+            if not takes_reject_in_handshake(payload.protocol_version):
+                # kaspad (Go) routes no Reject before the handshake ends: one would be "a
+                # route for Reject does not exist", and a ban with --enablebanning.  It
+                # leaves without a word itself; so do we.
+                return self._then(Notify(payload, size, dispatch=False), self._fail(refusal.error))
             reject = handshake.reject(refusal.reject_reason)
             self._emit(reject, encode(reject))
             return self._then(
@@ -604,6 +621,8 @@ class ModernCore(BaseCore):
 
     def _request_addresses(self, payload: Any, envelope: Envelope, size: int) -> Frame | Event:
         if self._addresses_answered:
+            # Delivered: the application's to answer, once.
+            self._addresses_owed = min(self._addresses_owed + 1, _ADDRESSES_OWED_LIMIT)
             return self._deliverable(envelope, size)
         self._addresses_answered = True
         source = self.config.address_source
@@ -659,7 +678,11 @@ class ModernCore(BaseCore):
     # -- sending ----------------------------------------------------------------------------
 
     def encode(self, msg: Any) -> bytes:
-        data, name = self._encode(msg)
+        if isinstance(msg, Envelope):
+            name = msg.name
+        else:
+            info = PAYLOAD_BY_CLASS.get(type(msg))
+            name = info.name if info is not None else ""  # not a payload: the codec says so
         if name == "pong":
             # Both references queue a Pong for their next Ping, and disconnect when its
             # nonce is not that Ping's ("nonce mismatch between ping and pong"): every Ping
@@ -668,6 +691,23 @@ class ModernCore(BaseCore):
                 "PongMessage not sent: the peer answers every Ping itself, and the remote "
                 "would take a second Pong as the answer to its next Ping and disconnect"
             )
+        if name in _HANDSHAKE_ONLY:
+            raise LocalProtocolError(
+                f"{name} not sent: the handshake's messages are the peer's own, and the "
+                "nodes take none after it (kaspad disconnects, and may ban)"
+            )
+        data = self._encode(msg)[0]
+        if name == "addresses":
+            # The nodes take an Addresses only in answer to their RequestAddresses (kaspad
+            # routes one, then removes the route): the first is answered here; each later
+            # one delivered to the application may be answered once.
+            if not self._addresses_owed:
+                raise LocalProtocolError(
+                    "AddressesMessage not sent: the remote is owed none (the peer answered "
+                    "its first RequestAddresses from address_source), and the nodes "
+                    "disconnect for an Addresses they did not ask for"
+                )
+            self._addresses_owed -= 1
         return data
 
     def encode_own(self, msg: Any) -> bytes:

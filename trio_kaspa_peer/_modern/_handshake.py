@@ -48,6 +48,8 @@ __all__ = [
     "Refusal",
     "Step",
     "applied_version",
+    "runs_ten_behind_nine",
+    "takes_reject_in_handshake",
     "wire_ip",
 ]
 
@@ -99,6 +101,17 @@ def applied_version(ours: int, theirs: int, network: str, user_agent: str = "") 
     ):
         return _TOCCATA
     return min(ours, theirs)
+
+
+_GO_KASPAD: Final = 5
+"""The protocol version kaspad's Go releases advertise (and the highest they speak)."""
+
+
+def takes_reject_in_handshake(advertised: int) -> bool:
+    """Whether a remote that advertised this protocol version takes a Reject during the
+    handshake: rusty-kaspa does (its router reads a Reject at any time); kaspad, the only
+    node advertising 5, routes none before the handshake ends."""
+    return advertised > _GO_KASPAD
 
 
 LOOPBACK_CONNECTION: Final = "LOOPBACK_CONNECTION"
