@@ -122,7 +122,7 @@ class Driver:
         if isinstance(event, Send):
             for msg in event.messages:
                 if self.closed is None:
-                    self.core.queue(OwnMessage(msg, self.core.encode_own(msg)))
+                    self.core.queue(OwnMessage(msg, self.core.encode(msg, own=True)))
         elif isinstance(event, Close):
             if self.closed is None:
                 self.closed = event.reason

@@ -604,7 +604,7 @@ def test_the_handshakes_messages_are_the_cores_own(msg: Any) -> None:
     driver, _remote = handshaken()
     with pytest.raises(LocalProtocolError, match="the handshake's messages are the peer's own"):
         driver.core.encode(msg)
-    assert driver.core.encode_own(msg)
+    assert driver.core.encode(msg, own=True)
 
 
 def test_an_addresses_goes_only_in_answer_to_a_request_the_application_got() -> None:

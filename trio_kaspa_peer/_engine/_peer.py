@@ -889,7 +889,7 @@ class Peer(trio.abc.AsyncResource):
         """An outgoing item for a message of the core's own (``None`` once closed)."""
         if self._closed.is_set():
             return None
-        return Outgoing(msg, self._core.encode_own(msg), None)
+        return Outgoing(msg, self._core.encode(msg, own=True), None)
 
     async def _writer(self) -> None:
         core = self._core

@@ -159,10 +159,15 @@ _ONE_ANSWER_EACH: Final[dict[str, str]] = {
 rusty-kaspa send a Block, Transaction (or TransactionNotFound), IbdBlock or BlockBody for
 each.  :meth:`ModernCore.start_request` takes them with exactly one item."""
 
-_HANDSHAKE_ONLY: Final = frozenset({"version", "verack", "ready"})
-"""The handshake's messages: the core's own, and routed by neither reference after it
-(kaspad v0.12.20 removes their routes; a later one is "a route for ... does not exist",
-which disconnects and may ban)."""
+_NOT_FROM_APPLICATION: Final = frozenset({"version", "verack", "ready", "pong", "addresses"})
+"""Kinds the application may not send, or (Addresses) only in answer to a request it was
+given: the handshake's messages are the core's own, and kaspad v0.12.20 routes none after
+it ("a route for ... does not exist", which disconnects and may ban); every Ping is
+answered by the core.  See :meth:`ModernCore._refuse`."""
+
+_NOT_FROM_APPLICATION_TYPES: Final = frozenset(
+    info.cls for info in PAYLOAD_BY_CLASS.values() if info.name in _NOT_FROM_APPLICATION
+)
 
 _ADDRESSES_OWED_LIMIT: Final = 64
 """The most RequestAddresses left for the application to answer that are remembered."""
@@ -677,46 +682,13 @@ class ModernCore(BaseCore):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def encode(self, msg: Any) -> bytes:
-        if isinstance(msg, Envelope):
-            name = msg.name
-        else:
-            info = PAYLOAD_BY_CLASS.get(type(msg))
-            name = info.name if info is not None else ""  # not a payload: the codec says so
-        if name == "pong":
-            # Both references queue a Pong for their next Ping, and disconnect when its
-            # nonce is not that Ping's ("nonce mismatch between ping and pong"): every Ping
-            # is answered here already, so the application's Pong could only end the call.
-            raise LocalProtocolError(
-                "PongMessage not sent: the peer answers every Ping itself, and the remote "
-                "would take a second Pong as the answer to its next Ping and disconnect"
-            )
-        if name in _HANDSHAKE_ONLY:
-            raise LocalProtocolError(
-                f"{name} not sent: the handshake's messages are the peer's own, and the "
-                "nodes take none after it (kaspad disconnects, and may ban)"
-            )
-        data = self._encode(msg)[0]
-        if name == "addresses":
-            # The nodes take an Addresses only in answer to their RequestAddresses (kaspad
-            # routes one, then removes the route): the first is answered here; each later
-            # one delivered to the application may be answered once.
-            if not self._addresses_owed:
-                raise LocalProtocolError(
-                    "AddressesMessage not sent: the remote is owed none (the peer answered "
-                    "its first RequestAddresses from address_source), and the nodes "
-                    "disconnect for an Addresses they did not ask for"
-                )
-            self._addresses_owed -= 1
-        return data
-
-    def encode_own(self, msg: Any) -> bytes:
-        return self._encode(msg)[0]
-
-    def _encode(self, msg: Any) -> tuple[bytes, str]:
+    def encode(self, msg: Any, *, own: bool = False) -> bytes:
         version = self._protocol_version
+        answers = False  # an Addresses of the application's: it must answer a request
         if isinstance(msg, Envelope):
             name, payload = msg.name, msg.payload
+            if not own and name in _NOT_FROM_APPLICATION:
+                answers = self._refuse(name)
             data = encode(
                 payload,  # type: ignore[arg-type]  # checked by encode
                 name=name,
@@ -725,6 +697,8 @@ class ModernCore(BaseCore):
                 protocol_version=version,
             )
         else:
+            if not own and type(msg) in _NOT_FROM_APPLICATION_TYPES:
+                answers = self._refuse(PAYLOAD_BY_CLASS[type(msg)].name)
             data = encode(msg, protocol_version=version)
             name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
         if len(data) > self.config.max_message_size:
@@ -734,7 +708,40 @@ class ModernCore(BaseCore):
             )
         if name not in _BULK:
             self._check_outgoing(name, payload)
-        return data, name
+        if answers:
+            self._answer_addresses()
+        return data
+
+    def _refuse(self, name: str) -> bool:
+        """Raise for a kind of :data:`_NOT_FROM_APPLICATION` the application may not send;
+        ``True`` for an Addresses, checked once valid (:meth:`_answer_addresses`)."""
+        if name == "addresses":
+            return True
+        if name == "pong":
+            # Both references queue a Pong for their next Ping, and disconnect when its
+            # nonce is not that Ping's ("nonce mismatch between ping and pong"): every Ping
+            # is answered here already, so the application's Pong could only end the call.
+            raise LocalProtocolError(
+                "PongMessage not sent: the peer answers every Ping itself, and the remote "
+                "would take a second Pong as the answer to its next Ping and disconnect"
+            )
+        raise LocalProtocolError(
+            f"{name} not sent: the handshake's messages are the peer's own, and the nodes "
+            "take none after it (kaspad disconnects, and may ban)"
+        )
+
+    def _answer_addresses(self) -> None:
+        """The application's Addresses answers one RequestAddresses it was given, or is
+        refused: the nodes take an Addresses only in answer to their RequestAddresses
+        (kaspad routes one, then removes the route).  The first is answered by the core;
+        each later one, delivered, may be answered once."""
+        if not self._addresses_owed:
+            raise LocalProtocolError(
+                "AddressesMessage not sent: the remote is owed none (the peer answered its "
+                "first RequestAddresses from address_source), and the nodes disconnect for "
+                "an Addresses they did not ask for"
+            )
+        self._addresses_owed -= 1
 
     def _check_outgoing(self, name: str, payload: Any) -> None:
         """Refuse what the remote's conversion would refuse (and disconnect for): the

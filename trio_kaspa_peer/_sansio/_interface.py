@@ -335,13 +335,10 @@ class PeerCore(ABC):
     # -- bytes and messages out -----------------------------------------------------------
 
     @abstractmethod
-    def encode(self, msg: Any) -> bytes:
-        """Check and encode ``msg``, a message the application sends (in the sender's
-        task): a message only the core may send is refused here."""
-
-    def encode_own(self, msg: Any) -> bytes:
-        """Encode ``msg``, a message of the core's own (a :class:`Send` event's)."""
-        return self.encode(msg)
+    def encode(self, msg: Any, *, own: bool = False) -> bytes:
+        """Check and encode ``msg`` for sending (in the sender's task).  ``own``: a
+        message of the core's own (a :class:`Send` event's); otherwise the
+        application's, and a kind only the core may send is refused here."""
 
     @abstractmethod
     def describe(self, msg: Any) -> str:

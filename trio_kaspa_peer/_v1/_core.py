@@ -447,7 +447,7 @@ class V1Core(BaseCore):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def encode(self, msg: Any) -> bytes:
+    def encode(self, msg: Any, *, own: bool = False) -> bytes:
         return encode_frame(msg, self.config.magic, self._protocol_version)
 
     def describe(self, msg: Any) -> str:
