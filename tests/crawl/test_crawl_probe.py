@@ -133,6 +133,33 @@ async def test_probe_timeout_bounds_everything() -> None:
     assert "probe timeout" in record.detail
 
 
+async def test_modern_responder_refuses_requests_that_carry_an_id() -> None:
+    # A request with an id (ModernPeer.request, rusty-kaspa's at protocol 6 and up) comes
+    # to messages() as an Envelope: the responder answered only those without one, and the
+    # requester waited out its request_timeout.
+    from trio_kaspa_peer import ModernPeer, PeerClosed, RejectedError
+    from trio_kaspa_peer import protowire as pw
+
+    config = peer_config("modern")
+    responder = Responder(config, known=[], accept=AddressFilter())
+    tx = pw.TransactionId(bytes=b"\x05" * 32)
+    async with open_peer_pair(config) as (client, server), trio.open_nursery() as nursery:
+        assert isinstance(client, ModernPeer)
+        nursery.start_soon(responder.handle, server)
+        with trio.fail_after(5):
+            answer = await client.request(pw.RequestTransactionsMessage(ids=[tx]))
+            assert answer == pw.TransactionNotFoundMessage(id=tx)
+            hashes = {
+                "low_hash": pw.Hash(bytes=b"\x01" * 32),
+                "high_hash": pw.Hash(bytes=b"\x02" * 32),
+            }
+            with pytest.raises(PeerClosed, match="not served"):
+                await client.request(pw.RequestHeadersMessage(**hashes))
+        assert isinstance(client.close_reason, RejectedError)
+        nursery.cancel_scope.cancel()
+    assert responder.refusals == 2
+
+
 async def test_responder_learns_refuses_and_answers_once_per_connection() -> None:
     config = peer_config("v1")
     events: list[PeerEvent] = []

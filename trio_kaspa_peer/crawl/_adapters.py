@@ -419,7 +419,7 @@ class ModernAdapter(ProtocolAdapter):
     def is_address_request(self, message: Any) -> bool:
         from ..protowire import RequestAddressesMessage
 
-        return isinstance(message, RequestAddressesMessage)
+        return isinstance(_payload(message), RequestAddressesMessage)
 
     def address_reply(self, addresses: Sequence[GossipAddress]) -> Any:
         from ..protowire import AddressesMessage
@@ -442,6 +442,9 @@ class ModernAdapter(ProtocolAdapter):
     def refusals(self, message: Any) -> list[Any]:
         from .. import protowire as pw
 
+        # A request with an id (rusty-kaspa's, protocol 6 and up) comes as an Envelope; the
+        # nodes send these answers without one.
+        message = _payload(message)
         if isinstance(message, pw.RequestTransactionsMessage):
             return [pw.TransactionNotFoundMessage(id=i) for i in message.ids[:1000]]
         block_requests = (
@@ -518,3 +521,11 @@ def adapter_for(config: PeerConfig | KaspaProtocol | str | int) -> ProtocolAdapt
     if adapter is None:
         raise ConfigError(f"the crawler does not speak the {parsed.value} protocol yet")
     return adapter
+
+
+def _payload(message: Any) -> Any:
+    """A modern message as its payload: an Envelope (a message with a request or response
+    id, or a member that is not its class's default) unwrapped."""
+    from ..protowire import Envelope
+
+    return message.payload if isinstance(message, Envelope) else message
