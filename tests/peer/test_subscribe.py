@@ -203,3 +203,28 @@ async def test_protocol_1_subscription() -> None:
             assert drain(routed) == invs[:1]
             assert routed.dropped == 2
             assert wire.MsgPing(7) in drain(b.messages())
+
+
+async def test_a_request_with_an_id_is_routed_by_its_payload_as_its_envelope() -> None:
+    # ModernPeer.request (rusty-kaspa's requests too) sends an id the answer must carry: the
+    # request arrives as an Envelope, and subscriptions and listeners for its payload's
+    # class take it so (they missed it, keyed by the Envelope class).
+    heard: list[Any] = []
+    listeners = tkp.MessageListeners().on(pw.RequestHeadersMessage, lambda p, m: heard.append(m))
+    async with open_peer_pair(modern_cfg(), modern_cfg(listeners=listeners)) as (a, b):
+        assert isinstance(a, tkp.ModernPeer)
+        with b.subscribe(pw.RequestHeadersMessage) as routed:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.request, headers_request(1))
+                with trio.fail_after(5):
+                    envelope = await routed.receive()
+                assert isinstance(envelope, pw.Envelope)
+                assert envelope.payload == headers_request(1)
+                assert envelope.request_id != 0
+                assert heard == [envelope]
+                await a.send(headers_request(2))  # one without an id: the payload itself
+                await trio.testing.wait_all_tasks_blocked()
+                assert drain(routed) == [headers_request(2)]
+                assert heard == [envelope, headers_request(2)]
+                nursery.cancel_scope.cancel()
+        assert len(b.messages()) == 0

@@ -400,6 +400,10 @@ class Peer(trio.abc.AsyncResource):
         per-flow route: one task can follow, say, block announcements while
         another reads everything else, each queue bounded on its own.
 
+        A message delivered wrapped (the modern protocol's
+        :class:`~trio_kaspa_peer.protowire.Envelope`, for a request carrying an
+        id) is routed by its payload's type, and given as it was delivered.
+
         ``max_count`` messages (rusty-kaspa's route size, 256, by default) and
         ``max_bytes`` (``message_queue_bytes`` by default) wait at most; when
         the stream is full the reader waits for room (backpressure on the
@@ -579,6 +583,7 @@ class Peer(trio.abc.AsyncResource):
         by_type = listeners.by_type
         deliver = self._deliver
         drop_types = self._drop_types
+        wrappers = core.wrapper_types
         debug = self._debug
         gate = self._shared.bulk_gate
         bulk_read = min(size, BULK_READ)
@@ -600,22 +605,25 @@ class Peer(trio.abc.AsyncResource):
                         self._drop_carry()  # the message went to the listeners, or its requester
                 else:
                     msg = event[0]
+                    kind = type(msg)
+                    if kind in wrappers:
+                        kind = type(msg.payload)  # routed by what it wraps
                     if debug:
                         logger.debug("received %s from %s", core.describe(msg), self.address)
                     for callback in read_listeners:
                         await self._call(callback, event[1], msg, None)
                     if by_type:
-                        callbacks = by_type.get(type(msg))
+                        callbacks = by_type.get(kind)
                         if callbacks:
                             await self._run_listeners(callbacks, msg)
                     carry = self._carry  # the message was large: it holds room in the budget
                     if routes:
-                        route = routes.get(type(msg))
+                        route = routes.get(kind)
                         if route is not None:
                             if route.put_nowait(event, carry):
                                 self._carry = 0
                                 continue
-                            if route.drop_when_full or type(msg) in drop_types:
+                            if route.drop_when_full or kind in drop_types:
                                 route.dropped += 1
                                 if carry:
                                     self._drop_carry()
@@ -627,7 +635,7 @@ class Peer(trio.abc.AsyncResource):
                         if put_nowait(event, carry):
                             self._carry = 0
                             continue
-                        if type(msg) in drop_types:
+                        if kind in drop_types:
                             inbox.dropped += 1
                         elif await self._put(inbox, event, carry):
                             continue

@@ -165,6 +165,8 @@ given: the handshake's messages are the core's own, and kaspad v0.12.20 routes n
 it ("a route for ... does not exist", which disconnects and may ban); every Ping is
 answered by the core.  See :meth:`ModernCore._refuse`."""
 
+_WRAPPERS: Final[frozenset[type]] = frozenset({Envelope})
+
 _NOT_FROM_APPLICATION_TYPES: Final = frozenset(
     info.cls for info in PAYLOAD_BY_CLASS.values() if info.name in _NOT_FROM_APPLICATION
 )
@@ -335,6 +337,12 @@ class ModernCore(BaseCore):
     @property
     def inbox_drop_types(self) -> frozenset[type]:
         return _DROPPED_WHEN_FULL
+
+    @property
+    def wrapper_types(self) -> frozenset[type]:
+        # A message whose request or response id matters (or a member that is not its
+        # class's default) is delivered as its Envelope, and routed by its payload.
+        return _WRAPPERS
 
     # -- lifecycle --------------------------------------------------------------------------
 

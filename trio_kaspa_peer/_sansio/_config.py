@@ -75,7 +75,9 @@ class MessageListeners:
     unknown: tuple[Listener, ...] = ()
 
     def on(self, message_type: type[Message] | type, callback: Listener) -> MessageListeners:
-        """Add ``callback(peer, message)`` for messages of ``message_type``."""
+        """Add ``callback(peer, message)`` for messages of ``message_type`` (a modern
+        message delivered as its :class:`~trio_kaspa_peer.protowire.Envelope`, a request
+        carrying an id say, is one of its payload's type, given as the Envelope)."""
         by_type = dict(self.by_type)
         by_type[message_type] = (*by_type.get(message_type, ()), callback)
         return MessageListeners(MappingProxyType(by_type), self.read, self.write, self.unknown)

@@ -279,6 +279,12 @@ class PeerCore(ABC):
         """Message types dropped, not waited for, when ``messages()`` is full."""
         return frozenset()
 
+    @property
+    def wrapper_types(self) -> frozenset[type]:
+        """Delivered types that wrap a message in their ``payload`` attribute: listeners,
+        subscriptions and the drop rule take one by its payload's type."""
+        return frozenset()
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @abstractmethod
