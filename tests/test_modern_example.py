@@ -11,6 +11,7 @@ import trio
 
 import trio_kaspa_peer as tkp
 from trio_kaspa_peer import PeerConfig
+from trio_kaspa_peer import protowire as pw
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "modern_addresses.py"
 
@@ -25,7 +26,12 @@ async def test_modern_addresses_example(capsys: pytest.CaptureFixture[str]) -> N
         net="devnet",
         user_agent_name="node",
         user_agent_version="9",
-        address_source=lambda: [("192.0.2.1", 16611), ("2001:db8::1", 16611)],
+        address_source=lambda: [
+            ("192.0.2.1", 16611),
+            ("2001:db8::1", 16611),
+            # kaspad's form of an IPv4 address: 16 bytes, IPv4-mapped
+            pw.NetAddress(ip=bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 2]), port=16611),
+        ],
     )
 
     async def handler(peer: tkp.Peer) -> None:
@@ -42,7 +48,8 @@ async def test_modern_addresses_example(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "node: /trio-kaspa-peer:" in out
     assert "/node:9/ protocol 10" in out
-    assert "192.0.2.1 16611" in out
-    assert "2001:db8::1 16611" in out
-    assert "2 addresses" in out
+    assert "192.0.2.1:16611" in out
+    assert "[2001:db8::1]:16611" in out
+    assert "192.0.2.2:16611" in out
+    assert "3 addresses" in out
     assert "ping:" in out

@@ -7,7 +7,6 @@ it runs anywhere; point ``open_tcp_peer`` at a real node's address instead.
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 import trio
 
@@ -27,7 +26,7 @@ async def main() -> list[str]:
             assert isinstance(peer, ModernPeer)  # the default protocol's peer
             print("connected to", peer.remote_version.user_agent)
             known = await peer.request_addresses()
-            addresses = [f"{ipaddress.ip_address(a.ip)}:{a.port}" for a in known]
+            addresses = [str(NodeAddress.from_ip(a.ip, a.port)) for a in known]
             print("it knows", addresses)
             print(f"ping {await peer.ping() * 1000:.1f} ms")
         nursery.cancel_scope.cancel()

@@ -7,12 +7,12 @@ Defaults: 127.0.0.1, port 16111 (mainnet's), network mainnet.
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 import trio
 
 from trio_kaspa_peer import ModernPeer, PeerConfig, open_tcp_peer
+from trio_kaspa_peer.crawl import NodeAddress
 
 
 async def main(host: str, port: int, network: str) -> None:
@@ -23,7 +23,8 @@ async def main(host: str, port: int, network: str) -> None:
             print("node:", peer.remote_version.user_agent, "protocol", peer.protocol_version)
             addresses = await peer.request_addresses()
             for address in addresses[:10]:
-                print(" ", ipaddress.ip_address(address.ip), address.port)
+                # NodeAddress reads the 4 or 16 bytes (kaspad sends IPv4 as IPv4-mapped IPv6)
+                print(" ", NodeAddress.from_ip(address.ip, address.port))
             print(len(addresses), "addresses")
             print(f"ping: {await peer.ping() * 1000:.2f} ms")
 

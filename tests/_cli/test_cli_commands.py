@@ -173,6 +173,22 @@ def test_demo_tables_fit_the_terminal(columns: int, tmp_path: Path) -> None:
     assert "…" not in "".join(line for line in lines if "kaspad" in line)  # agents are whole
 
 
+async def test_crawl_jsonl_to_stdout_keeps_stdout_to_the_lines() -> None:
+    # `kaspa-peer crawl ... --jsonl - | jq`: the summary goes to stderr, not between them.
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    async with open_simulated_network(6, config, seed=5) as network:
+        for form in ((), ("--json",)):
+            done = await arun(
+                "crawl", str(network.seeds[0]), *V1, *FAST, "--allow", "127.0.0.0/8",
+                "--retries", "1", "--jsonl", "-", *form,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr.decode()
+            lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+            assert len(lines) == 6
+            assert all("address" in line for line in lines)
+            assert b"reachable" in done.stderr
+
+
 async def test_crawl_against_in_process_nodes(tmp_path: Path) -> None:
     config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     db, jsonl, report = tmp_path / "c.sqlite", tmp_path / "c.jsonl", tmp_path / "c.html"
@@ -358,18 +374,19 @@ def test_bad_usage_gets_clear_errors() -> None:
     done = run("crawl", *V1)
     assert done.returncode == 2
     assert "give seed addresses" in done.stderr
+    # Values the library refuses (UsageError, ConfigError) are bad usage too: status 2.
     done = run("probe", "127.0.0.1:1", "--net", "nowhere", "--protocol", "1")
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "unknown network 'nowhere'" in done.stderr
     assert "Traceback" not in done.stderr
     done = run("probe", "127.0.0.1:notaport", *V1)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "bad port" in done.stderr
     done = run("demo", "--nodes", "0")
     assert done.returncode == 2
     assert "must be positive" in done.stderr
     done = run("listen", *V1, "--known", "seed.example:1")
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "host name needs resolving" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -377,7 +394,7 @@ def test_bad_usage_gets_clear_errors() -> None:
 def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
     # Raised inside the command's nursery, they used to come out as exception groups.
     done = run("probe", "127.0.0.1:99999")
-    assert done.returncode == 1
+    assert done.returncode == 2  # bad usage, found as the command runs
     assert "port must be an int in 1..65535" in done.stderr
     done = run("watch", "127.0.0.1:1")
     assert done.returncode == 1

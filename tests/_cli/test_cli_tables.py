@@ -41,3 +41,21 @@ def test_listen_statistics_give_one_line_a_peer(
             assert cell in row
     if columns == 120:
         assert any("/kaspad:0.12.20/kaspad:0.12.20/" in row for row in rows)
+
+
+def test_watch_says_no_block_until_one_came(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.console import Console
+
+    from trio_kaspa_peer._cli import _watch
+
+    stats = _watch.WatchStats(gap_threshold=10)
+    data = stats.snapshot(reset=False)
+    assert data["seconds_since_block"] is None  # JSON: null, not the time since the start
+    Console(width=80).print(_watch._view(data, "watch"))
+    assert "none yet" in capsys.readouterr().out
+    stats.add((b"\x01" * 32,), ())
+    data = stats.snapshot(reset=False)
+    assert data["seconds_since_block"] is not None
+    assert data["seconds_since_block"] < 1
+    Console(width=80).print(_watch._view(data, "watch"))
+    assert "s ago" in capsys.readouterr().out

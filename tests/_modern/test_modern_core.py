@@ -1359,7 +1359,9 @@ def test_remote_leaving_during_the_handshake_says_so(inbound: bool) -> None:
 
 def test_connection_lost_is_a_handshake_error_then_remote_closed() -> None:
     core = make_core()
-    assert isinstance(core.connection_lost(OSError("reset")).reason, HandshakeError)
+    reason = core.connection_lost(OSError("reset")).reason
+    assert isinstance(reason, HandshakeError)
+    assert "a protocol-1 node ends the connection so" in str(reason)
     driver, _remote = handshaken()
     assert isinstance(driver.core.connection_lost(OSError("reset")).reason, RemoteClosed)
 

@@ -106,6 +106,18 @@ def handshaken(**kwargs: Any) -> V1Core:
 # -- handshake machine --------------------------------------------------------------------------
 
 
+def test_a_handshake_lost_before_anything_came_suggests_the_other_protocol() -> None:
+    # A modern node (gRPC) resets a protocol-1 Version: the only sign of the mistake.
+    reason = make().connection_lost(ConnectionResetError("reset")).reason
+    assert isinstance(reason, tkp.HandshakeError)
+    assert "a modern-protocol node ends the connection so" in str(reason)
+    core = make()
+    feed(core, version())
+    reason = core.connection_lost(ConnectionResetError("reset")).reason
+    assert isinstance(reason, tkp.HandshakeError)
+    assert "modern-protocol" not in str(reason)  # it spoke protocol 1: no such hint
+
+
 def test_outbound_opens_with_version_then_veracks() -> None:
     core = make()
     sent = written(core)

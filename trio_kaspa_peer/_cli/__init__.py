@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from .._errors import KaspaPeerError
+from .._errors import ConfigError, KaspaPeerError, UsageError
 from .._version import __version__
 from ._common import NEEDS_RICH, CommandError, add_common, have_rich, positive, setup_logging
 
@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as raised:
         # A failure inside a command's nursery comes out in a group: judge its one error.
         exc = _sole(raised)
-        if isinstance(exc, CommandError):
+        if isinstance(exc, (CommandError, UsageError, ConfigError)):
+            # The library refusing a value is a value from the command line: bad usage.
             print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
             return 2
         if isinstance(exc, (KaspaPeerError, OSError)):

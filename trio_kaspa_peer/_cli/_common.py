@@ -104,10 +104,11 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
-def print_json(data: Any) -> None:
-    """One JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, sort_keys=False) + "\n")
-    sys.stdout.flush()
+def print_json(data: Any, *, stderr: bool = False) -> None:
+    """One JSON document on stdout (or stderr)."""
+    out = sys.stderr if stderr else sys.stdout
+    out.write(json.dumps(data, ensure_ascii=False, sort_keys=False) + "\n")
+    out.flush()
 
 
 def positive(kind: type[float] | type[int]) -> Callable[[str], Any]:

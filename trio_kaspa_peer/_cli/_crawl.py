@@ -192,13 +192,15 @@ def _finish(
         if db is None:  # pragma: no cover - the commands always give a store with a report
             raise CommandError("a report needs a store")
         write_report(db, report, title=title)
+    # With --jsonl -, stdout carries the records' lines alone: the summary goes to stderr.
+    aside = getattr(args, "jsonl", None) == "-"
     if args.json:
         data = summary_data(outcome.records, outcome.progress, outcome.network)
         data["interrupted"] = outcome.interrupted
         data.update(extra)
-        print_json(data)
+        print_json(data, stderr=aside)
     elif not args.quiet or outcome.interrupted:
-        out = console()
+        out = console(stderr=aside)
         print_summary(out, outcome.records, outcome.progress, outcome.network, title=title)
         for name, value in extra.items():
             if value is not None:

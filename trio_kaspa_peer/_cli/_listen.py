@@ -173,7 +173,7 @@ def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
     if not peers:
         return
     table = Table(
-        title=f"the last {len(peers)} peers",
+        title="the last peer" if len(peers) == 1 else f"the last {len(peers)} peers",
         caption="messages and bytes: in/out",
         box=box.SIMPLE,
         title_justify="left",

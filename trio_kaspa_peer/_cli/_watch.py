@@ -74,6 +74,8 @@ class WatchStats:
         now = time.monotonic()
         interval = max(now - self.interval_started, 1e-9)
         elapsed = max(now - self.started, 1e-9)
+        # The silence before the first block counts towards the gaps, but there is no
+        # "last block" until one came.
         since_block = now - (self.last_block if self.last_block is not None else self.started)
         data = {
             "elapsed_s": round(elapsed, 3),
@@ -85,7 +87,7 @@ class WatchStats:
             "transactions": self.transactions,
             "distinct_blocks": self.distinct_blocks,
             "distinct_transactions": self.distinct_transactions,
-            "seconds_since_block": round(since_block, 3),
+            "seconds_since_block": (None if self.last_block is None else round(since_block, 3)),
             "longest_gap_s": round(max(self.longest_gap, since_block), 3),
             "gaps": self.gaps + (1 if since_block > self.gap_threshold else 0),
         }
@@ -134,7 +136,8 @@ def _view(data: dict[str, Any], title: str) -> Any:
     )
     table.add_row("announced", str(data["blocks"]), str(data["transactions"]))
     table.add_row("distinct", str(data["distinct_blocks"]), str(data["distinct_transactions"]))
-    table.add_row("last block", f"{data['seconds_since_block']:.1f} s ago", "")
+    since = data["seconds_since_block"]
+    table.add_row("last block", "none yet" if since is None else f"{since:.1f} s ago", "")
     table.add_row("longest gap", f"{data['longest_gap_s']:.1f} s", "")
     table.add_row("gaps", str(data["gaps"]), "")
     return table

@@ -239,6 +239,7 @@ class ModernCore(BaseCore):
     """The sans-IO core of a modern (gRPC) peer."""
 
     protocol_name: ClassVar[str] = "modern"
+    other_protocol: ClassVar[str] = "protocol-1"
 
     __slots__ = (
         "_addresses_answered",

@@ -68,6 +68,9 @@ class BaseCore(PeerCore):
     """The protocol-independent half of a peer core.  Subclasses implement the codec."""
 
     protocol_name: ClassVar[str]
+    other_protocol: ClassVar[str] = ""
+    """The other protocol's name, for a handshake lost before the remote said anything:
+    a node of the other protocol ends such a connection."""
 
     __slots__ = (
         "_closed",
@@ -307,8 +310,14 @@ class BaseCore(PeerCore):
             # The engine's own verdict (a write timeout): it is the reason.
             return self._fail(error)
         if not self._handshake_complete:
+            hint = ""
+            if self.remote_version is None and self.other_protocol:
+                hint = (
+                    f" (nothing came from the remote first: a {self.other_protocol} node ends"
+                    " the connection so; see PeerConfig.protocol)"
+                )
             reason: BaseException = HandshakeError(
-                f"connection lost during the handshake: {error}"
+                f"connection lost during the handshake: {error}{hint}"
             )
             reason.__cause__ = error
             return self._fail(reason)
@@ -441,7 +450,7 @@ class BaseCore(PeerCore):
             return [
                 self._fail(
                     HandshakeTimeout(
-                        f"handshake with {self.address} took longer than {timeout:g} seconds"
+                        f"handshake with {self.address} took longer than {timeout:g} s"
                     )
                 )
             ]

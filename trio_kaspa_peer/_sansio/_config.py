@@ -187,8 +187,10 @@ def _network_name(value: str) -> str:
     base = name.removeprefix("kaspa-")
     net, _, suffix = base.partition("-")
     if net not in ("mainnet", "testnet", "simnet", "devnet") or (suffix and not suffix.isdigit()):
+        hint = " (regtest is protocol 1's: protocol=1)" if net == "regtest" else ""
         raise ConfigError(
-            f"unknown network {value!r}: mainnet, testnet-10, testnet-12, simnet or devnet"
+            f"unknown network {value!r}: mainnet, testnet-<suffix> (testnet alone is "
+            f"testnet-10), simnet or devnet{hint}"
         )
     if net == "testnet" and not suffix:
         name = "kaspa-testnet-10"

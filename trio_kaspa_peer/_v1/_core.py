@@ -113,6 +113,7 @@ class V1Core(BaseCore):
     """The sans-IO core of a protocol-1 peer."""
 
     protocol_name: ClassVar[str] = "v1"
+    other_protocol: ClassVar[str] = "modern-protocol"
 
     __slots__ = (
         "_decoder",

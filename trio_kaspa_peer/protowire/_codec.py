@@ -100,8 +100,15 @@ def _info_for(payload: object, name: str | None) -> PayloadInfo:
     if name is None:
         info = PAYLOAD_BY_CLASS.get(type(payload))  # type: ignore[arg-type]
         if info is None:
+            module = type(payload).__module__
+            hint = (
+                " (a protocol-1 message: this is the modern protocol's codec, whose messages "
+                "are trio_kaspa_peer.protowire's)"
+                if module.startswith("trio_kaspa_peer.wire")
+                else ""
+            )
             raise EncodeTypeError(
-                f"{type(payload).__module__}.{type(payload).__qualname__} is not a P2P payload"
+                f"{module}.{type(payload).__qualname__} is not a P2P payload{hint}"
             )
         return info
     info = PAYLOAD_BY_NAME.get(name)
