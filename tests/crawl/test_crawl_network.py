@@ -169,3 +169,18 @@ async def test_seed_names_go_through_the_resolver() -> None:
         assert crawler.default_port == 16511
         unknown = await crawl.run_crawl(["unknown.example:1"], config, resolver=dns)
         assert unknown == []
+
+
+async def test_no_eta_while_only_probes_under_way_are_left() -> None:
+    # The quick probes' rate said "0.1 s" for seconds while slow nodes ran to their
+    # timeouts: with nothing queued or waiting for a retry, the time left is unknown.
+    config = fast_crawl_config("v1", concurrency=48)
+    async with (
+        open_simulated_network(60, peer_config("v1"), seed=60) as network,
+        crawl.open_crawl(network.seeds, config) as stream,
+    ):
+        seen = [stream.progress() async for _record in stream]
+    tail = [p for p in seen if p.queued == 0 and p.retrying == 0 and p.in_flight > 0]
+    assert tail  # the mix has slow nodes: such moments come
+    assert all(p.eta is None for p in tail)
+    assert any(p.eta is not None for p in seen)

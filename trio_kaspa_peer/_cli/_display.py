@@ -131,12 +131,13 @@ def print_summary(
     """The summary tables: the totals, why nodes failed, user agents, versions, services."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     data = summary_data(records, progress, network)
     state = "complete" if progress.done else "stopped early"
-    totals = Table(
-        title=f"{title} ({state})", box=box.SIMPLE_HEAVY, title_justify="left", show_header=False
-    )
+    # A line of its own: as the totals' title it wrapped to that narrow table's width.
+    console.print(Text(f"{title} ({state})", style="italic"))
+    totals = Table(box=box.SIMPLE_HEAVY, show_header=False)
     totals.add_column("what", style="bold", no_wrap=True)
     totals.add_column("value", justify="right", no_wrap=True)
     totals.add_column("what", style="bold", no_wrap=True)

@@ -65,7 +65,8 @@ class CrawlProgress:
     rate: float
     """Probes per second over the last few seconds."""
     eta: float | None
-    """Seconds until the known work is done at the current rate (``None``: unknown)."""
+    """Seconds until the known work is done at the current rate (``None``: unknown, as
+    when only probes under way are left)."""
     done: bool
     """Whether the crawl ran to its end (a stopped crawl, or a continuous one, never does)."""
 
@@ -188,6 +189,10 @@ class Crawler:
         queued = len(self._ready)
         remaining = queued + self._in_flight + retrying
         eta = remaining / rate if rate > 0 and not self._finished else None
+        if not queued and not retrying:
+            # Only probes under way are left: the slow ones end at their timeouts, which the
+            # rate of the quick ones does not foretell.
+            eta = None
         return CrawlProgress(
             discovered=len(self._nodes),
             queued=queued,
