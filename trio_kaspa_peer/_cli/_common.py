@@ -42,7 +42,7 @@ def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output:
         default=net,
         metavar="NAME",
         help="the network: mainnet, testnet (testnet-10, testnet-12), simnet, devnet, "
-        f"regtest (protocol 1 only) (default: {net or 'the protocol default'})",
+        f"regtest (protocol 1 only) (default: {net or 'mainnet'})",
     )
     group.add_argument(
         "--protocol",

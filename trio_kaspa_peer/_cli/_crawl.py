@@ -64,7 +64,9 @@ class CrawlOutcome:
 def add_crawl_options(parser: argparse.ArgumentParser) -> None:
     """The crawl's settings, shared by ``crawl`` and ``demo``."""
     group = parser.add_argument_group("crawl settings")
-    group.add_argument("--concurrency", type=positive(int), help="probes at once (default 64)")
+    group.add_argument(
+        "--concurrency", type=positive(int), metavar="N", help="probes at once (default 64)"
+    )
     group.add_argument(
         "--connect-timeout", type=positive(float), metavar="S", help="TCP connect timeout"
     )
