@@ -260,6 +260,40 @@ async def test_the_application_answers_a_later_request_for_addresses_once() -> N
         assert not b.closed
 
 
+@pytest.mark.parametrize("how", ["queue-full", "cancelled"])
+async def test_an_addresses_not_queued_after_all_still_answers_later(how: str) -> None:
+    # The answer owed is taken when encode accepts an Addresses: a send that then fails
+    # (the queue full, the wait cancelled) gives it back, so the retry goes.
+    config = cfg(outbound_queue_size=1)
+    async with open_peer_pair(cfg(), config) as (client, server):
+        await client.send(pw.RequestAddressesMessage())  # the first: the peer answers it
+        await client.send(pw.RequestAddressesMessage())  # the second: the server's to answer
+        assert await server.messages().receive() == pw.RequestAddressesMessage()
+        inv = pw.InvRelayBlockMessage(hash=HASH_A)
+        if how == "queue-full":
+            server.send_nowait(inv)
+            with pytest.raises(tkp.OutboundQueueFull):
+                server.send_nowait(pw.AddressesMessage())
+        else:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                server.send_nowait(inv)
+                await server.send(pw.AddressesMessage())  # waits for room: cancelled there
+        address = pw.NetAddress(timestamp=1, ip=bytes([192, 0, 2, 3]), port=16111)
+        await server.send(pw.AddressesMessage(address_list=[address]))  # the retry goes
+        with pytest.raises(tkp.LocalProtocolError, match="owed none"):
+            await server.send(pw.AddressesMessage())  # and takes the one answer owed
+        answers: list[pw.AddressesMessage] = []
+        with trio.fail_after(5):
+            async for message in client.messages():
+                if isinstance(message, pw.AddressesMessage):
+                    answers.append(message)
+                    if len(answers) == 2:
+                        break
+        # The peer's own answer to the first (address_source: none), then the retry.
+        assert answers == [pw.AddressesMessage(), pw.AddressesMessage(address_list=[address])]
+
+
 @pytest.mark.parametrize("nine_dials", [True, False])
 async def test_pair_at_nine_and_ten_on_devnet_agree_on_nine(nine_dials: bool) -> None:
     # rusty-kaspa 2.0's devnet rule (it advertises 9, runs 10 with a 10) is its own: a peer

@@ -120,6 +120,10 @@ class Outbox:
                     self._room.unpark()
                 return True
 
+    def holds(self, item: Outgoing) -> bool:
+        """Whether ``item`` waits in the queue (a bounded scan: for failure paths)."""
+        return any(queued is item for queued in self._items)
+
     def get_nowait(self) -> Outgoing | None:
         """The next message for the writer, or ``None``."""
         items = self._items

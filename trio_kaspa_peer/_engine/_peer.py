@@ -296,7 +296,7 @@ class Peer(trio.abc.AsyncResource):
         closes before the message is written.
         """
         item = self._prepare(msg, True)
-        if not await self._outbox.put(item):
+        if not await self._outgoing(item):
             raise self._closed_error()
         done = item.done
         assert done is not None
@@ -311,19 +311,44 @@ class Peer(trio.abc.AsyncResource):
         queue has no room.
         """
         item = self._prepare(msg, True)
-        if not self._outbox.put_nowait(item, SendPolicy.RAISE):
+        if not self._outgoing_nowait(item):
             raise self._closed_error()
         return SendHandle(self, item)
 
     async def _queue(self, msg: Any) -> None:
         """Queue ``msg``, waiting for room but not for the write."""
-        if not await self._outbox.put(self._prepare(msg, False)):
+        if not await self._outgoing(self._prepare(msg, False)):
             raise self._closed_error()
 
     def _queue_nowait(self, msg: Any) -> None:
         """Queue ``msg`` now: :class:`OutboundQueueFull` if there is no room."""
-        if not self._outbox.put_nowait(self._prepare(msg, False), SendPolicy.RAISE):
+        if not self._outgoing_nowait(self._prepare(msg, False)):
             raise self._closed_error()
+
+    async def _outgoing(self, item: Outgoing) -> bool:
+        """Queue an application message, waiting for room; one not queued (the peer
+        closed, the wait cancelled) is withdrawn from the core."""
+        try:
+            queued = await self._outbox.put(item)
+        except BaseException:
+            if not self._outbox.holds(item):  # cancelled while it waited for room
+                self._core.withdraw(item.msg)
+            raise
+        if not queued:
+            self._core.withdraw(item.msg)
+        return queued
+
+    def _outgoing_nowait(self, item: Outgoing) -> bool:
+        """Queue an application message now (:class:`OutboundQueueFull` if there is no
+        room); one not queued is withdrawn from the core."""
+        try:
+            queued = self._outbox.put_nowait(item, SendPolicy.RAISE)
+        except BaseException:
+            self._core.withdraw(item.msg)
+            raise
+        if not queued:
+            self._core.withdraw(item.msg)
+        return queued
 
     async def _request(self, msg: Any) -> Any:
         """Send a request and wait for the answer the core matches to it."""

@@ -739,6 +739,16 @@ class ModernCore(BaseCore):
             "take none after it (kaspad disconnects, and may ban)"
         )
 
+    def withdraw(self, msg: Any) -> None:
+        # An Addresses not queued after all answers nothing: the credit comes back.
+        kind = (
+            msg.name
+            if isinstance(msg, Envelope)
+            else getattr(PAYLOAD_BY_CLASS.get(type(msg)), "name", "")
+        )
+        if kind == "addresses":
+            self._addresses_owed = min(self._addresses_owed + 1, _ADDRESSES_OWED_LIMIT)
+
     def _answer_addresses(self) -> None:
         """The application's Addresses answers one RequestAddresses it was given, or is
         refused: the nodes take an Addresses only in answer to their RequestAddresses

@@ -346,6 +346,11 @@ class PeerCore(ABC):
         message of the core's own (a :class:`Send` event's); otherwise the
         application's, and a kind only the core may send is refused here."""
 
+    def withdraw(self, msg: Any) -> None:  # noqa: B027 - optional to override
+        """An application message :meth:`encode` took was not queued after all (the
+        queue was full, the send was cancelled, the peer closed): what ``encode``
+        counted for it is given back."""
+
     @abstractmethod
     def describe(self, msg: Any) -> str:
         """A one-line description of ``msg`` for the debug log."""
