@@ -311,7 +311,13 @@ class Peer(trio.abc.AsyncResource):
         queue has no room.
         """
         item = self._prepare(msg, True)
-        if not self._outgoing_nowait(item):
+        try:
+            queued = self._outbox.put_nowait(item, SendPolicy.RAISE)
+        except BaseException:
+            self._core.withdraw(msg)  # not queued: what encode counted for it comes back
+            raise
+        if not queued:
+            self._core.withdraw(msg)
             raise self._closed_error()
         return SendHandle(self, item)
 
@@ -630,19 +636,20 @@ class Peer(trio.abc.AsyncResource):
                         self._drop_carry()  # the message went to the listeners, or its requester
                 else:
                     msg = event[0]
-                    kind = type(msg)
-                    if kind in wrappers:
-                        kind = type(msg.payload)  # routed by what it wraps
+                    kind = None  # its type for the routing, found when it is needed
                     if debug:
                         logger.debug("received %s from %s", core.describe(msg), self.address)
                     for callback in read_listeners:
                         await self._call(callback, event[1], msg, None)
                     if by_type:
+                        kind = _routing_type(msg, wrappers)
                         callbacks = by_type.get(kind)
                         if callbacks:
                             await self._run_listeners(callbacks, msg)
                     carry = self._carry  # the message was large: it holds room in the budget
                     if routes:
+                        if kind is None:
+                            kind = _routing_type(msg, wrappers)
                         route = routes.get(kind)
                         if route is not None:
                             if route.put_nowait(event, carry):
@@ -660,7 +667,7 @@ class Peer(trio.abc.AsyncResource):
                         if put_nowait(event, carry):
                             self._carry = 0
                             continue
-                        if kind in drop_types:
+                        if (kind or _routing_type(msg, wrappers)) in drop_types:
                             inbox.dropped += 1
                         elif await self._put(inbox, event, carry):
                             continue
@@ -1056,6 +1063,12 @@ def _frozen(clock: trio.abc.Clock) -> bool:
     reader then never waits for writes to gather, which only wall-clock time would end."""
     rate = getattr(clock, "rate", None)
     return rate == 0 and getattr(clock, "autojump_threshold", 0) == math.inf
+
+
+def _routing_type(msg: Any, wrappers: frozenset[type]) -> type:
+    """The type listeners and subscriptions take ``msg`` by: a wrapper's payload's."""
+    kind = type(msg)
+    return type(msg.payload) if kind in wrappers else kind
 
 
 def check_config(config: object) -> None:
