@@ -313,3 +313,17 @@ def test_failure_classification() -> None:
     assert detail == "No route to host"
     reason, detail = classify_failure(HandshakeError("x" * 500))
     assert len(detail) <= 200
+
+
+def test_modern_adapter_takes_requests_in_their_envelopes() -> None:
+    # A request carrying an id is delivered as its Envelope: the responder looks inside.
+    from trio_kaspa_peer import protowire as pw
+
+    adapter = adapter_for(PeerConfig(net="devnet"))
+    ask = pw.RequestAddressesMessage()
+    assert adapter.is_address_request(ask)
+    assert adapter.is_address_request(pw.Envelope("request_addresses", ask, 3, 0))
+    assert not adapter.is_address_request(pw.Envelope("ping", pw.PingMessage(nonce=1), 3, 0))
+    tx = pw.TransactionId(bytes=b"\x04" * 32)
+    wrapped = pw.Envelope("request_transactions", pw.RequestTransactionsMessage(ids=[tx]), 9, 0)
+    assert adapter.refusals(wrapped) == [pw.TransactionNotFoundMessage(id=tx)]
