@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import protowire_params, require_vectors
+from conftest import protowire_params, protowire_vector_version, require_vectors
 
 from trio_kaspa_peer import LocalProtocolError, protowire
 
 
-def _check_block(block: protowire.BlockMessage, extras: dict[str, Any]) -> None:
-    assert protowire.block_hash(block).hex() == extras["block_hash"]
-    assert protowire.block_hash(block.header) == protowire.header_hash(block.header)
+def _check_block(block: protowire.BlockMessage, extras: dict[str, Any], version: int) -> None:
+    assert protowire.block_hash(block, protocol_version=version).hex() == extras["block_hash"]
+    assert protowire.block_hash(block.header, protocol_version=version) == (
+        protowire.header_hash(block.header, protocol_version=version)
+    )
     assert [entry["index"] for entry in extras["transactions"]] == list(
         range(len(block.transactions))
     )
@@ -31,8 +33,8 @@ def _check_block(block: protowire.BlockMessage, extras: dict[str, Any]) -> None:
             protowire.hash_merkle_root(block.transactions)
 
 
-def _hexes(headers: Any) -> list[str]:
-    return [protowire.header_hash(header).hex() for header in headers]
+def _hexes(headers: Any, version: int) -> list[str]:
+    return [protowire.header_hash(header, protocol_version=version).hex() for header in headers]
 
 
 @pytest.mark.parametrize(
@@ -40,36 +42,39 @@ def _hexes(headers: Any) -> list[str]:
 )
 def test_vector_extras(file: str, index: int) -> None:
     entry = require_vectors(file)["vectors"][index]
+    version = protowire_vector_version(file)
     extras = entry["extras"]
     decoded = protowire.decode(bytes.fromhex(entry["protobuf_hex"]))
     payload: Any = decoded.payload
     checked = set()
     if decoded.name in ("block", "ibd_block"):
-        _check_block(payload, extras)
+        _check_block(payload, extras, version)
         checked = {"block_hash", "transactions", "hash_merkle_root_computed"}
     elif decoded.name in ("block_with_trusted_data", "block_with_trusted_data_v4"):
-        _check_block(payload.block, extras)
+        _check_block(payload.block, extras, version)
         checked = {"block_hash", "transactions", "hash_merkle_root_computed"}
         if decoded.name == "block_with_trusted_data":
             window = [daa.block.header for daa in payload.daa_window]
-            assert _hexes(window) == extras["daa_window_block_hashes"]
+            assert _hexes(window, version) == extras["daa_window_block_hashes"]
             checked.add("daa_window_block_hashes")
     elif decoded.name == "transaction":
         assert protowire.transaction_id(payload).hex() == extras["transaction_id"]
         assert protowire.transaction_hash(payload).hex() == extras["transaction_hash"]
         checked = {"transaction_id", "transaction_hash"}
     elif decoded.name == "block_headers":
-        assert _hexes(payload.block_headers) == extras["header_hashes"]
+        assert _hexes(payload.block_headers, version) == extras["header_hashes"]
         checked = {"header_hashes"}
     elif decoded.name == "pruning_points":
-        assert _hexes(payload.headers) == extras["header_hashes"]
+        assert _hexes(payload.headers, version) == extras["header_hashes"]
         checked = {"header_hashes"}
     elif decoded.name == "pruning_point_proof":
-        assert [_hexes(level.headers) for level in payload.headers] == extras["header_hashes"]
+        assert [_hexes(level.headers, version) for level in payload.headers] == extras[
+            "header_hashes"
+        ]
         checked = {"header_hashes"}
     elif decoded.name == "trusted_data":
         window = [daa.header for daa in payload.daa_window]
-        assert _hexes(window) == extras["daa_window_header_hashes"]
+        assert _hexes(window, version) == extras["daa_window_header_hashes"]
         checked = {"daa_window_header_hashes"}
     # Every key of the entry was looked at (a new kind of extra would fail here).
     assert set(extras) - {"header_hash_merkle_root_matches"} <= checked | {"transactions"}
@@ -121,6 +126,54 @@ def test_compressed_parents_hash_as_their_expanded_levels() -> None:
     compressed.parents[1].cumulative_level = (1 << 32) - 1
     with pytest.raises(protowire.HashingError, match="above 255"):
         protowire.header_hash(compressed)
+
+
+def test_cumulative_levels_mean_nothing_below_protocol_9() -> None:
+    # kaspad does not know the field; rusty-kaspa reads parents as runs only from 9 on.
+    legacy = _header()
+    marked = _header()
+    marked.parents[0].cumulative_level = 2
+    marked.parents[1].cumulative_level = 300  # would not even expand
+    for version in (5, 6, 8):
+        assert protowire.header_hash(marked, protocol_version=version) == (
+            protowire.header_hash(legacy)
+        )
+    with pytest.raises(protowire.HashingError, match="above 255"):
+        protowire.header_hash(marked, protocol_version=9)
+    with pytest.raises(protowire.UsageError):
+        protowire.header_hash(marked, protocol_version="5")  # type: ignore[arg-type]
+
+
+# A header (block_headers payload) whose hash kaspad v0.12.20 computed for each timestamp
+# (its own HeaderHash after ToAppMessage, run on this machine): beyond about the year 2262
+# either way, kaspad's milliseconds -> nanoseconds -> milliseconds round trip wraps.
+_KASPAD_HEADER = bytes.fromhex(
+    "ca029b010a98011a220a200101010101010101010101010101010101010101010101010101010101"
+    "01010122220a2002020202020202020202020202020202020202020202020202020202020202022a"
+    "220a20030303030303030303030303030303030303030303030303030303030303030330f7b5c1de"
+    "b78c0272220a200404040404040404040404040404040404040404040404040404040404040404"
+)
+_KASPAD_HASHES = {
+    9223372036855: "2d42b1e25278c4e7f95f3c1410685a3810d3b2d2339df9dbe175904b457e92b8",
+    -9223372036855: "fbadee04d1535e52fbef8f8d76e17ea48b3c968f8ecf4efdc074ff0030270e0a",
+    9223372036854: "fbadee04d1535e52fbef8f8d76e17ea48b3c968f8ecf4efdc074ff0030270e0a",
+    (1 << 63) - 1: "c81358de7290d3e266953db5da89b045e80bb714940d9118929e2decfe974a69",
+    -(1 << 63): "f39437cd4433c8ab38a750484d7b32c7e491c9feb507ba049bac61feb768d811",
+    1733559307172: "7b48145845248fcbcd8d45046a40cccb38bd3956d67cb3b93b10d493b569f4ec",
+    -5: "7304b0bfd3ac5830025a3c652bacac461f2868d688be7e7b0a669b1e5a9ca1d1",
+}
+
+
+@pytest.mark.parametrize("timestamp", list(_KASPAD_HASHES))
+def test_timestamps_hash_as_kaspad_hashes_them_at_protocol_5(timestamp: int) -> None:
+    decoded: Any = protowire.decode(_KASPAD_HEADER)
+    header = decoded.payload.block_headers[0]
+    header.timestamp = timestamp
+    assert protowire.header_hash(header, protocol_version=5).hex() == _KASPAD_HASHES[timestamp]
+    # Elsewhere the timestamp is hashed as sent (the same, within kaspad's range).
+    within = abs(timestamp) <= ((1 << 63) - 1) // 1_000_000
+    as_sent = protowire.header_hash(header).hex() == _KASPAD_HASHES[timestamp]
+    assert as_sent is within
 
 
 def test_blue_work_leading_zeros_hash_as_the_minimal_form() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from hashlib import blake2b
 from typing import Final
 
-from ._errors import HashingError
+from ._errors import HashingError, UsageError
 from ._generated.p2p_pb2 import (
     BlockHeader,
     BlockLevelParents,
@@ -39,6 +39,9 @@ COINBASE_SUBNETWORK_ID: Final = b"\x01" + bytes(19)
 """The subnetwork id of coinbase transactions (their id covers the signature scripts)."""
 
 _ZERO_HASH: Final = bytes(32)
+_KASPAD_VERSION: Final = 5  # the version only kaspad v0.12.20 speaks
+_COMPRESSED_PARENTS_SINCE: Final = 9
+_I64_BIAS: Final = 1 << 63
 _MAX_PARENT_LEVELS: Final = 255  # a level is a u8 in rusty-kaspa's compressed parents
 _U16: Final = struct.Struct("<H")
 _U64: Final = struct.Struct("<Q")
@@ -67,10 +70,30 @@ def _required_hash(header: BlockHeader, field: str) -> bytes:
     return _hash_bytes(hash_message, field)
 
 
-def _expanded_parents(parents: Sequence[BlockLevelParents]) -> list[Sequence[Hash]]:
+def _kaspad_milliseconds(timestamp: int) -> int:
+    """``timestamp`` as kaspad hashes it: it converts the milliseconds to a time and back
+    through nanoseconds in an int64, which wraps beyond about the year 2262 (either way)."""
+    nanoseconds = (timestamp * 1_000_000 + _I64_BIAS) % (1 << 64) - _I64_BIAS
+    milliseconds = abs(nanoseconds) // 1_000_000  # Go's division truncates toward zero
+    return milliseconds if nanoseconds >= 0 else -milliseconds
+
+
+def _check_version(protocol_version: int | None) -> None:
+    if protocol_version is not None and (
+        isinstance(protocol_version, bool) or not isinstance(protocol_version, int)
+    ):
+        raise UsageError(f"protocol_version must be an int or None, got {protocol_version!r}")
+
+
+def _expanded_parents(
+    parents: Sequence[BlockLevelParents], protocol_version: int | None
+) -> list[Sequence[Hash]]:
     # Protocol 9+ headers may carry parents as runs: cumulative_level is the number of
     # levels covered up to and including the run.  The hash covers the expanded levels.
-    if all(level.cumulative_level == 0 for level in parents):
+    # Below 9 the field means nothing (kaspad does not know it; rusty-kaspa ignores it).
+    if (protocol_version is not None and protocol_version < _COMPRESSED_PARENTS_SINCE) or all(
+        level.cumulative_level == 0 for level in parents
+    ):
         return [level.parent_hashes for level in parents]
     expanded: list[Sequence[Hash]] = []
     for run in parents:
@@ -85,18 +108,34 @@ def _expanded_parents(parents: Sequence[BlockLevelParents]) -> list[Sequence[Has
     return expanded
 
 
-def header_hash(header: BlockHeader) -> bytes:
+def header_hash(header: BlockHeader, *, protocol_version: int | None = None) -> bytes:
     """The block hash of ``header`` (kaspad's ``consensushashing.HeaderHash``).
 
     Version (u16), the parents level by level (u64 counts, then the hashes),
     the three merkle/commitment roots, timestamp, bits, nonce, DAA score, blue
     score, blue work (u64 length, then its big-endian bytes without leading
-    zeros) and the pruning point, under the ``BlockHash`` key.  Parents sent
-    as run-length runs (protocol 9 and up) are expanded first.
+    zeros) and the pruning point, under the ``BlockHash`` key.
+
+    ``protocol_version`` is the version the header was received at, where it
+    changes the hash:
+
+    * parents sent as run-length runs (``cumulative_level``, protocol 9 and
+      up) are expanded first; below 9 the field is ignored, as both
+      references ignore it;
+    * at 5 (kaspad v0.12.20), a timestamp beyond about the year 2262 either
+      way is hashed as kaspad hashes it, wrapped: kaspad converts the
+      milliseconds to nanoseconds in an int64 and back before hashing.
+
+    ``None`` (the default) reads the header as it is: runs when any
+    ``cumulative_level`` is set, the timestamp as sent.
     """
+    _check_version(protocol_version)
     if header.version > 0xFFFF:
         raise HashingError(f"header version {header.version} is above 65535")
-    levels = _expanded_parents(header.parents)
+    levels = _expanded_parents(header.parents, protocol_version)
+    timestamp = header.timestamp
+    if protocol_version == _KASPAD_VERSION:
+        timestamp = _kaspad_milliseconds(timestamp)
     parts = [_HEADER_HEAD.pack(header.version, len(levels))]
     for level in levels:
         parts.append(_U64.pack(len(level)))
@@ -107,7 +146,7 @@ def header_hash(header: BlockHeader) -> bytes:
             _required_hash(header, "hash_merkle_root"),
             _required_hash(header, "accepted_id_merkle_root"),
             _required_hash(header, "utxo_commitment"),
-            header.timestamp,
+            timestamp,
             header.bits,
             header.nonce,
             header.daa_score,
@@ -118,13 +157,14 @@ def header_hash(header: BlockHeader) -> bytes:
     return blake2b(b"".join(parts), digest_size=32, key=b"BlockHash").digest()
 
 
-def block_hash(block: BlockMessage | BlockHeader) -> bytes:
-    """The hash of a block (the hash of its header)."""
+def block_hash(block: BlockMessage | BlockHeader, *, protocol_version: int | None = None) -> bytes:
+    """The hash of a block (the hash of its header; ``protocol_version`` as for
+    :func:`header_hash`)."""
     if isinstance(block, BlockMessage):
         if not block.HasField("header"):
             raise HashingError("block has no header")
-        return header_hash(block.header)
-    return header_hash(block)
+        return header_hash(block.header, protocol_version=protocol_version)
+    return header_hash(block, protocol_version=protocol_version)
 
 
 def _serialize_transaction(tx: TransactionMessage, *, for_id: bool) -> bytes:
