@@ -132,6 +132,28 @@ def test_compute_commit_depends_on_the_transaction_version() -> None:
     assert caught.value.path == "inputs[0].compute_commit"
 
 
+def test_a_transaction_s_first_fault_is_the_one_each_reference_names() -> None:
+    # kaspad v0.12.20 checks the version last (its reject names the subnetwork); rusty-kaspa
+    # first.  Found by a differential fuzz against kaspad's own conversion.
+    tx = _tx(version=65536)
+    tx.ClearField("subnetwork_id")
+    with pytest.raises(protowire.MissingFieldError) as kaspad:
+        protowire.validate("transaction", tx, 5)
+    assert kaspad.value.path == "subnetwork_id"
+    with pytest.raises(protowire.FieldRangeError) as rusty:
+        protowire.validate("transaction", tx, 10)
+    assert rusty.value.path == "version"
+    # An input: kaspad its sigop count before its outpoint, rusty-kaspa the other way.
+    tx = _tx(commit=256)
+    tx.inputs[0].ClearField("previous_outpoint")
+    with pytest.raises(protowire.FieldRangeError) as kaspad:
+        protowire.validate("transaction", tx, 5)
+    assert kaspad.value.path == "inputs[0].compute_commit"
+    with pytest.raises(protowire.MissingFieldError) as rusty:
+        protowire.validate("transaction", tx, 10)
+    assert rusty.value.path == "inputs[0].previous_outpoint"
+
+
 def test_covenant_rules() -> None:
     tx = _tx()
     tx.outputs[0].covenant.authorizing_input = 1

@@ -198,20 +198,31 @@ def _script_public_key(message: Any) -> None:
     _at_most(spk.version, _U16, "script public key version", "script_public_key.version")
 
 
+def _commit(tx_input: _pb.TransactionInput, limit: int, index: int) -> None:
+    if tx_input.compute_commit > limit:
+        what = "compute budget" if limit == _U16 else "sigop count"
+        raise _Fail(
+            FieldRangeError,
+            f"{what} {tx_input.compute_commit} is above {limit}",
+            f"inputs[{index}].compute_commit",
+        )
+
+
 def _transaction(tx: _pb.TransactionMessage, r: _Rules) -> None:
+    # The faults are looked for in each reference's order, so that the first one found
+    # (the error raised) is the one the remote's own node would name: rusty-kaspa checks
+    # the version first and an input's outpoint before its commit; kaspad the other way
+    # round, and the version last.
+    rusty = r.rusty
     version = tx.version
-    _at_most(version, _U16, "transaction version", "version")
+    if rusty:
+        _at_most(version, _U16, "transaction version", "version")
     # Protocol 10: a version-0 input carries its sigop count (u8), a later one a compute
     # budget (u16).  kaspad knows only the sigop count.
-    commit_limit = _U16 if r.rusty and version >= 1 else _U8
+    commit_limit = _U16 if rusty and version >= 1 else _U8
     for index, tx_input in enumerate(tx.inputs):
-        if tx_input.compute_commit > commit_limit:
-            what = "compute budget" if commit_limit == _U16 else "sigop count"
-            raise _Fail(
-                FieldRangeError,
-                f"{what} {tx_input.compute_commit} is above {commit_limit}",
-                f"inputs[{index}].compute_commit",
-            )
+        if not rusty:
+            _commit(tx_input, commit_limit, index)
         if not tx_input.HasField("previous_outpoint"):
             raise _Fail(
                 MissingFieldError,
@@ -231,6 +242,8 @@ def _transaction(tx: _pb.TransactionMessage, r: _Rules) -> None:
                 f"transaction id is {len(outpoint.transaction_id.bytes)} bytes, not 32",
                 f"inputs[{index}].previous_outpoint.transaction_id",
             )
+        if rusty:
+            _commit(tx_input, commit_limit, index)
     for index, output in enumerate(tx.outputs):
         if not output.HasField("script_public_key"):
             raise _Fail(
@@ -245,6 +258,8 @@ def _transaction(tx: _pb.TransactionMessage, r: _Rules) -> None:
     if not tx.HasField("subnetwork_id"):
         raise _Fail(MissingFieldError, "subnetwork_id is missing", "subnetwork_id")
     _length(tx.subnetwork_id.bytes, 20, "subnetwork id", "subnetwork_id")
+    if not rusty:
+        _at_most(version, _U16, "transaction version", "version")
 
 
 def _covenant(covenant: _pb.CovenantBinding) -> None:
