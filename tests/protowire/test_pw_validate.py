@@ -146,12 +146,12 @@ def test_a_transaction_s_first_fault_is_the_one_each_reference_names() -> None:
     # An input: kaspad its sigop count before its outpoint, rusty-kaspa the other way.
     tx = _tx(commit=256)
     tx.inputs[0].ClearField("previous_outpoint")
-    with pytest.raises(protowire.FieldRangeError) as kaspad:
+    with pytest.raises(protowire.FieldRangeError) as kaspad_input:
         protowire.validate("transaction", tx, 5)
-    assert kaspad.value.path == "inputs[0].compute_commit"
-    with pytest.raises(protowire.MissingFieldError) as rusty:
+    assert kaspad_input.value.path == "inputs[0].compute_commit"
+    with pytest.raises(protowire.MissingFieldError) as rusty_input:
         protowire.validate("transaction", tx, 10)
-    assert rusty.value.path == "inputs[0].previous_outpoint"
+    assert rusty_input.value.path == "inputs[0].previous_outpoint"
 
 
 def test_covenant_rules() -> None:

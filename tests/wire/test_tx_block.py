@@ -247,6 +247,30 @@ def test_decoded_builtin_tx_with_gas_is_accepted_but_not_re_encoded() -> None:
     assert decoded.tx_hash() == dsha(body)
 
 
+def test_decoded_block_with_such_a_tx_is_accepted_but_not_re_encoded() -> None:
+    # The reference refuses to encode the block too (its MsgTx encoder runs inside the
+    # block's); a block keeps its transactions as bytes, and must not write them back.
+    tx = wire.MsgTx(subnetwork_id=wire.SubnetworkID.COINBASE, gas=1, payload_hash=H, payload=b"")
+    body = model_serialize(tx, False, False) + struct.pack("<Q", 1) + bytes(H) + b"\x00"
+    header = wire.BlockHeader(hash_merkle_root=H)
+    payload = header.serialize() + b"\x02" + body + wire.MsgTx().encode_payload()
+    block = wire.MsgBlock.decode_payload(payload)
+    assert len(block.transactions) == 2
+    assert block.transactions[0].gas == 1
+    assert isinstance(block.transactions, wire.TxSequence)
+    assert not block.transactions.encodable
+    with pytest.raises(wire.EncodeError, match="Transactions from built-in should have 0 gas"):
+        block.encode_payload()
+    with pytest.raises(wire.EncodeError):
+        wire.encode_frame(block, wire.KaspaNet.DEVNET)
+    fine = wire.MsgBlock.decode_payload(block.header.serialize() + b"\x00")
+    assert isinstance(fine.transactions, wire.TxSequence)
+    assert fine.transactions.encodable
+    again = pickle.loads(pickle.dumps(block)).transactions
+    assert isinstance(again, wire.TxSequence)
+    assert again.encodable is False
+
+
 def test_non_native_without_payload_hash_is_a_clear_encode_error() -> None:
     tx = wire.MsgTx(subnetwork_id=CUSTOM, payload=b"x")
     for call in (tx.encode_payload, tx.tx_id, tx.tx_hash):

@@ -231,12 +231,15 @@ class TxSequence(Sequence[MsgTx]):
     of the same transactions; re-encoding reuses the bytes.
     """
 
-    __slots__ = ("_built", "_data", "_offsets")
+    __slots__ = ("_built", "_data", "_offsets", "encodable")
 
-    def __init__(self, data: bytes, offsets: Sequence[int]) -> None:
+    def __init__(self, data: bytes, offsets: Sequence[int], encodable: bool = True) -> None:
         self._data = data
         self._offsets = offsets
         self._built: list[MsgTx | None] | None = None
+        #: False when a transaction is one the reference decodes but will not encode (a
+        #: built-in one with gas): encoding the block then raises, as the reference does.
+        self.encodable = encodable
 
     @property
     def raw(self) -> bytes:
@@ -291,7 +294,7 @@ class TxSequence(Sequence[MsgTx]):
         return f"<{len(self)} transactions>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TxSequence, (self._data, self._offsets))
+        return (TxSequence, (self._data, self._offsets, self.encodable))
 
 
 @builtin_message
@@ -333,7 +336,7 @@ class MsgBlock(Message):
         put_varint(count, len(self.transactions))
         parts.append(bytes(count))
         txs = self.transactions
-        if type(txs) is TxSequence:
+        if type(txs) is TxSequence and txs.encodable:
             parts.append(txs.raw)
         else:
             parts.extend([tx.encode_payload(pver) for tx in txs])
@@ -358,12 +361,13 @@ class MsgBlock(Message):
         offsets = array("Q", [pos])
         append = offsets.append
         command = cls.command
+        unencodable: list[int] = []
         for _ in range(count):
-            pos = tx_end(payload, pos, command)
+            pos = tx_end(payload, pos, command, unencodable)
             append(pos)
         obj = _new(cls)
         _set(obj, "header", header)
-        _set(obj, "transactions", TxSequence(payload, offsets))
+        _set(obj, "transactions", TxSequence(payload, offsets, not unencodable))
         return obj
 
     def serialize_size(self) -> int:

@@ -323,9 +323,14 @@ def decode_tx_at(data: bytes, pos: int, command: str = "tx") -> tuple[MsgTx, int
     return tx, pos  # type: ignore[return-value]
 
 
-def tx_end(data: bytes, pos: int, command: str = "tx") -> int:
+def tx_end(
+    data: bytes, pos: int, command: str = "tx", unencodable: list[int] | None = None
+) -> int:
     """Where the transaction starting at ``pos`` ends: :func:`decode_tx_at`'s walk and
-    checks, building nothing (a block keeps its transactions as bytes until read)."""
+    checks, building nothing (a block keeps its transactions as bytes until read).
+
+    A transaction the reference decodes but refuses to encode (a built-in one with gas)
+    has its start appended to ``unencodable``."""
     start = pos
     end = len(data)
     try:
@@ -358,7 +363,9 @@ def tx_end(data: bytes, pos: int, command: str = "tx") -> int:
         raw_subnetwork = _TAIL.unpack_from(data, pos)[1]
         pos += 28
         if raw_subnetwork != _NATIVE_RAW:
-            n = _SUBNET.unpack_from(data, pos)[2]
+            gas, _, n = _SUBNET.unpack_from(data, pos)
+            if gas and raw_subnetwork in _BUILTIN_RAW and unencodable is not None:
+                unencodable.append(start)
             pos += 41
             if n >= 0xFD:
                 n, pos = _varint_slow(data, pos, n, command)
