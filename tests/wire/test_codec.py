@@ -224,6 +224,31 @@ def test_reader_truncation_wording() -> None:
         Reader(b"\x05ab").var_bytes(10, "blob")
 
 
+# Frames (devnet) cut where kaspad v0.5.0 (v0.1.0 for headers), reading one element at a
+# time, names the cut "EOF" (no byte of the next element) or "unexpected EOF" (a part of
+# one): its own answers, from a differential run against its wire package.
+_CUTS = [
+    ("e1872d73626c6f636b000000000000000400000041f758f201000000", "EOF"),
+    ("e1872d73626c6f636b00000000000000060000008f0b9d16010000000102", "unexpected EOF"),
+    ("e1872d7376657273696f6e00000000000400000041f758f201000000", "EOF"),
+    ("e1872d736164647200000000000000000a000000e640c55001010000000000000000", "EOF"),
+    (
+        "e1872d736c6f6361746f720000000000210000000fa24263020102030405060708090a0b0c0d0e0f"
+        "101112131415161718191a1b1c1d1e1f20",
+        "EOF",
+    ),
+    ("e1872d7366696c7465726c6f6164000009000000edb90805000000000000000000", "EOF"),
+    ("e1872d73686561646572730000000000050000004cbf21cb0101000000", "EOF"),
+]
+
+
+@pytest.mark.parametrize(("frame", "text"), _CUTS)
+def test_a_cut_between_elements_is_eof_as_the_reference_says(frame: str, text: str) -> None:
+    with pytest.raises(wire.TruncatedPayloadError) as info:
+        wire.decode_frame(bytes.fromhex(frame), wire.KaspaNet.DEVNET)
+    assert str(info.value).endswith(f": {text}")
+
+
 def test_var_string_keeps_arbitrary_bytes() -> None:
     # The reference keeps a Go string: any bytes.  Re-encoding gives them back.
     out = bytearray()

@@ -23,6 +23,7 @@ from ._primitives import (
     as_bytes,
     as_hash,
     check_int,
+    ends_between,
     put_var_bytes,
     put_varint,
     varint_size,
@@ -56,7 +57,9 @@ _set = object.__setattr__
 _new_bytes = bytes.__new__
 _sha256 = hashlib.sha256
 _HEAD = struct.Struct("<iB")
+_HEAD_ELEMENTS: Final = (4, 1)  # version, parent count
 _TAIL = struct.Struct("<32s32s32sqIQ")
+_TAIL_ELEMENTS: Final = (32, 32, 32, 8, 4, 8)  # three roots, timestamp, bits, nonce
 _INTS = struct.Struct("<qIQ")  # timestamp (seconds), bits, nonce
 
 
@@ -164,6 +167,15 @@ class _BlockHeaderFill:
     _hash: Hash | None
 
 
+def _cut_short(left: int, elements: tuple[int, ...], command: str) -> TruncatedPayloadError:
+    # The reference reads a header one element at a time: out of bytes where one starts
+    # is "EOF", inside one "unexpected EOF".
+    clean = left <= 0 or ends_between(left, elements)
+    return TruncatedPayloadError(
+        "payload ended early: " + ("EOF" if clean else "unexpected EOF"), command=command
+    )
+
+
 def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     """Decode a block header at ``pos``; return it and the offset after it.
 
@@ -172,19 +184,16 @@ def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     """
     end = len(data)
     if pos + 5 > end:
-        raise TruncatedPayloadError(
-            "payload ended early: " + ("EOF" if pos >= end else "unexpected EOF"), command=command
-        )
+        raise _cut_short(end - pos, _HEAD_ELEMENTS, command)
     version, count = _HEAD.unpack_from(data, pos)
     start = pos
     pos += 5
     roots = pos + 32 * count
     tail_end = roots + _TAIL.size
     if tail_end > end:
-        raise TruncatedPayloadError(
-            "payload ended early: " + ("EOF" if roots >= end else "unexpected EOF"),
-            command=command,
-        )
+        if roots > end:
+            raise _cut_short(end - pos, (32,), command)
+        raise _cut_short(end - roots, _TAIL_ELEMENTS, command)
     header = _new(_BlockHeaderFill)
     header.version = version
     header.parent_hashes = hashes_sequence(data[pos:roots], count)
@@ -437,7 +446,7 @@ class MsgMerkleBlock(Message):
         reader = Reader(payload, cls.command, pos)
         transactions = reader.u32()
         count = reader.count(MAX_TX_PER_BLOCK, "too many transaction hashes for message")
-        raw = reader.take(32 * count)
+        raw = reader.take(32 * count, (32,))
         flags = reader.var_bytes(MAX_FLAGS_PER_MERKLE_BLOCK, "merkle block flags size")
         obj = _new(cls)
         _set(obj, "header", header)

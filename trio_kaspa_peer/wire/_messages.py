@@ -240,6 +240,7 @@ class MsgNotFound(_InvListMessage):
 # -- lists of hashes -------------------------------------------------------------
 
 _HASH_RECORD: Final = struct.Struct("32s")
+_HASH_ELEMENTS: Final = (32,)
 
 
 def _hash_one(record: tuple[bytes]) -> Hash:
@@ -313,7 +314,7 @@ class MsgBlockLocator(Message):
         count = reader.count(
             MAX_BLOCK_LOCATORS_PER_MSG, "too many block locator hashes for message"
         )
-        raw = reader.take(count * 32)
+        raw = reader.take(count * 32, _HASH_ELEMENTS)
         obj = _new(cls)
         _set(obj, "block_locator_hashes", hashes_sequence(raw, count))
         return obj
@@ -560,6 +561,7 @@ class MsgFilterAdd(Message):
 
 
 _FILTER_LOAD_TAIL: Final = struct.Struct("<IIB")
+_FILTER_LOAD_ELEMENTS: Final = (4, 4, 1)
 
 
 @builtin_message
@@ -606,7 +608,7 @@ class MsgFilterLoad(Message):
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
         reader = Reader(payload, cls.command)
         data = reader.var_bytes(MAX_FILTER_LOAD_FILTER_SIZE, "filterload filter size")
-        hash_funcs, tweak, flags = reader.unpack(_FILTER_LOAD_TAIL)
+        hash_funcs, tweak, flags = reader.unpack(_FILTER_LOAD_TAIL, _FILTER_LOAD_ELEMENTS)
         if hash_funcs > MAX_FILTER_LOAD_HASH_FUNCS:
             raise reader.over_limit(
                 "too many filter hash functions for message",
@@ -696,6 +698,7 @@ class MsgReject(Message):
 # -- addresses ------------------------------------------------------------------------------
 
 _ADDR_RECORD: Final = struct.Struct("<qQ16s2s")
+_ADDR_ELEMENTS: Final = (8, 8, 16, 2)  # timestamp, services, ip, port
 _services: Final = Services
 
 
@@ -797,7 +800,7 @@ class MsgAddr(Message):
         reader = Reader(payload, cls.command)
         include_all, subnetwork_id = _read_subnetwork_choice(reader)
         count = reader.count(MAX_ADDR_PER_MSG, "too many addresses for message")
-        raw = reader.take(count * 34)
+        raw = reader.take(count * 34, _ADDR_ELEMENTS)
         obj = _new(cls)
         _set(obj, "addr_list", PackedSequence(raw, count, _ADDR_RECORD, _addr_one, _addr_all))
         _set(obj, "include_all_subnetworks", include_all)
@@ -855,11 +858,13 @@ class MsgGetAddr(Message):
 # -- version ---------------------------------------------------------------------------------
 
 _VERSION_HEAD: Final = struct.Struct("<iQq")
+_VERSION_HEAD_ELEMENTS: Final = (4, 8, 8)  # the sizes the reference reads one by one
 _ADDR_NO_TS: Final = struct.Struct("<Q16s2s")
+_ADDR_NO_TS_ELEMENTS: Final = (8, 16, 2)
 
 
 def _read_address_no_time(reader: Reader) -> NetAddress:
-    services, ip, port = reader.unpack(_ADDR_NO_TS)
+    services, ip, port = reader.unpack(_ADDR_NO_TS, _ADDR_NO_TS_ELEMENTS)
     return _tuple_new(NetAddress, (ip, int.from_bytes(port, "big"), _services(services), None))
 
 
@@ -949,7 +954,9 @@ class MsgVersion(Message):
     @classmethod
     def decode_payload(cls, payload: bytes, pver: int = PROTOCOL_VERSION) -> Self:
         reader = Reader(payload, cls.command)
-        protocol_version, services, timestamp = reader.unpack(_VERSION_HEAD)
+        protocol_version, services, timestamp = reader.unpack(
+            _VERSION_HEAD, _VERSION_HEAD_ELEMENTS
+        )
         subnetwork_id = None if reader.bool() else reader.subnetwork_id()
         addr_you = _read_address_no_time(reader)
         addr_me = _read_address_no_time(reader)

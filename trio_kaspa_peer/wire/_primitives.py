@@ -52,6 +52,18 @@ U64: Final = _U64
 I64: Final = _I64
 
 
+def ends_between(left: int, elements: tuple[int, ...]) -> bool:
+    """Whether ``left`` bytes end exactly where one of ``elements`` (sizes, in order,
+    repeating) starts: where the reference, reading one element at a time, finds nothing
+    (``EOF``) rather than a part (``unexpected EOF``)."""
+    left %= sum(elements)
+    for size in elements:
+        if left < size:
+            return left == 0
+        left -= size
+    return True  # pragma: no cover - left is below the sum
+
+
 class Reader:
     """A cursor over one message payload.
 
@@ -69,9 +81,16 @@ class Reader:
 
     # -- errors -------------------------------------------------------------
 
-    def truncated(self) -> TruncatedPayloadError:
-        """The error for reading past the end (``EOF`` at the end, else ``unexpected EOF``)."""
-        text = "EOF" if self.pos >= self.end else "unexpected EOF"
+    def truncated(self, elements: tuple[int, ...] = ()) -> TruncatedPayloadError:
+        """The error for reading past the end (``EOF`` at the end, else ``unexpected EOF``).
+
+        ``elements``: the sizes of the elements the read at ``pos`` was for, in order and
+        repeating (a run of records), which the reference reads one at a time: running
+        out where one of them starts is ``EOF`` there too.
+        """
+        left = self.end - self.pos
+        clean = left <= 0 or (bool(elements) and ends_between(left, elements))
+        text = "EOF" if clean else "unexpected EOF"
         return TruncatedPayloadError(f"payload ended early: {text}", command=self.command)
 
     def over_limit(self, what: str, count: int, limit: int) -> CountOverLimitError:
@@ -81,12 +100,12 @@ class Reader:
 
     # -- raw ----------------------------------------------------------------
 
-    def take(self, n: int) -> bytes:
-        """The next ``n`` bytes (a copy)."""
+    def take(self, n: int, elements: tuple[int, ...] = ()) -> bytes:
+        """The next ``n`` bytes (a copy); ``elements`` as for :meth:`truncated`."""
         pos = self.pos
         new = pos + n
         if new > self.end:
-            raise self.truncated()
+            raise self.truncated(elements)
         self.pos = new
         return self.data[pos:new]
 
@@ -96,11 +115,11 @@ class Reader:
             raise self.truncated()
         self.pos = new
 
-    def unpack(self, st: struct.Struct) -> tuple[Any, ...]:
+    def unpack(self, st: struct.Struct, elements: tuple[int, ...] = ()) -> tuple[Any, ...]:
         pos = self.pos
         new = pos + st.size
         if new > self.end:
-            raise self.truncated()
+            raise self.truncated(elements)
         self.pos = new
         return st.unpack_from(self.data, pos)
 
