@@ -61,7 +61,11 @@ def block(nonce: int) -> pw.BlockMessage:
             pruning_point=HASH_A,
             blue_work=b"\x01",
             nonce=nonce,
-        )
+        ),
+        # rusty-kaspa refuses a block without transactions: a coinbase-like one.
+        transactions=[
+            pw.TransactionMessage(subnetwork_id=pw.SubnetworkId(bytes=b"\x01" + bytes(19)))
+        ],
     )
 
 

@@ -154,6 +154,85 @@ def test_a_transaction_s_first_fault_is_the_one_each_reference_names() -> None:
     assert rusty_input.value.path == "inputs[0].previous_outpoint"
 
 
+def test_rusty_kaspa_s_order_of_faults() -> None:
+    # With two faults, the first one rusty-kaspa v2.0.1 converts is the one named (its
+    # struct fields and arguments are converted in order); kaspad's order at 5.
+    header = _header(version=70000)
+    header.ClearField("hash_merkle_root")
+    with pytest.raises(protowire.FieldRangeError):
+        protowire.validate("block_headers", _headers(header), 10)
+    with pytest.raises(protowire.MissingFieldError):
+        protowire.validate("block_headers", _headers(header), 5)
+    header = _header(timestamp=-1)
+    header.ClearField("pruning_point")
+    with pytest.raises(protowire.FieldRangeError):  # the pruning point comes last
+        protowire.validate("block_headers", _headers(header), 10)
+    # Compressed parents: run by run (its level, then its hashes), then how they follow.
+    header = _header()
+    header.ClearField("parents")
+    header.parents.extend(_runs((300, H), (1, H[:1])))
+    with pytest.raises(protowire.FieldRangeError) as caught_parents:
+        protowire.validate("block_headers", _headers(header), 10)
+    assert caught_parents.value.path.endswith("parents[0].cumulative_level")
+    header.ClearField("parents")
+    header.parents.extend(_runs((0, H), (300, H)))
+    with pytest.raises(protowire.FieldRangeError):
+        protowire.validate("block_headers", _headers(header), 10)
+    # Version: the id before the subnetwork id.
+    version = protowire.VersionMessage(
+        id=bytes(15), subnetwork_id=protowire.SubnetworkId(bytes=b"abc")
+    )
+    with pytest.raises(protowire.FieldLengthError) as caught_version:
+        protowire.validate("version", version, 10)
+    assert caught_version.value.path == "id"
+    # RequestHeaders: the high hash first.
+    with pytest.raises(protowire.MissingFieldError) as caught_high:
+        protowire.validate("request_headers", protowire.RequestHeadersMessage(), 10)
+    assert caught_high.value.path == "high_hash"
+    with pytest.raises(protowire.MissingFieldError) as caught_low:
+        protowire.validate("request_headers", protowire.RequestHeadersMessage(), 5)
+    assert caught_low.value.path == "low_hash"
+    # Addresses: every one converted before they are counted.
+    addresses = protowire.AddressesMessage(
+        address_list=[protowire.NetAddress(ip=bytes(4))] * 2500 + [protowire.NetAddress(ip=b"\1")]
+    )
+    with pytest.raises(protowire.FieldLengthError):
+        protowire.validate("addresses", addresses, 10)
+    # GhostdagData: the anticone sizes first.
+    data = protowire.GhostdagData(
+        blue_work=bytes(25),
+        selected_parent=_hash(),
+        blues_anticone_sizes=[protowire.BluesAnticoneSizes(blue_hash=_hash(H[:1]))],
+    )
+    message = protowire.TrustedDataMessage(
+        ghostdag_data=[protowire.BlockGhostdagDataHashPair(hash=_hash(), ghostdag_data=data)]
+    )
+    with pytest.raises(protowire.FieldLengthError) as caught_ghostdag:
+        protowire.validate("trusted_data", message, 10)
+    assert caught_ghostdag.value.path.endswith("blues_anticone_sizes[0].blue_hash")
+
+
+def test_what_rusty_kaspa_never_reads_or_always_refuses() -> None:
+    # It takes a RequestAddresses and an IbdBlockLocatorHighestHash without reading them.
+    odd = protowire.RequestAddressesMessage(subnetwork_id=protowire.SubnetworkId(bytes=b"abc"))
+    protowire.validate("request_addresses", odd, 10)
+    with pytest.raises(protowire.FieldLengthError):
+        protowire.validate("request_addresses", odd, 5)
+    empty = protowire.IbdBlockLocatorHighestHashMessage()
+    protowire.validate("ibd_block_locator_highest_hash", empty, 10)
+    with pytest.raises(protowire.MissingFieldError):
+        protowire.validate("ibd_block_locator_highest_hash", empty, 5)
+    # A block is only ever its answer to a request, and a header alone is refused.
+    block = protowire.BlockMessage(header=_header())
+    for name in ("block", "ibd_block"):
+        protowire.validate(name, block, 5)
+        with pytest.raises(protowire.MissingFieldError, match="header alone"):
+            protowire.validate(name, block, 10)
+    protowire.validate(
+        "block_with_trusted_data_v4", protowire.BlockWithTrustedDataV4Message(block=block), 10
+    )
+
+
 def test_covenant_rules() -> None:
     tx = _tx()
     tx.outputs[0].covenant.authorizing_input = 1
@@ -283,7 +362,9 @@ def test_smt_sizes() -> None:
 def test_version_gating_and_arguments() -> None:
     with pytest.raises(protowire.UnsupportedPayloadError):
         protowire.validate("block_body", protowire.BlockBodyMessage(), 7)
-    protowire.validate("block_body", protowire.BlockBodyMessage(), 8)
+    protowire.validate("block_body", protowire.BlockBodyMessage(transactions=[_tx()]), 8)
+    with pytest.raises(protowire.MissingFieldError, match="empty block body"):
+        protowire.validate("block_body", protowire.BlockBodyMessage(), 8)
     with pytest.raises(protowire.UsageError):
         protowire.validate("nope", protowire.PingMessage(), 10)
     with pytest.raises(protowire.UsageError):

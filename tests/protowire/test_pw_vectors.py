@@ -46,6 +46,10 @@ RUSTY_REFUSES: dict[str, type[protowire.ValidationError]] = {
     "ok_v10_ip_5_bytes": protowire.FieldLengthError,
     "ok_v10_parents_not_increasing": protowire.InvalidParentsError,
     "ok_v10_v0_compute_commit_256": protowire.FieldRangeError,
+    # Not in the entries' notes; from rusty-kaspa's flows, which take a block or a body only
+    # as the answer to their request and refuse one without transactions.
+    "block_header_only": protowire.MissingFieldError,
+    "block_body_empty": protowire.MissingFieldError,
 }
 
 

@@ -316,6 +316,9 @@ def _utxo_pair(pair: _pb.OutpointAndUtxoEntryPair, r: _Rules) -> None:
 
 
 def _parents(parents: Sequence[_pb.BlockLevelParents], r: _Rules) -> None:
+    if r.compressed_parents:
+        _runs(parents)
+        return
     for index, parent_level in enumerate(parents):
         _hash_list(parent_level.parent_hashes, f"parents[{index}].parent_hashes")
     if not r.rusty:
@@ -328,13 +331,22 @@ def _parents(parents: Sequence[_pb.BlockLevelParents], r: _Rules) -> None:
                 "parents",
             )
         return
+
+
+def _runs(parents: Sequence[_pb.BlockLevelParents]) -> None:
+    # rusty-kaspa converts run by run (the level, then the run's hashes), and only then
+    # checks how the runs follow one another.
+    for index, run in enumerate(parents):
+        level = run.cumulative_level
+        if level > _U8:
+            step = f"parents[{index}].cumulative_level"
+            raise _Fail(FieldRangeError, f"cumulative level {level} is above 255", step)
+        _hash_list(run.parent_hashes, f"parents[{index}].parent_hashes")
     previous_level = 0
     previous_hashes: list[bytes] | None = None
     for index, run in enumerate(parents):
         level = run.cumulative_level
         step = f"parents[{index}].cumulative_level"
-        if level > _U8:
-            raise _Fail(FieldRangeError, f"cumulative level {level} is above 255", step)
         if level <= previous_level:
             raise _Fail(InvalidParentsError, "parents by level are not strictly increasing", step)
         hashes = [item.bytes for item in run.parent_hashes]
@@ -348,20 +360,27 @@ def _parents(parents: Sequence[_pb.BlockLevelParents], r: _Rules) -> None:
 
 
 def _header(header: _pb.BlockHeader, r: _Rules) -> None:
+    # Each reference's order: kaspad the hashes before the version, rusty-kaspa its
+    # fields in order (the version second, the pruning point last).
     _parents(header.parents, r)
+    rusty = r.rusty
+    if rusty:
+        _at_most(header.version, _U16, "header version", "version")
     for field in ("hash_merkle_root", "accepted_id_merkle_root", "utxo_commitment"):
         _required_hash(header, field)
+    if not rusty:
+        _required_hash(header, "pruning_point")
+        _at_most(header.version, _U16, "header version", "version")
+        return
+    if header.timestamp < 0:
+        raise _Fail(FieldRangeError, f"timestamp {header.timestamp} is negative", "timestamp")
+    if len(header.blue_work) > _BLUE_WORK_BYTES:
+        raise _Fail(
+            FieldLengthError,
+            f"blue work is {len(header.blue_work)} bytes, more than {_BLUE_WORK_BYTES}",
+            "blue_work",
+        )
     _required_hash(header, "pruning_point")
-    _at_most(header.version, _U16, "header version", "version")
-    if r.rusty:
-        if header.timestamp < 0:
-            raise _Fail(FieldRangeError, f"timestamp {header.timestamp} is negative", "timestamp")
-        if len(header.blue_work) > _BLUE_WORK_BYTES:
-            raise _Fail(
-                FieldLengthError,
-                f"blue work is {len(header.blue_work)} bytes, more than {_BLUE_WORK_BYTES}",
-                "blue_work",
-            )
 
 
 def _headers(headers: Iterable[_pb.BlockHeader], field: str, r: _Rules) -> None:
@@ -374,7 +393,29 @@ def _block(block: _pb.BlockMessage, r: _Rules) -> None:
     _transactions(block.transactions, r)
 
 
+def _block_payload(message: _pb.BlockMessage, r: _Rules) -> None:
+    _block(message, r)
+    if r.rusty and not message.transactions:
+        # rusty-kaspa takes a block only as the answer to its request, and refuses a
+        # header alone (a coinbase is always there): "sent header ... where expected
+        # block with body", or the hash is not the one requested.
+        raise _Fail(
+            MissingFieldError, "a block with no transactions (a header alone)", "transactions"
+        )
+
+
+def _anticone_sizes(data: _pb.GhostdagData, k_limit: int) -> None:
+    for index, sizes in enumerate(data.blues_anticone_sizes):
+        step = f"blues_anticone_sizes[{index}]"
+        _within(step, _required_hash, sizes, "blue_hash")
+        _at_most(sizes.anticone_size, k_limit, "anticone size", f"{step}.anticone_size")
+
+
 def _ghostdag(data: _pb.GhostdagData, r: _Rules) -> None:
+    # kaspad's KType is a byte, rusty-kaspa's a u16; rusty-kaspa converts the anticone
+    # sizes first, kaspad last.
+    if r.rusty:
+        _anticone_sizes(data, _U16)
     if r.rusty and len(data.blue_work) > _BLUE_WORK_BYTES:
         raise _Fail(
             FieldLengthError,
@@ -384,12 +425,8 @@ def _ghostdag(data: _pb.GhostdagData, r: _Rules) -> None:
     _required_hash(data, "selected_parent")
     _hash_list(data.merge_set_blues, "merge_set_blues")
     _hash_list(data.merge_set_reds, "merge_set_reds")
-    # kaspad's KType is a byte, rusty-kaspa's a u16.
-    k_limit = _U16 if r.rusty else _U8
-    for index, sizes in enumerate(data.blues_anticone_sizes):
-        step = f"blues_anticone_sizes[{index}]"
-        _within(step, _required_hash, sizes, "blue_hash")
-        _at_most(sizes.anticone_size, k_limit, "anticone size", f"{step}.anticone_size")
+    if not r.rusty:
+        _anticone_sizes(data, _U8)
 
 
 def _ghostdag_pairs(pairs: Iterable[_pb.BlockGhostdagDataHashPair], r: _Rules) -> None:
@@ -403,27 +440,31 @@ def _ghostdag_pairs(pairs: Iterable[_pb.BlockGhostdagDataHashPair], r: _Rules) -
 
 
 def _addresses(message: _pb.AddressesMessage, r: _Rules) -> None:
-    limit = RUSTY_MAX_ADDRESSES if r.rusty else KASPAD_MAX_ADDRESSES
     addresses = message.address_list
-    _count(addresses, limit, "addresses", "address_list")
+    if not r.rusty:
+        _count(addresses, KASPAD_MAX_ADDRESSES, "addresses", "address_list")
     # Fast path: every address passes; only otherwise find the first that does not.
     if r.rusty:
-        if all(len(address.ip) in (4, 16) and address.port <= _U16 for address in addresses):
-            return
-    elif all(address.port <= _U16 for address in addresses):
-        return
-    for index, address in enumerate(addresses):
-        _within(f"address_list[{index}]", _net_address, address, r)
+        ok = all(len(address.ip) in (4, 16) and address.port <= _U16 for address in addresses)
+    else:
+        ok = all(address.port <= _U16 for address in addresses)
+    if not ok:
+        for index, address in enumerate(addresses):
+            _within(f"address_list[{index}]", _net_address, address, r)
+    if r.rusty:  # rusty-kaspa converts every address before it counts them
+        _count(addresses, RUSTY_MAX_ADDRESSES, "addresses", "address_list")
 
 
 def _version(message: _pb.VersionMessage, r: _Rules) -> None:
     if message.HasField("address"):
         _within("address", _net_address, message.address, r)
-    _optional_subnetwork(message, "subnetwork_id")
     if r.rusty:
-        # rusty-kaspa truncates a long user agent; its peer id is a UUID (exactly 16 bytes).
+        # rusty-kaspa truncates a long user agent; its peer id is a UUID (exactly 16
+        # bytes), converted before the subnetwork id.
         _length(message.id, 16, "id", "id")
+        _optional_subnetwork(message, "subnetwork_id")
         return
+    _optional_subnetwork(message, "subnetwork_id")
     user_agent = message.user_agent
     if len(user_agent) * 4 > KASPAD_MAX_USER_AGENT_BYTES:
         size = len(user_agent.encode())
@@ -489,8 +530,25 @@ def _nothing(message: Any, r: _Rules) -> None:
     pass
 
 
+def _request_headers(message: _pb.RequestHeadersMessage, r: _Rules) -> None:
+    # rusty-kaspa converts the pair as (high, low); kaspad low first.
+    for field in ("high_hash", "low_hash") if r.rusty else ("low_hash", "high_hash"):
+        _required_hash(message, field)
+
+
 def _request_addresses(message: _pb.RequestAddressesMessage, r: _Rules) -> None:
-    _optional_subnetwork(message, "subnetwork_id")
+    if not r.rusty:  # rusty-kaspa only takes the request, and reads nothing of it
+        _optional_subnetwork(message, "subnetwork_id")
+
+
+def _kaspad_only(check: Callable[[Any, _Rules], None]) -> Callable[[Any, _Rules], None]:
+    """``check`` for kaspad; nothing for rusty-kaspa, which never reads the message."""
+
+    def kaspad_check(message: Any, r: _Rules) -> None:
+        if not r.rusty:
+            check(message, r)
+
+    return kaspad_check
 
 
 def _transaction_not_found(message: _pb.TransactionNotFoundMessage, r: _Rules) -> None:
@@ -507,12 +565,10 @@ def _ibd_block_locator(message: _pb.IbdBlockLocatorMessage, r: _Rules) -> None:
     _hash_list(message.block_locator_hashes, "block_locator_hashes")
 
 
-def _block_payload(message: _pb.BlockMessage, r: _Rules) -> None:
-    _block(message, r)
-
-
 def _block_body(message: _pb.BlockBodyMessage, r: _Rules) -> None:
     _transactions(message.transactions, r)
+    if not message.transactions:  # a member of rusty-kaspa's protocol 8 and up only
+        raise _Fail(MissingFieldError, "an empty block body", "transactions")
 
 
 def _block_with_trusted_data(message: _pb.BlockWithTrustedDataMessage, r: _Rules) -> None:
@@ -585,7 +641,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any, _Rules], None]]] = {
     "request_ibd_blocks": _hashes("hashes"),
     "unexpected_pruning_point": _nothing,
     "ibd_block_locator": _ibd_block_locator,
-    "ibd_block_locator_highest_hash": _required_hashes("highest_hash"),
+    "ibd_block_locator_highest_hash": _kaspad_only(_required_hashes("highest_hash")),
     "request_next_pruning_point_utxo_set_chunk": _nothing,
     "done_pruning_point_utxo_set_chunks": _nothing,
     "ibd_block_locator_highest_hash_not_found": _nothing,
@@ -596,7 +652,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any, _Rules], None]]] = {
     "request_next_headers": _nothing,
     "done_headers": _nothing,
     "request_pruning_point_utxo_set": _required_hashes("pruning_point_hash"),
-    "request_headers": _required_hashes("low_hash", "high_hash"),
+    "request_headers": _request_headers,
     "request_block_locator": _required_hashes("high_hash"),
     "pruning_points": _pruning_points,
     "request_pruning_point_proof": _nothing,
