@@ -283,3 +283,93 @@ def test_merkle_root_shapes() -> None:
     three = protowire.hash_merkle_root(txs[:3])
     assert two != three
     assert len({two, three, protowire.hash_merkle_root(txs)}) == 3
+
+
+# rusty-kaspa v2.0.1's merkle_root_test (consensus/core/src/merkle.rs): five transactions,
+# the root of their hashes, and the root once the first commits to a storage mass of 7.
+_SPK_COINBASE = bytes.fromhex("a914da1745e9b549bd0bfa1a569971c77eba30cd5a4b87")
+_TXID_1 = bytes.fromhex("165e38e8b3914595d9c641f3b8eec2f34611896b821a683b7a4edefe2c000000")
+_TXID_2 = bytes.fromhex("4bb07535dfd58e0b3cd64fd7155280872a0471bcf83095526ace0e38c6000000")
+_TXID_3 = bytes.fromhex("032e38e9c0a84c6046d687d10556dcacc41d275ec55fc00779ac88fdf357a187")
+_SIG_3 = bytes.fromhex(
+    "493046022100c352d3dd993a981beba4a63ad15c209275ca9470abfcd57da93b"
+    "58e4eb5dce82022100840792bc1f456062819f15d33ee7055cf7b5ee1af1ebcc"
+    "6028d9cdb1c3af7748014104f46db5e9d61a9dc27b8d64ad23e7383a4e6ca164"
+    "593c2527c038c0857eb67ee8e825dca65046b82c9331586c82e0fd1f633f25f8"
+    "7c161bc6f8a630121df2b3d3"
+)
+_SPK_3A = bytes.fromhex("76a914c398efa9c392ba6013c5e04ee729755ef7f58b3288ac")
+_SPK_3B = bytes.fromhex("76a914948c765a6914d43f2a7ac177da2c2f6b52de3d7c88ac")
+_TXID_4 = bytes.fromhex("c33ebff2a709f13d9f9a7569ab16a32786af7d7e2de09265e41c61d078294ecf")
+_SIG_4 = bytes.fromhex(
+    "4730440220032d30df5ee6f57fa46cddb5eb8d0d9fe8de6b342d27942ae90a32"
+    "31e0ba333e02203deee8060fdc70230a7f5b4ad7d7bc3e628cbe219a886b8426"
+    "9eaeb81e26b4fe014104ae31c31bf91278d99b8377a35bbce5b27d9fff154568"
+    "39e919453fc7b3f721f0ba403ff96c9deeb680e5fd341c0fc3a7b90da4631ee3"
+    "9560639db462e9cb850f"
+)
+_SPK_4A = bytes.fromhex("76a914b0dcbf97eabf4404e31d952477ce822dadbe7e1088ac")
+_SPK_4B = bytes.fromhex("76a9146b1281eec25ab4e1e0793ff4e08ab1abb3409cd988ac")
+_TXID_5 = bytes.fromhex("0b6072b386d4a773235237f64c1126ac3b240c84b917a3909ba1c43ded5f51f4")
+_SIG_5 = bytes.fromhex(
+    "493046022100bb1ad26df930a51cce110cf44f7a48c3c561fd977500b1ae5d6b"
+    "6fd13d0b3f4a022100c5b42951acedff14abba2736fd574bdb465f3e6f8da12e"
+    "2c5303954aca7f78f3014104a7135bfe824c97ecc01ec7d7e336185c81e2aa2c"
+    "41ab175407c09484ce9694b44953fcb751206564a9c24dd094d42fdbfdd5aad3"
+    "e063ce6af4cfaaea4ea14fbb"
+)
+_SPK_5 = bytes.fromhex("76a91439aa3d569e06a1d7926dc4be1193c99bf2eb9ee088ac")
+_ROOT = "46ecf45be3baca349dfe8a78deaf053b0aa6d538974da50fd6efb4d266bc8d21"
+_ROOT_MASS_7 = "754a0159dc4b3daa1695284d96c82aba272a1143e42e6004af2baa1e3ced2307"
+
+
+def _rusty_txs() -> list[protowire.TransactionMessage]:
+    native, coinbase, most = bytes(20), protowire.COINBASE_SUBNETWORK_ID, (1 << 64) - 1
+
+    def spend(txid: bytes, index: int, script: bytes = b"") -> protowire.TransactionInput:
+        outpoint = protowire.Outpoint(
+            transaction_id=protowire.TransactionId(bytes=txid), index=index
+        )
+        return protowire.TransactionInput(
+            previous_outpoint=outpoint, signature_script=script, sequence=most
+        )
+
+    def pay(value: int, script: bytes) -> protowire.TransactionOutput:
+        return protowire.TransactionOutput(
+            value=value, script_public_key=protowire.ScriptPublicKey(script=script)
+        )
+
+    def tx(
+        inputs: list[Any], outputs: list[Any], subnetwork: bytes, payload: bytes = b""
+    ) -> protowire.TransactionMessage:
+        return protowire.TransactionMessage(
+            inputs=inputs,
+            outputs=outputs,
+            subnetwork_id=protowire.SubnetworkId(bytes=subnetwork),
+            payload=payload,
+        )
+
+    return [
+        tx([], [pay(0x12A05F200, _SPK_COINBASE)], coinbase, bytes([9]) + bytes(18)),
+        tx([spend(_TXID_1, 0xFFFFFFFF), spend(_TXID_2, 0xFFFFFFFF)], [], native),
+        tx(
+            [spend(_TXID_3, 0, _SIG_3)],
+            [pay(0x2123E300, _SPK_3A), pay(0x108E20F00, _SPK_3B)],
+            native,
+        ),
+        tx([spend(_TXID_4, 1, _SIG_4)], [pay(0xF4240, _SPK_4A), pay(0x11D260C0, _SPK_4B)], native),
+        tx([spend(_TXID_5, 0, _SIG_5)], [pay(0xF4240, _SPK_5)], native),
+    ]
+
+
+def test_merkle_root_with_the_mass_commitment_as_rusty_kaspa_computes_it() -> None:
+    txs = _rusty_txs()
+    assert protowire.hash_merkle_root(txs).hex() == _ROOT
+    assert protowire.hash_merkle_root(txs, mass_commit=True).hex() == _ROOT  # no mass set
+    txs[0].storage_mass = 7
+    assert protowire.hash_merkle_root(txs, mass_commit=True).hex() == _ROOT_MASS_7
+    assert protowire.hash_merkle_root(txs).hex() == _ROOT  # kaspad's hash ignores it
+    assert protowire.transaction_id(txs[0]) == protowire.transaction_id(_rusty_txs()[0])
+    txs[1].version = 1
+    with pytest.raises(protowire.HashingError, match="Toccata"):
+        protowire.hash_merkle_root(txs, mass_commit=True)

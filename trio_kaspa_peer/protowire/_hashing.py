@@ -167,9 +167,16 @@ def block_hash(block: BlockMessage | BlockHeader, *, protocol_version: int | Non
     return header_hash(block, protocol_version=protocol_version)
 
 
-def _serialize_transaction(tx: TransactionMessage, *, for_id: bool) -> bytes:
+def _serialize_transaction(
+    tx: TransactionMessage, *, for_id: bool, mass_commit: bool = False
+) -> bytes:
     if tx.version > 0xFFFF:
         raise HashingError(f"transaction version {tx.version} is above 65535")
+    if mass_commit and tx.version >= 1:
+        raise HashingError(
+            f"transaction version {tx.version}: the hash of a version-1 (Toccata) transaction "
+            "is not implemented"
+        )
     if not tx.HasField("subnetwork_id"):
         raise HashingError("transaction has no subnetwork_id")
     subnetwork_id = tx.subnetwork_id.bytes
@@ -217,6 +224,8 @@ def _serialize_transaction(tx: TransactionMessage, *, for_id: bool) -> bytes:
         append(script)
     payload = tx.payload
     parts += (_TX_TAIL.pack(tx.lock_time, subnetwork_id, tx.gas), _U64.pack(len(payload)), payload)
+    if mass_commit and tx.storage_mass:
+        parts.append(_U64.pack(tx.storage_mass))  # a zero mass commits to nothing
     return b"".join(parts)
 
 
@@ -231,16 +240,24 @@ def transaction_id(tx: TransactionMessage) -> bytes:
     ).digest()
 
 
-def transaction_hash(tx: TransactionMessage) -> bytes:
+def transaction_hash(tx: TransactionMessage, *, mass_commit: bool = False) -> bytes:
     """The transaction hash (kaspad's ``consensushashing.TransactionHash``).
 
     Covers the whole transaction, signature scripts included, under the
     ``TransactionHash`` key.  ``storage_mass`` (kaspad's ``mass``) is not
     covered: kaspad v0.12.20 ignores the field on receive, so its hash of a
     received transaction never includes it.
+
+    ``mass_commit=True`` is the hash since the Crescendo hard fork
+    (rusty-kaspa's ``hashing::tx::hash``; mainnet since May 2025): a
+    non-zero ``storage_mass`` is committed to, as a u64 after the payload.
+    Version-1 transactions (Toccata) hash otherwise, and raise
+    :class:`HashingError` then.
     """
     return blake2b(
-        _serialize_transaction(tx, for_id=False), digest_size=32, key=b"TransactionHash"
+        _serialize_transaction(tx, for_id=False, mass_commit=mass_commit),
+        digest_size=32,
+        key=b"TransactionHash",
     ).digest()
 
 
@@ -248,18 +265,24 @@ def _branch(left: bytes, right: bytes) -> bytes:
     return blake2b(left + right, digest_size=32, key=b"MerkleBranchHash").digest()
 
 
-def hash_merkle_root(transactions: Sequence[TransactionMessage]) -> bytes:
+def hash_merkle_root(
+    transactions: Sequence[TransactionMessage], *, mass_commit: bool = False
+) -> bytes:
     """The merkle root of the transaction hashes (kaspad's ``merkle.CalculateHashMerkleRoot``).
 
     The leaves are padded with empty slots to a power of two; a node whose
     right child is empty hashes its left child with 32 zero bytes, and a node
     with no children stays empty.  A single transaction's hash is the root.
     kaspad does not define the root of no transactions: that raises
-    :class:`HashingError`.
+    :class:`HashingError`.  ``mass_commit=True``: of the transaction hashes
+    since the Crescendo hard fork (see :func:`transaction_hash`), which a
+    block's ``hash_merkle_root`` commits to since then.
     """
     if not transactions:
         raise HashingError("the merkle root of no transactions is not defined")
-    level: list[bytes | None] = [transaction_hash(tx) for tx in transactions]
+    level: list[bytes | None] = [
+        transaction_hash(tx, mass_commit=mass_commit) for tx in transactions
+    ]
     width = 1
     while width < len(level):
         width *= 2
