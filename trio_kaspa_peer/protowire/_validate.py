@@ -321,16 +321,12 @@ def _parents(parents: Sequence[_pb.BlockLevelParents], r: _Rules) -> None:
         return
     for index, parent_level in enumerate(parents):
         _hash_list(parent_level.parent_hashes, f"parents[{index}].parent_hashes")
-    if not r.rusty:
-        return
-    if not r.compressed_parents:
-        if len(parents) > _MAX_PARENT_LEVELS:
-            raise _Fail(
-                InvalidParentsError,
-                f"{len(parents)} parent levels, more than {_MAX_PARENT_LEVELS}",
-                "parents",
-            )
-        return
+    if r.rusty and len(parents) > _MAX_PARENT_LEVELS:  # its levels are counted in a u8
+        raise _Fail(
+            InvalidParentsError,
+            f"{len(parents)} parent levels, more than {_MAX_PARENT_LEVELS}",
+            "parents",
+        )
 
 
 def _runs(parents: Sequence[_pb.BlockLevelParents]) -> None:
@@ -537,8 +533,7 @@ def _request_headers(message: _pb.RequestHeadersMessage, r: _Rules) -> None:
 
 
 def _request_addresses(message: _pb.RequestAddressesMessage, r: _Rules) -> None:
-    if not r.rusty:  # rusty-kaspa only takes the request, and reads nothing of it
-        _optional_subnetwork(message, "subnetwork_id")
+    _optional_subnetwork(message, "subnetwork_id")
 
 
 def _kaspad_only(check: Callable[[Any, _Rules], None]) -> Callable[[Any, _Rules], None]:
@@ -625,7 +620,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any, _Rules], None]]] = {
     "block": _block_payload,
     "transaction": _transaction,
     "block_locator": _limited_hashes(KASPAD_MAX_BLOCK_LOCATOR_HASHES, "block locator hashes"),
-    "request_addresses": _request_addresses,
+    "request_addresses": _kaspad_only(_request_addresses),
     "request_relay_blocks": _limited_hashes(KASPAD_MAX_INV_ITEMS, "hashes"),
     "request_transactions": _limited_ids,
     "ibd_block": _block_payload,
