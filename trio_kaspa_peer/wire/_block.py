@@ -23,7 +23,6 @@ from ._primitives import (
     as_bytes,
     as_hash,
     check_int,
-    ends_between,
     put_var_bytes,
     put_varint,
     varint_size,
@@ -167,15 +166,6 @@ class _BlockHeaderFill:
     _hash: Hash | None
 
 
-def _cut_short(left: int, elements: tuple[int, ...], command: str) -> TruncatedPayloadError:
-    # The reference reads a header one element at a time: out of bytes where one starts
-    # is "EOF", inside one "unexpected EOF".
-    clean = left <= 0 or ends_between(left, elements)
-    return TruncatedPayloadError(
-        "payload ended early: " + ("EOF" if clean else "unexpected EOF"), command=command
-    )
-
-
 def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     """Decode a block header at ``pos``; return it and the offset after it.
 
@@ -183,8 +173,9 @@ def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     is needed (nor does the reference make one).
     """
     end = len(data)
+    # Cut short: the reference reads a header one element at a time (Reader.truncated).
     if pos + 5 > end:
-        raise _cut_short(end - pos, _HEAD_ELEMENTS, command)
+        raise Reader(data, command, pos).truncated(_HEAD_ELEMENTS)
     version, count = _HEAD.unpack_from(data, pos)
     start = pos
     pos += 5
@@ -192,8 +183,8 @@ def read_header(data: bytes, pos: int, command: str) -> tuple[BlockHeader, int]:
     tail_end = roots + _TAIL.size
     if tail_end > end:
         if roots > end:
-            raise _cut_short(end - pos, (32,), command)
-        raise _cut_short(end - roots, _TAIL_ELEMENTS, command)
+            raise Reader(data, command, pos).truncated((32,))
+        raise Reader(data, command, roots).truncated(_TAIL_ELEMENTS)
     header = _new(_BlockHeaderFill)
     header.version = version
     header.parent_hashes = hashes_sequence(data[pos:roots], count)
