@@ -239,7 +239,7 @@ class TxSequence(Sequence[MsgTx]):
         self._built: list[MsgTx | None] | None = None
         #: False when a transaction is one the reference decodes but will not encode (a
         #: built-in one with gas): encoding the block then raises, as the reference does.
-        self.encodable = encodable
+        self.encodable: bool = encodable
 
     @property
     def raw(self) -> bytes:
