@@ -373,3 +373,143 @@ def test_merkle_root_with_the_mass_commitment_as_rusty_kaspa_computes_it() -> No
     txs[1].version = 1
     with pytest.raises(protowire.HashingError, match="Toccata"):
         protowire.hash_merkle_root(txs, mass_commit=True)
+
+
+# rusty-kaspa v2.0.1's test_transaction_hashing (consensus/core/src/hashing/tx.rs), its
+# version-0 cases: (inputs, outputs, lock time, subnetwork's first byte, gas, payload,
+# storage mass) -> (id, hash since Crescendo).  Its version-1 (Toccata) cases are not ours.
+_RUSTY_TX_CASES = [
+    (
+        "",
+        "",
+        0,
+        0,
+        0,
+        b"",
+        0,
+        "2c18d5e59ca8fc4c23d9560da3bf738a8f40935c11c162017fbf2c907b7e665c",
+        "c9e29784564c269ce2faaffd3487cb4684383018ace11133de082dce4bb88b0b",
+    ),
+    (
+        "zero",
+        "",
+        0,
+        0,
+        0,
+        b"",
+        0,
+        "b2d65ae36e123eb73f253176d7234a57656b84d0d60b9fc746ab0d0f085c9cc7",
+        "7d9f7cfdd77f236a41895ac5cdda2fa42f7122964ba995fdfacebce54efad7e8",
+    ),
+    (
+        "zero",
+        "out",
+        0,
+        0,
+        0,
+        b"",
+        0,
+        "67289b12146d1b5ef384332137399791a5cfe89506ff31688b0d95ae821d0a0c",
+        "492279c0ed5018aa00b0b2d42c1c42350285f2e689236a81829edaf818e30fdb",
+    ),
+    (
+        "zero",
+        "out",
+        54,
+        0,
+        3,
+        b"",
+        0,
+        "7cd34b788d7d230970d4bfd955c34c5abc49e3bcdd5adb03a77bb71d05554401",
+        "de319664ee9f4197e89be0d0e08b2b6cac110efc2cf107de1fbc6bd2ce29d545",
+    ),
+    (
+        "other",
+        "out",
+        54,
+        0,
+        3,
+        b"",
+        0,
+        "c9dd78e818445f617a28348d6db752142e2fab440effa58140ad2773e638b628",
+        "1be9978bcab9424f15adac6fca0a64c3f56344a7cd0ec92a225496e19a0d122c",
+    ),
+    (
+        "",
+        "out",
+        54,
+        1,
+        3,
+        b"",
+        0,
+        "2578783ec93c3a02414a228e10b1b5af298623254775f972f97df08d4ec28c8f",
+        "dffa96c75ef9d17520991fc6d88813531e230488e75b65f65ce958f2d54d2451",
+    ),
+    (
+        "other",
+        "out",
+        54,
+        2,
+        3,
+        b"",
+        0,
+        "3f6cea6d7ac8f6b2f86209fa748ea0ef5a1d5d380d43b79e77d52e770bb9a7b9",
+        "9abf01c6c312dd984ff19c23bec85e8678e6ea34041fe3c5de52fd9344adac63",
+    ),
+    (
+        "other",
+        "out",
+        54,
+        2,
+        3,
+        b"\x01\x02\x03",
+        0,
+        "4acda997dfb31c6518224c9ac00d0777fc7cbecdab461be3c0816b1cba19a056",
+        "f0bb137ed71a91445ddf9224c76f755153a296eeb4fdc29b8393ddd81bf34ce6",
+    ),
+    (
+        "other",
+        "out",
+        54,
+        2,
+        3,
+        b"\x01\x02\x03",
+        5,
+        "4acda997dfb31c6518224c9ac00d0777fc7cbecdab461be3c0816b1cba19a056",
+        "ced89bbf642cda42d29d9518d16e35cbbf85d10e1ab106b7dc2e0a821308ac91",
+    ),
+]
+_OTHER_TXID = "59b3d6dc6cdc660c389c3fdb5704c48c598d279cdf1bab54182db586a4c95dd5"
+
+
+@pytest.mark.parametrize("case", _RUSTY_TX_CASES, ids=[str(n) for n in range(1, 10)])
+def test_transaction_ids_and_hashes_as_rusty_kaspa_computes_them(case: Any) -> None:
+    spent, outputs, lock_time, first, gas, payload, mass, tx_id, tx_hash = case
+    inputs = []
+    if spent:
+        txid = bytes(32) if spent == "zero" else bytes.fromhex(_OTHER_TXID)
+        outpoint = protowire.Outpoint(transaction_id=protowire.TransactionId(bytes=txid), index=2)
+        inputs.append(
+            protowire.TransactionInput(
+                previous_outpoint=outpoint,
+                signature_script=b"\x01\x02",
+                sequence=7,
+                compute_commit=5,
+            )
+        )
+    spk = protowire.ScriptPublicKey(version=7, script=b"\x01\x02\x03\x04\x05")
+    tx = protowire.TransactionMessage(
+        inputs=inputs,
+        outputs=[protowire.TransactionOutput(value=1564, script_public_key=spk)]
+        if outputs
+        else [],
+        lock_time=lock_time,
+        subnetwork_id=protowire.SubnetworkId(bytes=bytes([first]) + bytes(19)),
+        gas=gas,
+        payload=payload,
+        storage_mass=mass,
+    )
+    assert protowire.transaction_id(tx).hex() == tx_id
+    assert protowire.transaction_hash(tx, mass_commit=True).hex() == tx_hash
+    if not mass:  # kaspad's hash is the same while no mass is committed to
+        assert protowire.transaction_hash(tx).hex() == tx_hash
