@@ -365,19 +365,20 @@ def _rusty_txs() -> list[protowire.TransactionMessage]:
 def test_merkle_root_with_the_mass_commitment_as_rusty_kaspa_computes_it() -> None:
     txs = _rusty_txs()
     assert protowire.hash_merkle_root(txs).hex() == _ROOT
-    assert protowire.hash_merkle_root(txs, mass_commit=True).hex() == _ROOT  # no mass set
+    assert protowire.hash_merkle_root(txs, protocol_version=10).hex() == _ROOT  # no mass set
     txs[0].storage_mass = 7
-    assert protowire.hash_merkle_root(txs, mass_commit=True).hex() == _ROOT_MASS_7
+    assert protowire.hash_merkle_root(txs, protocol_version=10).hex() == _ROOT_MASS_7
     assert protowire.hash_merkle_root(txs).hex() == _ROOT  # kaspad's hash ignores it
     assert protowire.transaction_id(txs[0]) == protowire.transaction_id(_rusty_txs()[0])
     txs[1].version = 1
-    with pytest.raises(protowire.HashingError, match="Toccata"):
-        protowire.hash_merkle_root(txs, mass_commit=True)
+    txs[1].inputs[0].compute_commit = 70000
+    with pytest.raises(protowire.HashingError, match="compute budget 70000"):
+        protowire.hash_merkle_root(txs, protocol_version=10)
 
 
 # rusty-kaspa v2.0.1's test_transaction_hashing (consensus/core/src/hashing/tx.rs), its
 # version-0 cases: (inputs, outputs, lock time, subnetwork's first byte, gas, payload,
-# storage mass) -> (id, hash since Crescendo).  Its version-1 (Toccata) cases are not ours.
+# storage mass) -> (id, hash since Crescendo).  The version-1 cases follow.
 _RUSTY_TX_CASES = [
     (
         "",
@@ -510,6 +511,82 @@ def test_transaction_ids_and_hashes_as_rusty_kaspa_computes_them(case: Any) -> N
         storage_mass=mass,
     )
     assert protowire.transaction_id(tx).hex() == tx_id
-    assert protowire.transaction_hash(tx, mass_commit=True).hex() == tx_hash
+    assert protowire.transaction_hash(tx, protocol_version=10).hex() == tx_hash
     if not mass:  # kaspad's hash is the same while no mass is committed to
         assert protowire.transaction_hash(tx).hex() == tx_hash
+
+
+# Its version-1 (Toccata) cases: a sigop count given to a version-1 input is written as
+# a compute budget of 0 (the only way protobuf can say it).
+_V1_ID = "5978e7aa1a9ba8fdf12dae6aa39aa198a91985e91192b291e207d4d6246349e6"
+
+
+@pytest.mark.parametrize(
+    ("budget", "tx_hash"),
+    [
+        (111, "c41c18964aab2abe309a79de3dcf0353eee216e29ab83448cbec0c4c5792056c"),
+        (222, "415dfbc5b38e5805e20831d43a49bc770f4f591b00964ac922d108f6a224c590"),
+        (0, "55724643b090b9a1c1b9b93b03ffac9cb1bd913a1cf0605a36509322af825864"),
+    ],
+)
+def test_version_1_transactions_as_rusty_kaspa_hashes_them(budget: int, tx_hash: str) -> None:
+    outpoint = protowire.Outpoint(transaction_id=protowire.TransactionId(bytes=bytes(32)))
+    tx = protowire.TransactionMessage(
+        version=1,
+        inputs=[protowire.TransactionInput(previous_outpoint=outpoint, compute_commit=budget)],
+        subnetwork_id=protowire.SubnetworkId(bytes=bytes(20)),
+    )
+    assert protowire.transaction_id(tx, protocol_version=10).hex() == _V1_ID  # no budget in it
+    assert protowire.transaction_hash(tx, protocol_version=10).hex() == tx_hash
+    # kaspad (and rusty-kaspa before protocol 7) hash every version in the old layout.
+    assert protowire.transaction_id(tx).hex() != _V1_ID
+    assert protowire.transaction_id(tx, protocol_version=5) == protowire.transaction_id(tx)
+
+
+def test_a_version_1_transaction_with_a_payload_and_an_output() -> None:
+    outpoint = protowire.Outpoint(
+        transaction_id=protowire.TransactionId(bytes=bytes.fromhex(_OTHER_TXID)), index=2
+    )
+    spk = protowire.ScriptPublicKey(version=7, script=b"\x01\x02\x03\x04\x05")
+    tx = protowire.TransactionMessage(
+        version=1,
+        inputs=[
+            protowire.TransactionInput(
+                previous_outpoint=outpoint, signature_script=b"\x01\x02", sequence=7
+            )
+        ],
+        outputs=[protowire.TransactionOutput(value=1564, script_public_key=spk)],
+        lock_time=54,
+        subnetwork_id=protowire.SubnetworkId(bytes=b"\x02" + bytes(19)),
+        gas=3,
+        payload=b"\x01\x02\x03",
+    )
+    expected_id = "a08a500b21be3e692c080b14e399fcfa2cfa01b25c08f2f8e7414d1c116e8d18"
+    expected_hash = "773f5582d847a1c48947eb4e6e6ac569f90f0f9d979b4c939b72ef008f025e02"
+    assert protowire.transaction_id(tx, protocol_version=10).hex() == expected_id
+    assert protowire.transaction_hash(tx, protocol_version=10).hex() == expected_hash
+    # A covenant on the output is committed to, in both.
+    tx.outputs[0].covenant.authorizing_input = 0
+    tx.outputs[0].covenant.covenant_id.bytes = bytes(32)
+    assert protowire.transaction_id(tx, protocol_version=10).hex() != expected_id
+    assert protowire.transaction_hash(tx, protocol_version=10).hex() != expected_hash
+
+
+def test_a_version_1_id_without_blake3_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    real = importlib.import_module
+
+    def no_blake3(name: str, package: str | None = None) -> Any:
+        if name == "blake3":
+            raise ImportError(name)
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", no_blake3)
+    tx = protowire.TransactionMessage(
+        version=1, subnetwork_id=protowire.SubnetworkId(bytes=bytes(20))
+    )
+    with pytest.raises(protowire.HashingError, match=r"trio-kaspa-peer\[toccata\]"):
+        protowire.transaction_id(tx, protocol_version=10)

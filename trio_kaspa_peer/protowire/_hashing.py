@@ -12,10 +12,11 @@ byte order (``hash.hex()``), with no reversal.
 
 from __future__ import annotations
 
+import importlib
 import struct
 from collections.abc import Sequence
 from hashlib import blake2b
-from typing import Final
+from typing import Any, Final
 
 from ._errors import HashingError, UsageError
 from ._generated.p2p_pb2 import (
@@ -24,6 +25,7 @@ from ._generated.p2p_pb2 import (
     BlockMessage,
     Hash,
     TransactionMessage,
+    TransactionOutput,
 )
 
 __all__ = [
@@ -42,6 +44,7 @@ _ZERO_HASH: Final = bytes(32)
 _KASPAD_VERSION: Final = 5  # the version only kaspad v0.12.20 speaks
 _COMPRESSED_PARENTS_SINCE: Final = 9
 _I64_BIAS: Final = 1 << 63
+_CRESCENDO_SINCE: Final = 7  # rusty-kaspa 1.0's protocol, with the Crescendo hard fork
 _MAX_PARENT_LEVELS: Final = 255  # a level is a u8 in rusty-kaspa's compressed parents
 _U16: Final = struct.Struct("<H")
 _U64: Final = struct.Struct("<Q")
@@ -168,25 +171,30 @@ def block_hash(block: BlockMessage | BlockHeader, *, protocol_version: int | Non
 
 
 def _serialize_transaction(
-    tx: TransactionMessage, *, for_id: bool, mass_commit: bool = False
+    tx: TransactionMessage, *, for_id: bool, crescendo: bool = False, rest: bool = False
 ) -> bytes:
-    if tx.version > 0xFFFF:
-        raise HashingError(f"transaction version {tx.version} is above 65535")
-    if mass_commit and tx.version >= 1:
-        raise HashingError(
-            f"transaction version {tx.version}: the hash of a version-1 (Toccata) transaction "
-            "is not implemented"
-        )
+    """kaspa's serialization of ``tx`` for its id (``for_id``) or its hash.
+
+    ``crescendo``: as rusty-kaspa since the Crescendo hard fork (the hash commits to the
+    storage mass; a version-1 transaction's inputs carry a compute budget, not a sigop
+    count, and its outputs an optional covenant).  ``rest``: the version-1 id's "rest"
+    (no signature scripts, no payload, no mass).
+    """
+    version = tx.version
+    if version > 0xFFFF:
+        raise HashingError(f"transaction version {version} is above 65535")
     if not tx.HasField("subnetwork_id"):
         raise HashingError("transaction has no subnetwork_id")
     subnetwork_id = tx.subnetwork_id.bytes
     if len(subnetwork_id) != 20:
         raise HashingError(f"subnetwork_id is {len(subnetwork_id)} bytes, not 20")
+    later = crescendo and version >= 1  # rusty-kaspa's version-1 layout
+    with_mass = crescendo and not for_id and not rest
     # A transaction id leaves the signature scripts (and sigop counts) out, except for a
     # coinbase, whose "signature script" is data that must be committed to.
-    without_scripts = for_id and subnetwork_id != COINBASE_SUBNETWORK_ID
+    without_scripts = rest or (for_id and subnetwork_id != COINBASE_SUBNETWORK_ID)
     inputs = tx.inputs
-    parts = [_U16.pack(tx.version), _U64.pack(len(inputs))]
+    parts = [_U16.pack(version), _U64.pack(len(inputs))]
     append = parts.append
     for tx_input in inputs:
         if not tx_input.HasField("previous_outpoint"):
@@ -198,19 +206,26 @@ def _serialize_transaction(
         if len(txid) != 32:
             raise HashingError(f"outpoint transaction_id is {len(txid)} bytes, not 32")
         append(_OUTPOINT.pack(txid, outpoint.index))
+        commit = tx_input.compute_commit
         if without_scripts:
             append(_ID_INPUT_MIDDLE.pack(0, tx_input.sequence))
+        elif later:
+            script = tx_input.signature_script
+            parts += (_U64.pack(len(script)), script, _U64.pack(tx_input.sequence))
         else:
-            sigops = tx_input.compute_commit
-            if sigops > 0xFF:
-                raise HashingError(f"sigop count {sigops} is above 255")
+            if commit > 0xFF:
+                raise HashingError(f"sigop count {commit} is above 255")
             script = tx_input.signature_script
             parts += (
                 _U64.pack(len(script)),
                 script,
-                bytes((sigops,)),
+                bytes((commit,)),
                 _U64.pack(tx_input.sequence),
             )
+        if later and with_mass:
+            if commit > 0xFFFF:
+                raise HashingError(f"compute budget {commit} is above 65535")
+            append(_U16.pack(commit))
     outputs = tx.outputs
     append(_U64.pack(len(outputs)))
     for output in outputs:
@@ -222,25 +237,76 @@ def _serialize_transaction(
         script = spk.script
         append(_OUTPUT_HEAD.pack(output.value, spk.version, len(script)))
         append(script)
-    payload = tx.payload
+        if later:
+            append(_covenant(output))
+    payload = b"" if rest else tx.payload
     parts += (_TX_TAIL.pack(tx.lock_time, subnetwork_id, tx.gas), _U64.pack(len(payload)), payload)
-    if mass_commit and tx.storage_mass:
-        parts.append(_U64.pack(tx.storage_mass))  # a zero mass commits to nothing
+    if with_mass and (later or tx.storage_mass):
+        # Version 0 commits to a non-zero mass only (so older hashes stay); later, always.
+        parts.append(_U64.pack(tx.storage_mass))
     return b"".join(parts)
 
 
-def transaction_id(tx: TransactionMessage) -> bytes:
+def _covenant(output: TransactionOutput) -> bytes:
+    if not output.HasField("covenant"):
+        return b"\x00"
+    covenant = output.covenant
+    if covenant.authorizing_input > 0xFFFF:
+        raise HashingError(f"authorizing input {covenant.authorizing_input} is above 65535")
+    if not covenant.HasField("covenant_id"):
+        raise HashingError("covenant has no covenant_id")
+    return (
+        b"\x01"
+        + _U16.pack(covenant.authorizing_input)
+        + _hash_bytes(covenant.covenant_id, "covenant_id")
+    )
+
+
+def _crescendo(protocol_version: int | None) -> bool:
+    _check_version(protocol_version)
+    return protocol_version is not None and protocol_version >= _CRESCENDO_SINCE
+
+
+def transaction_id(tx: TransactionMessage, *, protocol_version: int | None = None) -> bytes:
     """The transaction id (kaspad's ``consensushashing.TransactionID``).
 
     Covers everything but the inputs' signature scripts and sigop counts
     (kept for coinbase transactions), under the ``TransactionID`` key.
+
+    From protocol 7 (``protocol_version=``; rusty-kaspa) a version-1
+    (Toccata) transaction's id is rusty-kaspa's: keyed BLAKE3 of the digest
+    of its payload and that of the rest (the transaction without signature
+    scripts, payload or mass).  That needs the ``blake3`` package
+    (``pip install 'trio-kaspa-peer[toccata]'``); without it,
+    :class:`HashingError` says so.  Other ids are the same at every version.
     """
+    if _crescendo(protocol_version) and tx.version >= 1:
+        rest = _serialize_transaction(tx, for_id=True, crescendo=True, rest=True)
+        return _blake3_v1_id(tx.payload, rest)
     return blake2b(
         _serialize_transaction(tx, for_id=True), digest_size=32, key=b"TransactionID"
     ).digest()
 
 
-def transaction_hash(tx: TransactionMessage, *, mass_commit: bool = False) -> bytes:
+def _blake3_v1_id(payload: bytes, rest: bytes) -> bytes:
+    try:
+        blake3: Any = importlib.import_module("blake3").blake3
+    except ImportError:
+        raise HashingError(
+            "a version-1 transaction's id needs the blake3 package "
+            "(pip install 'trio-kaspa-peer[toccata]')"
+        ) from None
+
+    def keyed(data: bytes, name: bytes) -> bytes:
+        digest: bytes = blake3(data, key=name.ljust(32, b"\x00")).digest()
+        return digest
+
+    return keyed(
+        keyed(payload, b"PayloadDigest") + keyed(rest, b"TransactionRest"), b"TransactionV1Id"
+    )
+
+
+def transaction_hash(tx: TransactionMessage, *, protocol_version: int | None = None) -> bytes:
     """The transaction hash (kaspad's ``consensushashing.TransactionHash``).
 
     Covers the whole transaction, signature scripts included, under the
@@ -248,14 +314,13 @@ def transaction_hash(tx: TransactionMessage, *, mass_commit: bool = False) -> by
     covered: kaspad v0.12.20 ignores the field on receive, so its hash of a
     received transaction never includes it.
 
-    ``mass_commit=True`` is the hash since the Crescendo hard fork
-    (rusty-kaspa's ``hashing::tx::hash``; mainnet since May 2025): a
-    non-zero ``storage_mass`` is committed to, as a u64 after the payload.
-    Version-1 transactions (Toccata) hash otherwise, and raise
-    :class:`HashingError` then.
+    From protocol 7 (``protocol_version=``; rusty-kaspa, since the Crescendo
+    hard fork) the hash commits to the storage mass: a version-0
+    transaction's when it is not zero, a version-1 (Toccata) transaction's
+    always, with each input's compute budget and each output's covenant.
     """
     return blake2b(
-        _serialize_transaction(tx, for_id=False, mass_commit=mass_commit),
+        _serialize_transaction(tx, for_id=False, crescendo=_crescendo(protocol_version)),
         digest_size=32,
         key=b"TransactionHash",
     ).digest()
@@ -266,7 +331,7 @@ def _branch(left: bytes, right: bytes) -> bytes:
 
 
 def hash_merkle_root(
-    transactions: Sequence[TransactionMessage], *, mass_commit: bool = False
+    transactions: Sequence[TransactionMessage], *, protocol_version: int | None = None
 ) -> bytes:
     """The merkle root of the transaction hashes (kaspad's ``merkle.CalculateHashMerkleRoot``).
 
@@ -274,14 +339,14 @@ def hash_merkle_root(
     right child is empty hashes its left child with 32 zero bytes, and a node
     with no children stays empty.  A single transaction's hash is the root.
     kaspad does not define the root of no transactions: that raises
-    :class:`HashingError`.  ``mass_commit=True``: of the transaction hashes
-    since the Crescendo hard fork (see :func:`transaction_hash`), which a
-    block's ``hash_merkle_root`` commits to since then.
+    :class:`HashingError`.  ``protocol_version``: the transaction hashes'
+    (see :func:`transaction_hash`): from protocol 7 they commit to the storage
+    mass, as a block's ``hash_merkle_root`` does since the Crescendo hard fork.
     """
     if not transactions:
         raise HashingError("the merkle root of no transactions is not defined")
     level: list[bytes | None] = [
-        transaction_hash(tx, mass_commit=mass_commit) for tx in transactions
+        transaction_hash(tx, protocol_version=protocol_version) for tx in transactions
     ]
     width = 1
     while width < len(level):
