@@ -1,10 +1,14 @@
-"""Consensus hashes of headers and transactions, in the protocol-5 (kaspad v0.12.20) layout.
+"""Consensus hashes of headers and transactions: kaspad v0.12.20's, and rusty-kaspa's
+where ``protocol_version=`` says the message came from it.
 
 kaspa hashes with keyed BLAKE2b-256, one key per purpose (``BlockHash``,
 ``TransactionID``, ``TransactionHash``, ``MerkleBranchHash``), over its own
 little-endian serialization of the header or transaction, not over the
 protobuf bytes.  These helpers compute them from the protobuf messages as
-they are received, exactly as kaspad computes them after its conversion.
+they are received, exactly as the reference computes them after its
+conversion: kaspad by default; from protocol 7, rusty-kaspa since the
+Crescendo hard fork (storage mass committed to; version-1 transactions laid
+out for Toccata, their ids keyed BLAKE3).
 
 Hashes are returned as the 32 raw bytes; kaspa displays them in that same
 byte order (``hash.hex()``), with no reversal.
