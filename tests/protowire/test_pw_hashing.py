@@ -231,11 +231,14 @@ def test_transaction_id_leaves_signature_scripts_out() -> None:
     tx.inputs[0].compute_commit = 2
     assert protowire.transaction_id(tx) == before[0]
     assert protowire.transaction_hash(tx) != before[1]
-    # ...except a coinbase's, whose script is committed to.
+    # ...except a coinbase's, whose script kaspad commits to.
     tx.subnetwork_id.bytes = protowire.COINBASE_SUBNETWORK_ID
     coinbase_id = protowire.transaction_id(tx)
+    rusty_id = protowire.transaction_id(tx, protocol_version=7)
     tx.inputs[0].signature_script = b"changed"
     assert protowire.transaction_id(tx) != coinbase_id
+    # rusty-kaspa v2.0.1 leaves it out of every id (a coinbase has no inputs anyway).
+    assert protowire.transaction_id(tx, protocol_version=10) == rusty_id
     # The storage mass (kaspad's ignored "mass") is not committed to either.
     tx.storage_mass = 12345
     assert protowire.transaction_hash(tx) == protowire.transaction_hash(
@@ -590,3 +593,37 @@ def test_a_version_1_id_without_blake3_says_what_is_missing(
     )
     with pytest.raises(protowire.HashingError, match=r"trio-kaspa-peer\[toccata\]"):
         protowire.transaction_id(tx, protocol_version=10)
+
+
+def test_a_coinbase_id_without_its_script_as_rusty_kaspa_v2_computes_it() -> None:
+    # The id rusty-kaspa v2.0.1 gives this malformed coinbase (one input), whatever the
+    # input's script: computed by its own code (the ``kaspa`` 2.0.1 wheel on PyPI is built
+    # from its commit), as are the ids of 15,000 random transactions we compared.
+    def coinbase(script: bytes) -> protowire.TransactionMessage:
+        return protowire.TransactionMessage(
+            inputs=[
+                protowire.TransactionInput(
+                    previous_outpoint=protowire.Outpoint(
+                        transaction_id=protowire.TransactionId(bytes=b"\x11" * 32),
+                        index=0xFFFFFFFF,
+                    ),
+                    signature_script=script,
+                )
+            ],
+            outputs=[
+                protowire.TransactionOutput(
+                    value=5_000_000_000,
+                    script_public_key=protowire.ScriptPublicKey(
+                        script=b"\x20" + b"\x22" * 32 + b"\xac"
+                    ),
+                )
+            ],
+            subnetwork_id=protowire.SubnetworkId(bytes=protowire.COINBASE_SUBNETWORK_ID),
+            payload=b"\x09" + bytes(18),
+        )
+
+    expected = "27126e3cf6a952a4d471e969792e926e245c9aec26793969463b91d120256145"
+    for script in (b"\x01\x02\x03\x04\x05", b"\xff\xff"):
+        tx = coinbase(script)
+        assert protowire.transaction_id(tx, protocol_version=10).hex() == expected
+        assert protowire.transaction_id(tx).hex() != expected  # kaspad keeps the script

@@ -194,9 +194,10 @@ def _serialize_transaction(
         raise HashingError(f"subnetwork_id is {len(subnetwork_id)} bytes, not 20")
     later = crescendo and version >= 1  # rusty-kaspa's version-1 layout
     with_mass = crescendo and not for_id and not rest
-    # A transaction id leaves the signature scripts (and sigop counts) out, except for a
-    # coinbase, whose "signature script" is data that must be committed to.
-    without_scripts = rest or (for_id and subnetwork_id != COINBASE_SUBNETWORK_ID)
+    # A transaction id leaves the signature scripts (and sigop counts) out.  kaspad keeps
+    # a coinbase's (a coinbase has no inputs, so this only tells malformed ones apart);
+    # rusty-kaspa v2.0.1 leaves them out for every transaction.
+    without_scripts = rest or (for_id and (crescendo or subnetwork_id != COINBASE_SUBNETWORK_ID))
     inputs = tx.inputs
     parts = [_U16.pack(version), _U64.pack(len(inputs))]
     append = parts.append
@@ -277,18 +278,22 @@ def transaction_id(tx: TransactionMessage, *, protocol_version: int | None = Non
     Covers everything but the inputs' signature scripts and sigop counts
     (kept for coinbase transactions), under the ``TransactionID`` key.
 
-    From protocol 7 (``protocol_version=``; rusty-kaspa) a version-1
+    From protocol 7 (``protocol_version=``; rusty-kaspa v2.0.1) a version-1
     (Toccata) transaction's id is rusty-kaspa's: keyed BLAKE3 of the digest
     of its payload and that of the rest (the transaction without signature
     scripts, payload or mass).  That needs the ``blake3`` package
     (``pip install 'trio-kaspa-peer[toccata]'``); without it,
-    :class:`HashingError` says so.  Other ids are the same at every version.
+    :class:`HashingError` says so.  A version-0 id leaves a coinbase's
+    signature scripts out too, as rusty-kaspa v2.0.1 does (a valid coinbase
+    has no inputs, so only a malformed one's id differs).
     """
     if _crescendo(protocol_version) and tx.version >= 1:
         rest = _serialize_transaction(tx, for_id=True, crescendo=True, rest=True)
         return _blake3_v1_id(tx.payload, rest)
     return blake2b(
-        _serialize_transaction(tx, for_id=True), digest_size=32, key=b"TransactionID"
+        _serialize_transaction(tx, for_id=True, crescendo=_crescendo(protocol_version)),
+        digest_size=32,
+        key=b"TransactionID",
     ).digest()
 
 
