@@ -607,6 +607,37 @@ def test_the_handshakes_messages_are_the_cores_own(msg: Any) -> None:
     assert driver.core.encode(msg, own=True)
 
 
+@pytest.mark.parametrize(
+    "msg",
+    [
+        pw.BlockWithTrustedDataMessage(),
+        pw.IbdBlockLocatorMessage(
+            target_hash=pw.Hash(bytes=bytes(32)), block_locator_hashes=[pw.Hash(bytes=bytes(32))]
+        ),
+    ],
+    ids=["block_with_trusted_data", "ibd_block_locator"],
+)
+@pytest.mark.parametrize("version", [5, 6, 7, 9, 10])
+def test_what_rusty_kaspa_routes_at_no_version_is_not_sent_to_it(msg: Any, version: int) -> None:
+    # rusty-kaspa v2.0.1's flows of protocols 7 to 10 subscribe to neither (its own lists
+    # have them commented out): "no flow has been registered", and it disconnects.
+    # kaspad v0.12.20 routes both at 5.
+    driver, _remote = handshaken(remote_version=version)
+    assert driver.core.protocol_version == version
+    name = (
+        "ibd_block_locator"
+        if isinstance(msg, pw.IbdBlockLocatorMessage)
+        else ("block_with_trusted_data")
+    )
+    envelope = pw.Envelope(name, msg, 0, 0)
+    for each in (msg, envelope):
+        if version >= 7:
+            with pytest.raises(LocalProtocolError, match="no route for it"):
+                driver.core.encode(each)
+        else:
+            assert driver.core.encode(each)
+
+
 def test_an_addresses_goes_only_in_answer_to_a_request_the_application_got() -> None:
     # kaspad routes one Addresses in answer to its RequestAddresses, then removes the route.
     driver, remote = handshaken()

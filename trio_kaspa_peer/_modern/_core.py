@@ -165,6 +165,13 @@ given: the handshake's messages are the core's own, and kaspad v0.12.20 routes n
 it ("a route for ... does not exist", which disconnects and may ban); every Ping is
 answered by the core.  See :meth:`ModernCore._refuse`."""
 
+_UNROUTED_FROM: Final = 7
+_UNROUTED: Final = frozenset({"block_with_trusted_data", "ibd_block_locator"})
+"""Kinds rusty-kaspa v2.0.1 has no route for at the protocol versions it speaks (7 to 10:
+its ``v7``, ``v8`` and ``v10`` flows leave them out), so that it disconnects whoever sends
+one ("no flow has been registered for message type"): refused to the application from
+:data:`_UNROUTED_FROM` on.  kaspad v0.12.20 (protocol 5) routes both."""
+
 _WRAPPERS: Final[frozenset[type]] = frozenset({Envelope})
 
 _NOT_FROM_APPLICATION_TYPES: Final = frozenset(
@@ -710,6 +717,11 @@ class ModernCore(BaseCore):
                 answers = self._refuse(PAYLOAD_BY_CLASS[type(msg)].name)
             data = encode(msg, protocol_version=version)
             name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
+        if not own and name in _UNROUTED and version >= _UNROUTED_FROM:
+            raise LocalProtocolError(
+                f"{name} not sent: at protocol {version} the nodes (rusty-kaspa) have no "
+                "route for it, and disconnect whoever sends one"
+            )
         if len(data) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
