@@ -19,7 +19,7 @@ import ipaddress
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
@@ -165,12 +165,12 @@ given: the handshake's messages are the core's own, and kaspad v0.12.20 routes n
 it ("a route for ... does not exist", which disconnects and may ban); every Ping is
 answered by the core.  See :meth:`ModernCore._refuse`."""
 
-_UNROUTED_FROM: Final = 7
-_UNROUTED: Final = frozenset({"block_with_trusted_data", "ibd_block_locator"})
-"""Kinds rusty-kaspa v2.0.1 has no route for at the protocol versions it speaks (7 to 10:
-its ``v7``, ``v8`` and ``v10`` flows leave them out), so that it disconnects whoever sends
-one ("no flow has been registered for message type"): refused to the application from
-:data:`_UNROUTED_FROM` on.  kaspad v0.12.20 (protocol 5) routes both."""
+_UNROUTED: Final[Mapping[str, int]] = {"block_with_trusted_data": 0, "ibd_block_locator": 6}
+"""Kinds no reference routes, from the version given: sent, they make the node disconnect
+("a route for ... does not exist", "no flow has been registered for message type"), so
+they are refused to the application.  No reference routes the legacy BlockWithTrustedData
+(kaspad v0.12.20 takes only the v4 one; rusty-kaspa, from v0.15 to v2.0.1, lists it
+commented out); rusty-kaspa does not route IbdBlockLocator either (kaspad does, at 5)."""
 
 _WRAPPERS: Final[frozenset[type]] = frozenset({Envelope})
 
@@ -717,10 +717,11 @@ class ModernCore(BaseCore):
                 answers = self._refuse(PAYLOAD_BY_CLASS[type(msg)].name)
             data = encode(msg, protocol_version=version)
             name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
-        if not own and name in _UNROUTED and version >= _UNROUTED_FROM:
+        unrouted_from = _UNROUTED.get(name)
+        if unrouted_from is not None and version >= unrouted_from and not own:
             raise LocalProtocolError(
-                f"{name} not sent: at protocol {version} the nodes (rusty-kaspa) have no "
-                "route for it, and disconnect whoever sends one"
+                f"{name} not sent: at protocol {version} the nodes have no route for it, "
+                "and disconnect whoever sends one"
             )
         if len(data) > self.config.max_message_size:
             raise MessageTooLargeError(
