@@ -287,11 +287,12 @@ def transaction_id(tx: TransactionMessage, *, protocol_version: int | None = Non
     signature scripts out too, as rusty-kaspa v2.0.1 does (a valid coinbase
     has no inputs, so only a malformed one's id differs).
     """
-    if _crescendo(protocol_version) and tx.version >= 1:
+    crescendo = _crescendo(protocol_version)
+    if crescendo and tx.version >= 1:
         rest = _serialize_transaction(tx, for_id=True, crescendo=True, rest=True)
         return _blake3_v1_id(tx.payload, rest)
     return blake2b(
-        _serialize_transaction(tx, for_id=True, crescendo=_crescendo(protocol_version)),
+        _serialize_transaction(tx, for_id=True, crescendo=crescendo),
         digest_size=32,
         key=b"TransactionID",
     ).digest()
