@@ -159,18 +159,21 @@ _ONE_ANSWER_EACH: Final[dict[str, str]] = {
 rusty-kaspa send a Block, Transaction (or TransactionNotFound), IbdBlock or BlockBody for
 each.  :meth:`ModernCore.start_request` takes them with exactly one item."""
 
-_NOT_FROM_APPLICATION: Final = frozenset({"version", "verack", "ready", "pong", "addresses"})
-"""Kinds the application may not send, or (Addresses) only in answer to a request it was
-given: the handshake's messages are the core's own, and kaspad v0.12.20 routes none after
-it ("a route for ... does not exist", which disconnects and may ban); every Ping is
-answered by the core.  See :meth:`ModernCore._refuse`."""
-
 _UNROUTED: Final[Mapping[str, int]] = {"block_with_trusted_data": 0, "ibd_block_locator": 6}
 """Kinds no reference routes, from the version given: sent, they make the node disconnect
-("a route for ... does not exist", "no flow has been registered for message type"), so
-they are refused to the application.  No reference routes the legacy BlockWithTrustedData
-(kaspad v0.12.20 takes only the v4 one; rusty-kaspa, from v0.15 to v2.0.1, lists it
-commented out); rusty-kaspa does not route IbdBlockLocator either (kaspad does, at 5)."""
+("a route for ... does not exist", "no flow has been registered for message type").  No
+reference routes the legacy BlockWithTrustedData (kaspad v0.12.20 takes only the v4 one;
+rusty-kaspa, from v0.15 to v2.0.1, lists it commented out); rusty-kaspa does not route
+IbdBlockLocator either (kaspad does, at 5)."""
+
+_NOT_FROM_APPLICATION: Final = frozenset(
+    {"version", "verack", "ready", "pong", "addresses", *_UNROUTED}
+)
+"""Kinds the application may not send, or (Addresses) only in answer to a request it was
+given, or (:data:`_UNROUTED`) not from some version on: the handshake's messages are the
+core's own, and kaspad v0.12.20 routes none after it ("a route for ... does not exist",
+which disconnects and may ban); every Ping is answered by the core.  See
+:meth:`ModernCore._refuse`."""
 
 _WRAPPERS: Final[frozenset[type]] = frozenset({Envelope})
 
@@ -717,12 +720,6 @@ class ModernCore(BaseCore):
                 answers = self._refuse(PAYLOAD_BY_CLASS[type(msg)].name)
             data = encode(msg, protocol_version=version)
             name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
-        unrouted_from = _UNROUTED.get(name)
-        if unrouted_from is not None and version >= unrouted_from and not own:
-            raise LocalProtocolError(
-                f"{name} not sent: at protocol {version} the nodes have no route for it, "
-                "and disconnect whoever sends one"
-            )
         if len(data) > self.config.max_message_size:
             raise MessageTooLargeError(
                 f"{self.describe(msg)[:60]} encodes to {len(data)} bytes, more than "
@@ -736,9 +733,19 @@ class ModernCore(BaseCore):
 
     def _refuse(self, name: str) -> bool:
         """Raise for a kind of :data:`_NOT_FROM_APPLICATION` the application may not send;
-        ``True`` for an Addresses, checked once valid (:meth:`_answer_addresses`)."""
+        ``True`` for an Addresses, checked once valid (:meth:`_answer_addresses`);
+        ``False`` for a kind of :data:`_UNROUTED` that this version still routes."""
         if name == "addresses":
             return True
+        unrouted_from = _UNROUTED.get(name)
+        if unrouted_from is not None:
+            version = self._protocol_version
+            if version < unrouted_from:
+                return False
+            raise LocalProtocolError(
+                f"{name} not sent: at protocol {version} the nodes have no route for it, "
+                "and disconnect whoever sends one"
+            )
         if name == "pong":
             # Both references queue a Pong for their next Ping, and disconnect when its
             # nonce is not that Ping's ("nonce mismatch between ping and pong"): every Ping
