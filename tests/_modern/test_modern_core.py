@@ -608,29 +608,29 @@ def test_the_handshakes_messages_are_the_cores_own(msg: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "msg",
+    ("name", "msg"),
     [
-        pw.BlockWithTrustedDataMessage(),
-        pw.IbdBlockLocatorMessage(
-            target_hash=pw.Hash(bytes=bytes(32)), block_locator_hashes=[pw.Hash(bytes=bytes(32))]
+        ("block_with_trusted_data", pw.BlockWithTrustedDataMessage()),
+        (
+            "ibd_block_locator",
+            pw.IbdBlockLocatorMessage(
+                target_hash=pw.Hash(bytes=bytes(32)),
+                block_locator_hashes=[pw.Hash(bytes=bytes(32))],
+            ),
         ),
     ],
     ids=["block_with_trusted_data", "ibd_block_locator"],
 )
 @pytest.mark.parametrize("version", [5, 6, 7, 9, 10])
-def test_what_the_nodes_route_at_no_version_is_not_sent_to_them(msg: Any, version: int) -> None:
+def test_what_the_nodes_route_at_no_version_is_not_sent_to_them(
+    name: str, msg: Any, version: int
+) -> None:
     # No reference routes the legacy BlockWithTrustedData (kaspad v0.12.20 registers only
     # the v4 one; rusty-kaspa lists it commented out), and rusty-kaspa no IbdBlockLocator
     # (kaspad v0.12.20 does, at 5): "no flow has been registered", and it disconnects.
     driver, _remote = handshaken(remote_version=version)
     assert driver.core.protocol_version == version
-    name = (
-        "ibd_block_locator"
-        if isinstance(msg, pw.IbdBlockLocatorMessage)
-        else ("block_with_trusted_data")
-    )
-    envelope = pw.Envelope(name, msg, 0, 0)
-    for each in (msg, envelope):
+    for each in (msg, pw.Envelope(name, msg, 0, 0)):
         if version >= 6 or name == "block_with_trusted_data":
             with pytest.raises(LocalProtocolError, match="no route for it"):
                 driver.core.encode(each)
