@@ -26,6 +26,7 @@ if (
     and sys.platform == "linux"
     and platform.machine() in ("x86_64", "aarch64")
     and sys.version_info < (3, 15)
+    and sys.implementation.name == "cpython"
     and importlib.util.find_spec("kaspa") is None
 ):
     # CI installs the test extra on such a machine: absent there, it did not install.
