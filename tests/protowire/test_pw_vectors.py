@@ -42,7 +42,7 @@ UPB_REFUSES = {"ok_unknown_group_nesting_10001"}
 RUSTY_REFUSES: dict[str, type[protowire.ValidationError]] = {
     "addresses_2501": protowire.TooManyItemsError,
     "block_headers_legacy_parents": protowire.InvalidParentsError,  # fine at protocol 5-8
-    "smt_lane_chunk_empty": protowire.TooManyItemsError,
+    "smt_lane_chunk_empty": protowire.MissingFieldError,
     "ok_v10_ip_5_bytes": protowire.FieldLengthError,
     "ok_v10_parents_not_increasing": protowire.InvalidParentsError,
     "ok_v10_v0_compute_commit_256": protowire.FieldRangeError,

@@ -609,7 +609,7 @@ def _smt_metadata(message: _pb.SmtMetadataMessage, r: _Rules) -> None:
 def _smt_lane_chunk(message: _pb.SmtLaneChunkMessage, r: _Rules) -> None:
     entries = message.entries
     if not entries:
-        raise _Fail(TooManyItemsError, "empty SMT lane chunk", "entries", count=0, limit=0)
+        raise _Fail(MissingFieldError, "an empty SMT lane chunk", "entries")
     _count(entries, RUSTY_MAX_SMT_CHUNK_ENTRIES, "SMT lane entries", "entries")
     for index, entry in enumerate(entries):
         _length(entry.data, 64, "SMT lane entry", f"entries[{index}].data")
