@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench generate fuzz``."""
+"""Developer sessions: ``nox -s tests versions lint typecheck docs bench generate fuzz``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ def tests(session: nox.Session) -> None:
     """Run the test suite."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=["3.11", "3.12", "3.13"])
+def versions(session: nox.Session) -> None:
+    """The test suite under each Python the classifiers name (a missing one is skipped)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", *session.posargs)
 
 
 @nox.session
