@@ -22,6 +22,8 @@ from trio_kaspa_peer._sansio import (
     PeerContext,
     ReaderState,
     ReadFailed,
+    RequestFailed,
+    Response,
     Send,
     SendPolicy,
     Unknown,
@@ -447,6 +449,51 @@ def test_completion_accounting_and_ping_round_trip() -> None:
     assert core.stats().last_ping_nonce == 77
     feed(core, wire.MsgPong(77), now=T0 + 1.25)
     assert core.stats().last_ping_micros == 250_000
+
+
+def test_a_ping_request_gets_the_pong_with_its_nonce() -> None:
+    core = handshaken(request_timeout=1.0)
+    before = core.next_deadline()
+    request_id, data = core.start_request(wire.MsgPing(5), T0)
+    assert data == wire.encode_frame(wire.MsgPing(5), NET)
+    assert core.next_deadline() == T0 + 1 < before
+    # Another nonce is an ordinary pong, for messages(); ours answers the request, once.
+    other = feed(core, wire.MsgPong(6), now=T0 + 1)
+    assert [type(e) for e in other] == [wire.Frame]
+    (answer,) = feed(core, wire.MsgPong(5), now=T0 + 1)
+    assert isinstance(answer, Response)
+    assert (answer.request_id, answer.message, answer.size) == (request_id, wire.MsgPong(5), 32)
+    assert [type(e) for e in feed(core, wire.MsgPong(5), now=T0 + 1)] == [wire.Frame]
+    assert core.next_deadline() == before  # nothing waits
+
+
+def test_ping_requests_time_out_and_are_forgotten() -> None:
+    core = handshaken(request_timeout=5.0, stall_response_timeout=60.0)
+    first, _ = core.start_request(wire.MsgPing(1), T0)
+    second, _ = core.start_request(wire.MsgPing(2), T0 + 1)
+    assert core.next_deadline() == T0 + 5
+    (failed,) = [e for e in timer(core, T0 + 5, 10) if isinstance(e, RequestFailed)]
+    assert failed.request_id == first
+    assert isinstance(failed.error, tkp.RequestTimeout)
+    assert core.next_deadline() == T0 + 6
+    # A cancelled request's pong, and a timed-out one's, go to messages().
+    core.cancel_request(second)
+    assert [type(e) for e in feed(core, wire.MsgPong(1), wire.MsgPong(2))] == [wire.Frame] * 2
+    assert not core.closed
+
+
+def test_only_pings_are_requests_in_protocol_1() -> None:
+    core = handshaken(max_pending_requests=2)
+    with pytest.raises(tkp.UsageError, match="only a ping's pong is matched"):
+        core.start_request(wire.MsgGetAddr(), T0)
+    with pytest.raises(tkp.UsageError, match="MsgPing"):
+        core.start_request(wire.MsgPing(1), T0, follows=3)
+    core.start_request(wire.MsgPing(1), T0)
+    with pytest.raises(tkp.UsageError, match="already waits for its pong"):
+        core.start_request(wire.MsgPing(1), T0)
+    core.start_request(wire.MsgPing(2), T0)
+    with pytest.raises(tkp.TooManyRequests):
+        core.start_request(wire.MsgPing(3), T0)
 
 
 # -- pieces --------------------------------------------------------------------------------------

@@ -399,6 +399,54 @@ async def test_ping_answered_with_same_nonce() -> None:
         assert not peer.close_reason.mid_frame
 
 
+async def test_ping_waits_for_its_own_pong() -> None:
+    heard: list[Any] = []
+    listening = cfg(
+        listeners=MessageListeners().on(wire.MsgPong, lambda _, msg: heard.append(msg))
+    )
+    async with open_peer_pair(listening, cfg()) as (out, inb):
+        assert 0 <= await v1(out).ping() < 5
+        assert 0 <= await v1(inb).ping() < 5
+        (pong,) = heard  # the listeners hear the answer; messages() does not get it
+        stats = out.stats()
+        assert stats.last_ping_nonce == 0  # answered, round trip measured
+        assert stats.last_ping_time > 0
+        await out.send(wire.MsgFeeFilter(1))  # what comes next is next in messages()
+        assert await inb.messages().receive() == wire.MsgPing(pong.nonce)
+        assert await inb.messages().receive() == wire.MsgFeeFilter(1)
+        assert len(out.messages()) == 1  # inb's ping, answered
+        with pytest.raises(tkp.UsageError, match="only a ping's pong is matched"):
+            await v1(out)._request(wire.MsgGetAddr())
+
+
+async def test_ping_unanswered_times_out_and_the_peer_stays_open(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    late = trio.Event()
+
+    async def slow(remote: RawRemote) -> None:
+        await remote.handshake_as_inbound()
+        ping = await remote.recv_until(wire.MsgPing)
+        await late.wait()
+        await remote.send(wire.MsgPong(ping.nonce))
+        await trio.sleep_forever()
+
+    # As the reference's, the stall watchdog waits for no pong (pings are often answered
+    # late, behind a backlog): only the request gives up.
+    config = cfg(request_timeout=5.0, stall_response_timeout=1.0, stall_tick_interval=0.5)
+    async with scripted(config, slow) as (peer, _):
+        start = trio.current_time()
+        with pytest.raises(tkp.RequestTimeout):
+            await v1(peer).ping()
+        assert trio.current_time() - start == pytest.approx(5.0)
+        await trio.sleep(10)
+        assert not peer.closed
+        late.set()
+        late_pong = await peer.messages().receive()  # nobody waits for it any more
+        assert isinstance(late_pong, wire.MsgPong)
+        assert not peer.closed
+
+
 async def test_keepalive_ping_measures_round_trip(mock_clock: trio.testing.MockClock) -> None:
     async with open_peer_pair(cfg(ping_interval=120, deliver_messages=False)) as (out, _inb):
         assert out.stats().last_ping_micros == 0

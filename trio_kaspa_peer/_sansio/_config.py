@@ -296,10 +296,11 @@ class PeerConfig:
     """(modern) Close when our keepalive ping gets no matching pong this long after it was
     sent (the nodes' rule, 120 s)."""
     request_timeout: float = 120.0
-    """(modern) How long :meth:`~trio_kaspa_peer.ModernPeer.request` waits for its answer by
-    default (the references' 120 s)."""
+    """How long :meth:`~trio_kaspa_peer.ModernPeer.request` (and the ``ping()`` of both
+    protocols) waits for its answer by default (the references' 120 s)."""
     max_pending_requests: int = 64
-    """(modern) At most this many requests wait for their answers at once."""
+    """At most this many requests (protocol 1: pings of ``ping()``) wait for their answers
+    at once."""
     address_source: Callable[[], Iterable[Any]] | None = None
     """(modern) Gives the addresses that answer the remote's first RequestAddresses:
     ``(host, port)`` pairs or :class:`~trio_kaspa_peer.protowire.NetAddress` (at most 1000

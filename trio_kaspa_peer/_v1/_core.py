@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .. import banscores as scores
 from .._errors import (
@@ -23,7 +23,10 @@ from .._errors import (
     MisbehaviorError,
     NetworkMismatchError,
     RemoteClosed,
+    RequestTimeout,
     StallError,
+    TooManyRequests,
+    UsageError,
     VersionNotFirstError,
 )
 from .._sansio._base import RNG, BaseCore, next_tick
@@ -33,7 +36,9 @@ from .._sansio._interface import (
     Notify,
     Offload,
     ReadFailed,
+    RequestFailed,
     Reserve,
+    Response,
     Send,
     SendPolicy,
     Unknown,
@@ -92,6 +97,13 @@ _CONTROL: Final = frozenset({MsgPing})
 the core has answered (waiting for room for one would leave the remote's next unread)."""
 
 
+class _Ping(NamedTuple):
+    """A ping of :meth:`V1Peer.ping <trio_kaspa_peer.V1Peer.ping>` waiting for its pong."""
+
+    nonce: int
+    deadline: float
+
+
 def _unreadable_handshake(error: RemoteProtocolError, net: Any) -> HandshakeError:
     """Why the remote's first bytes are no protocol-1 message of our network."""
     if isinstance(error, WrongNetworkError):
@@ -119,10 +131,12 @@ class V1Core(BaseCore):
         "_decoder",
         "_eof",
         "_keepalive_nonce",
+        "_next_request_id",
         "_next_stall",
         "_next_trickle",
         "_offload_size",
         "_offloaded",
+        "_pings",
         "_ready",
         "_reserved",
         "_versions_pending",
@@ -179,6 +193,9 @@ class V1Core(BaseCore):
         self.prev_get_block_invs: tuple[Hash, Hash] | None = None
         self.prev_get_headers: tuple[Hash, Hash] | None = None
         self.was_block_locator_requested = False
+        self._pings: dict[int, _Ping] = {}
+        """The pings whose pongs a requester waits for, by request ID."""
+        self._next_request_id = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -405,6 +422,12 @@ class V1Core(BaseCore):
             # The keepalive's own: listeners hear it, messages() does not get it (waiting
             # there for room would leave the remote's next ping unread).
             return Notify(msg, frame[1])
+        pings = self._pings
+        if pings:
+            for request_id, ping in pings.items():
+                if ping.nonce == msg.nonce:
+                    del pings[request_id]
+                    return Response(request_id, msg, frame[1])
         return frame
 
     def _get_selected_tip(self, msg: Any, frame: Frame) -> Frame | Event:
@@ -451,6 +474,35 @@ class V1Core(BaseCore):
     def encode(self, msg: Any, *, own: bool = False) -> bytes:
         return encode_frame(msg, self.config.magic, self._protocol_version)
 
+    def start_request(self, msg: Any, now: float, follows: int = 0) -> tuple[int, bytes]:
+        """A ping whose pong, matched by its nonce, a :class:`Response` will carry.
+
+        Protocol 1 has no request IDs, and of its requests only a ping has
+        one answer that can be told apart (kaspad v0.5.0 answers a
+        ``getaddr`` once a connection and never on simnet): others are sent
+        and their answers read from ``messages()``.
+        """
+        if follows or type(msg) is not MsgPing:
+            raise UsageError(
+                f"{type(msg).__name__} has no answer to wait for in protocol 1 (only a "
+                "ping's pong is matched): send it and read messages()"
+            )
+        pings = self._pings
+        if len(pings) >= self.config.max_pending_requests:
+            raise TooManyRequests(f"{len(pings)} pings are already waiting for their pongs")
+        nonce = msg.nonce
+        if nonce == self._keepalive_nonce or any(p.nonce == nonce for p in pings.values()):
+            raise UsageError(f"a ping with nonce {nonce} already waits for its pong")
+        data = self.encode(msg)
+        self._next_request_id = self._next_request_id % 0xFFFF_FFFF + 1
+        request_id = self._next_request_id
+        pings[request_id] = _Ping(nonce, now + self.config.request_timeout)
+        return request_id, data
+
+    def cancel_request(self, request_id: int) -> None:
+        """The requester stopped waiting: its pong, if it comes, goes to ``messages()``."""
+        self._pings.pop(request_id, None)
+
     def describe(self, msg: Any) -> str:
         summary = msg.summary()
         return f"{msg.command} ({summary})" if summary else msg.command
@@ -477,7 +529,10 @@ class V1Core(BaseCore):
     def next_deadline(self) -> float:
         if self._closed:
             return math.inf
-        return min(super().next_deadline(), self._next_stall, self._next_trickle)
+        deadline = min(super().next_deadline(), self._next_stall, self._next_trickle)
+        if self._pings:
+            deadline = min(deadline, min(p.deadline for p in self._pings.values()))
+        return deadline
 
     def on_timer(self, now: float, room: int) -> list[Event]:
         events = super().on_timer(now, room)
@@ -485,6 +540,16 @@ class V1Core(BaseCore):
             return events
         origin = self._timers_origin
         config = self.config
+        if self._pings:
+            for request_id, ping in list(self._pings.items()):
+                if now >= ping.deadline:
+                    del self._pings[request_id]
+                    events.append(
+                        RequestFailed(
+                            request_id,
+                            RequestTimeout(f"no pong to ping {ping.nonce} in time"),
+                        )
+                    )
         if now >= self._next_stall:
             command = self.stall.check(now)
             if command is not None:
