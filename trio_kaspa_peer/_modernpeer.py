@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar, overload
 
-import trio
-
 from ._engine import Peer
 from ._modern import ModernCore
-from ._sansio._base import RNG
 from .protowire import (
     AddressesMessage,
     BlockBodyMessage,
@@ -168,11 +165,3 @@ class ModernPeer(Peer):
         )
         assert isinstance(answer, AddressesMessage)
         return list(answer.address_list)
-
-    async def ping(self) -> float:
-        """Ping the remote; the round trip in seconds."""
-        nonce = RNG.getrandbits(64) or 1
-        start = trio.current_time()
-        answer = await self._request(PingMessage(nonce=nonce))
-        assert isinstance(answer, PongMessage)
-        return trio.current_time() - start

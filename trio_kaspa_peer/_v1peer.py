@@ -9,14 +9,12 @@ from typing import Final
 import trio
 
 from ._engine import Peer
-from ._sansio._base import RNG
 from ._v1 import V1Core, as_list, inv_key
 from .wire import (
     Hash,
     InvVect,
     MsgBlockLocator,
     MsgGetBlockLocator,
-    MsgPing,
     MsgReject,
     MsgVersion,
     NetAddress,
@@ -47,20 +45,6 @@ class V1Peer(Peer):
         """The ``version`` message the remote sent in the handshake."""
         version: MsgVersion = super().remote_version
         return version
-
-    async def ping(self) -> float:
-        """Ping the remote and wait for its pong; the round trip in seconds.
-
-        The pong is matched by its nonce and goes to this call, not to
-        :meth:`~trio_kaspa_peer.Peer.messages` (listeners hear it).  It waits at most
-        ``request_timeout`` (:class:`~trio_kaspa_peer.RequestTimeout`); the
-        peer stays open then, as the reference's stall watchdog waits for no
-        pong, and a pong that comes later goes to ``messages()``.
-        """
-        nonce = RNG.getrandbits(64) or 1
-        start = trio.current_time()
-        await self._request(MsgPing(nonce))
-        return trio.current_time() - start
 
     # -- inventory ------------------------------------------------------------------------
 

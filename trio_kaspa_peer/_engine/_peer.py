@@ -356,6 +356,21 @@ class Peer(trio.abc.AsyncResource):
             self._core.withdraw(item.msg)
         return queued
 
+    async def ping(self) -> float:
+        """Ping the remote and wait for its pong; the round trip in seconds.
+
+        The pong, matched by its nonce, comes back here, not to
+        :meth:`messages` (listeners hear it).  This waits at most
+        ``request_timeout`` (:class:`~trio_kaspa_peer.RequestTimeout`; the
+        peer stays open, and a pong that comes later goes to
+        :meth:`messages`).  Both protocols' keepalive pings go on meanwhile:
+        a modern node that answers none is closed after ``ping_timeout``;
+        protocol 1's stall watchdog, as the reference's, waits for no pong.
+        """
+        start = trio.current_time()
+        await self._request(self._core.ping_message())
+        return trio.current_time() - start
+
     async def _request(self, msg: Any) -> Any:
         """Send a request and wait for the answer the core matches to it."""
         return (await self._exchange(msg))[0]

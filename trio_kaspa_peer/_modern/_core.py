@@ -868,6 +868,9 @@ class ModernCore(BaseCore):
         if request is not None:
             self._given_up(request)
 
+    def ping_message(self) -> PingMessage:
+        return PingMessage(nonce=RNG.getrandbits(64) or 1)
+
     def _given_up(self, request: _Request) -> None:
         """Nobody waits for ``request`` any more; its answer may still come."""
         # A routed answer carries an id nobody waits for; a Pong, a nonce nobody waits for.

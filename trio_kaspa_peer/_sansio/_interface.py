@@ -338,6 +338,14 @@ class PeerCore(ABC):
     def cancel_request(self, request_id: int) -> None:  # noqa: B027 - optional to override
         """The requester stopped waiting: forget the request."""
 
+    def ping_message(self) -> Any:
+        """The protocol's ping with a fresh random nonce, a request whose answer is its
+        pong (for :meth:`Peer.ping <trio_kaspa_peer.Peer.ping>`).  Protocols without one
+        refuse."""
+        from .._errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} has no ping to wait for")
+
     # -- bytes and messages out -----------------------------------------------------------
 
     @abstractmethod

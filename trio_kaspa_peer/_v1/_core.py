@@ -98,7 +98,7 @@ the core has answered (waiting for room for one would leave the remote's next un
 
 
 class _Ping(NamedTuple):
-    """A ping of :meth:`V1Peer.ping <trio_kaspa_peer.V1Peer.ping>` waiting for its pong."""
+    """A ping of :meth:`Peer.ping <trio_kaspa_peer.Peer.ping>` waiting for its pong."""
 
     nonce: int
     deadline: float
@@ -502,6 +502,9 @@ class V1Core(BaseCore):
     def cancel_request(self, request_id: int) -> None:
         """The requester stopped waiting: its pong, if it comes, goes to ``messages()``."""
         self._pings.pop(request_id, None)
+
+    def ping_message(self) -> MsgPing:
+        return MsgPing(RNG.getrandbits(64) or 1)
 
     def describe(self, msg: Any) -> str:
         summary = msg.summary()
