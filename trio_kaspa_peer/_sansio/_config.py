@@ -268,6 +268,13 @@ class PeerConfig:
     """A message that has begun to arrive must be complete within this, else the peer closes
     with :class:`~trio_kaspa_peer.MessageTimeout` (a remote trickling a frame byte by byte
     keeps the idle timer happy; this does not).  Paused while the reader is held up."""
+    request_timeout: float = 120.0
+    """How long :meth:`~trio_kaspa_peer.Peer.ping` and
+    :meth:`~trio_kaspa_peer.ModernPeer.request` wait for their answer by default (the
+    references' 120 s); :class:`~trio_kaspa_peer.RequestTimeout` then, the peer stays open."""
+    max_pending_requests: int = 64
+    """At most this many requests (protocol 1: pings of ``ping()``) wait for their answers
+    at once."""
     allow_self_connection: bool = False
     """Accept a remote whose version carries our own nonce or node ID (tests only)."""
     receive_size: int = 65536
@@ -295,12 +302,6 @@ class PeerConfig:
     ping_timeout: float = 120.0
     """(modern) Close when our keepalive ping gets no matching pong this long after it was
     sent (the nodes' rule, 120 s)."""
-    request_timeout: float = 120.0
-    """How long :meth:`~trio_kaspa_peer.ModernPeer.request` (and the ``ping()`` of both
-    protocols) waits for its answer by default (the references' 120 s)."""
-    max_pending_requests: int = 64
-    """At most this many requests (protocol 1: pings of ``ping()``) wait for their answers
-    at once."""
     address_source: Callable[[], Iterable[Any]] | None = None
     """(modern) Gives the addresses that answer the remote's first RequestAddresses:
     ``(host, port)`` pairs or :class:`~trio_kaspa_peer.protowire.NetAddress` (at most 1000
