@@ -116,6 +116,31 @@ def test_version_and_help_are_plain_text() -> None:
             assert option in text
 
 
+def test_crawl_settings_help_shows_each_command_s_own_defaults() -> None:
+    # What --help says is what the command runs with: CrawlConfig's for crawl, the
+    # demo's own for demo (its loopback nodes answer at once or never).
+    from trio_kaspa_peer._cli._crawl import DEMO_SETTINGS
+
+    parser = cli.build_parser()
+    crawl = parser.parse_args(["crawl", "127.0.0.1"])
+    demo_help = run("demo", "--help").stdout
+    crawl_help = run("crawl", "--help").stdout
+    config = CrawlConfig()
+    for option, field, unit in (
+        ("--concurrency N", "concurrency", ""),
+        ("--step-timeout S", "step_timeout", " s"),
+        ("--retries N", "retries", ""),
+    ):
+        for text, value in (
+            (crawl_help, getattr(config, field)),
+            (demo_help, DEMO_SETTINGS[field]),
+        ):
+            shown = re.search(re.escape(option) + r"\s+.*?\(default ([0-9.]+)" + unit, text)
+            assert shown is not None, (option, text)
+            assert float(shown.group(1)) == value
+    assert crawl.concurrency is None  # nothing given: the config's default applies
+
+
 def test_demo_speaks_the_library_default_protocol(tmp_path: Path) -> None:
     done = run("demo", "--nodes", "40", "--out", str(tmp_path), "--json", *FAST)
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,7 @@ EPILOG: Final = "Run 'kaspa-peer COMMAND --help' for a command's options."
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    from ._crawl import add_crawl_options
+    from ._crawl import DEMO_SETTINGS, add_crawl_options
     from ._listen import add_listen_options
     from ._probe import add_probe_options
     from ._watch import add_watch_options
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the store and the report go (default: the current directory)",
     )
-    add_crawl_options(demo)
+    add_crawl_options(demo, DEMO_SETTINGS)
     add_common(demo, net="simnet", json_output=True)
 
     probe = commands.add_parser(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import trio
 
@@ -61,26 +62,65 @@ class CrawlOutcome:
     interrupted: bool
 
 
-def add_crawl_options(parser: argparse.ArgumentParser) -> None:
-    """The crawl's settings, shared by ``crawl`` and ``demo``."""
+DEMO_SETTINGS: Final[Mapping[str, Any]] = {
+    "concurrency": 32,
+    "connect_timeout": 1.0,
+    "handshake_timeout": 2.0,
+    "step_timeout": 1.0,
+    "probe_timeout": 15.0,
+    "retries": 1,
+    "retry_backoff": 0.25,
+}
+"""The demo's crawl settings: its simulated nodes answer on loopback at once, or never."""
+
+
+def add_crawl_options(
+    parser: argparse.ArgumentParser, defaults: Mapping[str, Any] | None = None
+) -> None:
+    """The crawl's settings, shared by ``crawl`` and ``demo``; their help shows
+    :class:`CrawlConfig`'s defaults, or ``defaults`` where given."""
+    shown = {
+        f.name: f.default
+        for f in dataclasses.fields(CrawlConfig)
+        if f.default is not dataclasses.MISSING
+    }
+    shown.update(defaults or {})
     group = parser.add_argument_group("crawl settings")
     group.add_argument(
-        "--concurrency", type=positive(int), metavar="N", help="probes at once (default 64)"
+        "--concurrency",
+        type=positive(int),
+        metavar="N",
+        help=f"probes at once (default {shown['concurrency']})",
     )
     group.add_argument(
-        "--connect-timeout", type=positive(float), metavar="S", help="TCP connect timeout"
+        "--connect-timeout",
+        type=positive(float),
+        metavar="S",
+        help=f"TCP connect timeout (default {shown['connect_timeout']:g} s)",
     )
     group.add_argument(
-        "--handshake-timeout", type=positive(float), metavar="S", help="version handshake timeout"
+        "--handshake-timeout",
+        type=positive(float),
+        metavar="S",
+        help=f"version handshake timeout (default {shown['handshake_timeout']:g} s)",
     )
     group.add_argument(
-        "--step-timeout", type=positive(float), metavar="S", help="wait for each request's answer"
+        "--step-timeout",
+        type=positive(float),
+        metavar="S",
+        help=f"wait for each request's answer (default {shown['step_timeout']:g} s)",
     )
     group.add_argument(
-        "--rounds", type=positive(int), metavar="N", help="address requests per node (default 3)"
+        "--rounds",
+        type=positive(int),
+        metavar="N",
+        help=f"address requests per node (default {shown['address_rounds']})",
     )
     group.add_argument(
-        "--retries", type=non_negative_int, metavar="N", help="retries of unreachable nodes"
+        "--retries",
+        type=non_negative_int,
+        metavar="N",
+        help=f"retries of unreachable nodes (default {shown['retries']})",
     )
     group.add_argument(
         "--allow",
@@ -271,18 +311,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     peer = peer_config(args)
     adapter = adapter_for(peer)
     network = adapter.network_label(peer)
-    config = crawl_config(
-        args,
-        peer,
-        allow=("127.0.0.0/8",),
-        concurrency=32,
-        connect_timeout=1.0,
-        handshake_timeout=2.0,
-        step_timeout=1.0,
-        probe_timeout=15.0,
-        retries=1,
-        retry_backoff=0.25,
-    )
+    config = crawl_config(args, peer, allow=("127.0.0.0/8",), **DEMO_SETTINGS)
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet

@@ -188,7 +188,7 @@ _OWED_LIMIT: Final = 64
 """The most answers-nobody-waits-for remembered (see ``ModernCore._owed``)."""
 
 _SLICE_FRAMES: Final = 512
-"""A read is handed to HTTP/2 this many frames at a time (and at most 8 HEADERS frames,
+"""A read is handed to HTTP/2 this many frames at a time (and at most 2 HEADERS frames,
 about 80 us of HPACK work each), the engine letting other tasks run between slices: 512
 SETTINGS frames (about 14 us each in h2) keep the event loop about 7 ms, where a 64 KiB
 read of them (4,000 and more) held it 60 ms.  Large DATA frames are one frame each:
