@@ -203,7 +203,7 @@ def _log_failure(address: str, exc: BaseException) -> None:
     elif isinstance(exc, KaspaPeerError):
         logger.info("inbound peer %s failed: %s", address, exc)
     else:
-        logger.error("inbound peer %s: the handler raised", address, exc_info=exc)
+        logger.error("inbound peer %s: the handler or a listener raised", address, exc_info=exc)
 
 
 async def serve_tcp_peers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -176,6 +177,27 @@ async def test_pair_raises_the_inbound_sides_error_as_itself() -> None:
     with pytest.raises(tkp.IncompatibleSubnetworkError, match="partial nodes are not allowed"):
         async with open_peer_pair(cfg(subnetwork_id=wire.SubnetworkID(b"\x05" * 20)), cfg()):
             pytest.fail("the body must not run")  # pragma: no cover
+
+
+@pytest.mark.parametrize("modern", [False, True], ids=["v1", "modern"])
+async def test_pair_raises_an_inbound_listener_s_bug_not_the_body_s_peer_closed(
+    modern: bool,
+) -> None:
+    # The inbound listener's bug closes the connection under the body, whose ping then
+    # finds its peer closed: the bug is the error to see, the PeerClosed its context.
+    class ListenerBug(Exception):
+        pass
+
+    def boom(_peer: Any, _msg: Any) -> None:
+        raise ListenerBug("listener bug")
+
+    base = PeerConfig(net="simnet") if modern else cfg()
+    ping_type = tkp.protowire.PingMessage if modern else wire.MsgPing
+    buggy = dataclasses.replace(base, listeners=MessageListeners().on(ping_type, boom))
+    with pytest.raises(ListenerBug) as raised:
+        async with open_peer_pair(base, buggy) as (out, _inb):
+            await out.ping()
+    assert isinstance(raised.value.__context__, tkp.PeerClosed)
 
 
 # -- cancellation and shutdown ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import trio.testing
 
 from .._engine import Peer
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
-from .._errors import HandshakeError
+from .._errors import HandshakeError, PeerClosed
 from .._protocols import open_peer
 from .._sansio import PeerContext
 from .._sansio._config import PeerConfig
@@ -51,7 +51,10 @@ async def open_peer_pair(
     one, as two nodes would: self-connection detection stays on.  Both run
     in the caller's Trio run (use :class:`trio.testing.MockClock` to drive
     their timers); leaving the block closes both.  A handshake failure on
-    either side raises its :class:`~trio_kaspa_peer.HandshakeError`.
+    either side raises its :class:`~trio_kaspa_peer.HandshakeError`; an
+    exception a listener raises, on either side, is raised as itself (over
+    the :class:`~trio_kaspa_peer.PeerClosed` the body meets as the
+    connection closes under it).
     """
     inbound_config = inbound_config or outbound_config
     left, right = trio.testing.memory_stream_pair()
@@ -102,6 +105,12 @@ async def open_peer_pair(
     errors = [e for e in (inbound_error, outbound_error) if e is not None]
     errors.sort(key=lambda e: type(e) is HandshakeError)
     error = body_error if body_error is not None else (errors[0] if errors else None)
+    if isinstance(body_error, PeerClosed) and inbound_error is not None:
+        # The body found its peer closed because the inbound side failed: a listener
+        # there raised (the application's bug, which open_peer lets out as itself).
+        # That is the error to see, not its consequence.
+        inbound_error.__context__ = body_error
+        error = inbound_error
     # The error is raised from this frame: kept in its variables (and in the cells the
     # tasks above share), it would tie the frame and itself into a reference cycle.
     body_error = inbound_error = outbound_error = None
