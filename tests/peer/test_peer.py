@@ -486,6 +486,34 @@ async def test_a_modern_node_is_told_apart_from_a_wrong_network() -> None:
                 pass  # pragma: no cover
 
 
+async def test_a_modern_client_is_told_apart_by_its_http2_preface() -> None:
+    # The preface's bytes read as a protocol-1 header claim a huge payload, the first
+    # thing the reference checks: the inbound side names the other protocol instead.
+    ours, theirs = trio.testing.memory_stream_pair()
+    modern = PeerConfig(net="simnet")
+
+    async def client() -> None:
+        with contextlib.suppress(tkp.HandshakeError):
+            async with tkp.open_peer(theirs, modern, inbound=False):
+                pass  # pragma: no cover
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        with pytest.raises(tkp.HandshakeError, match="HTTP/2's connection preface"):
+            async with tkp.open_peer(ours, cfg(), inbound=True):
+                pass  # pragma: no cover
+
+
+async def test_a_remote_closing_during_the_handshake_gets_the_likely_reasons() -> None:
+    async def close_at_once(remote: RawRemote) -> None:
+        await remote.recv()
+        await remote.stream.aclose()
+
+    with pytest.raises(tkp.HandshakeError, match="a frame of another network"):
+        async with scripted(cfg(), close_at_once):
+            pass  # pragma: no cover
+
+
 def drain(stream: tkp.MessageStream) -> list[Any]:
     got = []
     while len(stream):

@@ -65,6 +65,7 @@ from ..wire import (
     MsgTx,
     MsgVersion,
     NetAddress,
+    PayloadTooLargeError,
     RawMessage,
     RejectCode,
     RemoteProtocolError,
@@ -104,8 +105,18 @@ class _Ping(NamedTuple):
     deadline: float
 
 
+_HTTP2_PREFACE_LENGTH: Final = int.from_bytes(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[16:20], "little")
+"""The length a protocol-1 header reads in HTTP/2's client preface (a modern client's first
+bytes): too large, the first thing the reference checks."""
+
+
 def _unreadable_handshake(error: RemoteProtocolError, net: Any) -> HandshakeError:
     """Why the remote's first bytes are no protocol-1 message of our network."""
+    if isinstance(error, PayloadTooLargeError) and error.length == _HTTP2_PREFACE_LENGTH:
+        return HandshakeError(
+            "the remote opened with HTTP/2's connection preface: it speaks the modern "
+            "protocol (PeerConfig(protocol='modern')), not protocol 1"
+        )
     if isinstance(error, WrongNetworkError):
         ours = KaspaNet.describe(int(net))
         if error.magic in KaspaNet._value2member_map_:
@@ -305,7 +316,11 @@ class V1Core(BaseCore):
     def _end_of_stream(self) -> Event:
         if self.handshake.stage is Stage.VERSION:
             return self._fail(
-                HandshakeError("the remote closed the connection during the handshake")
+                HandshakeError(
+                    "the remote closed the connection during the handshake (a node closes "
+                    "without a word on a frame of another network, a partial node its "
+                    "network does not allow, a connection to itself, or a banned address)"
+                )
             )
         mid = self._decoder.in_frame
         text = "remote closed the connection" + (" in the middle of a frame" if mid else "")
