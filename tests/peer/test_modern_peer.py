@@ -820,7 +820,9 @@ async def test_request_timeout_leaves_the_peer_open(
 ) -> None:
     async with scripted(cfg(request_timeout=10.0), await handshake_then(forever)) as (peer, _):
         start = trio.current_time()
-        with pytest.raises(RequestTimeout):
+        with pytest.raises(
+            RequestTimeout, match=r"no answer to request_addresses \(request \d+\) within 10 s"
+        ):
             await peer.request_addresses()
         assert trio.current_time() - start == pytest.approx(10)
         assert not peer.closed

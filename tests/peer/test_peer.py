@@ -436,7 +436,7 @@ async def test_ping_unanswered_times_out_and_the_peer_stays_open(
     config = cfg(request_timeout=5.0, stall_response_timeout=1.0, stall_tick_interval=0.5)
     async with scripted(config, slow) as (peer, _):
         start = trio.current_time()
-        with pytest.raises(tkp.RequestTimeout):
+        with pytest.raises(tkp.RequestTimeout, match=r"no pong to ping \d+ within 5 s"):
             await v1(peer).ping()
         assert trio.current_time() - start == pytest.approx(5.0)
         await trio.sleep(10)

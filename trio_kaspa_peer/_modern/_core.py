@@ -990,7 +990,10 @@ class ModernCore(BaseCore):
                     events.append(
                         RequestFailed(
                             request_id,
-                            RequestTimeout(f"no answer to request {request_id} in time"),
+                            RequestTimeout(
+                                f"no answer to {request.origin} (request {request_id}) "
+                                f"within {self.config.request_timeout:g} s"
+                            ),
                         )
                     )
         return events

@@ -565,7 +565,10 @@ class V1Core(BaseCore):
                     events.append(
                         RequestFailed(
                             request_id,
-                            RequestTimeout(f"no pong to ping {ping.nonce} in time"),
+                            RequestTimeout(
+                                f"no pong to ping {ping.nonce} within "
+                                f"{self.config.request_timeout:g} s"
+                            ),
                         )
                     )
         if now >= self._next_stall:
