@@ -68,9 +68,10 @@ class NodeKind(enum.Enum):
         return self in (NodeKind.NORMAL, NodeKind.SLOW, NodeKind.FLOODER)
 
     def expected(
-        self, protocol: KaspaProtocol | str | int = KaspaProtocol.V1
+        self, protocol: KaspaProtocol | str | int = KaspaProtocol.MODERN
     ) -> tuple[NodeStatus, FailureReason | None]:
-        """The record a correct crawl over ``protocol`` makes of such a node: status, reason.
+        """The record a correct crawl over ``protocol`` (the modern protocol, as
+        :class:`~trio_kaspa_peer.PeerConfig`'s default) makes of such a node: status, reason.
 
         Over protocol 1 a node of another network is only seen to close the
         connection: the dialler speaks first, and the node drops the
