@@ -121,6 +121,27 @@ async def test_probe_resolves_a_host_name() -> None:
         await probe("elsewhere.test:1", config, resolver=names)
 
 
+async def test_a_responder_refuses_a_peer_not_made_with_its_config() -> None:
+    # The modern peer answers the first RequestAddresses itself, from the config's
+    # address_source: served with another config, the responder's book would not be used.
+    responder = Responder(peer_config("modern"), known=[NodeAddress("127.0.0.1", 1)])
+    async with open_peer_pair(peer_config("modern")) as (_out, inbound):
+        with pytest.raises(UsageError, match=r"serve with responder\.config"):
+            await responder.handle(inbound)
+    async with (
+        open_peer_pair(peer_config("modern"), responder.config) as (out, inbound),
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(responder.handle, inbound)
+        assert len(await out.request_addresses()) == 1  # type: ignore[attr-defined]
+        nursery.cancel_scope.cancel()
+    # Protocol 1's peer answers nothing itself: any config serves.
+    v1 = Responder(peer_config("v1"))
+    async with open_peer_pair(peer_config("v1")) as (_out, inbound):
+        with trio.move_on_after(0.05):
+            await v1.handle(inbound)
+
+
 async def test_probe_timeout_bounds_everything() -> None:
     responder = Responder(peer_config("v1"), known=[NodeAddress("127.0.0.1", 1)], reply_delay=5)
     async with trio.open_nursery() as nursery:
@@ -143,7 +164,10 @@ async def test_modern_responder_refuses_requests_that_carry_an_id() -> None:
     config = peer_config("modern")
     responder = Responder(config, known=[], accept=AddressFilter())
     tx = pw.TransactionId(bytes=b"\x05" * 32)
-    async with open_peer_pair(config) as (client, server), trio.open_nursery() as nursery:
+    async with (
+        open_peer_pair(config, responder.config) as (client, server),
+        trio.open_nursery() as nursery,
+    ):
         assert isinstance(client, ModernPeer)
         nursery.start_soon(responder.handle, server)
         with trio.fail_after(5):

@@ -199,8 +199,22 @@ class Responder:
 
     async def handle(self, peer: Peer) -> None:
         """Serve one handshaken peer until it closes (a handler for
-        :func:`~trio_kaspa_peer.serve_tcp_peers`)."""
+        :func:`~trio_kaspa_peer.serve_tcp_peers`, serving with :attr:`config`: where the
+        peer answers the first address request itself, the answer comes from there).
+
+        Raises :class:`~trio_kaspa_peer.UsageError` for a peer made with another
+        config that would answer that request without this responder's book.
+        """
         adapter = self.adapter
+        if (
+            self.config.address_source is not None
+            and peer.config.address_source != self.config.address_source
+        ):
+            raise UsageError(
+                "this peer was not made with the responder's config: serve with "
+                "responder.config (or responder.serve()), or its first address "
+                "request is answered without the responder's book"
+            )
         self.peers_seen += 1
         stats = peer.stats()
         self._event(
