@@ -199,7 +199,7 @@ class Responder:
 
     async def handle(self, peer: Peer) -> None:
         """Serve one handshaken peer until it closes (a handler for
-        :func:`~trio_kaspa_peer.serve_tcp_peers`, serving with :attr:`config`: where the
+        :func:`~trio_kaspa_peer.serve_tcp_peers`, serving with ``config``: where the
         peer answers the first address request itself, the answer comes from there).
 
         Raises :class:`~trio_kaspa_peer.UsageError` for a peer made with another
