@@ -96,7 +96,9 @@ class ConnectError(PeerError, OSError):
     """:func:`~trio_kaspa_peer.open_tcp_peer` could not open the TCP connection.
 
     The operating system's error is the ``__cause__``; as an :class:`OSError`
-    this is caught wherever connection failures already are.
+    this is caught wherever connection failures already are, and its
+    ``errno`` is the system's (``errno.ECONNREFUSED``, ...) when every
+    attempt failed alike (else ``None``).
     """
 
 

@@ -64,7 +64,11 @@ async def open_tcp_peer(
             f"could not connect to {host}:{port}: no answer within {connect_timeout:g} s"
         ) from None
     except OSError as exc:
-        raise ConnectError(f"could not connect to {host}:{port}: {_why(exc)}") from exc
+        failure = ConnectError(f"could not connect to {host}:{port}: {_why(exc)}")
+        # Refused, unreachable, ...: the system's number (not strerror, which would make
+        # str() print "[Errno N] ..." in place of the message).
+        failure.errno = _errno(exc)
+        raise failure from exc
     async with open_peer(
         stream, config, inbound=False, remote_address=(host, port), context=context
     ) as peer:
@@ -82,6 +86,14 @@ def _why(exc: OSError) -> str:
         if isinstance(e, OSError)
     )
     return "; ".join(reasons) or str(exc)
+
+
+def _errno(exc: OSError) -> int | None:
+    """The system's error number, when every attempt failed with the same one."""
+    cause = exc.__cause__
+    errors = cause.exceptions if isinstance(cause, BaseExceptionGroup) else (exc,)
+    numbers = {e.errno for e in errors if isinstance(e, OSError) and e.errno}
+    return numbers.pop() if len(numbers) == 1 else None
 
 
 def _timeout_or_inf(timeout: float | None) -> float:

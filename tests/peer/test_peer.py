@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 from collections.abc import AsyncIterator
@@ -1083,3 +1084,6 @@ async def test_connect_failure_is_a_connect_error() -> None:
             pass  # pragma: no cover
     assert isinstance(info.value, OSError)
     assert isinstance(info.value.__cause__, OSError)
+    # The system's number, for telling refused from unreachable; the message unchanged.
+    assert info.value.errno == errno.ECONNREFUSED
+    assert str(info.value).startswith(f"could not connect to 127.0.0.1:{port}: ")
