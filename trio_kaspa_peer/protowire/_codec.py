@@ -371,7 +371,8 @@ def _merge_in_pieces(message: KaspadMessage, data: memoryview) -> bool:
 def decode(
     data: bytes | bytearray | memoryview, *, protocol_version: int | None = None
 ) -> Envelope:
-    """Decode one serialized ``KaspadMessage`` into its payload.
+    """Decode one serialized ``KaspadMessage``: an :class:`Envelope` holding its payload
+    (``.payload``), the payload's name and the routing ids.
 
     Raises (all ``RemoteProtocolError``):
     :class:`MalformedMessageError` when the protobuf runtime refuses the
