@@ -487,6 +487,15 @@ async def test_a_modern_node_is_told_apart_from_a_wrong_network() -> None:
                 pass  # pragma: no cover
 
 
+async def test_a_modern_message_sent_on_a_protocol_1_peer_says_so() -> None:
+    async with open_peer_pair(cfg()) as (out, _inb):
+        with pytest.raises(wire.FieldTypeError, match="a protobuf message, the modern protocol's"):
+            await out.send(tkp.protowire.PingMessage(nonce=1))
+        with pytest.raises(wire.FieldTypeError, match=r"got int$"):
+            await out.send(5)
+        assert not out.closed
+
+
 async def test_a_modern_client_is_told_apart_by_its_http2_preface() -> None:
     # The preface's bytes read as a protocol-1 header claim a huge payload, the first
     # thing the reference checks: the inbound side names the other protocol instead.

@@ -198,7 +198,13 @@ def encode_frame(
     MaxMessagePayload or the message type's own limit.
     """
     if not isinstance(msg, (Message, RawMessage)):
-        raise FieldTypeError(f"a Message or RawMessage is needed, got {type(msg).__name__}")
+        hint = ""
+        if hasattr(msg, "DESCRIPTOR") and hasattr(msg, "SerializeToString"):
+            hint = (
+                " (a protobuf message, the modern protocol's: this is protocol 1's codec, "
+                "whose messages are trio_kaspa_peer.wire's)"
+            )
+        raise FieldTypeError(f"a Message or RawMessage is needed, got {type(msg).__name__}{hint}")
     command = msg.command
     field = _command_field(command)
     payload = msg.encode_payload(pver)
