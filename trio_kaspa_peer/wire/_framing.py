@@ -188,6 +188,17 @@ def _command_field(command: str) -> bytes:
     return field
 
 
+def _not_a_message(value: object) -> str:
+    """Why ``value`` cannot be framed, naming the modern protocol's messages as such."""
+    hint = ""
+    if hasattr(value, "DESCRIPTOR") and hasattr(value, "SerializeToString"):
+        hint = (
+            " (a protobuf message, the modern protocol's: this is protocol 1's codec, "
+            "whose messages are trio_kaspa_peer.wire's)"
+        )
+    return f"a Message or RawMessage is needed, got {type(value).__name__}{hint}"
+
+
 def encode_frame(
     msg: Message | RawMessage, net: KaspaNet | int, pver: int = PROTOCOL_VERSION
 ) -> bytes:
@@ -198,13 +209,7 @@ def encode_frame(
     MaxMessagePayload or the message type's own limit.
     """
     if not isinstance(msg, (Message, RawMessage)):
-        hint = ""
-        if hasattr(msg, "DESCRIPTOR") and hasattr(msg, "SerializeToString"):
-            hint = (
-                " (a protobuf message, the modern protocol's: this is protocol 1's codec, "
-                "whose messages are trio_kaspa_peer.wire's)"
-            )
-        raise FieldTypeError(f"a Message or RawMessage is needed, got {type(msg).__name__}{hint}")
+        raise FieldTypeError(_not_a_message(msg))
     command = msg.command
     field = _command_field(command)
     payload = msg.encode_payload(pver)
