@@ -471,19 +471,27 @@ async def test_a_pair_on_two_networks_raises_the_mismatch() -> None:
     assert isinstance(raised.value.__cause__, wire.WrongNetworkError)
 
 
-async def test_a_modern_node_is_told_apart_from_a_wrong_network() -> None:
+@pytest.mark.parametrize(
+    ("v1_inbound", "match"),
+    [(False, "it speaks the modern protocol"), (True, "HTTP/2's connection preface")],
+    ids=["v1-dials-modern", "modern-dials-v1"],
+)
+async def test_a_protocol_1_peer_tells_a_modern_remote_apart(v1_inbound: bool, match: str) -> None:
+    # The modern side answers (or opens) with HTTP/2: the protocol-1 side names the other
+    # protocol, not a wrong network, nor the huge payload the HTTP/2 preface's bytes claim
+    # when read as a header (the first thing the reference checks).
     ours, theirs = trio.testing.memory_stream_pair()
     modern = PeerConfig(net="simnet")
 
-    async def node() -> None:
+    async def other_side() -> None:
         with contextlib.suppress(tkp.HandshakeError):
-            async with tkp.open_peer(theirs, modern, inbound=True):
+            async with tkp.open_peer(theirs, modern, inbound=not v1_inbound):
                 pass  # pragma: no cover
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(node)
-        with pytest.raises(tkp.HandshakeError, match="it speaks the modern protocol"):
-            async with tkp.open_peer(ours, cfg(), inbound=False):
+        nursery.start_soon(other_side)
+        with pytest.raises(tkp.HandshakeError, match=match):
+            async with tkp.open_peer(ours, cfg(), inbound=v1_inbound):
                 pass  # pragma: no cover
 
 
@@ -494,24 +502,6 @@ async def test_a_modern_message_sent_on_a_protocol_1_peer_says_so() -> None:
         with pytest.raises(wire.FieldTypeError, match=r"got int$"):
             await out.send(5)
         assert not out.closed
-
-
-async def test_a_modern_client_is_told_apart_by_its_http2_preface() -> None:
-    # The preface's bytes read as a protocol-1 header claim a huge payload, the first
-    # thing the reference checks: the inbound side names the other protocol instead.
-    ours, theirs = trio.testing.memory_stream_pair()
-    modern = PeerConfig(net="simnet")
-
-    async def client() -> None:
-        with contextlib.suppress(tkp.HandshakeError):
-            async with tkp.open_peer(theirs, modern, inbound=False):
-                pass  # pragma: no cover
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(client)
-        with pytest.raises(tkp.HandshakeError, match="HTTP/2's connection preface"):
-            async with tkp.open_peer(ours, cfg(), inbound=True):
-                pass  # pragma: no cover
 
 
 async def test_a_remote_closing_during_the_handshake_gets_the_likely_reasons() -> None:
