@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import banscores, protowire, wire
 from ._errors import (
     ConfigError,
+    ConfigWarning,
     ConnectError,
     DuplicateVersionError,
     HandshakeError,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BanScoreCallback",
     "ConfigError",
+    "ConfigWarning",
     "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConfigWarning",
     "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
@@ -85,6 +86,11 @@ class PeerError(KaspaPeerError):
 
 class ConfigError(PeerError, ValueError):
     """A :class:`~trio_kaspa_peer.PeerConfig` value is not acceptable."""
+
+
+class ConfigWarning(UserWarning):
+    """A :class:`~trio_kaspa_peer.PeerConfig` sets a field that its protocol ignores (a
+    field of the other protocol's): the setting has no effect."""
 
 
 class UsageError(PeerError, TypeError, ValueError):

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import functools
 import os
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -942,7 +943,7 @@ async def test_received_tx_and_block_marked_known() -> None:
 
 async def test_raw_blocks_relay_without_decoding() -> None:
     block = wire.MsgBlock(wire.BlockHeader(timestamp=5), [wire.MsgTx()])
-    async with open_peer_pair(cfg(), cfg(raw_commands={"block"})) as (out, inb):
+    async with open_peer_pair(cfg(), cfg(raw_commands=frozenset({"block"}))) as (out, inb):
         await out.send(block)
         raw = await inb.messages().receive()
         assert isinstance(raw, wire.RawMessage)
@@ -987,6 +988,32 @@ def test_replace_switching_protocols_fills_the_version_defaults_again() -> None:
     assert replace(PeerConfig(min_protocol_version=7), protocol="modern").min_protocol_version == 7
     # Within one protocol, replace() keeps everything as it was.
     assert replace(modern, ping_interval=5).protocol_version == 10
+
+
+def test_a_field_of_the_other_protocol_is_warned_about() -> None:
+    said = (
+        r"^PeerConfig: validate, compression apply to the modern protocol only, "
+        r"and this config speaks protocol 1: ignored$"
+    )
+    with pytest.warns(tkp.ConfigWarning, match=said):
+        PeerConfig(protocol=1, compression=True, validate=False)
+    with pytest.warns(tkp.ConfigWarning, match="raw_commands applies to protocol 1 only") as seen:
+        PeerConfig(raw_commands=frozenset({"block"}))
+    assert seen[0].filename == __file__  # the warning points at the caller's line
+    with pytest.warns(tkp.ConfigWarning, match="address_source"):
+        replace(PeerConfig(address_source=list), protocol=1)
+    # A bad value is still an error first, whichever protocol the field belongs to.
+    with pytest.raises(tkp.ConfigError, match="max_message_size"):
+        PeerConfig(protocol=1, max_message_size=0)
+    # Shared fields, and the other protocol's at their defaults, are not warned about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PeerConfig(protocol=1, services=1, disable_relay_tx=True, ping_interval=5)
+        PeerConfig(net="devnet", ping_interval=5, write_timeout=3)
+        replace(
+            PeerConfig(protocol=1, raw_commands=frozenset({"block"})), raw_commands=frozenset()
+        )
+        replace(PeerConfig(compression=True), compression=False, protocol=1)
 
 
 async def test_bad_arguments_raise_our_errors_and_leave_the_peer_open() -> None:

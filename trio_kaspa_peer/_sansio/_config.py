@@ -3,14 +3,16 @@ engine runs the listeners, and neither is imported here."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import ipaddress
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
-from .._errors import ConfigError
+from .._errors import ConfigError, ConfigWarning
 from .._version import __version__
 from ..wire import MAX_USER_AGENT_LEN, Hash, KaspaNet, Message, Services, SubnetworkID
 
@@ -161,6 +163,30 @@ _MAX_GATHER: Final = 10.0
 """The longest ``gather_reads``: each wait is for a remote that is not waiting for us, but an
 unbounded one would still slow a streaming remote down to nothing."""
 
+_MODERN_ONLY: Final = (
+    "ping_timeout",
+    "address_source",
+    "advertised_address",
+    "max_message_size",
+    "validate",
+    "compression",
+)
+_V1_ONLY: Final = (
+    "subnetwork_id",
+    "enable_non_native_subnetworks",
+    "selected_tip",
+    "proxy",
+    "max_known_inventory",
+    "max_inv_trickle_size",
+    "max_trickle_queue",
+    "trickle_interval",
+    "stall_detection",
+    "stall_tick_interval",
+    "stall_response_timeout",
+    "close_on_unknown_command",
+    "raw_commands",
+)
+
 _HIGHEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 10}
 _LOWEST: Final = {KaspaProtocol.V1: 1, KaspaProtocol.MODERN: 5}
 
@@ -202,7 +228,10 @@ class PeerConfig:
     """Everything a peer needs to know, with documented defaults.
 
     One config serves both protocols: ``protocol`` chooses, and the fields
-    marked *(v1)* or *(modern)* apply to that protocol only.  Times are in
+    marked *(v1)* or *(modern)* apply to that protocol only (one set for the
+    other protocol is ignored, with a :class:`~trio_kaspa_peer.ConfigWarning`;
+    :func:`dataclasses.replace` switching ``protocol`` warns likewise about
+    those left set).  Times are in
     seconds.  Every per-peer buffer is bounded by the sizes here.  Frozen:
     share one config between many peers, and derive variants with
     :func:`dataclasses.replace`.
@@ -493,6 +522,22 @@ class PeerConfig:
         put("user_agent_comments", tuple(comments))
         put("raw_commands", frozenset(raw_commands))
         build_user_agent(self.user_agent_name, self.user_agent_version, self.user_agent_comments)
+        self._warn_ignored(protocol)
+
+    def _warn_ignored(self, protocol: KaspaProtocol) -> None:
+        """A :class:`ConfigWarning` for every field of the other protocol's that is set."""
+        others = _V1_ONLY if protocol is KaspaProtocol.MODERN else _MODERN_ONLY
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in others}
+        ignored = [name for name in others if getattr(self, name) != defaults[name]]
+        if ignored:
+            speaks = "the modern protocol" if protocol is KaspaProtocol.MODERN else "protocol 1"
+            other = "protocol 1" if protocol is KaspaProtocol.MODERN else "the modern protocol"
+            warnings.warn(
+                f"PeerConfig: {', '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'}"
+                f" to {other} only, and this config speaks {speaks}: ignored",
+                ConfigWarning,
+                stacklevel=5,
+            )
 
     def _network(self, protocol: KaspaProtocol) -> KaspaNet | int | str:
         net = self.net
