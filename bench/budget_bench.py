@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import multiprocessing
 import statistics
 import time
@@ -68,8 +67,11 @@ def modern_block(tag: int, transactions: int) -> pw.BlockMessage:
 def _configs(gzip: bool) -> tuple[dict[str, Any], Any, Callable[[int], Any]]:
     """The configs' common fields, a flood message, and the light peer's message for a tag."""
     if gzip:
-        light = functools.partial(modern_block, transactions=LIGHT_SIZE // 140)
-        return {"net": "devnet"}, modern_block(FLOOD_TAG, FLOOD_SIZE // 140), light
+        # At protocol 10 a Block goes only as the answer to a request (its response_id).
+        def answer(tag: int, transactions: int = LIGHT_SIZE // 140) -> pw.Envelope:
+            return pw.Envelope("block", modern_block(tag, transactions), 0, tag + 1)
+
+        return {"net": "devnet"}, answer(FLOOD_TAG - 1, FLOOD_SIZE // 140), answer
 
     def raw(tag: int, size: int = LIGHT_SIZE) -> wire.RawMessage:
         return wire.RawMessage("block", tag.to_bytes(4, "little") + bytes(size))
@@ -115,7 +117,7 @@ async def light_latency(
     base, _, light_message = _configs(gzip)
     if gzip:
         listeners = tkp.MessageListeners().on(
-            pw.BlockMessage, lambda _, msg: arrived(msg.header.timestamp)
+            pw.BlockMessage, lambda _, msg: arrived(msg.payload.header.timestamp)
         )
     else:
         listeners = tkp.MessageListeners().on(

@@ -17,6 +17,7 @@ __all__ = [
     "ConnectError",
     "DuplicateVersionError",
     "HandshakeError",
+    "HandshakeRejectedError",
     "HandshakeTimeout",
     "IdleTimeout",
     "IncompatibleSubnetworkError",
@@ -180,6 +181,12 @@ class RejectedError(PeerError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class HandshakeRejectedError(HandshakeError, RejectedError):
+    """The remote sent a Reject during the handshake: it refused us (another network, a
+    protocol version it does not take, a duplicate connection, ...), and ``reason`` is its
+    own text.  Both an ``except HandshakeError`` and an ``except RejectedError`` catch it."""
 
 
 class PingTimeout(PeerError):

@@ -101,15 +101,33 @@ def test_a_message_trickled_too_slowly_times_out() -> None:
     assert math.isinf(driver.core.next_deadline())
 
 
+def answer_of(block: pw.BlockMessage, response_id: int) -> pw.Envelope:
+    """A Block as the nodes take one at protocol 10: the answer to a request of theirs
+    (the receiving peer here asked nothing, so ``messages()`` gets the envelope)."""
+    return pw.Envelope("block", block, 0, response_id)
+
+
+def encoded_size(envelope: pw.Envelope) -> int:
+    assert isinstance(envelope.payload, pw.BlockMessage)
+    return len(
+        pw.encode(
+            envelope.payload,
+            name=envelope.name,
+            request_id=envelope.request_id,
+            response_id=envelope.response_id,
+        )
+    )
+
+
 async def test_large_messages_travel_through_peers_off_the_loop() -> None:
     cfg = config(max_loop_stall=0.001, max_message_size=8 << 20)
     blocks = [big_block(2000) for _ in range(3)]
     with trio.fail_after(30):
         async with open_peer_pair(cfg) as (a, b):
-            for block in blocks:
-                await a.send(block)
+            for n, block in enumerate(blocks, 1):
+                await a.send(answer_of(block, n))
             got = [await b.messages().receive() for _ in blocks]
-    assert got == blocks
+    assert got == [answer_of(block, n) for n, block in enumerate(blocks, 1)]
 
 
 @pytest.mark.parametrize(
@@ -203,10 +221,10 @@ async def test_a_message_of_tiny_parts_ends_the_connection_unparsed(
     cfg = config(max_message_size=8 << 20)
     with trio.fail_after(30):
         async with open_peer_pair(cfg) as (a, b):
-            await a.send(hostile)
+            await a.send(answer_of(hostile, 1))
             await b.wait_closed()
             assert isinstance(b.close_reason, pw.FootprintError)
-            assert b.close_reason.size == len(pw.encode(hostile))
+            assert b.close_reason.size == encoded_size(answer_of(hostile, 1))
             await a.wait_closed()
 
 
@@ -239,13 +257,13 @@ async def test_an_awaited_answer_is_not_held_up_by_large_messages_left_unread() 
     context = tkp.PeerContext(receive_budget=size + size // 2)
     async with open_peer_pair(cfg, outbound_context=context) as (out, inb):
         budget = shared_state(context).receive_budget
-        await inb.send(unread)
+        await inb.send(answer_of(unread, 1))
         with trio.fail_after(10):
             while not out.messages().carrying:  # noqa: ASYNC110 - decoded in a worker
                 await trio.sleep(0.01)
-        assert budget.held == len(pw.encode(unread))
+        assert budget.held == encoded_size(answer_of(unread, 1))
         assert await ask_a_block(out, inb, answer) == answer
-        assert await out.messages().receive() == unread
+        assert await out.messages().receive() == answer_of(unread, 1)
         assert (budget.used, budget.held) == (0, 0)
 
 
@@ -262,14 +280,17 @@ async def test_a_reader_already_waiting_for_room_goes_once_a_request_is_made() -
     async with open_peer_pair(cfg, outbound_context=context) as (out, inb):
         assert isinstance(out, tkp.ModernPeer)
         budget = shared_state(context).receive_budget
-        await inb.send(first)
-        await inb.send(second)
+        await inb.send(answer_of(first, 1))
+        await inb.send(answer_of(second, 2))
         with trio.fail_after(10):
             while not budget._waiters:  # noqa: ASYNC110 - the reader waits for room
                 await trio.sleep(0.01)
-        assert (budget.used, budget.held) == (0, size)
+        assert (budget.used, budget.held) == (0, encoded_size(answer_of(first, 1)))
         assert await ask_a_block(out, inb, answer) == answer
-        assert [await out.messages().receive() for _ in range(2)] == [first, second]
+        assert [await out.messages().receive() for _ in range(2)] == [
+            answer_of(first, 1),
+            answer_of(second, 2),
+        ]
         assert (budget.used, budget.held) == (0, 0)
 
 

@@ -24,6 +24,7 @@ from modern_helpers import Driver, Remote, make_core, pump
 from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import (
     HandshakeError,
+    HandshakeRejectedError,
     NetworkMismatchError,
     ProtocolVersionTooLow,
     RejectedError,
@@ -361,8 +362,9 @@ def test_negotiation(case: Case, inbound: bool) -> None:
             assert str(reason).startswith(reject.reason)
         assert case.closer in ("us", "both")
     else:
-        # Their refusal, named by their Reject, wrapped as the handshake's failure.
-        assert type(reason) is HandshakeError
+        # Their refusal, named by their Reject: the handshake's failure, and a rejection.
+        assert type(reason) is HandshakeRejectedError
+        assert reason.reason == case.reason
         cause = reason.__cause__
         assert isinstance(cause, case.error)
         assert isinstance(cause, RejectedError)

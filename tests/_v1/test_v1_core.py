@@ -177,6 +177,34 @@ def test_version_must_come_first(first: wire.Message) -> None:
     assert core.next_event() is None
 
 
+@pytest.mark.parametrize("code", [wire.RejectCode.OBSOLETE, 0x99])
+def test_a_reject_first_is_answered_as_the_reference_and_closes_with_its_reason(
+    code: int,
+) -> None:
+    # kaspad v0.5.0 refuses our version (too old, say) with a reject and hangs up.
+    bans: list[tuple[int, int, str]] = []
+    core = make(ban_score=lambda *a: bans.append(a))
+    written(core)
+    refusal = wire.MsgReject("version", code, "protocol version must be 2 or greater")
+    events = feed(core, refusal)
+    assert [type(e) for e in events] == [Notify, Close]
+    reason = events[1].reason
+    assert type(reason) is tkp.HandshakeRejectedError
+    assert isinstance(reason, tkp.RejectedError)
+    assert reason.reason == "protocol version must be 2 or greater"
+    named = "obsolete" if code == wire.RejectCode.OBSOLETE else "153"
+    assert f"the remote rejected our version ({named}): protocol version must" in str(reason)
+    # What the reference answers any first message but a version with, all the same.
+    assert written(core) == [
+        wire.MsgReject(
+            "reject", wire.RejectCode.MALFORMED, "A version message must precede all others"
+        )
+    ]
+    assert bans == [
+        (banscores.NON_VERSION_FIRST_MESSAGE, 0, "A version message must precede all others")
+    ]
+
+
 @pytest.mark.parametrize(
     ("remote", "kwargs", "error"),
     [

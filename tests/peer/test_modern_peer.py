@@ -212,9 +212,12 @@ async def test_pair_handshake_and_traffic() -> None:
         assert inb.inbound
         inv = pw.InvRelayBlockMessage(hash=HASH_A)
         await out.send(inv)
-        await inb.send(block(1))
+        # At 10 a Block goes only as an answer (the nodes route it by its response_id).
+        with pytest.raises(tkp.LocalProtocolError, match="only as the answer"):
+            await inb.send(block(1))
+        await inb.send(pw.Envelope("block", block(1), 0, 5))
         assert await inb.messages().receive() == inv
-        assert await out.messages().receive() == block(1)
+        assert await out.messages().receive() == pw.Envelope("block", block(1), 0, 5)
         s = out.stats()
         assert s.protocol == "modern"
         assert s.protocol_version == 10

@@ -166,6 +166,12 @@ reference routes the legacy BlockWithTrustedData (kaspad v0.12.20 takes only the
 rusty-kaspa, from v0.15 to v2.0.1, lists it commented out); rusty-kaspa does not route
 IbdBlockLocator either (kaspad does, at 5)."""
 
+_ANSWERS_ONLY: Final[Mapping[str, int]] = {"block": 6, "block_locator": 6}
+"""Kinds rusty-kaspa routes only by ``response_id`` from the version given (its flows ask
+for them and wait under their request's id; none subscribes to the kind, which it does at
+5): without one, sent, the node finds no route and disconnects without a Reject.  kaspad
+v0.12.20 (protocol 5) routes both by kind."""
+
 _NOT_FROM_APPLICATION: Final = frozenset(
     {"version", "verack", "ready", "pong", "addresses", *_UNROUTED}
 )
@@ -179,6 +185,9 @@ _WRAPPERS: Final[frozenset[type]] = frozenset({Envelope})
 
 _NOT_FROM_APPLICATION_TYPES: Final = frozenset(
     info.cls for info in PAYLOAD_BY_CLASS.values() if info.name in _NOT_FROM_APPLICATION
+)
+_ANSWERS_ONLY_TYPES: Final = frozenset(
+    info.cls for info in PAYLOAD_BY_CLASS.values() if info.name in _ANSWERS_ONLY
 )
 
 _ADDRESSES_OWED_LIMIT: Final = 64
@@ -708,6 +717,8 @@ class ModernCore(BaseCore):
             name, payload = msg.name, msg.payload
             if not own and name in _NOT_FROM_APPLICATION:
                 answers = self._refuse(name)
+            if not own and not msg.response_id and name in _ANSWERS_ONLY:
+                self._refuse_unanswering(name)
             data = encode(
                 payload,  # type: ignore[arg-type]  # checked by encode
                 name=name,
@@ -718,6 +729,8 @@ class ModernCore(BaseCore):
         else:
             if not own and type(msg) in _NOT_FROM_APPLICATION_TYPES:
                 answers = self._refuse(PAYLOAD_BY_CLASS[type(msg)].name)
+            if not own and type(msg) in _ANSWERS_ONLY_TYPES:
+                self._refuse_unanswering(PAYLOAD_BY_CLASS[type(msg)].name)
             data = encode(msg, protocol_version=version)
             name, payload = PAYLOAD_BY_CLASS[type(msg)].name, msg  # encoded: a payload class
         if len(data) > self.config.max_message_size:
@@ -730,6 +743,17 @@ class ModernCore(BaseCore):
         if answers:
             self._answer_addresses()
         return data
+
+    def _refuse_unanswering(self, name: str) -> None:
+        """Raise for a kind of :data:`_ANSWERS_ONLY` sent with no ``response_id`` from the
+        version on which the nodes route it only as the answer to their request."""
+        version = self._protocol_version
+        if version >= _ANSWERS_ONLY[name]:
+            raise LocalProtocolError(
+                f"{name} not sent: at protocol {version} the nodes take one only as the answer "
+                "to their request (an Envelope with its request_id as response_id), and "
+                "disconnect whoever sends one otherwise"
+            )
 
     def _refuse(self, name: str) -> bool:
         """Raise for a kind of :data:`_NOT_FROM_APPLICATION` the application may not send;

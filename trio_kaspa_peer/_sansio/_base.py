@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._errors import (
     HandshakeError,
+    HandshakeRejectedError,
     HandshakeTimeout,
     IdleTimeout,
     KaspaPeerError,
     MessageTimeout,
     MisbehaviorError,
+    RejectedError,
     RemoteClosed,
     RemoteProtocolError,
     drop_tracebacks,
@@ -294,10 +296,17 @@ class BaseCore(PeerCore):
         Events still waiting are dropped: nothing is delivered after a close.
 
         Before the handshake completed, a reason that is not already a
-        :class:`HandshakeError` is wrapped in one (its ``__cause__``).
+        :class:`HandshakeError` is wrapped in one (its ``__cause__``): the remote's
+        Reject in a :class:`HandshakeRejectedError`, which is a :class:`RejectedError`
+        too.
         """
         if not self._handshake_complete and not isinstance(reason, HandshakeError):
-            wrapped = HandshakeError(f"the handshake with {self.address} failed: {reason}")
+            text = f"the handshake with {self.address} failed: {reason}"
+            wrapped = (
+                HandshakeRejectedError(text, reason.reason)
+                if isinstance(reason, RejectedError)
+                else HandshakeError(text)
+            )
             wrapped.__cause__ = reason
             reason = wrapped
         self._closed = True

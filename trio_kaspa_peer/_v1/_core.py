@@ -22,6 +22,7 @@ from .._errors import (
     HandshakeError,
     MisbehaviorError,
     NetworkMismatchError,
+    RejectedError,
     RemoteClosed,
     RequestTimeout,
     StallError,
@@ -354,10 +355,18 @@ class V1Core(BaseCore):
         msg, nbytes = frame
         self._count_received(nbytes)
         if not isinstance(msg, MsgVersion):
+            # The reference's answer to any first message but a version, a reject among them.
             reject, (persistent, transient, reason) = self.handshake.version_not_first(msg.command)
             self._emit_reject(reject)
             self._misbehaved(persistent, transient, reason)
-            close = self._fail(VersionNotFirstError(reason), self.config.reject_timeout)
+            error: HandshakeError | RejectedError = VersionNotFirstError(reason)
+            if isinstance(msg, MsgReject):
+                # The remote refused us (our version, say): its reason is the close's.
+                code = msg.code.name.lower() if isinstance(msg.code, RejectCode) else msg.code
+                error = RejectedError(
+                    f"the remote rejected our {msg.cmd} ({code}): {msg.reason}", msg.reason
+                )
+            close = self._fail(error, self.config.reject_timeout)
             return self._then(Notify(msg, nbytes, dispatch=False), close)
         try:
             self.handshake.check_version(msg)
