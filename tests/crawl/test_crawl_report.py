@@ -136,3 +136,18 @@ async def _render(page: Path) -> str:
             )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     return done.stdout.decode()
+
+
+def test_summary_and_titles_count_as_the_command_line_does() -> None:
+    # Two nodes reached (one of them filtered): medians as statistics.median takes them, and
+    # the charts of reached nodes say that filtered ones are among them.
+    data = _hostile_data()
+    first, second = data.nodes
+    second = dataclasses.replace(second, status=NodeStatus.FILTERED, handshake_ms=2.0)
+    first = dataclasses.replace(first, ping_ms=3.0)
+    page = build_report(dataclasses.replace(data, nodes=(first, second)))
+    assert "<td>median handshake</td><td>1.5 ms</td>" in page
+    assert "Handshake time (2 nodes reached: reachable or filtered)" in page
+    assert "User agents (2 nodes reached: reachable or filtered)" in page
+    over_time = "Reachability over time (0 outcomes recorded, 0 crawls; retries are not recorded)"
+    assert over_time in page

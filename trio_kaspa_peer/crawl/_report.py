@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import math
+import statistics
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -205,7 +206,7 @@ def _handshakes(go: Any, data: ReportData) -> Any:
     figure = go.Figure(go.Histogram(x=values, nbinsx=40, marker={"color": "#2a9d8f"}))
     return figure.update_layout(
         **_layout(
-            f"Handshake time ({len(values)} reachable nodes)",
+            f"Handshake time ({_count(len(values), 'node')} reached: reachable or filtered)",
             xaxis={"title": {"text": "milliseconds"}},
             yaxis={"title": {"text": "nodes"}},
         )
@@ -233,7 +234,7 @@ def _over_time(go: Any, data: ReportData) -> Any:
             go.Scatter(
                 x=times,
                 y=[len(reached.get(i, ())) for i in indexes],
-                name="reachable",
+                name="reached",
                 mode="lines+markers",
                 line={"color": _STATUS_COLORS[NodeStatus.REACHABLE]},
             )
@@ -249,7 +250,8 @@ def _over_time(go: Any, data: ReportData) -> Any:
         )
     return figure.update_layout(
         **_layout(
-            f"Reachability over time ({len(history)} probes, {len(data.runs)} crawls)",
+            f"Reachability over time ({_count(len(history), 'outcome')} recorded, "
+            f"{_count(len(data.runs), 'crawl')}; retries are not recorded)",
             xaxis={"title": {"text": "time"}},
             yaxis={"title": {"text": "distinct nodes probed"}},
         )
@@ -271,14 +273,19 @@ def _summary_rows(data: ReportData) -> list[tuple[str, str]]:
         ("gossip links", str(len(data.edges))),
     ]
     if handshakes:
-        rows.append(("median handshake", f"{handshakes[len(handshakes) // 2]:.1f} ms"))
+        rows.append(("median handshake", f"{statistics.median(handshakes):.1f} ms"))
     if pings:
-        rows.append(("median ping", f"{pings[len(pings) // 2]:.1f} ms"))
+        rows.append(("median ping", f"{statistics.median(pings):.1f} ms"))
     if data.runs:
         last = data.runs[-1]
         state = "completed" if last.completed else "interrupted"
         rows.append(("crawls", f"{len(data.runs)} (last {state})"))
     return rows
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 node``, ``2 nodes``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _json_for_script(text: str) -> str:
@@ -359,7 +366,12 @@ def build_report(data: ReportData) -> str:
     )
     figures = [
         _topology(go, data),
-        _bars(go, agents, f"User agents ({len(reached)} reached nodes)", "user agent"),
+        _bars(
+            go,
+            agents,
+            f"User agents ({_count(len(reached), 'node')} reached: reachable or filtered)",
+            "user agent",
+        ),
         _bars(go, versions, "Protocol versions advertised", "protocol version"),
         _bars(go, reasons, "Why nodes were not reached (or were filtered)", "reason"),
         _handshakes(go, data),
