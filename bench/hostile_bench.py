@@ -177,7 +177,9 @@ async def _server_main(
             collections_seen[generation] += 1
             took = time.perf_counter() - collection_started[0]
             collection_worst[generation] = max(collection_worst[generation], took)
+            collected[generation] += info["collected"]
 
+    collected = [0, 0, 0]
     gc.callbacks.append(on_collect)
 
     async def handler(peer: tkp.Peer) -> None:
@@ -204,6 +206,7 @@ async def _server_main(
                 counts.clear()
                 collections_seen.clear()
                 collection_worst[:] = [0.0, 0.0, 0.0]
+                collected[:] = [0, 0, 0]
                 conn.send(None)
             elif command == "rss":
                 # Polled while the honest peers ping: nothing here may hold the loop up
@@ -220,6 +223,7 @@ async def _server_main(
                         "collections": [collections_seen[g] for g in range(3)],
                         "collection_worst": list(collection_worst),
                         "objects": len(gc.get_objects()),
+                        "collected": list(collected),
                     }
                 )
 
@@ -1154,6 +1158,12 @@ def run(
             "longest collection, gen 0/1/2",
             "/".join(ms(t) for t in loud["collection_worst"]),
             "/".join(ms(t) for t in quiet["collection_worst"]),
+            "",
+        ),
+        (
+            "garbage found by collections (gen 0/1/2)",
+            "/".join(f"{n:,}" for n in loud["collected"]),
+            "/".join(f"{n:,}" for n in quiet["collected"]),
             "",
         ),
         (
