@@ -175,6 +175,22 @@ def test_demo_json_and_files(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["nodes"] == 30  # the demo starts its store afresh
 
 
+@pytest.mark.parametrize("option", ["--db", "--report"])
+def test_demo_never_replaces_a_file_the_user_named(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It starts afresh with its own files; one given with --db or --report may be precious.
+    precious = tmp_path / "precious"
+    precious.write_text("keep me", encoding="utf-8")
+    assert cli.main(["demo", "--nodes", "5", "--out", str(tmp_path), option, str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{option} {precious} exists" in err
+    assert "afresh" in err
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    assert not list(tmp_path.glob("kaspa-demo-*"))
+
+
 @pytest.mark.parametrize("columns", [80, 120])
 def test_demo_tables_fit_the_terminal(columns: int, tmp_path: Path) -> None:
     done = run("demo", "--nodes", "40", "--out", str(tmp_path), *V1, *FAST, columns=columns)

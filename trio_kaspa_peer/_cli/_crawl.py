@@ -315,10 +315,17 @@ def run_demo_command(args: argparse.Namespace) -> int:
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet
+    # The demo starts afresh: it replaces its own files, never one the user named.
+    for given, option in ((args.db, "--db"), (args.report, "--report")):
+        if given is not None and given.exists():
+            raise CommandError(
+                f"{option} {given} exists: the demo starts afresh and replaces only its "
+                "own files; give a new path, or remove it"
+            )
     db: Path = args.db or out_dir / f"{stem}.sqlite"
     report: Path = args.report or out_dir / f"{stem}.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        stale.unlink(missing_ok=True)  # the demo starts afresh
+        stale.unlink(missing_ok=True)
     title = f"kaspa-peer demo: {args.nodes} simulated nodes on 127.0.0.1 ({network})"
 
     async def main() -> CrawlOutcome:
