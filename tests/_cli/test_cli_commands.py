@@ -356,6 +356,7 @@ async def test_watch_command() -> None:
     assert end["average_blocks_per_s"] > 5
     assert end["longest_gap_s"] < 1
     assert end["closed"] is None
+    assert end["interrupted"] is False
 
 
 @pytest.mark.parametrize("protocol", ["1", "modern"])
@@ -399,7 +400,7 @@ async def test_listen_command(protocol: str) -> None:
             async for chunk in process.stdout:
                 buffer += chunk
             status = await process.wait()
-    assert status == 0
+    assert status == 130  # Ctrl-C, its way to stop, as for every command
     events = [json.loads(line) for line in buffer.decode().splitlines()]
     kinds = [e["event"] for e in events]
     for kind in ("connected", "addresses_sent", "refused", "closed"):
@@ -409,6 +410,66 @@ async def test_listen_command(protocol: str) -> None:
     assert stopped["peers"] == 11
     assert stopped["refusals"] == 1
     assert len(stopped["last_peers"]) == 11
+
+
+async def _drain(stream: trio.abc.ReceiveStream | None) -> bytes:
+    assert stream is not None
+    data = b""
+    async for chunk in stream:
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("command", ["probe", "watch"])
+async def test_ctrl_c_before_the_handshake_exits_130(command: str) -> None:
+    # A node that accepts and never says a word: Ctrl-C while we wait for its handshake.
+    async with trio.open_nursery() as nursery:
+        [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        accepted = trio.Event()
+        held: list[trio.SocketStream] = []
+
+        async def accept() -> None:
+            held.append(await listener.accept())
+            accepted.set()
+
+        nursery.start_soon(accept)
+        port = listener.socket.getsockname()[1]
+        target = f"127.0.0.1:{port}"
+        async with started([str(SCRIPT), command, target, *V1, "--timeout", "60", "--json"]) as p:
+            with trio.fail_after(20):
+                await accepted.wait()
+                p.send_signal(signal.SIGINT)
+                out, err = await _drain(p.stdout), await _drain(p.stderr)
+                status = await p.wait()
+        for stream in held:
+            await stream.aclose()
+        await listener.aclose()
+    assert status == 130
+    assert out == b""  # no results, no "end" event for a node never watched
+    assert err.decode().startswith(f"kaspa-peer {command}: interrupted")
+    assert err.count(b"\n") == 1
+
+
+async def test_ctrl_c_while_watching_exits_130_after_the_summary() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 2
+    async with open_simulated_network(2, config, mix=mix, seed=53, announce_interval=0.05) as net:
+        command = [str(SCRIPT), "watch", str(net.seeds[0]), *V1, "--json"]
+        async with started(command) as process:
+            assert process.stdout is not None
+            with trio.fail_after(20):
+                buffer = b""
+                while b"\n" not in buffer:
+                    buffer += await process.stdout.receive_some(4096)
+                assert json.loads(buffer.split(b"\n")[0])["event"] == "connected"
+                process.send_signal(signal.SIGINT)
+                buffer += await _drain(process.stdout)
+                status = await process.wait()
+    assert status == 130
+    end = json.loads(buffer.decode().splitlines()[-1])
+    assert end["event"] == "end"
+    assert end["interrupted"] is True
 
 
 def test_bad_usage_gets_clear_errors() -> None:

@@ -10,7 +10,16 @@ from typing import Final
 
 from .._errors import ConfigError, KaspaPeerError, UsageError
 from .._version import __version__
-from ._common import NEEDS_RICH, CommandError, add_common, have_rich, positive, setup_logging
+from ._common import (
+    INTERRUPTED,
+    NEEDS_RICH,
+    CommandError,
+    Interrupted,
+    add_common,
+    have_rich,
+    positive,
+    setup_logging,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -168,9 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, (KaspaPeerError, OSError)):
             print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
             return 1
-        if isinstance(exc, KeyboardInterrupt):
-            print(f"kaspa-peer {args.command}: interrupted", file=sys.stderr)
-            return 130
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+            why = f" {exc}" if isinstance(exc, Interrupted) and str(exc) else ""
+            print(f"kaspa-peer {args.command}: interrupted{why}", file=sys.stderr)
+            return INTERRUPTED
         raise
 
 

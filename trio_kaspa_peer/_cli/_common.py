@@ -29,8 +29,17 @@ NEEDS_RICH: Final = (
 )
 
 
+INTERRUPTED: Final = 130
+"""The exit status of a command stopped by Ctrl-C (SIGINT) or SIGTERM, as shells give."""
+
+
 class CommandError(Exception):
     """A command cannot run as asked: printed as ``error: ...``, exit status 2."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a command before it had anything to show: printed as
+    ``interrupted`` (with the message, if any), exit status 130."""
 
 
 def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output: bool) -> None:

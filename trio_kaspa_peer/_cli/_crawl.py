@@ -32,7 +32,9 @@ from ..crawl import (
 from ..crawl._report import crawl_title
 from ..testing import open_simulated_network
 from ._common import (
+    INTERRUPTED,
     CommandError,
+    Interrupted,
     console,
     non_negative_int,
     peer_config,
@@ -217,7 +219,7 @@ async def _crawl(
 
     _, interrupted = await until_interrupted(body)
     if not crawler:
-        raise CommandError("interrupted before the crawl started")
+        raise Interrupted("before the crawl started")
     return CrawlOutcome(list(latest.values()), crawler[0].progress(), network, interrupted)
 
 
@@ -250,7 +252,7 @@ def _finish(
         if outcome.interrupted:
             out.print("[yellow]Interrupted: what was probed is stored.[/]")
     if outcome.interrupted:
-        return 130
+        return INTERRUPTED
     # Nothing answered the handshake (the seeds down, say): that is a failed crawl.
     return 0 if any(r.status is NodeStatus.REACHABLE for r in outcome.records) else 1
 

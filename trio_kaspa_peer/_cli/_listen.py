@@ -14,6 +14,7 @@ import trio
 from .._serve import serve_tcp_peers
 from ..crawl import AddressFilter, NodeAddress, PeerEvent, Responder, adapter_for, parse_network
 from ._common import (
+    INTERRUPTED,
     CommandError,
     console,
     non_negative_int,
@@ -145,7 +146,8 @@ def run_listen_command(args: argparse.Namespace) -> int:
             else:
                 print(f"listening on {where} ({adapter.network_label(peer)})", flush=True)
 
-    trio.run(until_interrupted, main)  # a failure: status 1, an interruption: 130
+    # A failure raises (status 1); Ctrl-C, the way to stop it, returns (status 130).
+    _, interrupted = trio.run(until_interrupted, main)
     summary = {
         "uptime_s": round(time.time() - started, 3),
         "peers": responder.peers_seen,
@@ -157,7 +159,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
         print_json({"event": "stopped", **summary, "last_peers": list(finished)[-SHOW_PEERS:]})
     else:
         _print(summary, list(finished)[-SHOW_PEERS:])
-    return 0
+    return INTERRUPTED if interrupted else 0
 
 
 def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:

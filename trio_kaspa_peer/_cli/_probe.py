@@ -8,7 +8,7 @@ import trio
 
 from ..crawl import CrawlConfig, NodeRecord, Prober, adapter_for
 from ._common import (
-    CommandError,
+    Interrupted,
     console,
     peer_config,
     positive,
@@ -73,7 +73,7 @@ def run_probe_command(args: argparse.Namespace) -> int:
 
     records, interrupted = trio.run(until_interrupted, main)
     if interrupted or records is None:
-        raise CommandError("interrupted")
+        raise Interrupted
     if args.json:
         print_json([record.to_dict() for record in records])
     else:

@@ -14,6 +14,8 @@ from .._sansio._lru import LRUSet
 from .._tcp import open_tcp_peer
 from ..crawl import adapter_for
 from ._common import (
+    INTERRUPTED,
+    Interrupted,
     console,
     peer_config,
     positive,
@@ -189,15 +191,31 @@ def run_watch_command(args: argparse.Namespace) -> int:
                     closed.append(str(peer.close_reason))
                     nursery.cancel_scope.cancel()
 
-    trio.run(until_interrupted, main)  # a failure: status 1, an interruption: 130
+    # A failure raises (status 1); an interruption returns (status 130).
+    _, interrupted = trio.run(until_interrupted, main)
+    if not header:  # no handshake: nothing was watched
+        if interrupted:
+            raise Interrupted("before the handshake")
+        print(f"kaspa-peer watch: error: no handshake within {args.duration:g} s", file=sys.stderr)
+        return 1
     final = stats.snapshot(reset=False)
     if args.json:
-        print_json({"event": "end", **header, **final, "closed": closed[0] if closed else None})
+        print_json(
+            {
+                "event": "end",
+                **header,
+                **final,
+                "closed": closed[0] if closed else None,
+                "interrupted": interrupted,
+            }
+        )
     elif not args.quiet:
         out = console()
         out.print(_view(final, "summary"))
         if closed:
             out.print(f"the node closed the connection: {closed[0]}", soft_wrap=True)
+    if interrupted:
+        return INTERRUPTED
     return 1 if closed else 0
 
 
