@@ -518,6 +518,38 @@ def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("option", ["--report", "--jsonl"])
+def test_crawl_checks_where_its_files_go_before_it_starts(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "nodir" / "r.out"
+    assert cli.main(["crawl", "127.0.0.1:1", *V1, option, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {target}: there is no directory" in err
+    assert err.count("\n") == 1
+    assert cli.main(["crawl", "127.0.0.1:1", *V1, option, str(tmp_path)]) == 2
+    assert f"{option} {tmp_path} is a directory" in capsys.readouterr().err
+
+
+def test_crawl_prints_its_summary_before_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_kaspa_peer._cli import _crawl
+
+    def failing(source: Any, path: Path, *, title: str = "") -> Path:
+        # As the real one fails: on the temporary file it writes first.
+        raise OSError(28, "No space left on device", f"{path}.tmp")
+
+    monkeypatch.setattr(_crawl, "write_report", failing)
+    report = tmp_path / "r.html"
+    argv = ["crawl", "127.0.0.1:1", *V1, "--retries", "0", "--report", str(report)]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "unreachable" in captured.out  # the summary was not lost
+    assert f"cannot write the report {report}: No space left on device" in captured.err
+    assert ".tmp" not in captured.err
+
+
 def test_clear_error_without_rich(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

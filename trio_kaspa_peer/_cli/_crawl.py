@@ -167,6 +167,26 @@ def crawl_config(args: argparse.Namespace, peer: PeerConfig, **defaults: Any) ->
     return CrawlConfig(peer=peer, **settings)
 
 
+def check_output_path(path: Path | str | None, option: str) -> None:
+    """Refuse, before the crawl, a file that could not be written at its end."""
+    if path is None or str(path) == "-":
+        return
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CommandError(f"{option} {path}: there is no directory {str(folder)!r}")
+    if path.is_dir():
+        raise CommandError(f"{option} {path} is a directory")
+
+
+def _write_report(db: Path, report: Path, title: str) -> None:
+    try:
+        write_report(db, report, title=title)
+    except OSError as exc:
+        # It writes through a temporary file beside the report: name the user's path.
+        raise OSError(exc.errno, f"cannot write the report {report}: {exc.strerror}") from exc
+
+
 def _open_jsonl(target: str | None) -> contextlib.AbstractContextManager[IO[str] | None]:
     if target is None:
         return contextlib.nullcontext(None)
@@ -232,10 +252,7 @@ def _finish(
     report: Path | None,
     db: Path | None,
 ) -> int:
-    if report is not None:
-        if db is None:  # pragma: no cover - the commands always give a store with a report
-            raise CommandError("a report needs a store")
-        write_report(db, report, title=title)
+    # The summary first: a report that cannot be written does not lose it.
     # With --jsonl -, stdout carries the records' lines alone: the summary goes to stderr.
     aside = getattr(args, "jsonl", None) == "-"
     if args.json:
@@ -251,6 +268,10 @@ def _finish(
                 out.print(f"{name}: {value}", soft_wrap=True)
         if outcome.interrupted:
             out.print("[yellow]Interrupted: what was probed is stored.[/]")
+    if report is not None:
+        if db is None:  # pragma: no cover - the commands always give a store with a report
+            raise CommandError("a report needs a store")
+        _write_report(db, report, title)
     if outcome.interrupted:
         return INTERRUPTED
     # Nothing answered the handshake (the seeds down, say): that is a failed crawl.
@@ -282,6 +303,8 @@ def run_crawl_command(args: argparse.Namespace) -> int:
         dns_seeds += adapter.dns_seeds(peer)
     if not args.seeds and not dns_seeds and not (args.resume and args.db):
         raise CommandError("give seed addresses, --dns-seed NAME, or --resume with --db")
+    check_output_path(args.report, "--report")
+    check_output_path(args.jsonl, "--jsonl")
     db = args.db
     with tempfile.TemporaryDirectory() as scratch:
         if db is None and args.report is not None:
@@ -324,6 +347,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
                 f"{option} {given} exists: the demo starts afresh and replaces only its "
                 "own files; give a new path, or remove it"
             )
+    check_output_path(args.report, "--report")
+    check_output_path(args.jsonl, "--jsonl")
     db: Path = args.db or out_dir / f"{stem}.sqlite"
     report: Path = args.report or out_dir / f"{stem}.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
