@@ -258,6 +258,28 @@ async def test_crawl_against_in_process_nodes(tmp_path: Path) -> None:
         assert run_row.completed
 
 
+async def test_resuming_a_finished_crawl_says_nothing_is_left(tmp_path: Path) -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db = tmp_path / "done.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 5
+    mix[NodeKind.REFUSING] = 1
+    async with open_simulated_network(6, config, mix=mix, seed=5) as network:
+        options = [*V1, *FAST, "--allow", "127.0.0.0/8", "--retries", "0", "--db", str(db)]
+        first = await arun("crawl", str(network.seeds[0]), *options)
+        assert first.returncode == 0, first.stderr.decode()
+        again = await arun("crawl", "--resume", *options)
+        as_json = await arun("crawl", "--resume", *options, "--json")
+    assert again.returncode == 0, again.stderr.decode()  # a finished crawl is no failure
+    text = again.stdout.decode()
+    assert "nothing left to probe" in text
+    assert "6 nodes (5 reachable, 1 unreachable)" in text
+    assert as_json.returncode == 0
+    data = json.loads(as_json.stdout)
+    assert data["nothing_left"] is True
+    assert (data["nodes"], data["reachable"], data["unreachable"]) == (6, 5, 1)
+
+
 async def test_ctrl_c_during_a_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
     config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     db = tmp_path / "i.sqlite"

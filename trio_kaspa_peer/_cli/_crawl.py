@@ -23,6 +23,7 @@ from ..crawl import (
     NodeAddress,
     NodeRecord,
     NodeStatus,
+    NodeStore,
     adapter_for,
     default_store_path,
     open_crawl,
@@ -320,8 +321,41 @@ def run_crawl_command(args: argparse.Namespace) -> int:
                 _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=args.resume
             )
         )
+        if args.resume and not outcome.records and not outcome.interrupted:
+            return _nothing_left(args, db, network, title)
         extra = {"database": str(args.db) if args.db else None, "report": _path(args.report)}
         return _finish(args, outcome, title=title, extra=extra, report=args.report, db=db)
+
+
+def _nothing_left(args: argparse.Namespace, db: Path, network: str, title: str) -> int:
+    """A resumed crawl of a finished store: no node was left to probe, which is fine."""
+    with NodeStore(db) as store:
+        counts = store.counts()
+    statuses = {status.value: counts.get(status.value, 0) for status in NodeStatus}
+    total = sum(statuses.values())
+    if args.report is not None:
+        _write_report(db, args.report, title)
+    aside = getattr(args, "jsonl", None) == "-"
+    if args.json:
+        data: dict[str, Any] = {"network": network, "nothing_left": True, "nodes": total}
+        data.update(statuses)
+        data.update(database=str(db), report=_path(args.report))
+        print_json(data, stderr=aside)
+    elif not args.quiet:
+        held = ", ".join(f"{n} {status}" for status, n in statuses.items() if n) or "none"
+        out = console(stderr=aside)
+        out.print(
+            f"nothing left to probe: {db} holds {_count(total, 'node')} ({held}), all "
+            "probed; give seeds to crawl again, or --continuous to keep it fresh",
+            soft_wrap=True,
+        )
+        if args.report is not None:
+            out.print(f"report: {args.report}", soft_wrap=True)
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _path(path: Path | None) -> str | None:
