@@ -572,6 +572,26 @@ def test_crawl_prints_its_summary_before_the_report(
     assert ".tmp" not in captured.err
 
 
+def test_watch_timeout_bounds_the_handshake_too() -> None:
+    assert re.search(
+        r"--timeout S\s+connect and handshake timeout \(default 10\)",
+        run("watch", "--help").stdout,
+    )
+    with socket.socket() as silent:  # accepts (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        target = f"127.0.0.1:{silent.getsockname()[1]}"
+        done = run("watch", target, *V1, "--timeout", "0.5", timeout=20)
+        assert done.returncode == 1
+        assert "handshake" in done.stderr
+        assert done.stderr.count("\n") == 1
+        # A --duration shorter than the handshake: said so, not a summary of nothing.
+        done = run("watch", target, *V1, "--duration", "0.3", timeout=20)
+        assert done.returncode == 1
+        assert done.stderr == "kaspa-peer watch: error: no handshake within 0.3 s\n"
+        assert done.stdout == ""
+
+
 def test_clear_error_without_rich(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

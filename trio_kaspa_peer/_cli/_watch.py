@@ -116,7 +116,11 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
         help="count a silence of more than S s between blocks as a gap (default 10)",
     )
     parser.add_argument(
-        "--timeout", type=positive(float), default=10.0, metavar="S", help="connect timeout"
+        "--timeout",
+        type=positive(float),
+        default=10.0,
+        metavar="S",
+        help="connect and handshake timeout (default 10)",
     )
 
 
@@ -155,7 +159,7 @@ def _line(data: dict[str, Any]) -> str:
 
 def run_watch_command(args: argparse.Namespace) -> int:
     """Watch until ``--duration`` or Ctrl-C; exit status 1 when the node closed on us."""
-    peer_settings = peer_config(args, deliver_messages=True)
+    peer_settings = peer_config(args, deliver_messages=True, handshake_timeout=args.timeout)
     adapter = adapter_for(peer_settings)
     port = adapter.default_port(peer_settings)
     stats = WatchStats(gap_threshold=args.gap)
