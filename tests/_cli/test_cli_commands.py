@@ -353,6 +353,25 @@ async def test_probe_command(tmp_path: Path) -> None:
     assert "handshake" in table.stdout.decode()
 
 
+async def test_probe_table_says_how_many_addresses_are_dialable() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 5
+    async with open_simulated_network(5, config, mix=mix, seed=47) as network:
+        good = network.of_kind(NodeKind.NORMAL)[0]
+        plain = await arun("probe", str(good.address), *V1)
+        allowed = await arun("probe", str(good.address), *V1, "--allow", "127.0.0.0/8")
+    assert plain.returncode == allowed.returncode == 0
+    given = (len(good.known) + 1) // 2
+    assert given > 1
+    # Its neighbours are on loopback: dialable only where --allow lets them be.
+    assert f"{given} received in 1 answer, 0 dialable" in plain.stdout.decode()
+    assert f"{given} received in 1 answer, {given} dialable" in allowed.stdout.decode()
+    assert re.search(
+        r"--allow CIDR\s+count the non-routable addresses", run("probe", "--help").stdout
+    )
+
+
 async def test_watch_command() -> None:
     config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     mix = dict.fromkeys(NodeKind, 0)

@@ -203,6 +203,11 @@ async def until_interrupted(
     return result, interrupted
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 node`` / ``2 nodes``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def seconds(value: float | None) -> str:
     """``1.2 s`` / ``3 min`` / ``-``."""
     if value is None or not math.isfinite(value):

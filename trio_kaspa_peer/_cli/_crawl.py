@@ -39,6 +39,7 @@ from ._common import (
     console,
     non_negative_int,
     peer_config,
+    plural,
     positive,
     print_json,
     resolve_targets,
@@ -345,17 +346,13 @@ def _nothing_left(args: argparse.Namespace, db: Path, network: str, title: str) 
         held = ", ".join(f"{n} {status}" for status, n in statuses.items() if n) or "none"
         out = console(stderr=aside)
         out.print(
-            f"nothing left to probe: {db} holds {_count(total, 'node')} ({held}), all "
+            f"nothing left to probe: {db} holds {plural(total, 'node')} ({held}), all "
             "probed; give seeds to crawl again, or --continuous to keep it fresh",
             soft_wrap=True,
         )
         if args.report is not None:
             out.print(f"report: {args.report}", soft_wrap=True)
     return 0
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _path(path: Path | None) -> str | None:

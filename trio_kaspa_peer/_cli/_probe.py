@@ -11,6 +11,7 @@ from ._common import (
     Interrupted,
     console,
     peer_config,
+    plural,
     positive,
     print_json,
     resolve_targets,
@@ -39,7 +40,8 @@ def add_probe_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CIDR",
-        help="keep non-routable addresses of this network in the count (repeatable)",
+        help="count the non-routable addresses it gives in this network as dialable "
+        "(repeatable), e.g. 127.0.0.0/8",
     )
 
 
@@ -109,9 +111,11 @@ def _print(records: list[NodeRecord]) -> None:
             table.add_row("handshake", f"{_ms(record.handshake_ms)} ms")
             table.add_row("ping", f"{_ms(record.ping_ms)} ms")
             table.add_row("time offset", f"{record.time_offset} s")
+            # Every entry received, junk included; dialable: routable, or in --allow.
             table.add_row(
                 "addresses",
-                f"{record.addresses_received} in {record.address_rounds} answers",
+                f"{record.addresses_received} received in "
+                f"{plural(record.address_rounds, 'answer')}, {len(record.addresses)} dialable",
             )
         if record.reason is not None:
             table.add_row("reason", record.reason.value)
