@@ -534,6 +534,69 @@ def test_bad_usage_gets_clear_errors() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["127.0.0.1:1", "--resume"], "--resume carries on from a store: give it with --db"),
+        (["--resume", "--db", "nowhere.sqlite"], "--resume: there is no store at nowhere"),
+        (["127.0.0.1:1", "--reprobe-good", "60"], "--reprobe-good is for a continuous crawl"),
+        (["127.0.0.1:1", "--reprobe-bad", "60"], "--reprobe-bad is for a continuous crawl"),
+        (["127.0.0.1:1", "--prune-after", "60"], "--prune-after is for a continuous crawl"),
+        (["--default-dns-seeds"], "--default-dns-seeds: v1-simnet has no DNS seeders"),
+        (["--continuous", "--db", "nowhere.sqlite"], "give seed addresses"),
+    ],
+)
+def test_crawl_refuses_options_that_would_do_nothing(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["crawl", *V1, *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "nowhere.sqlite").exists()
+
+
+def _probes(db: Path) -> int:
+    connection = sqlite3.connect(db, timeout=1)
+    try:
+        (count,) = connection.execute("SELECT count(*) FROM probes").fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+    return int(count)
+
+
+async def test_a_continuous_crawl_resumes_from_its_store(tmp_path: Path) -> None:
+    # As the library's continuous mode (and docs/howto.rst): --db is where it carries on.
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db = tmp_path / "fresh.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 4
+    async with open_simulated_network(4, config, mix=mix, seed=7) as network:
+        options = [*V1, *FAST, "--allow", "127.0.0.0/8", "--db", str(db)]
+        first = await arun("crawl", str(network.seeds[0]), *options)
+        assert first.returncode == 0, first.stderr.decode()
+        assert _probes(db) == 4
+        command = [
+            str(SCRIPT), "crawl", *options, "--continuous", "--reprobe-good", "0.2", "--json",
+        ]  # fmt: skip
+        async with started(command) as process:
+            with trio.fail_after(30):
+                while await trio.to_thread.run_sync(_probes, db) < 8:  # noqa: ASYNC110
+                    await trio.sleep(0.2)  # polling a file another process writes
+                process.send_signal(signal.SIGINT)
+                output = await _drain(process.stdout)
+                status = await process.wait()
+    assert status == 130
+    assert json.loads(output)["reachable"] == 4  # its nodes, re-probed: no seed was given
+
+
 def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
     # Raised inside the command's nursery, they used to come out as exception groups.
     done = run("probe", "127.0.0.1:99999")

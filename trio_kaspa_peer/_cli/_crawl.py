@@ -280,19 +280,29 @@ def _finish(
     return 0 if any(r.status is NodeStatus.REACHABLE for r in outcome.records) else 1
 
 
+def _check_crawl_options(args: argparse.Namespace) -> None:
+    """Refuse options that would have no effect (they were silently ignored)."""
+    if args.resume and args.db is None:
+        raise CommandError("--resume carries on from a store: give it with --db PATH")
+    if args.resume and not args.db.exists():
+        raise CommandError(f"--resume: there is no store at {args.db}")
+    if not args.continuous:
+        for option in ("reprobe_good", "reprobe_bad", "prune_after"):
+            if getattr(args, option) is not None:
+                name = "--" + option.replace("_", "-")
+                raise CommandError(f"{name} is for a continuous crawl: add --continuous")
+
+
 def run_crawl_command(args: argparse.Namespace) -> int:
     """``kaspa-peer crawl``."""
+    _check_crawl_options(args)
     peer = peer_config(args)
     options: dict[str, Any] = {}
     if args.continuous:
         options["continuous"] = True
-        for option, field in (
-            ("reprobe_good", "reprobe_good"),
-            ("reprobe_bad", "reprobe_bad"),
-            ("prune_after", "prune_after"),
-        ):
+        for option in ("reprobe_good", "reprobe_bad", "prune_after"):
             if getattr(args, option) is not None:
-                options[field] = getattr(args, option)
+                options[option] = getattr(args, option)
     if args.min_protocol_version is not None:
         options["min_protocol_version"] = args.min_protocol_version
     if args.user_agent is not None:
@@ -302,9 +312,20 @@ def run_crawl_command(args: argparse.Namespace) -> int:
     network = adapter.network_label(peer)
     dns_seeds = list(args.dns_seed)
     if args.default_dns_seeds:
-        dns_seeds += adapter.dns_seeds(peer)
-    if not args.seeds and not dns_seeds and not (args.resume and args.db):
-        raise CommandError("give seed addresses, --dns-seed NAME, or --resume with --db")
+        known_seeders = adapter.dns_seeds(peer)
+        if not known_seeders:
+            raise CommandError(
+                f"--default-dns-seeds: {network} has no DNS seeders; give seed addresses "
+                "or --dns-seed NAME"
+            )
+        dns_seeds += known_seeders
+    # As the library: a continuous crawl resumes from its store (and --resume says so).
+    resume = args.db is not None and (args.resume or args.continuous)
+    if not args.seeds and not dns_seeds and not (resume and args.db.exists()):
+        raise CommandError(
+            "give seed addresses, --dns-seed NAME, or a store with --db and --resume "
+            "(or --continuous)"
+        )
     check_output_path(args.report, "--report")
     check_output_path(args.jsonl, "--jsonl")
     db = args.db
@@ -319,7 +340,7 @@ def run_crawl_command(args: argparse.Namespace) -> int:
         title = crawl_title(network)
         outcome = trio.run(
             functools.partial(
-                _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=args.resume
+                _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=resume
             )
         )
         if args.resume and not outcome.records and not outcome.interrupted:
