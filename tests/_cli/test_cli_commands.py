@@ -513,6 +513,43 @@ async def test_ctrl_c_while_watching_exits_130_after_the_summary() -> None:
     assert end["interrupted"] is True
 
 
+async def test_listen_logs_and_counts_failed_handshakes() -> None:
+    command = [str(SCRIPT), "listen", "--protocol", "modern", "--net", "simnet", "--port", "0"]
+    async with started([*command, "--json"]) as process:
+        host, port, buffer = await listening_on(process)
+        with trio.fail_after(20):
+            for config in (
+                PeerConfig(protocol="modern", net="mainnet"),  # another network
+                PeerConfig(protocol=1, net="simnet"),  # the other protocol
+            ):
+                with pytest.raises(HandshakeError):
+                    async with open_tcp_peer(host, int(port), config):
+                        pass
+            http = await trio.open_tcp_stream(host, int(port))
+            await http.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            with trio.move_on_after(1):
+                async for _ in http:
+                    pass
+            await http.aclose()
+            for _ in range(9):  # connected and gone at once: a flood, counted
+                await (await trio.open_tcp_stream(host, int(port))).aclose()
+            await trio.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            buffer += await _drain(process.stdout)
+            errors = await _drain(process.stderr)
+            assert await process.wait() == 130
+    events = [json.loads(line) for line in buffer.decode().splitlines()]
+    failed = [e for e in events if e["event"] == "handshake_failed"]
+    assert len(failed) == 10  # one line each, at most 10 a minute
+    assert "Network mismatch" in failed[0]["detail"]
+    assert "HTTP/2" in failed[2]["detail"]
+    assert all(e["peer"].startswith("127.0.0.1:") for e in failed)
+    stopped = events[-1]
+    assert stopped["failed_handshakes"] == 12
+    assert stopped["peers"] == 0
+    assert errors == b""  # the server's own INFO lines stay quiet without -v
+
+
 def test_bad_usage_gets_clear_errors() -> None:
     done = run("crawl", *V1)
     assert done.returncode == 2

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .._errors import HandshakeError
 from .._serve import serve_tcp_peers
 from ..crawl import AddressFilter, NodeAddress, PeerEvent, Responder, adapter_for, parse_network
 from ._common import (
@@ -32,6 +36,43 @@ __all__ = ["add_listen_options", "run_listen_command"]
 KEEP_PEERS = 1000
 """Finished peers whose statistics are kept for the closing table."""
 SHOW_PEERS = 20
+FAILURES_SHOWN = 10
+"""Failed handshakes logged a minute at most (a flood of them is counted, not printed)."""
+SERVER_LOGGER = "trio_kaspa_peer.net"
+
+
+class _FailedHandshakes(logging.Filter):
+    """Hears the failed handshakes in the server's log, and lets through what the user's
+    log level asks for: :func:`serve_tcp_peers` logs every failed inbound peer (at INFO,
+    with the error as its last argument) and has no other way to tell them."""
+
+    def __init__(self, level: int, on_failure: Callable[[str, HandshakeError], None]) -> None:
+        super().__init__()
+        self.level = level
+        self.on_failure = on_failure
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], HandshakeError):
+            self.on_failure(str(args[0]), args[1])
+        return record.levelno >= self.level
+
+
+@contextmanager
+def _hearing_failed_handshakes(
+    on_failure: Callable[[str, HandshakeError], None],
+) -> Iterator[None]:
+    server = logging.getLogger(SERVER_LOGGER)
+    chosen = server.getEffectiveLevel()  # what -v / -q asked for
+    heard = _FailedHandshakes(chosen, on_failure)
+    before = server.level
+    server.setLevel(min(chosen, logging.INFO))
+    server.addFilter(heard)
+    try:
+        yield
+    finally:
+        server.removeFilter(heard)
+        server.setLevel(before)
 
 
 def add_listen_options(parser: argparse.ArgumentParser) -> None:
@@ -90,22 +131,44 @@ def run_listen_command(args: argparse.Namespace) -> int:
     started = time.time()
 
     def log(event: PeerEvent) -> None:
+        show(event.kind.value, event.peer, event.detail, event.count, event.user_agent, event.time)
+
+    def show(kind: str, peer: str, detail: str, count: int, agent: str, when: float) -> None:
         if args.json:
             print_json(
                 {
-                    "time": round(event.time, 3),
-                    "event": event.kind.value,
-                    "peer": event.peer,
-                    "detail": event.detail,
-                    "count": event.count,
-                    "user_agent": event.user_agent,
+                    "time": round(when, 3),
+                    "event": kind,
+                    "peer": peer,
+                    "detail": detail,
+                    "count": count,
+                    "user_agent": agent,
                 }
             )
         elif not args.quiet:
-            stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
-            print(f"{stamp} {event.kind.value:<16} {event.peer:<22} {event.detail}", flush=True)
+            stamp = time.strftime("%H:%M:%S", time.localtime(when))
+            print(f"{stamp} {kind:<16} {peer:<22} {detail}", flush=True)
 
     responder = Responder(peer, known=known, accept=accept, on_event=log)
+    failures = {"total": 0, "shown": 0, "hidden": 0}
+    window = [time.time()]
+
+    def failed(address: str, exc: HandshakeError) -> None:
+        """One line per failed handshake, at most FAILURES_SHOWN a minute."""
+        failures["total"] += 1
+        now = time.time()
+        if now - window[0] >= 60:
+            window[0] = now
+            failures["shown"] = 0
+        if failures["shown"] >= FAILURES_SHOWN:
+            failures["hidden"] += 1
+            return
+        failures["shown"] += 1
+        detail = str(exc)
+        hidden, failures["hidden"] = failures["hidden"], 0
+        if hidden:
+            detail += f" ({hidden} more not shown)"
+        show("handshake_failed", address, detail, 1 + hidden, "", now)
 
     async def handle(remote: Peer) -> None:
         opened = time.time()
@@ -147,10 +210,12 @@ def run_listen_command(args: argparse.Namespace) -> int:
                 print(f"listening on {where} ({adapter.network_label(peer)})", flush=True)
 
     # A failure raises (status 1); Ctrl-C, the way to stop it, returns (status 130).
-    _, interrupted = trio.run(until_interrupted, main)
+    with _hearing_failed_handshakes(failed):
+        _, interrupted = trio.run(until_interrupted, main)
     summary = {
         "uptime_s": round(time.time() - started, 3),
         "peers": responder.peers_seen,
+        "failed_handshakes": failures["total"],
         "address_requests": responder.address_requests,
         "refusals": responder.refusals,
         "addresses_known": len(responder.book),
