@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -372,6 +373,20 @@ async def test_probe_table_says_how_many_addresses_are_dialable() -> None:
     )
 
 
+async def test_quiet_probe_prints_nothing_but_errors() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 1
+    mix[NodeKind.REFUSING] = 1
+    async with open_simulated_network(2, config, mix=mix, seed=47) as network:
+        good = network.of_kind(NodeKind.NORMAL)[0]
+        dead = network.of_kind(NodeKind.REFUSING)[0]
+        fine = await arun("probe", str(good.address), *V1, "-q")
+        failed = await arun("probe", str(good.address), str(dead.address), *V1, "-q")
+    assert (fine.returncode, fine.stdout, fine.stderr) == (0, b"", b"")
+    assert (failed.returncode, failed.stdout) == (1, b"")  # the exit status says it
+
+
 async def test_watch_command() -> None:
     config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     mix = dict.fromkeys(NodeKind, 0)
@@ -567,8 +582,14 @@ def test_bad_usage_gets_clear_errors() -> None:
     assert "must be positive" in done.stderr
     done = run("listen", *V1, "--known", "seed.example:1")
     assert done.returncode == 2
-    assert "host name needs resolving" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "kaspa-peer listen: error: --known seed.example:1: give an IP address, not a host name\n"
+    )
+    # The command's options, not the Python API's, in what it tells.
+    done = run("probe", "127.0.0.1:1", "--net", "regtest", "--protocol", "modern")
+    assert done.returncode == 2
+    assert "(regtest is protocol 1's: --protocol 1)" in done.stderr
+    assert "--nodes N " in run("demo", "--help").stdout  # N, as the docs say
 
 
 @pytest.mark.parametrize(
@@ -711,6 +732,26 @@ def test_watch_timeout_bounds_the_handshake_too() -> None:
         assert done.stdout == ""
 
 
+def test_demo_checks_it_may_open_a_file_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    from trio_kaspa_peer._cli._common import CommandError
+    from trio_kaspa_peer._cli._crawl import open_files_for
+
+    limits = {"soft": 1024, "hard": 4096}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (limits["soft"], limits["hard"]))
+    monkeypatch.setattr(
+        resource, "setrlimit", lambda _, new: limits.update(soft=new[0], hard=new[1])
+    )
+    open_files_for(500, 32)  # room enough: nothing changes
+    assert limits == {"soft": 1024, "hard": 4096}
+    open_files_for(3000, 32)  # the soft limit raised, within the hard one
+    assert 3000 < limits["soft"] <= 4096
+    with pytest.raises(CommandError, match=r"--nodes 25000 needs about \d+ open files"):
+        open_files_for(25000, 32)
+    assert limits["hard"] == 4096
+
+
 def test_clear_error_without_rich(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -768,6 +809,29 @@ def test_listen_passes_its_limits_to_the_server(monkeypatch: pytest.MonkeyPatch)
     assert cli.main(["listen", *V1, "--port", "0", "--max-peers", "7"]) == 1
     assert seen["ban_duration"] is None
     assert seen["max_peers"] == 7
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_listen_prints_nothing_but_errors(
+    quiet: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_kaspa_peer import serve_tcp_peers as real
+
+    async def serve_then_ctrl_c(*args: Any, task_status: Any, **kwargs: Any) -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(functools.partial(real, *args, **kwargs))
+            task_status.started(listeners)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the user stops it
+            await trio.sleep_forever()
+
+    monkeypatch.setattr(listen_module, "serve_tcp_peers", serve_then_ctrl_c)
+    assert cli.main(["listen", *V1, "--port", "0", *(["-q"] if quiet else [])]) == 130
+    out = capsys.readouterr().out
+    if quiet:
+        assert out == ""
+    else:
+        assert out.startswith("listening on 127.0.0.1:")
+        assert "listen: statistics" in out
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,20 @@ async def until_interrupted(
     return result, interrupted
 
 
+_PYTHON_TO_OPTIONS: Final = (
+    ("PeerConfig(protocol='modern')", "--protocol modern"),
+    ("PeerConfig(protocol=1)", "--protocol 1"),
+    (": protocol=1)", ": --protocol 1)"),
+)
+
+
+def for_cli(text: str) -> str:
+    """A library message with the command's options where it names the Python API's."""
+    for python, option in _PYTHON_TO_OPTIONS:
+        text = text.replace(python, option)
+    return text
+
+
 def plural(count: int, noun: str) -> str:
     """``1 node`` / ``2 nodes``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

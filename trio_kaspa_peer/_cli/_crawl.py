@@ -380,6 +380,28 @@ def _path(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+def open_files_for(nodes: int, concurrency: int) -> None:
+    """Make room for the demo's open files: the soft limit is raised up to the hard one
+    where it is too low; a ``CommandError`` when even that is too low."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: no such limit to check
+        return
+    # A socket per node (a blackhole holds three), a pair per probe, and the rest.
+    need = nodes + nodes // 20 + 4 * concurrency + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = resource.RLIM_INFINITY
+    if soft == unlimited or soft >= need:
+        return
+    if hard == unlimited or hard >= need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        return
+    raise CommandError(
+        f"--nodes {nodes} needs about {need} open files, more than this process may "
+        f"open ({hard}, 'ulimit -Hn'): give fewer nodes, or raise the limit"
+    )
+
+
 def run_demo_command(args: argparse.Namespace) -> int:
     """``kaspa-peer demo``: crawl a simulated network on loopback, store it, report it."""
     if args.net is None:
@@ -389,6 +411,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     adapter = adapter_for(peer)
     network = adapter.network_label(peer)
     config = crawl_config(args, peer, allow=("127.0.0.0/8",), **DEMO_SETTINGS)
+    open_files_for(args.nodes, config.concurrency)
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import re
 import sys
 import time
 from collections import deque
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._errors import HandshakeError
+from .._errors import HandshakeError, KaspaPeerError
 from .._serve import serve_tcp_peers
 from ..crawl import AddressFilter, NodeAddress, PeerEvent, Responder, adapter_for, parse_network
 from ._common import (
@@ -117,6 +118,15 @@ def add_listen_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _known(text: str, default_port: int | None) -> NodeAddress:
+    try:
+        return NodeAddress.parse(text, default_port)
+    except KaspaPeerError as exc:
+        if "host name" not in str(exc):
+            raise
+        raise CommandError(f"--known {text}: give an IP address, not a host name") from None
+
+
 def run_listen_command(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C, then print the statistics."""
     peer = peer_config(args)
@@ -125,7 +135,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
     if port is None:
         raise CommandError("this network has no default port: give --port")
     default_port = adapter.default_port(peer)
-    known = [NodeAddress.parse(text, default_port) for text in args.known]
+    known = [_known(text, default_port) for text in args.known]
     accept = AddressFilter([parse_network(n) for n in args.allow])
     finished: deque[dict[str, Any]] = deque(maxlen=KEEP_PEERS)
     started = time.time()
@@ -206,7 +216,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
             where = str(NodeAddress.from_ip(bound[0], bound[1]))
             if args.json:
                 print_json({"time": round(time.time(), 3), "event": "listening", "address": where})
-            else:
+            elif not args.quiet:
                 print(f"listening on {where} ({adapter.network_label(peer)})", flush=True)
 
     # A failure raises (status 1); Ctrl-C, the way to stop it, returns (status 130).
@@ -222,9 +232,16 @@ def run_listen_command(args: argparse.Namespace) -> int:
     }
     if args.json:
         print_json({"event": "stopped", **summary, "last_peers": list(finished)[-SHOW_PEERS:]})
-    else:
+    elif not args.quiet:
         _print(summary, list(finished)[-SHOW_PEERS:])
     return INTERRUPTED if interrupted else 0
+
+
+def _agent(user_agent: str) -> str:
+    """The user agent without this library's own part (``/trio-kaspa-peer:0.2.0/``), which
+    every peer built on it carries first: what follows tells them apart."""
+    shorter = re.sub(r"^/trio-kaspa-peer:[^/]*/", "/", user_agent)
+    return user_agent if shorter == "/" else shorter
 
 
 def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
@@ -248,11 +265,12 @@ def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
     )
     # One line a peer, at 80 columns too (--json has every field whole).
     # Widths fixed here to fit the console: rich's own shrinking drops whole columns.
-    # The peer's address and the numbers whole; the user agent and the reason share the rest.
+    # The peer's address and the numbers whole; the user agent (3/5: "/kaspa-peer:0.2.0/"
+    # whole at 80 columns) and the reason share the rest.
     rows = [
         (
             row["peer"],
-            row["user_agent"],
+            _agent(row["user_agent"]),
             f"{row['seconds']:.1f} s",
             f"{row['messages_received']}/{row['messages_sent']}",
             f"{row['bytes_received']}/{row['bytes_sent']}",
@@ -265,7 +283,7 @@ def _print(summary: dict[str, Any], peers: list[dict[str, Any]]) -> None:
     # Each column: its padding (2) and a divider or an edge (1); and the other edge.
     overhead = 3 * len(headers) + 1
     room = max(20, out.width - sum(widths[i] for i in (0, 2, 3, 4)) - overhead)
-    widths[1] = min(widths[1], max(10, room // 2))
+    widths[1] = min(widths[1], max(10, room * 3 // 5))
     widths[5] = max(10, min(widths[5], room - widths[1]))
     for i, name in enumerate(headers):
         table.add_column(

@@ -10,6 +10,7 @@ from ..crawl import CrawlConfig, NodeRecord, Prober, adapter_for
 from ._common import (
     Interrupted,
     console,
+    for_cli,
     peer_config,
     plural,
     positive,
@@ -78,7 +79,7 @@ def run_probe_command(args: argparse.Namespace) -> int:
         raise Interrupted
     if args.json:
         print_json([record.to_dict() for record in records])
-    else:
+    elif not args.quiet:  # -q: errors only, the exit status says the rest
         _print(records)
     return 0 if all(record.reachable for record in records) else 1
 
@@ -120,5 +121,5 @@ def _print(records: list[NodeRecord]) -> None:
         if record.reason is not None:
             table.add_row("reason", record.reason.value)
         if record.detail:
-            table.add_row("detail", record.detail)
+            table.add_row("detail", for_cli(record.detail))
         out.print(table)
