@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -175,6 +176,22 @@ def test_demo_json_and_files(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["nodes"] == 30  # the demo starts its store afresh
 
 
+@pytest.mark.parametrize("option", ["--db", "--report"])
+def test_demo_never_replaces_a_file_the_user_named(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It starts afresh with its own files; one given with --db or --report may be precious.
+    precious = tmp_path / "precious"
+    precious.write_text("keep me", encoding="utf-8")
+    assert cli.main(["demo", "--nodes", "5", "--out", str(tmp_path), option, str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{option} {precious} exists" in err
+    assert "afresh" in err
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    assert not list(tmp_path.glob("kaspa-demo-*"))
+
+
 @pytest.mark.parametrize("columns", [80, 120])
 def test_demo_tables_fit_the_terminal(columns: int, tmp_path: Path) -> None:
     done = run("demo", "--nodes", "40", "--out", str(tmp_path), *V1, *FAST, columns=columns)
@@ -240,6 +257,28 @@ async def test_crawl_against_in_process_nodes(tmp_path: Path) -> None:
         assert len(store.nodes()) == 40
         [run_row] = store.runs()
         assert run_row.completed
+
+
+async def test_resuming_a_finished_crawl_says_nothing_is_left(tmp_path: Path) -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db = tmp_path / "done.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 5
+    mix[NodeKind.REFUSING] = 1
+    async with open_simulated_network(6, config, mix=mix, seed=5) as network:
+        options = [*V1, *FAST, "--allow", "127.0.0.0/8", "--retries", "0", "--db", str(db)]
+        first = await arun("crawl", str(network.seeds[0]), *options)
+        assert first.returncode == 0, first.stderr.decode()
+        again = await arun("crawl", "--resume", *options)
+        as_json = await arun("crawl", "--resume", *options, "--json")
+    assert again.returncode == 0, again.stderr.decode()  # a finished crawl is no failure
+    text = again.stdout.decode()
+    assert "nothing left to probe" in text
+    assert "6 nodes (5 reachable, 1 unreachable)" in text
+    assert as_json.returncode == 0
+    data = json.loads(as_json.stdout)
+    assert data["nothing_left"] is True
+    assert (data["nodes"], data["reachable"], data["unreachable"]) == (6, 5, 1)
 
 
 async def test_ctrl_c_during_a_crawl_leaves_a_consistent_store(tmp_path: Path) -> None:
@@ -315,6 +354,39 @@ async def test_probe_command(tmp_path: Path) -> None:
     assert "handshake" in table.stdout.decode()
 
 
+async def test_probe_table_says_how_many_addresses_are_dialable() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 5
+    async with open_simulated_network(5, config, mix=mix, seed=47) as network:
+        good = network.of_kind(NodeKind.NORMAL)[0]
+        plain = await arun("probe", str(good.address), *V1)
+        allowed = await arun("probe", str(good.address), *V1, "--allow", "127.0.0.0/8")
+    assert plain.returncode == allowed.returncode == 0
+    given = (len(good.known) + 1) // 2
+    assert given > 1
+    # Its neighbours are on loopback: dialable only where --allow lets them be.
+    assert f"{given} received in 1 answer, 0 dialable" in plain.stdout.decode()
+    assert f"{given} received in 1 answer, {given} dialable" in allowed.stdout.decode()
+    assert re.search(
+        r"--allow CIDR\s+count the non-routable addresses", run("probe", "--help").stdout
+    )
+
+
+async def test_quiet_probe_prints_nothing_but_errors() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 1
+    mix[NodeKind.REFUSING] = 1
+    async with open_simulated_network(2, config, mix=mix, seed=47) as network:
+        good = network.of_kind(NodeKind.NORMAL)[0]
+        dead = network.of_kind(NodeKind.REFUSING)[0]
+        fine = await arun("probe", str(good.address), *V1, "-q")
+        failed = await arun("probe", str(good.address), str(dead.address), *V1, "-q")
+    assert (fine.returncode, fine.stdout, fine.stderr) == (0, b"", b"")
+    assert (failed.returncode, failed.stdout) == (1, b"")  # the exit status says it
+
+
 async def test_watch_command() -> None:
     config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     mix = dict.fromkeys(NodeKind, 0)
@@ -340,6 +412,7 @@ async def test_watch_command() -> None:
     assert end["average_blocks_per_s"] > 5
     assert end["longest_gap_s"] < 1
     assert end["closed"] is None
+    assert end["interrupted"] is False
 
 
 @pytest.mark.parametrize("protocol", ["1", "modern"])
@@ -383,7 +456,7 @@ async def test_listen_command(protocol: str) -> None:
             async for chunk in process.stdout:
                 buffer += chunk
             status = await process.wait()
-    assert status == 0
+    assert status == 130  # Ctrl-C, its way to stop, as for every command
     events = [json.loads(line) for line in buffer.decode().splitlines()]
     kinds = [e["event"] for e in events]
     for kind in ("connected", "addresses_sent", "refused", "closed"):
@@ -393,6 +466,103 @@ async def test_listen_command(protocol: str) -> None:
     assert stopped["peers"] == 11
     assert stopped["refusals"] == 1
     assert len(stopped["last_peers"]) == 11
+
+
+async def _drain(stream: trio.abc.ReceiveStream | None) -> bytes:
+    assert stream is not None
+    data = b""
+    async for chunk in stream:
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("command", ["probe", "watch"])
+async def test_ctrl_c_before_the_handshake_exits_130(command: str) -> None:
+    # A node that accepts and never says a word: Ctrl-C while we wait for its handshake.
+    async with trio.open_nursery() as nursery:
+        [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        accepted = trio.Event()
+        held: list[trio.SocketStream] = []
+
+        async def accept() -> None:
+            held.append(await listener.accept())
+            accepted.set()
+
+        nursery.start_soon(accept)
+        port = listener.socket.getsockname()[1]
+        target = f"127.0.0.1:{port}"
+        async with started([str(SCRIPT), command, target, *V1, "--timeout", "60", "--json"]) as p:
+            with trio.fail_after(20):
+                await accepted.wait()
+                p.send_signal(signal.SIGINT)
+                out, err = await _drain(p.stdout), await _drain(p.stderr)
+                status = await p.wait()
+        for stream in held:
+            await stream.aclose()
+        await listener.aclose()
+    assert status == 130
+    assert out == b""  # no results, no "end" event for a node never watched
+    assert err.decode().startswith(f"kaspa-peer {command}: interrupted")
+    assert err.count(b"\n") == 1
+
+
+async def test_ctrl_c_while_watching_exits_130_after_the_summary() -> None:
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 2
+    async with open_simulated_network(2, config, mix=mix, seed=53, announce_interval=0.05) as net:
+        command = [str(SCRIPT), "watch", str(net.seeds[0]), *V1, "--json"]
+        async with started(command) as process:
+            assert process.stdout is not None
+            with trio.fail_after(20):
+                buffer = b""
+                while b"\n" not in buffer:
+                    buffer += await process.stdout.receive_some(4096)
+                assert json.loads(buffer.split(b"\n")[0])["event"] == "connected"
+                process.send_signal(signal.SIGINT)
+                buffer += await _drain(process.stdout)
+                status = await process.wait()
+    assert status == 130
+    end = json.loads(buffer.decode().splitlines()[-1])
+    assert end["event"] == "end"
+    assert end["interrupted"] is True
+
+
+async def test_listen_logs_and_counts_failed_handshakes() -> None:
+    command = [str(SCRIPT), "listen", "--protocol", "modern", "--net", "simnet", "--port", "0"]
+    async with started([*command, "--json"]) as process:
+        host, port, buffer = await listening_on(process)
+        with trio.fail_after(20):
+            for config in (
+                PeerConfig(protocol="modern", net="mainnet"),  # another network
+                PeerConfig(protocol=1, net="simnet"),  # the other protocol
+            ):
+                with pytest.raises(HandshakeError):
+                    async with open_tcp_peer(host, int(port), config):
+                        pass
+            http = await trio.open_tcp_stream(host, int(port))
+            await http.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            with trio.move_on_after(1):
+                async for _ in http:
+                    pass
+            await http.aclose()
+            for _ in range(9):  # connected and gone at once: a flood, counted
+                await (await trio.open_tcp_stream(host, int(port))).aclose()
+            await trio.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            buffer += await _drain(process.stdout)
+            errors = await _drain(process.stderr)
+            assert await process.wait() == 130
+    events = [json.loads(line) for line in buffer.decode().splitlines()]
+    failed = [e for e in events if e["event"] == "handshake_failed"]
+    assert len(failed) == 10  # one line each, at most 10 a minute
+    assert "Network mismatch" in failed[0]["detail"]
+    assert "HTTP/2" in failed[2]["detail"]
+    assert all(e["peer"].startswith("127.0.0.1:") for e in failed)
+    stopped = events[-1]
+    assert stopped["failed_handshakes"] == 12
+    assert stopped["peers"] == 0
+    assert errors == b""  # the server's own INFO lines stay quiet without -v
 
 
 def test_bad_usage_gets_clear_errors() -> None:
@@ -412,8 +582,77 @@ def test_bad_usage_gets_clear_errors() -> None:
     assert "must be positive" in done.stderr
     done = run("listen", *V1, "--known", "seed.example:1")
     assert done.returncode == 2
-    assert "host name needs resolving" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "kaspa-peer listen: error: --known seed.example:1: give an IP address, not a host name\n"
+    )
+    # The command's options, not the Python API's, in what it tells.
+    done = run("probe", "127.0.0.1:1", "--net", "regtest", "--protocol", "modern")
+    assert done.returncode == 2
+    assert "(regtest is protocol 1's: --protocol 1)" in done.stderr
+    assert "--nodes N " in run("demo", "--help").stdout  # N, as the docs say
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["127.0.0.1:1", "--resume"], "--resume carries on from a store: give it with --db"),
+        (["--resume", "--db", "nowhere.sqlite"], "--resume: there is no store at nowhere"),
+        (["127.0.0.1:1", "--reprobe-good", "60"], "--reprobe-good is for a continuous crawl"),
+        (["127.0.0.1:1", "--reprobe-bad", "60"], "--reprobe-bad is for a continuous crawl"),
+        (["127.0.0.1:1", "--prune-after", "60"], "--prune-after is for a continuous crawl"),
+        (["--default-dns-seeds"], "--default-dns-seeds: v1-simnet has no DNS seeders"),
+        (["--continuous", "--db", "nowhere.sqlite"], "give seed addresses"),
+    ],
+)
+def test_crawl_refuses_options_that_would_do_nothing(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["crawl", *V1, *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "nowhere.sqlite").exists()
+
+
+def _probes(db: Path) -> int:
+    connection = sqlite3.connect(db, timeout=1)
+    try:
+        (count,) = connection.execute("SELECT count(*) FROM probes").fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+    return int(count)
+
+
+async def test_a_continuous_crawl_resumes_from_its_store(tmp_path: Path) -> None:
+    # As the library's continuous mode (and docs/howto.rst): --db is where it carries on.
+    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+    db = tmp_path / "fresh.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 4
+    async with open_simulated_network(4, config, mix=mix, seed=7) as network:
+        options = [*V1, *FAST, "--allow", "127.0.0.0/8", "--db", str(db)]
+        first = await arun("crawl", str(network.seeds[0]), *options)
+        assert first.returncode == 0, first.stderr.decode()
+        assert _probes(db) == 4
+        command = [
+            str(SCRIPT), "crawl", *options, "--continuous", "--reprobe-good", "0.2", "--json",
+        ]  # fmt: skip
+        async with started(command) as process:
+            with trio.fail_after(30):
+                while await trio.to_thread.run_sync(_probes, db) < 8:  # noqa: ASYNC110
+                    await trio.sleep(0.2)  # polling a file another process writes
+                process.send_signal(signal.SIGINT)
+                output = await _drain(process.stdout)
+                status = await process.wait()
+    assert status == 130
+    assert json.loads(output)["reachable"] == 4  # its nodes, re-probed: no seed was given
 
 
 def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
@@ -439,6 +678,78 @@ def test_runtime_failures_get_one_line_errors(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--report", "--jsonl"])
+def test_crawl_checks_where_its_files_go_before_it_starts(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "nodir" / "r.out"
+    assert cli.main(["crawl", "127.0.0.1:1", *V1, option, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {target}: there is no directory" in err
+    assert err.count("\n") == 1
+    assert cli.main(["crawl", "127.0.0.1:1", *V1, option, str(tmp_path)]) == 2
+    assert f"{option} {tmp_path} is a directory" in capsys.readouterr().err
+
+
+def test_crawl_prints_its_summary_before_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_kaspa_peer._cli import _crawl
+
+    def failing(source: Any, path: Path, *, title: str = "") -> Path:
+        # As the real one fails: on the temporary file it writes first.
+        raise OSError(28, "No space left on device", f"{path}.tmp")
+
+    monkeypatch.setattr(_crawl, "write_report", failing)
+    report = tmp_path / "r.html"
+    argv = ["crawl", "127.0.0.1:1", *V1, "--retries", "0", "--report", str(report)]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "unreachable" in captured.out  # the summary was not lost
+    assert f"cannot write the report {report}: No space left on device" in captured.err
+    assert ".tmp" not in captured.err
+
+
+def test_watch_timeout_bounds_the_handshake_too() -> None:
+    assert re.search(
+        r"--timeout S\s+connect and handshake timeout \(default 10\)",
+        run("watch", "--help").stdout,
+    )
+    with socket.socket() as silent:  # accepts (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        target = f"127.0.0.1:{silent.getsockname()[1]}"
+        done = run("watch", target, *V1, "--timeout", "0.5", timeout=20)
+        assert done.returncode == 1
+        assert "handshake" in done.stderr
+        assert done.stderr.count("\n") == 1
+        # A --duration shorter than the handshake: said so, not a summary of nothing.
+        done = run("watch", target, *V1, "--duration", "0.3", timeout=20)
+        assert done.returncode == 1
+        assert done.stderr == "kaspa-peer watch: error: no handshake within 0.3 s\n"
+        assert done.stdout == ""
+
+
+def test_demo_checks_it_may_open_a_file_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    from trio_kaspa_peer._cli._common import CommandError
+    from trio_kaspa_peer._cli._crawl import open_files_for
+
+    limits = {"soft": 1024, "hard": 4096}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (limits["soft"], limits["hard"]))
+    monkeypatch.setattr(
+        resource, "setrlimit", lambda _, new: limits.update(soft=new[0], hard=new[1])
+    )
+    open_files_for(500, 32)  # room enough: nothing changes
+    assert limits == {"soft": 1024, "hard": 4096}
+    open_files_for(3000, 32)  # the soft limit raised, within the hard one
+    assert 3000 < limits["soft"] <= 4096
+    with pytest.raises(CommandError, match=r"--nodes 25000 needs about \d+ open files"):
+        open_files_for(25000, 32)
+    assert limits["hard"] == 4096
 
 
 def test_clear_error_without_rich(
@@ -498,6 +809,29 @@ def test_listen_passes_its_limits_to_the_server(monkeypatch: pytest.MonkeyPatch)
     assert cli.main(["listen", *V1, "--port", "0", "--max-peers", "7"]) == 1
     assert seen["ban_duration"] is None
     assert seen["max_peers"] == 7
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_listen_prints_nothing_but_errors(
+    quiet: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_kaspa_peer import serve_tcp_peers as real
+
+    async def serve_then_ctrl_c(*args: Any, task_status: Any, **kwargs: Any) -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(functools.partial(real, *args, **kwargs))
+            task_status.started(listeners)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the user stops it
+            await trio.sleep_forever()
+
+    monkeypatch.setattr(listen_module, "serve_tcp_peers", serve_then_ctrl_c)
+    assert cli.main(["listen", *V1, "--port", "0", *(["-q"] if quiet else [])]) == 130
+    out = capsys.readouterr().out
+    if quiet:
+        assert out == ""
+    else:
+        assert out.startswith("listening on 127.0.0.1:")
+        assert "listen: statistics" in out
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,17 @@ from typing import Final
 
 from .._errors import ConfigError, KaspaPeerError, UsageError
 from .._version import __version__
-from ._common import NEEDS_RICH, CommandError, add_common, have_rich, positive, setup_logging
+from ._common import (
+    INTERRUPTED,
+    NEEDS_RICH,
+    CommandError,
+    Interrupted,
+    add_common,
+    for_cli,
+    have_rich,
+    positive,
+    setup_logging,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -42,9 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         "store and the HTML report, and print the summary. Nothing leaves this machine.",
     )
     demo.add_argument(
-        "--nodes", type=positive(int), default=100, help="simulated nodes (default 100)"
+        "--nodes",
+        type=positive(int),
+        default=100,
+        metavar="N",
+        help="simulated nodes (default 100)",
     )
-    demo.add_argument("--seed", type=int, default=1, help="random seed of the network (default 1)")
+    demo.add_argument(
+        "--seed", type=int, default=1, metavar="N", help="random seed of the network (default 1)"
+    )
     demo.add_argument(
         "--out",
         type=Path,
@@ -163,14 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc = _sole(raised)
         if isinstance(exc, (CommandError, UsageError, ConfigError)):
             # The library refusing a value is a value from the command line: bad usage.
-            print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
+            print(f"kaspa-peer {args.command}: error: {for_cli(str(exc))}", file=sys.stderr)
             return 2
         if isinstance(exc, (KaspaPeerError, OSError)):
-            print(f"kaspa-peer {args.command}: error: {exc}", file=sys.stderr)
+            print(f"kaspa-peer {args.command}: error: {for_cli(str(exc))}", file=sys.stderr)
             return 1
-        if isinstance(exc, KeyboardInterrupt):
-            print(f"kaspa-peer {args.command}: interrupted", file=sys.stderr)
-            return 130
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+            why = f" {exc}" if isinstance(exc, Interrupted) and str(exc) else ""
+            print(f"kaspa-peer {args.command}: interrupted{why}", file=sys.stderr)
+            return INTERRUPTED
         raise
 
 

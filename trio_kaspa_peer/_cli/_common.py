@@ -29,8 +29,17 @@ NEEDS_RICH: Final = (
 )
 
 
+INTERRUPTED: Final = 130
+"""The exit status of a command stopped by Ctrl-C (SIGINT) or SIGTERM, as shells give."""
+
+
 class CommandError(Exception):
     """A command cannot run as asked: printed as ``error: ...``, exit status 2."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a command before it had anything to show: printed as
+    ``interrupted`` (with the message, if any), exit status 130."""
 
 
 def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output: bool) -> None:
@@ -192,6 +201,25 @@ async def until_interrupted(
         finally:
             del error
     return result, interrupted
+
+
+_PYTHON_TO_OPTIONS: Final = (
+    ("PeerConfig(protocol='modern')", "--protocol modern"),
+    ("PeerConfig(protocol=1)", "--protocol 1"),
+    (": protocol=1)", ": --protocol 1)"),
+)
+
+
+def for_cli(text: str) -> str:
+    """A library message with the command's options where it names the Python API's."""
+    for python, option in _PYTHON_TO_OPTIONS:
+        text = text.replace(python, option)
+    return text
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 node`` / ``2 nodes``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def seconds(value: float | None) -> str:

@@ -23,6 +23,7 @@ from ..crawl import (
     NodeAddress,
     NodeRecord,
     NodeStatus,
+    NodeStore,
     adapter_for,
     default_store_path,
     open_crawl,
@@ -32,10 +33,13 @@ from ..crawl import (
 from ..crawl._report import crawl_title
 from ..testing import open_simulated_network
 from ._common import (
+    INTERRUPTED,
     CommandError,
+    Interrupted,
     console,
     non_negative_int,
     peer_config,
+    plural,
     positive,
     print_json,
     resolve_targets,
@@ -165,6 +169,26 @@ def crawl_config(args: argparse.Namespace, peer: PeerConfig, **defaults: Any) ->
     return CrawlConfig(peer=peer, **settings)
 
 
+def check_output_path(path: Path | str | None, option: str) -> None:
+    """Refuse, before the crawl, a file that could not be written at its end."""
+    if path is None or str(path) == "-":
+        return
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CommandError(f"{option} {path}: there is no directory {str(folder)!r}")
+    if path.is_dir():
+        raise CommandError(f"{option} {path} is a directory")
+
+
+def _write_report(db: Path, report: Path, title: str) -> None:
+    try:
+        write_report(db, report, title=title)
+    except OSError as exc:
+        # It writes through a temporary file beside the report: name the user's path.
+        raise OSError(exc.errno, f"cannot write the report {report}: {exc.strerror}") from exc
+
+
 def _open_jsonl(target: str | None) -> contextlib.AbstractContextManager[IO[str] | None]:
     if target is None:
         return contextlib.nullcontext(None)
@@ -217,7 +241,7 @@ async def _crawl(
 
     _, interrupted = await until_interrupted(body)
     if not crawler:
-        raise CommandError("interrupted before the crawl started")
+        raise Interrupted("before the crawl started")
     return CrawlOutcome(list(latest.values()), crawler[0].progress(), network, interrupted)
 
 
@@ -230,10 +254,7 @@ def _finish(
     report: Path | None,
     db: Path | None,
 ) -> int:
-    if report is not None:
-        if db is None:  # pragma: no cover - the commands always give a store with a report
-            raise CommandError("a report needs a store")
-        write_report(db, report, title=title)
+    # The summary first: a report that cannot be written does not lose it.
     # With --jsonl -, stdout carries the records' lines alone: the summary goes to stderr.
     aside = getattr(args, "jsonl", None) == "-"
     if args.json:
@@ -249,25 +270,39 @@ def _finish(
                 out.print(f"{name}: {value}", soft_wrap=True)
         if outcome.interrupted:
             out.print("[yellow]Interrupted: what was probed is stored.[/]")
+    if report is not None:
+        if db is None:  # pragma: no cover - the commands always give a store with a report
+            raise CommandError("a report needs a store")
+        _write_report(db, report, title)
     if outcome.interrupted:
-        return 130
+        return INTERRUPTED
     # Nothing answered the handshake (the seeds down, say): that is a failed crawl.
     return 0 if any(r.status is NodeStatus.REACHABLE for r in outcome.records) else 1
 
 
+def _check_crawl_options(args: argparse.Namespace) -> None:
+    """Refuse options that would have no effect (they were silently ignored)."""
+    if args.resume and args.db is None:
+        raise CommandError("--resume carries on from a store: give it with --db PATH")
+    if args.resume and not args.db.exists():
+        raise CommandError(f"--resume: there is no store at {args.db}")
+    if not args.continuous:
+        for option in ("reprobe_good", "reprobe_bad", "prune_after"):
+            if getattr(args, option) is not None:
+                name = "--" + option.replace("_", "-")
+                raise CommandError(f"{name} is for a continuous crawl: add --continuous")
+
+
 def run_crawl_command(args: argparse.Namespace) -> int:
     """``kaspa-peer crawl``."""
+    _check_crawl_options(args)
     peer = peer_config(args)
     options: dict[str, Any] = {}
     if args.continuous:
         options["continuous"] = True
-        for option, field in (
-            ("reprobe_good", "reprobe_good"),
-            ("reprobe_bad", "reprobe_bad"),
-            ("prune_after", "prune_after"),
-        ):
+        for option in ("reprobe_good", "reprobe_bad", "prune_after"):
             if getattr(args, option) is not None:
-                options[field] = getattr(args, option)
+                options[option] = getattr(args, option)
     if args.min_protocol_version is not None:
         options["min_protocol_version"] = args.min_protocol_version
     if args.user_agent is not None:
@@ -277,9 +312,22 @@ def run_crawl_command(args: argparse.Namespace) -> int:
     network = adapter.network_label(peer)
     dns_seeds = list(args.dns_seed)
     if args.default_dns_seeds:
-        dns_seeds += adapter.dns_seeds(peer)
-    if not args.seeds and not dns_seeds and not (args.resume and args.db):
-        raise CommandError("give seed addresses, --dns-seed NAME, or --resume with --db")
+        known_seeders = adapter.dns_seeds(peer)
+        if not known_seeders:
+            raise CommandError(
+                f"--default-dns-seeds: {network} has no DNS seeders; give seed addresses "
+                "or --dns-seed NAME"
+            )
+        dns_seeds += known_seeders
+    # As the library: a continuous crawl resumes from its store (and --resume says so).
+    resume = args.db is not None and (args.resume or args.continuous)
+    if not args.seeds and not dns_seeds and not (resume and args.db.exists()):
+        raise CommandError(
+            "give seed addresses, --dns-seed NAME, or a store with --db and --resume "
+            "(or --continuous)"
+        )
+    check_output_path(args.report, "--report")
+    check_output_path(args.jsonl, "--jsonl")
     db = args.db
     with tempfile.TemporaryDirectory() as scratch:
         if db is None and args.report is not None:
@@ -292,15 +340,66 @@ def run_crawl_command(args: argparse.Namespace) -> int:
         title = crawl_title(network)
         outcome = trio.run(
             functools.partial(
-                _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=args.resume
+                _crawl, args, config, seeds, db, title, dns_seeds=dns_seeds, resume=resume
             )
         )
+        if args.resume and not outcome.records and not outcome.interrupted:
+            return _nothing_left(args, db, network, title)
         extra = {"database": str(args.db) if args.db else None, "report": _path(args.report)}
         return _finish(args, outcome, title=title, extra=extra, report=args.report, db=db)
 
 
+def _nothing_left(args: argparse.Namespace, db: Path, network: str, title: str) -> int:
+    """A resumed crawl of a finished store: no node was left to probe, which is fine."""
+    with NodeStore(db) as store:
+        counts = store.counts()
+    statuses = {status.value: counts.get(status.value, 0) for status in NodeStatus}
+    total = sum(statuses.values())
+    if args.report is not None:
+        _write_report(db, args.report, title)
+    aside = getattr(args, "jsonl", None) == "-"
+    if args.json:
+        data: dict[str, Any] = {"network": network, "nothing_left": True, "nodes": total}
+        data.update(statuses)
+        data.update(database=str(db), report=_path(args.report))
+        print_json(data, stderr=aside)
+    elif not args.quiet:
+        held = ", ".join(f"{n} {status}" for status, n in statuses.items() if n) or "none"
+        out = console(stderr=aside)
+        out.print(
+            f"nothing left to probe: {db} holds {plural(total, 'node')} ({held}), all "
+            "probed; give seeds to crawl again, or --continuous to keep it fresh",
+            soft_wrap=True,
+        )
+        if args.report is not None:
+            out.print(f"report: {args.report}", soft_wrap=True)
+    return 0
+
+
 def _path(path: Path | None) -> str | None:
     return None if path is None else str(path)
+
+
+def open_files_for(nodes: int, concurrency: int) -> None:
+    """Make room for the demo's open files: the soft limit is raised up to the hard one
+    where it is too low; a ``CommandError`` when even that is too low."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: no such limit to check
+        return
+    # A socket per node (a blackhole holds three), a pair per probe, and the rest.
+    need = nodes + nodes // 20 + 4 * concurrency + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = resource.RLIM_INFINITY
+    if soft == unlimited or soft >= need:
+        return
+    if hard == unlimited or hard >= need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        return
+    raise CommandError(
+        f"--nodes {nodes} needs about {need} open files, more than this process may "
+        f"open ({hard}, 'ulimit -Hn'): give fewer nodes, or raise the limit"
+    )
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -312,13 +411,23 @@ def run_demo_command(args: argparse.Namespace) -> int:
     adapter = adapter_for(peer)
     network = adapter.network_label(peer)
     config = crawl_config(args, peer, allow=("127.0.0.0/8",), **DEMO_SETTINGS)
+    open_files_for(args.nodes, config.concurrency)
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet
+    # The demo starts afresh: it replaces its own files, never one the user named.
+    for given, option in ((args.db, "--db"), (args.report, "--report")):
+        if given is not None and given.exists():
+            raise CommandError(
+                f"{option} {given} exists: the demo starts afresh and replaces only its "
+                "own files; give a new path, or remove it"
+            )
+    check_output_path(args.report, "--report")
+    check_output_path(args.jsonl, "--jsonl")
     db: Path = args.db or out_dir / f"{stem}.sqlite"
     report: Path = args.report or out_dir / f"{stem}.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        stale.unlink(missing_ok=True)  # the demo starts afresh
+        stale.unlink(missing_ok=True)
     title = f"kaspa-peer demo: {args.nodes} simulated nodes on 127.0.0.1 ({network})"
 
     async def main() -> CrawlOutcome:

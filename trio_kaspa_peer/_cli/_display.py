@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ import trio
 
 from ..crawl import CrawlProgress, CrawlStream, NodeRecord, NodeStatus
 from ..wire import Services
-from ._common import seconds
+from ._common import for_cli, seconds
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -93,6 +94,28 @@ def _top(counter: Counter[str]) -> list[tuple[str, int]]:
     return rows
 
 
+def shares(counts: Sequence[int]) -> list[int]:
+    """Whole percentages of ``counts`` that add up to 100 (largest remainders round up)."""
+    total = sum(counts)
+    if not total:
+        return [0 for _ in counts]
+    exact = [100 * count / total for count in counts]
+    whole = [int(share) for share in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda i: exact[i] - whole[i], reverse=True)
+    for i in by_remainder[: 100 - sum(whole)]:
+        whole[i] += 1
+    return whole
+
+
+EXAMPLE_LINES = 3
+"""Lines of the "for example" column at most: the beginning of the message says why."""
+
+
+def _example(detail: str) -> str:
+    # "the handshake with 1.2.3.4:16111 failed: ..." - the address is the node's, any one.
+    return for_cli(re.sub(r"^the handshake with \S+ failed: ", "", detail))
+
+
 def summary_data(
     records: Sequence[NodeRecord], progress: CrawlProgress, network: str
 ) -> dict[str, Any]:
@@ -172,12 +195,12 @@ def print_summary(
         )
         failures.add_column("reason", no_wrap=True)
         failures.add_column("nodes", justify="right", no_wrap=True)
-        failures.add_column("for example", no_wrap=True)
+        failures.add_column("for example", overflow="fold")
         room = max(20, console.width - 34)  # what the reason and count columns leave
         for reason, count in data["reasons"].items():
-            example = examples.get(reason, "")
-            if len(example) > room:
-                example = example[: room - 1] + "…"
+            example = _example(examples.get(reason, ""))
+            if len(example) > EXAMPLE_LINES * room:
+                example = example[: EXAMPLE_LINES * room - 1] + "…"
             failures.add_row(reason, str(count), example)
         console.print(failures)
 
@@ -193,8 +216,8 @@ def print_summary(
         table.add_column(heading.lower()[:-1], overflow="fold", ratio=1)
         table.add_column("nodes", justify="right")
         table.add_column("share", justify="right")
-        total = sum(counter.values())
-        for name, count in _top(counter):
-            table.add_row(name or "(empty)", str(count), f"{100 * count / total:.0f} %")
+        rows = _top(counter)
+        for (name, count), share in zip(rows, shares([n for _, n in rows]), strict=True):
+            table.add_row(name or "(empty)", str(count), f"{share} %")
         console.print(table)
     console.print("[dim]Countries are left out: no GeoIP data ships with trio-kaspa-peer.[/]")

@@ -8,9 +8,11 @@ import trio
 
 from ..crawl import CrawlConfig, NodeRecord, Prober, adapter_for
 from ._common import (
-    CommandError,
+    Interrupted,
     console,
+    for_cli,
     peer_config,
+    plural,
     positive,
     print_json,
     resolve_targets,
@@ -39,7 +41,8 @@ def add_probe_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CIDR",
-        help="keep non-routable addresses of this network in the count (repeatable)",
+        help="count the non-routable addresses it gives in this network as dialable "
+        "(repeatable), e.g. 127.0.0.0/8",
     )
 
 
@@ -73,10 +76,10 @@ def run_probe_command(args: argparse.Namespace) -> int:
 
     records, interrupted = trio.run(until_interrupted, main)
     if interrupted or records is None:
-        raise CommandError("interrupted")
+        raise Interrupted
     if args.json:
         print_json([record.to_dict() for record in records])
-    else:
+    elif not args.quiet:  # -q: errors only, the exit status says the rest
         _print(records)
     return 0 if all(record.reachable for record in records) else 1
 
@@ -109,12 +112,14 @@ def _print(records: list[NodeRecord]) -> None:
             table.add_row("handshake", f"{_ms(record.handshake_ms)} ms")
             table.add_row("ping", f"{_ms(record.ping_ms)} ms")
             table.add_row("time offset", f"{record.time_offset} s")
+            # Every entry received, junk included; dialable: routable, or in --allow.
             table.add_row(
                 "addresses",
-                f"{record.addresses_received} in {record.address_rounds} answers",
+                f"{record.addresses_received} received in "
+                f"{plural(record.address_rounds, 'answer')}, {len(record.addresses)} dialable",
             )
         if record.reason is not None:
             table.add_row("reason", record.reason.value)
         if record.detail:
-            table.add_row("detail", record.detail)
+            table.add_row("detail", for_cli(record.detail))
         out.print(table)

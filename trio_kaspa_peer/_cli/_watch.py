@@ -14,6 +14,8 @@ from .._sansio._lru import LRUSet
 from .._tcp import open_tcp_peer
 from ..crawl import adapter_for
 from ._common import (
+    INTERRUPTED,
+    Interrupted,
     console,
     peer_config,
     positive,
@@ -114,7 +116,11 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
         help="count a silence of more than S s between blocks as a gap (default 10)",
     )
     parser.add_argument(
-        "--timeout", type=positive(float), default=10.0, metavar="S", help="connect timeout"
+        "--timeout",
+        type=positive(float),
+        default=10.0,
+        metavar="S",
+        help="connect and handshake timeout (default 10)",
     )
 
 
@@ -153,7 +159,7 @@ def _line(data: dict[str, Any]) -> str:
 
 def run_watch_command(args: argparse.Namespace) -> int:
     """Watch until ``--duration`` or Ctrl-C; exit status 1 when the node closed on us."""
-    peer_settings = peer_config(args, deliver_messages=True)
+    peer_settings = peer_config(args, deliver_messages=True, handshake_timeout=args.timeout)
     adapter = adapter_for(peer_settings)
     port = adapter.default_port(peer_settings)
     stats = WatchStats(gap_threshold=args.gap)
@@ -189,15 +195,31 @@ def run_watch_command(args: argparse.Namespace) -> int:
                     closed.append(str(peer.close_reason))
                     nursery.cancel_scope.cancel()
 
-    trio.run(until_interrupted, main)  # a failure: status 1, an interruption: 130
+    # A failure raises (status 1); an interruption returns (status 130).
+    _, interrupted = trio.run(until_interrupted, main)
+    if not header:  # no handshake: nothing was watched
+        if interrupted:
+            raise Interrupted("before the handshake")
+        print(f"kaspa-peer watch: error: no handshake within {args.duration:g} s", file=sys.stderr)
+        return 1
     final = stats.snapshot(reset=False)
     if args.json:
-        print_json({"event": "end", **header, **final, "closed": closed[0] if closed else None})
+        print_json(
+            {
+                "event": "end",
+                **header,
+                **final,
+                "closed": closed[0] if closed else None,
+                "interrupted": interrupted,
+            }
+        )
     elif not args.quiet:
         out = console()
         out.print(_view(final, "summary"))
         if closed:
             out.print(f"the node closed the connection: {closed[0]}", soft_wrap=True)
+    if interrupted:
+        return INTERRUPTED
     return 1 if closed else 0
 
 

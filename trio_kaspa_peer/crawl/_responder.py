@@ -164,6 +164,11 @@ class Responder:
         self._first_answer_size = 0
         self._asked: set[int] = set()
         """The peers (by id) that asked for addresses: the peer answered the first."""
+        self._handled: set[int] = set()
+        """The peers (by id) whose handler began: their ``connected`` event is out."""
+        self._early: dict[int, int] = {}
+        """The first answer's size for peers that asked before their handler began: its
+        event waits for their ``connected``."""
         self.refusals: int = 0
 
     def _source(self) -> list[Any]:
@@ -182,6 +187,10 @@ class Responder:
             return
         self._asked.add(peer.id)
         size = self._first_answer_size
+        if peer.id not in self._handled:
+            # The peer answered before its handler began: told after it is "connected".
+            self._early[peer.id] = size
+            return
         self._event(PeerEventKind.ADDRESSES_SENT, peer, f"{size} addresses", size)
 
     def reply_addresses(self) -> list[GossipAddress]:
@@ -217,11 +226,15 @@ class Responder:
             )
         self.peers_seen += 1
         stats = peer.stats()
+        self._handled.add(peer.id)
         self._event(
             PeerEventKind.CONNECTED,
             peer,
             f"{stats.user_agent} protocol {stats.protocol_version}",
         )
+        early = self._early.pop(peer.id, None)
+        if early is not None:
+            self._event(PeerEventKind.ADDRESSES_SENT, peer, f"{early} addresses", early)
         # Where the peer answered the first request itself, it counts against the limit.
         answered = 1 if adapter.peer_answers_first_request else 0
         try:
@@ -265,6 +278,8 @@ class Responder:
                     self._event(PeerEventKind.REFUSED, peer, _describe(msg))
         finally:
             self._asked.discard(peer.id)
+            self._handled.discard(peer.id)
+            self._early.pop(peer.id, None)
             reason = peer.close_reason
             self._event(PeerEventKind.CLOSED, peer, str(reason) if reason else "handler ended")
 
