@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 from crawlkit import fast_crawl_config, peer_config
 
-from trio_kaspa_peer import UsageError
+from trio_kaspa_peer import KaspaPeerError, UsageError
 from trio_kaspa_peer.crawl import (
     SCHEMA_VERSION,
     Crawler,
@@ -23,6 +26,7 @@ from trio_kaspa_peer.crawl import (
     NodeStatus,
     NodeStore,
     StoreError,
+    _store,
     default_store_path,
     open_crawl,
     open_store,
@@ -264,3 +268,105 @@ async def test_continuous_mode_reprobes_and_prunes(tmp_path: Path) -> None:
         [run] = store.runs()
         assert run.continuous
         assert not run.completed
+
+
+# -- a store that fails under us ----------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait 0.05 s for a lock, and pause 0.02 s (doubling) between three attempts."""
+    monkeypatch.setattr(_store, "_BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(_store, "_RETRY_PAUSE", 0.02)
+    monkeypatch.setattr(_store, "_WRITE_ATTEMPTS", 3)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another program's exclusive transaction on ``path``, for the block."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("INSERT INTO meta VALUES ('lock', 'x')")
+        yield other
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception in ``exc`` (itself, or the leaf of nested single groups)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_locked_store_is_a_store_error_after_retries(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with NodeStore(path, network="n") as store, _locked(path):
+        with pytest.raises(StoreError, match="cannot write 1 change: database is locked") as info:
+            store.put([_record(1)])
+        assert str(path) in str(info.value)
+        assert "tried 3 times" in str(info.value)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        with pytest.raises(StoreError, match="cannot record the start of a crawl: database is"):
+            store.start_run(["a"], continuous=False)
+        with pytest.raises(StoreError, match="cannot trim the probe history: database is"):
+            store.trim_history(time.time())
+    with NodeStore(path) as store:
+        assert store.nodes() == []  # nothing half written
+        assert store.runs() == []
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_write_waits_out_a_short_lock(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with NodeStore(path, network="n") as store, _locked(path) as other:
+        # The lock is released while the write pauses between its attempts.
+        timer = threading.Timer(0.08, lambda: other.execute("ROLLBACK"))
+        timer.start()
+        try:
+            store.put([_record(1)])
+        finally:
+            timer.join()
+        assert [r.address.port for r in store.nodes()] == [1]
+
+
+def test_sqlite_errors_of_reads_are_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "e.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(1)])
+        db = sqlite3.connect(path)
+        db.execute("DROP TABLE gossip")
+        db.commit()
+        db.close()
+        with pytest.raises(StoreError, match="cannot read the nodes: no such table: gossip"):
+            store.nodes()
+        with pytest.raises(StoreError, match="cannot read the gossip: no such table"):
+            store.edges()
+        with pytest.raises(StoreError, match=r"cannot read the node 192\.0\.2\.1:1: no such"):
+            store.get("192.0.2.1:1")
+        with pytest.raises(StoreError, match="no such table: gossip"):
+            store.put([_record(2)])
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_crawl_into_a_locked_store_ends_with_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    NodeStore(path, network="v1-simnet").close()
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(20, peer_config("v1"), seed=31) as network:
+        with _locked(path), pytest.raises(BaseException) as info:
+            with trio.fail_after(20):
+                async with (
+                    open_store(path, network="v1-simnet", batch_size=2) as writer,
+                    open_crawl(network.seeds, config, store=writer) as stream,
+                ):
+                    async for _ in stream:
+                        pass
+    error = _leaf(info.value)
+    assert isinstance(error, StoreError), info.value
+    assert "database is locked" in str(error)
+    assert isinstance(error, KaspaPeerError)  # so the command prints one line

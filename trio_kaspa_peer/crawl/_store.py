@@ -8,6 +8,11 @@ worker thread (:func:`trio.to_thread.run_sync`), so the event loop never
 waits for the disk.  Its queue is bounded (a full queue makes the writers
 wait), and leaving the block -- Ctrl-C included -- writes what is queued
 before returning.
+
+Every SQLite error is raised as :class:`~trio_kaspa_peer.crawl.StoreError`,
+naming the file and what failed.  A write that finds the file locked by
+another connection waits for it (``busy_timeout``, 5 s) and is tried again
+a few times, with a short pause between, before it fails.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
@@ -46,6 +51,25 @@ SCHEMA_VERSION: Final = 1
 """The schema this version writes (``PRAGMA user_version``)."""
 
 _APPLICATION: Final = "trio-kaspa-peer crawl store"
+
+_BUSY_TIMEOUT = 5.0
+"""Seconds a statement waits for another connection's lock (``PRAGMA busy_timeout``)."""
+_WRITE_ATTEMPTS = 3
+"""How many times a write that found the file locked is made before it fails."""
+_RETRY_PAUSE = 0.5
+"""The pause before the second attempt of a write; it doubles before each further one."""
+
+_BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_DAMAGE_CODES: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+_T = TypeVar("_T")
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of ``exc`` (``None`` when it has none)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
 
 _SCHEMA: Final = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -213,21 +237,63 @@ class NodeStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         try:
-            self.network: str = self._prepare(network)
+            with self._failing("open it"):
+                self.network: str = self._prepare(network)
         except BaseException:
             self._db.close()
             raise
+
+    def _error(self, what: str, exc: sqlite3.Error, attempts: int = 1) -> StoreError:
+        """The :class:`StoreError` for ``exc``, raised while doing ``what``."""
+        if _code(exc) in _DAMAGE_CODES:
+            return StoreError(f"{self.path} is damaged, cannot {what}: {exc}")
+        tried = f" (tried {attempts} times)" if attempts > 1 else ""
+        return StoreError(f"{self.path}: cannot {what}: {exc}{tried}")
+
+    @contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Raise SQLite's errors inside the block as :class:`StoreError`."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from exc
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error that made us roll back is the one to report
+
+    def _writing(self, what: str, change: Callable[[], _T]) -> _T:
+        """Run ``change`` (one transaction), again while the file is locked by another
+        connection (up to ``_WRITE_ATTEMPTS`` times); a failure is a :class:`StoreError`."""
+        attempts = max(1, _WRITE_ATTEMPTS)
+        for attempt in range(1, attempts + 1):
+            try:
+                return change()
+            except sqlite3.Error as exc:
+                self._rollback()
+                if _code(exc) not in _BUSY_CODES or attempt == attempts:
+                    raise self._error(what, exc, attempt) from exc
+            except BaseException:
+                self._rollback()
+                raise
+            time.sleep(_RETRY_PAUSE * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _prepare(self, network: str | None) -> str:
         db = self._db
         try:
             db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA busy_timeout = 5000")
+            db.execute(f"PRAGMA busy_timeout = {round(_BUSY_TIMEOUT * 1000)}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {
                 r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
+            if _code(exc) not in _DAMAGE_CODES:
+                raise  # locked, say: not the file's fault
             raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
         if version == 0 and not tables:
             if network is None:
@@ -272,7 +338,8 @@ class NodeStore:
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._failing("close it"):
+            self._db.close()
 
     def __enter__(self) -> NodeStore:
         return self
@@ -287,32 +354,34 @@ class NodeStore:
 
         Each is ``("record", NodeRecord)``, ``("discovered", (address, source,
         depth, first_seen, protocol))`` or ``("forget", [address, ...])``.
+        While another connection holds the file locked, the transaction waits
+        for it, and is tried again a few times before a
+        :class:`~trio_kaspa_peer.crawl.StoreError` says it failed (nothing of it
+        is written then).
         """
+        what = f"write {len(operations)} change{'' if len(operations) == 1 else 's'}"
+        self._writing(what, lambda: self._write(operations))
+
+    def _write(self, operations: Sequence[tuple[str, Any]]) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
-        try:
-            for kind, value in operations:
-                if kind == "record":
-                    self._write_record(value, None)
-                elif kind == "run-record":
-                    self._write_record(*value)
-                elif kind == "discovered":
-                    address, source, depth, first_seen, protocol = value
-                    db.execute(
-                        _DISCOVERED,
-                        (str(address), address.host, address.port, protocol, first_seen,
-                         first_seen, None if source is None else str(source), depth),
-                    )  # fmt: skip
-                elif kind == "forget":
-                    db.executemany(
-                        "DELETE FROM nodes WHERE address = ?", [(str(a),) for a in value]
-                    )
-                else:
-                    raise UsageError(f"unknown store operation {kind!r}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        for kind, value in operations:
+            if kind == "record":
+                self._write_record(value, None)
+            elif kind == "run-record":
+                self._write_record(*value)
+            elif kind == "discovered":
+                address, source, depth, first_seen, protocol = value
+                db.execute(
+                    _DISCOVERED,
+                    (str(address), address.host, address.port, protocol, first_seen,
+                     first_seen, None if source is None else str(source), depth),
+                )  # fmt: skip
+            elif kind == "forget":
+                db.executemany("DELETE FROM nodes WHERE address = ?", [(str(a),) for a in value])
+            else:
+                raise UsageError(f"unknown store operation {kind!r}")
+        db.execute("COMMIT")
 
     def put(self, records: Iterable[NodeRecord], run: int | None = None) -> None:
         """Write ``records`` in one transaction."""
@@ -350,26 +419,40 @@ class NodeStore:
 
     def start_run(self, seeds: Sequence[str], *, continuous: bool) -> int:
         """Record the start of a crawl; its id."""
-        cursor = self._db.execute(
-            "INSERT INTO runs (started, continuous, seeds, completed) VALUES (?, ?, ?, 0)",
-            (time.time(), int(continuous), json.dumps(list(seeds)[:1000])),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        started = time.time()
+        text = json.dumps(list(seeds)[:1000])
+
+        def start() -> int:
+            cursor = self._db.execute(
+                "INSERT INTO runs (started, continuous, seeds, completed) VALUES (?, ?, ?, 0)",
+                (started, int(continuous), text),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        return self._writing("record the start of a crawl", start)
 
     def finish_run(self, run: int, progress: CrawlProgress) -> None:
         """Record the end of a crawl (``completed`` when it ran to its end)."""
-        self._db.execute(
-            "UPDATE runs SET finished = ?, discovered = ?, reached = ?, filtered = ?, "
-            "failed = ?, probes = ?, completed = ? WHERE id = ?",
-            (time.time(), progress.discovered, progress.reached, progress.filtered,
-             progress.failed, progress.probes, int(progress.done), run),
-        )  # fmt: skip
+        finished = time.time()
+
+        def finish() -> None:
+            self._db.execute(
+                "UPDATE runs SET finished = ?, discovered = ?, reached = ?, filtered = ?, "
+                "failed = ?, probes = ?, completed = ? WHERE id = ?",
+                (finished, progress.discovered, progress.reached, progress.filtered,
+                 progress.failed, progress.probes, int(progress.done), run),
+            )  # fmt: skip
+
+        self._writing("record the end of a crawl", finish)
 
     def trim_history(self, older_than: float) -> int:
         """Delete probe history from before ``older_than`` (unix seconds); how many rows."""
-        cursor = self._db.execute("DELETE FROM probes WHERE time < ?", (older_than,))
-        return cursor.rowcount
+
+        def trim() -> int:
+            return self._db.execute("DELETE FROM probes WHERE time < ?", (older_than,)).rowcount
+
+        return self._writing("trim the probe history", trim)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -386,42 +469,49 @@ class NodeStore:
         if status is not None:
             sql += " WHERE status = ?"
             args = (NodeStatus(status).value,)
-        gossip: dict[str, list[NodeAddress]] = {}
-        for source, address in self._db.execute(
-            "SELECT source, address FROM gossip ORDER BY source, position"
-        ):
-            gossip.setdefault(source, []).append(NodeAddress.parse(address))
-        return [_record(row, gossip.get(row["address"], ())) for row in self._rows(sql, args)]
+        with self._failing("read the nodes"):
+            gossip: dict[str, list[NodeAddress]] = {}
+            for source, address in self._db.execute(
+                "SELECT source, address FROM gossip ORDER BY source, position"
+            ):
+                gossip.setdefault(source, []).append(NodeAddress.parse(address))
+            rows = self._rows(sql, args)
+        return [_record(row, gossip.get(row["address"], ())) for row in rows]
 
     def iter_nodes(self) -> Iterator[NodeRecord]:
         """The nodes one by one (for large exports), with the addresses each gave."""
-        for row in self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY address"):
-            given = [
-                NodeAddress.parse(a)
-                for (a,) in self._db.execute(
-                    "SELECT address FROM gossip WHERE source = ? ORDER BY position",
-                    (row["address"],),
-                )
-            ]
+        with self._failing("read the nodes"):
+            rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY address")
+        for row in rows:
+            with self._failing("read the nodes"):
+                given = [
+                    NodeAddress.parse(a)
+                    for (a,) in self._db.execute(
+                        "SELECT address FROM gossip WHERE source = ? ORDER BY position",
+                        (row["address"],),
+                    )
+                ]
             yield _record(row, given)
 
     def get(self, address: NodeAddress | str) -> NodeRecord | None:
         """One node's record, or ``None``."""
         key = str(address)
-        rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE address = ?", (key,))
-        if not rows:
-            return None
-        given = [
-            NodeAddress.parse(a)
-            for (a,) in self._db.execute(
-                "SELECT address FROM gossip WHERE source = ? ORDER BY position", (key,)
-            )
-        ]
+        with self._failing(f"read the node {key}"):
+            rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE address = ?", (key,))
+            if not rows:
+                return None
+            given = [
+                NodeAddress.parse(a)
+                for (a,) in self._db.execute(
+                    "SELECT address FROM gossip WHERE source = ? ORDER BY position", (key,)
+                )
+            ]
         return _record(rows[0], given)
 
     def edges(self) -> list[tuple[str, str]]:
         """``(giver, given)`` address pairs: who named whom in its latest answer."""
-        return [(a, b) for a, b in self._db.execute("SELECT source, address FROM gossip")]
+        with self._failing("read the gossip"):
+            return [(a, b) for a, b in self._db.execute("SELECT source, address FROM gossip")]
 
     def history(self, since: float | None = None) -> list[ProbeSample]:
         """The probes recorded (since ``since``), oldest first."""
@@ -430,6 +520,8 @@ class NodeStore:
         if since is not None:
             sql += " WHERE time >= ?"
             args = (since,)
+        with self._failing("read the probe history"):
+            rows = self._rows(sql + " ORDER BY time", args)
         return [
             ProbeSample(
                 address=row["address"],
@@ -440,11 +532,13 @@ class NodeStore:
                 ping_ms=row["ping_ms"],
                 run=row["run"],
             )
-            for row in self._rows(sql + " ORDER BY time", args)
+            for row in rows
         ]
 
     def runs(self) -> list[CrawlRun]:
         """The crawls that wrote to this store, oldest first."""
+        with self._failing("read the crawls"):
+            rows = self._rows("SELECT * FROM runs ORDER BY id")
         return [
             CrawlRun(
                 id=row["id"],
@@ -459,16 +553,21 @@ class NodeStore:
                 probes=row["probes"],
                 completed=bool(row["completed"]),
             )
-            for row in self._rows("SELECT * FROM runs ORDER BY id")
+            for row in rows
         ]
 
     def counts(self) -> dict[str, int]:
         """How many nodes have each status."""
-        return dict(self._db.execute("SELECT status, count(*) FROM nodes GROUP BY status"))
+        with self._failing("count the nodes"):
+            return dict(self._db.execute("SELECT status, count(*) FROM nodes GROUP BY status"))
 
     def check(self) -> list[str]:
         """Consistency problems (an empty list when there are none): SQLite's own integrity
         check, foreign keys, and every probed node's required fields."""
+        with self._failing("check it"):
+            return self._check()
+
+    def _check(self) -> list[str]:
         db = self._db
         problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"dangling gossip row {r}" for r in db.execute("PRAGMA foreign_key_check")]
@@ -536,6 +635,11 @@ class StoreWriter:
     waits for the writer (backpressure).  A record being queued when its task
     is cancelled is still queued (so the bound is exceeded by at most the
     number of writing tasks): nothing given to the store is lost.
+
+    A batch that cannot be written (a :class:`~trio_kaspa_peer.crawl.StoreError`,
+    after the retries :meth:`NodeStore.write` makes while the file is locked)
+    ends the writer: :func:`open_store` raises that error, and every later
+    call raises a :class:`~trio_kaspa_peer.crawl.StoreError` too.
     """
 
     def __init__(
@@ -562,6 +666,7 @@ class StoreWriter:
         self._wake = trio.Event()
         self._room = trio.Event()
         self._batches = 0
+        self._error: StoreError | None = None
 
     @property
     def network(self) -> str:
@@ -607,16 +712,29 @@ class StoreWriter:
         """Queue the removal of pruned nodes."""
         await self._queue(("forget", list(addresses)))
 
+    def _check_failed(self) -> None:
+        if self._error is not None:
+            raise StoreError(f"the store writer stopped: {self._error}") from self._error
+
     async def flush(self) -> None:
         """Write everything queued so far."""
+        self._check_failed()
         async with self._lock:
+            self._check_failed()
             while self._pending:
                 batch = self._pending
                 self._pending = []
                 # Shielded: a batch taken from the queue is written, whatever is cancelled
                 # (the worker thread could not be stopped anyway).
                 with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.store.write, batch)
+                    try:
+                        await trio.to_thread.run_sync(self.store.write, batch)
+                    except StoreError as exc:
+                        # Not written: back in the queue (``pending`` counts it), and the
+                        # writer stops.
+                        self._pending[:0] = batch
+                        self._error = exc
+                        raise
                 self.written += len(batch)
                 self._batches += 1
                 room, self._room = self._room, trio.Event()
@@ -629,6 +747,7 @@ class StoreWriter:
     async def _call(self, function: Any, *args: Any) -> Any:
         await self.flush()
         async with self._lock:
+            self._check_failed()
             return await trio.to_thread.run_sync(function, *args)
 
     async def load(self) -> list[NodeRecord]:
@@ -679,6 +798,10 @@ async def open_store(
     (``batch_size`` operations, or every ``flush_interval`` seconds) and run
     in a worker thread.  Leaving the block, however it is left, writes
     everything queued before the file is closed.
+
+    A batch that cannot be written -- the file stayed locked by another
+    program through every retry, the disk is full -- cancels the block and
+    raises :class:`~trio_kaspa_peer.crawl.StoreError`.
     """
     for name, value in (("batch_size", batch_size), ("max_pending", max_pending)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -702,5 +825,8 @@ async def open_store(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await writer.flush()
-            await trio.to_thread.run_sync(store.close)
+            try:
+                if writer._error is None:
+                    await writer.flush()
+            finally:
+                await trio.to_thread.run_sync(store.close)
