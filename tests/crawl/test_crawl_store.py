@@ -6,11 +6,13 @@ import contextlib
 import dataclasses
 import io
 import json
+import multiprocessing
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -370,3 +372,35 @@ async def test_a_crawl_into_a_locked_store_ends_with_a_store_error(tmp_path: Pat
     assert isinstance(error, StoreError), info.value
     assert "database is locked" in str(error)
     assert isinstance(error, KaspaPeerError)  # so the command prints one line
+
+
+def _open_at_once(path: str, barrier: Any, results: Any) -> None:
+    """A process of the test below: open ``path`` when every other one is ready too."""
+    barrier.wait()
+    try:
+        with NodeStore(path, network="n") as store:
+            results.put(("ok", store.network))
+    except Exception as exc:  # pragma: no cover - reported to the test, which fails
+        results.put((type(exc).__name__, str(exc)))
+
+
+def test_programs_creating_one_store_at_once_share_it(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    processes = 4
+    for attempt in range(3):
+        path = str(tmp_path / f"race{attempt}.sqlite")
+        barrier = context.Barrier(processes)
+        results = context.Queue()
+        children = [
+            context.Process(target=_open_at_once, args=(path, barrier, results))
+            for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        outcomes = [results.get(timeout=60) for _ in children]
+        for child in children:
+            child.join(timeout=60)
+        assert outcomes == [("ok", "n")] * processes
+        with NodeStore(path) as store:
+            assert store.check() == []
+            assert store.network == "n"

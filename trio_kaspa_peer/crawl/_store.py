@@ -216,7 +216,8 @@ class NodeStore:
     :class:`~trio_kaspa_peer.crawl.StoreError`.  Without ``network`` an
     existing store is opened for whatever network it holds (to read it).
     ``":memory:"`` makes a store in memory.  One connection, used by one
-    thread at a time.
+    thread at a time.  Programs that create one new file at the same time
+    share it: one creates the store, the others open it.
     """
 
     def __init__(
@@ -282,12 +283,11 @@ class NodeStore:
             time.sleep(_RETRY_PAUSE * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _prepare(self, network: str | None) -> str:
+    def _layout(self) -> tuple[int, set[str]]:
+        """The file's schema version and tables."""
         db = self._db
         try:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute(f"PRAGMA busy_timeout = {round(_BUSY_TIMEOUT * 1000)}")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {
                 r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
@@ -295,28 +295,19 @@ class NodeStore:
             if _code(exc) not in _DAMAGE_CODES:
                 raise  # locked, say: not the file's fault
             raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
+        return version, tables
+
+    def _prepare(self, network: str | None) -> str:
+        db = self._db
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute(f"PRAGMA busy_timeout = {round(_BUSY_TIMEOUT * 1000)}")
+        version, tables = self._layout()
         if version == 0 and not tables:
             if network is None:
                 raise StoreError(f"{self.path} is empty (give a network to create a store)")
-            if self.path != ":memory:":
-                db.execute("PRAGMA journal_mode = WAL")
-            db.execute("BEGIN")
-            # executescript() would commit at once: the statements run one by one instead,
-            # so a store is created whole or not at all.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("application", _APPLICATION),
-                    ("network", network),
-                    ("created", str(time.time())),
-                ],
-            )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-            return network
+            if self._writing("create a crawl store in it", lambda: self._create(network)):
+                return network
+            version, tables = self._layout()  # another program created it meanwhile
         if "meta" not in tables:
             raise StoreError(f"{self.path} is not a crawl store")
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -335,6 +326,35 @@ class NodeStore:
             db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         return stored
+
+    def _create(self, network: str) -> bool:
+        """Make the empty file a store of ``network``; false if another program did first."""
+        db = self._db
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+        # Looked at again inside a write transaction: another program creating the store at
+        # the same time made us wait, and then we open what it made.
+        db.execute("BEGIN IMMEDIATE")
+        version, tables = self._layout()
+        if version != 0 or tables:
+            db.execute("ROLLBACK")
+            return False
+        # executescript() would commit at once: the statements run one by one instead,
+        # so a store is created whole or not at all.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("application", _APPLICATION),
+                ("network", network),
+                ("created", str(time.time())),
+            ],
+        )
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+        return True
 
     def close(self) -> None:
         """Close the database."""
