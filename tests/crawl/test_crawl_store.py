@@ -404,3 +404,60 @@ def test_programs_creating_one_store_at_once_share_it(tmp_path: Path) -> None:
         with NodeStore(path) as store:
             assert store.check() == []
             assert store.network == "n"
+
+
+def test_bad_values_are_reported_and_read_as_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(port) for port in range(1, 6)])
+        store.start_run(["192.0.2.1:1"], continuous=False)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE nodes SET status = 'banned' WHERE port = 1")
+    db.execute("UPDATE nodes SET reason = 'bored' WHERE port = 2")
+    db.execute("UPDATE nodes SET host = 'not a host' WHERE port = 3")
+    db.execute("UPDATE probes SET status = 'pending' WHERE address = '192.0.2.1:4'")
+    db.execute("UPDATE gossip SET address = 'x' WHERE source = '192.0.2.1:5' AND position = 0")
+    db.execute("UPDATE runs SET seeds = 'not json'")
+    db.commit()
+    db.close()
+    with NodeStore(path) as store:
+        problems = store.check()
+        assert "192.0.2.1:1: status 'banned' is not a node status" in problems
+        assert "192.0.2.1:2: reason 'bored' is not a failure reason" in problems
+        assert any(p.startswith("192.0.2.1:3: cannot be read: ") for p in problems)
+        assert any(
+            p.endswith("of 192.0.2.1:4: status 'pending' is not an outcome") for p in problems
+        )
+        assert any(p.startswith("192.0.2.1:5: cannot be read: ") for p in problems)
+        assert any(p.startswith("crawl 1: cannot be read: ") for p in problems)
+        assert len(problems) == 6
+        damaged = rf"{path} is damaged: node 192\.0\.2\.1:[135] cannot be read: "
+        for call in (
+            store.nodes,
+            lambda: list(store.iter_nodes()),
+            lambda: store.export_jsonl(io.StringIO()),
+        ):
+            with pytest.raises(StoreError, match=damaged):
+                call()
+        with pytest.raises(StoreError, match=r"node 192\.0\.2\.1:2 cannot be read: 'bored'"):
+            store.get("192.0.2.1:2")
+        with pytest.raises(StoreError, match=r"is damaged: probe \d+ cannot be read: a probe"):
+            store.history()
+        with pytest.raises(StoreError, match="is damaged: crawl 1 cannot be read"):
+            store.runs()
+        assert store.get("192.0.2.1:6") is None
+        with pytest.raises(UsageError):
+            store.nodes("banned")  # type: ignore[arg-type]
+
+
+def test_a_truncated_store_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(port, user_agent="/kaspad:0.5.0/" * 50) for port in range(1, 300)])
+    size = path.stat().st_size
+    assert size > 100_000
+    with path.open("r+b") as f:
+        f.truncate(size // 2)
+    damaged = r"t\.sqlite is damaged: database disk image is malformed"
+    with pytest.raises(StoreError, match=damaged), NodeStore(path) as store:
+        store.nodes()

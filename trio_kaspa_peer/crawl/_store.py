@@ -292,9 +292,11 @@ class NodeStore:
                 r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
-            if _code(exc) not in _DAMAGE_CODES:
-                raise  # locked, say: not the file's fault
-            raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
+            if _code(exc) == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(f"{self.path} is damaged: {exc}") from exc
+            if _code(exc) == sqlite3.SQLITE_NOTADB:
+                raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
+            raise  # locked, say: not the file's fault
         return version, tables
 
     def _prepare(self, network: str | None) -> str:
@@ -476,6 +478,16 @@ class NodeStore:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _decoded(self, name: str, decode: Callable[..., _T], *args: Any) -> _T:
+        """``decode(*args)``; a row that does not read back is a :class:`StoreError`."""
+        try:
+            return decode(*args)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"{self.path} is damaged: {name} cannot be read: {exc}") from exc
+
+    def _record(self, row: sqlite3.Row, given: Iterable[str]) -> NodeRecord:
+        return self._decoded(f"node {row['address']}", _node, row, given)
+
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         cursor = self._db.cursor()
         cursor.row_factory = sqlite3.Row
@@ -487,16 +499,18 @@ class NodeStore:
         sql = f"SELECT {_NODE_COLUMNS} FROM nodes"
         args: tuple[Any, ...] = ()
         if status is not None:
+            if not isinstance(status, NodeStatus):
+                raise UsageError(f"status must be a NodeStatus, got {status!r}")
             sql += " WHERE status = ?"
-            args = (NodeStatus(status).value,)
+            args = (status.value,)
         with self._failing("read the nodes"):
-            gossip: dict[str, list[NodeAddress]] = {}
+            gossip: dict[str, list[str]] = {}
             for source, address in self._db.execute(
                 "SELECT source, address FROM gossip ORDER BY source, position"
             ):
-                gossip.setdefault(source, []).append(NodeAddress.parse(address))
+                gossip.setdefault(source, []).append(address)
             rows = self._rows(sql, args)
-        return [_record(row, gossip.get(row["address"], ())) for row in rows]
+        return [self._record(row, gossip.get(row["address"], ())) for row in rows]
 
     def iter_nodes(self) -> Iterator[NodeRecord]:
         """The nodes one by one (for large exports), with the addresses each gave."""
@@ -505,13 +519,13 @@ class NodeStore:
         for row in rows:
             with self._failing("read the nodes"):
                 given = [
-                    NodeAddress.parse(a)
+                    a
                     for (a,) in self._db.execute(
                         "SELECT address FROM gossip WHERE source = ? ORDER BY position",
                         (row["address"],),
                     )
                 ]
-            yield _record(row, given)
+            yield self._record(row, given)
 
     def get(self, address: NodeAddress | str) -> NodeRecord | None:
         """One node's record, or ``None``."""
@@ -521,12 +535,12 @@ class NodeStore:
             if not rows:
                 return None
             given = [
-                NodeAddress.parse(a)
+                a
                 for (a,) in self._db.execute(
                     "SELECT address FROM gossip WHERE source = ? ORDER BY position", (key,)
                 )
             ]
-        return _record(rows[0], given)
+        return self._record(rows[0], given)
 
     def edges(self) -> list[tuple[str, str]]:
         """``(giver, given)`` address pairs: who named whom in its latest answer."""
@@ -535,46 +549,20 @@ class NodeStore:
 
     def history(self, since: float | None = None) -> list[ProbeSample]:
         """The probes recorded (since ``since``), oldest first."""
-        sql = "SELECT address, time, status, reason, handshake_ms, ping_ms, run FROM probes"
+        sql = "SELECT id, address, time, status, reason, handshake_ms, ping_ms, run FROM probes"
         args: tuple[Any, ...] = ()
         if since is not None:
             sql += " WHERE time >= ?"
             args = (since,)
         with self._failing("read the probe history"):
             rows = self._rows(sql + " ORDER BY time", args)
-        return [
-            ProbeSample(
-                address=row["address"],
-                time=row["time"],
-                status=NodeStatus(row["status"]),
-                reason=None if row["reason"] is None else FailureReason(row["reason"]),
-                handshake_ms=row["handshake_ms"],
-                ping_ms=row["ping_ms"],
-                run=row["run"],
-            )
-            for row in rows
-        ]
+        return [self._decoded(f"probe {row['id']}", _probe, row) for row in rows]
 
     def runs(self) -> list[CrawlRun]:
         """The crawls that wrote to this store, oldest first."""
         with self._failing("read the crawls"):
             rows = self._rows("SELECT * FROM runs ORDER BY id")
-        return [
-            CrawlRun(
-                id=row["id"],
-                started=row["started"],
-                finished=row["finished"],
-                continuous=bool(row["continuous"]),
-                seeds=tuple(json.loads(row["seeds"])),
-                discovered=row["discovered"],
-                reached=row["reached"],
-                filtered=row["filtered"],
-                failed=row["failed"],
-                probes=row["probes"],
-                completed=bool(row["completed"]),
-            )
-            for row in rows
-        ]
+        return [self._decoded(f"crawl {row['id']}", _run, row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """How many nodes have each status."""
@@ -583,7 +571,9 @@ class NodeStore:
 
     def check(self) -> list[str]:
         """Consistency problems (an empty list when there are none): SQLite's own integrity
-        check, foreign keys, and every probed node's required fields."""
+        check, foreign keys, statuses and reasons that are not
+        :class:`NodeStatus` and :class:`FailureReason` values, rows that do not
+        read back, and every probed node's required fields."""
         with self._failing("check it"):
             return self._check()
 
@@ -605,6 +595,60 @@ class NodeStore:
             "SELECT address FROM nodes WHERE status = 'unreachable' AND reason IS NULL"
         ):
             problems.append(f"{address}: unreachable without a reason")
+        problems += self._check_values()
+        return problems
+
+    def _check_values(self) -> list[str]:
+        db = self._db
+        problems: list[str] = []
+        statuses = [s.value for s in NodeStatus]
+        outcomes = [s.value for s in NodeStatus if s is not NodeStatus.PENDING]
+        reasons = [r.value for r in FailureReason]
+
+        def among(values: list[str]) -> str:
+            return f"({', '.join('?' * len(values))})"
+
+        for address, status in db.execute(
+            f"SELECT address, status FROM nodes WHERE status NOT IN {among(statuses)}", statuses
+        ):
+            problems.append(f"{address}: status {status!r} is not a node status")
+        for address, reason in db.execute(
+            "SELECT address, reason FROM nodes "
+            f"WHERE reason IS NOT NULL AND reason NOT IN {among(reasons)}",
+            reasons,
+        ):
+            problems.append(f"{address}: reason {reason!r} is not a failure reason")
+        for probe, address, status in db.execute(
+            f"SELECT id, address, status FROM probes WHERE status NOT IN {among(outcomes)}",
+            outcomes,
+        ):
+            problems.append(f"probe {probe} of {address}: status {status!r} is not an outcome")
+        for probe, address, reason in db.execute(
+            "SELECT id, address, reason FROM probes "
+            f"WHERE reason IS NOT NULL AND reason NOT IN {among(reasons)}",
+            reasons,
+        ):
+            problems.append(f"probe {probe} of {address}: reason {reason!r} is not a reason")
+        # The rows whose values passed: each must read back as a record.
+        gossip: dict[str, list[str]] = {}
+        for source, address in db.execute(
+            "SELECT source, address FROM gossip ORDER BY source, position"
+        ):
+            gossip.setdefault(source, []).append(address)
+        for row in self._rows(
+            f"SELECT {_NODE_COLUMNS} FROM nodes WHERE status IN {among(statuses)} "
+            f"AND (reason IS NULL OR reason IN {among(reasons)})",
+            [*statuses, *reasons],
+        ):
+            try:
+                _node(row, gossip.get(row["address"], ()))
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{row['address']}: cannot be read: {exc}")
+        for row in self._rows("SELECT * FROM runs ORDER BY id"):
+            try:
+                _run(row)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"crawl {row['id']}: cannot be read: {exc}")
         return problems
 
     def export_jsonl(self, out: IO[str]) -> int:
@@ -617,11 +661,11 @@ class NodeStore:
         return count
 
 
-def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
+def _node(row: sqlite3.Row, given: Iterable[str]) -> NodeRecord:
     reason = row["reason"]
     source = row["source"]
     return NodeRecord(
-        address=NodeAddress(row["host"], row["port"]),
+        address=NodeAddress.from_ip(row["host"], row["port"]),
         protocol=row["protocol"],
         status=NodeStatus(row["status"]),
         reason=None if reason is None else FailureReason(reason),
@@ -634,7 +678,7 @@ def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
         handshake_ms=row["handshake_ms"],
         ping_ms=row["ping_ms"],
         time_offset=row["time_offset"],
-        addresses=tuple(given),
+        addresses=tuple(NodeAddress.parse(a) for a in given),
         addresses_received=row["addresses_received"],
         address_rounds=row["address_rounds"],
         first_seen=row["first_seen"],
@@ -644,6 +688,40 @@ def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
         attempts=row["attempts"],
         source=None if source is None else NodeAddress.parse(source),
         depth=row["depth"],
+    )
+
+
+def _probe(row: sqlite3.Row) -> ProbeSample:
+    status = NodeStatus(row["status"])
+    if status is NodeStatus.PENDING:
+        raise ValueError("a probe cannot be pending")
+    return ProbeSample(
+        address=row["address"],
+        time=row["time"],
+        status=status,
+        reason=None if row["reason"] is None else FailureReason(row["reason"]),
+        handshake_ms=row["handshake_ms"],
+        ping_ms=row["ping_ms"],
+        run=row["run"],
+    )
+
+
+def _run(row: sqlite3.Row) -> CrawlRun:
+    seeds = json.loads(row["seeds"])
+    if not isinstance(seeds, list):
+        raise ValueError(f"seeds are not a JSON list: {row['seeds']!r}")
+    return CrawlRun(
+        id=row["id"],
+        started=row["started"],
+        finished=row["finished"],
+        continuous=bool(row["continuous"]),
+        seeds=tuple(str(seed) for seed in seeds),
+        discovered=row["discovered"],
+        reached=row["reached"],
+        filtered=row["filtered"],
+        failed=row["failed"],
+        probes=row["probes"],
+        completed=bool(row["completed"]),
     )
 
 
