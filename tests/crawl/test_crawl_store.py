@@ -27,6 +27,7 @@ from trio_kaspa_peer.crawl import (
     NodeRecord,
     NodeStatus,
     NodeStore,
+    StaticResolver,
     StoreError,
     _store,
     default_store_path,
@@ -297,13 +298,6 @@ def _locked(path: Path) -> Iterator[sqlite3.Connection]:
         other.close()
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    """The one exception in ``exc`` (itself, or the leaf of nested single groups)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 @pytest.mark.usefixtures("quick_retries")
 def test_a_locked_store_is_a_store_error_after_retries(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
@@ -360,7 +354,7 @@ async def test_a_crawl_into_a_locked_store_ends_with_a_store_error(tmp_path: Pat
     NodeStore(path, network="v1-simnet").close()
     config = fast_crawl_config(concurrency=4)
     async with open_simulated_network(20, peer_config("v1"), seed=31) as network:
-        with _locked(path), pytest.raises(BaseException) as info:
+        with _locked(path), pytest.raises(StoreError, match="database is locked") as info:
             with trio.fail_after(20):
                 async with (
                     open_store(path, network="v1-simnet", batch_size=2) as writer,
@@ -368,10 +362,8 @@ async def test_a_crawl_into_a_locked_store_ends_with_a_store_error(tmp_path: Pat
                 ):
                     async for _ in stream:
                         pass
-    error = _leaf(info.value)
-    assert isinstance(error, StoreError), info.value
-    assert "database is locked" in str(error)
-    assert isinstance(error, KaspaPeerError)  # so the command prints one line
+    # Itself, not in an exception group: the command prints it on one line.
+    assert isinstance(info.value, KaspaPeerError)
 
 
 def _open_at_once(path: str, barrier: Any, results: Any) -> None:
@@ -461,3 +453,61 @@ def test_a_truncated_store_is_damaged(tmp_path: Path) -> None:
     damaged = r"t\.sqlite is damaged: database disk image is malformed"
     with pytest.raises(StoreError, match=damaged), NodeStore(path) as store:
         store.nodes()
+
+
+class _Mine(Exception):
+    pass
+
+
+@pytest.mark.parametrize("exception", [_Mine, KeyboardInterrupt])
+async def test_the_blocks_exception_comes_out_as_itself(
+    tmp_path: Path, exception: type[BaseException]
+) -> None:
+    path = tmp_path / "x.sqlite"
+    with pytest.raises(exception) as info:
+        async with open_store(path, network="v1-simnet") as writer:
+            await writer.put(_record(1))
+            raise exception("mine")
+    assert type(info.value) is exception
+    with NodeStore(path) as store:
+        assert len(store.nodes()) == 1  # what was queued was written on the way out
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(10, peer_config("v1"), seed=37) as network:
+        with pytest.raises(exception) as info:
+            async with (
+                open_store(path, network="v1-simnet") as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    raise exception("mine")
+        assert type(info.value) is exception
+        with pytest.raises(exception) as info:
+            async with open_crawl(network.seeds, config):
+                raise exception("mine")
+        assert type(info.value) is exception
+
+
+async def test_an_error_of_the_crawl_comes_out_as_itself() -> None:
+    class Failing(StaticResolver):
+        async def resolve(self, host: str, port: int) -> list[NodeAddress]:
+            raise _Mine(host)
+
+    failing = Failing({})
+    with pytest.raises(_Mine, match=r"seed\.example"):
+        async with open_crawl(["seed.example:1"], fast_crawl_config(), resolver=failing):
+            await trio.sleep_forever()
+    with pytest.raises(_Mine, match=r"seed\.example"):
+        await Crawler(fast_crawl_config(), seeds=["seed.example:1"], resolver=failing).run()
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_the_blocks_error_wins_over_a_last_write_that_fails(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    NodeStore(path, network="n").close()
+    with _locked(path), pytest.raises(_Mine) as info:
+        async with open_store(path, network="n", flush_interval=60) as writer:
+            await writer.put(_record(1))
+            raise _Mine
+    [note] = info.value.__notes__
+    assert note.startswith("and the store did not write what was queued: ")
+    assert "database is locked" in note

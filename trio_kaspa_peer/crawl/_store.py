@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
+from .._engine._groups import is_passthrough, raise_as_is, reraise_group
 from .._errors import UsageError
 from ._address import NodeAddress
 from ._errors import StoreError
@@ -899,7 +900,9 @@ async def open_store(
 
     A batch that cannot be written -- the file stayed locked by another
     program through every retry, the disk is full -- cancels the block and
-    raises :class:`~trio_kaspa_peer.crawl.StoreError`.
+    raises :class:`~trio_kaspa_peer.crawl.StoreError`.  An exception raised
+    in the block (``KeyboardInterrupt`` included) comes out as itself, never
+    in an exception group, as does a failure of the writer.
     """
     for name, value in (("batch_size", batch_size), ("max_pending", max_pending)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -914,17 +917,35 @@ async def open_store(
         flush_interval=flush_interval,
         max_pending=max_pending,
     )
+    outcome: BaseException | None = None
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(writer._run)
-            try:
-                yield writer
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(writer._run)
+                try:
+                    yield writer
+                except BaseException as exc:
+                    if is_passthrough(exc):
+                        raise
+                    outcome = exc  # the body's own error: raised below, as itself
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise reraise_group(group) from None
     finally:
         with trio.CancelScope(shield=True):
             try:
                 if writer._error is None:
                     await writer.flush()
+            except StoreError as exc:
+                if outcome is None:
+                    raise
+                # The body's error is the one raised; it tells of this one too.
+                outcome.add_note(f"and the store did not write what was queued: {exc}")
             finally:
                 await trio.to_thread.run_sync(store.close)
+    if outcome is not None:
+        try:
+            raise_as_is(outcome)
+        finally:
+            del outcome  # nor may this frame keep the error it raises
