@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import trio
-from crawlkit import fast_crawl_config, peer_config
+from crawlkit import PROTOCOLS, fast_crawl_config, peer_config
 
 from trio_kaspa_peer import KaspaPeerError, UsageError
 from trio_kaspa_peer.crawl import (
@@ -30,6 +30,7 @@ from trio_kaspa_peer.crawl import (
     StaticResolver,
     StoreError,
     _store,
+    default_protocol,
     default_store_path,
     open_crawl,
     open_store,
@@ -511,3 +512,39 @@ async def test_the_blocks_error_wins_over_a_last_write_that_fails(tmp_path: Path
     [note] = info.value.__notes__
     assert note.startswith("and the store did not write what was queued: ")
     assert "database is locked" in note
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_pending_rows_record_the_crawls_protocol(tmp_path: Path, protocol: str) -> None:
+    path = tmp_path / "p.sqlite"
+    config = fast_crawl_config(protocol, concurrency=2)
+    label = Crawler(config).network
+    async with open_simulated_network(40, peer_config(protocol), seed=41) as network:
+        with trio.move_on_after(10) as deadline:
+            # As the how-to writes it: no protocol given to the store.
+            async with (
+                open_store(path, network=label) as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    if stream.progress().probes >= 3:
+                        deadline.cancel()
+    with NodeStore(path) as store:
+        pending = store.nodes(NodeStatus.PENDING)
+        assert pending
+        assert {r.protocol for r in store.nodes()} == {protocol}
+
+
+async def test_the_writers_protocol_follows_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    async with open_store(path, network="n") as writer:
+        assert writer.protocol == default_protocol().value
+        await writer.discovered(NodeAddress("192.0.2.1", 1), None, 0, 1.0)
+        await writer.discovered(NodeAddress("192.0.2.1", 2), None, 0, 1.0, protocol="1")
+    async with open_store(path, network="n", protocol="v1") as writer:
+        assert writer.protocol == "v1"
+    with NodeStore(path) as store:
+        assert [r.protocol for r in store.nodes()] == [default_protocol().value, "v1"]
+    with pytest.raises(UsageError):
+        async with open_store(path, network="n", protocol="v2"):
+            pass  # pragma: no cover

@@ -136,6 +136,7 @@ class Crawler:
         self._prober = Prober(config, context=context)
         adapter = self._prober.adapter
         self.network: str = self._prober.network
+        self._protocol = adapter.protocol.value
         self.default_port: int | None = adapter.default_port(config.peer)
         if isinstance(seeds, str):
             raise UsageError("seeds must be a collection of addresses, not one str")
@@ -271,7 +272,9 @@ class Crawler:
                     fresh.append(node)
         if self._store is not None:
             for node in fresh:
-                await self._store.discovered(node.address, None, 0, node.first_seen)
+                await self._store.discovered(
+                    node.address, None, 0, node.first_seen, protocol=self._protocol
+                )
 
     async def _load(self) -> None:
         """Resume: schedule the store's nodes (pending at once, others at their re-probe)."""
@@ -425,7 +428,13 @@ class Crawler:
                 self._notify()
                 if store is not None:
                     for new in fresh:
-                        await store.discovered(new.address, new.source, new.depth, new.first_seen)
+                        await store.discovered(
+                            new.address,
+                            new.source,
+                            new.depth,
+                            new.first_seen,
+                            protocol=self._protocol,
+                        )
         elif record.reason in config.retry_on and node.attempts <= config.retries:
             backoff = config.retry_backoff * 2 ** (node.attempts - 1)
             self._schedule(node, backoff * self._rng.uniform(0.8, 1.2), _RETRY)

@@ -30,7 +30,9 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 import trio
 
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
-from .._errors import UsageError
+from .._errors import ConfigError, UsageError
+from .._sansio._config import KaspaProtocol
+from ._adapters import default_protocol
 from ._address import NodeAddress
 from ._errors import StoreError
 from ._records import FailureReason, NodeRecord, NodeStatus
@@ -726,6 +728,14 @@ def _run(row: sqlite3.Row) -> CrawlRun:
     )
 
 
+def _protocol(value: object) -> str:
+    """A protocol's name in the store (``"modern"``, ``"v1"``)."""
+    try:
+        return KaspaProtocol.parse(value).value
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 class StoreWriter:
     """The Trio side of a :class:`NodeStore`: batched writes in a worker thread.
 
@@ -752,7 +762,8 @@ class StoreWriter:
         history_seconds: float | None = 30 * 24 * 3600.0,
     ) -> None:
         self.store = store
-        self.protocol = protocol
+        self.protocol = _protocol(protocol)
+        """What :meth:`discovered` records when not given a protocol."""
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
@@ -803,9 +814,13 @@ class StoreWriter:
         source: NodeAddress | None,
         depth: int,
         first_seen: float,
+        *,
+        protocol: str | None = None,
     ) -> None:
-        """Queue a newly learnt address (stored as pending until probed)."""
-        await self._queue(("discovered", (address, source, depth, first_seen, self.protocol)))
+        """Queue a newly learnt address (stored as pending until probed), learnt over
+        ``protocol`` (default: the writer's ``protocol``; a crawl gives its own)."""
+        row_protocol = self.protocol if protocol is None else _protocol(protocol)
+        await self._queue(("discovered", (address, source, depth, first_seen, row_protocol)))
 
     async def forget(self, addresses: Sequence[NodeAddress]) -> None:
         """Queue the removal of pruned nodes."""
@@ -884,7 +899,7 @@ async def open_store(
     path: str | Path,
     *,
     network: str,
-    protocol: str = "v1",
+    protocol: str | None = None,
     batch_size: int = 256,
     flush_interval: float = 0.5,
     max_pending: int = 10_000,
@@ -892,8 +907,10 @@ async def open_store(
     """Open (or create) the store of ``network`` at ``path`` for writing from Trio.
 
     ``network`` is the crawl's network label
-    (``Crawler(config).network``);
-    ``protocol`` is what pending rows record.  Writes are batched
+    (``Crawler(config).network``).  The pending rows a crawl writes record
+    the crawl's own protocol; ``protocol`` (``"modern"`` or ``"v1"``; by
+    default :func:`~trio_kaspa_peer.crawl.default_protocol`'s) is what
+    :meth:`StoreWriter.discovered` records when it is not given one.  Writes are batched
     (``batch_size`` operations, or every ``flush_interval`` seconds) and run
     in a worker thread.  Leaving the block, however it is left, writes
     everything queued before the file is closed.
@@ -909,6 +926,7 @@ async def open_store(
             raise UsageError(f"{name} must be a positive int, got {value!r}")
     if not isinstance(flush_interval, (int, float)) or not 0 < flush_interval < math.inf:
         raise UsageError(f"flush_interval must be a positive number, got {flush_interval!r}")
+    protocol = default_protocol().value if protocol is None else _protocol(protocol)
     store = await trio.to_thread.run_sync(lambda: NodeStore(path, network=network))
     writer = StoreWriter(
         store,
