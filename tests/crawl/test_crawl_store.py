@@ -548,3 +548,26 @@ async def test_the_writers_protocol_follows_the_default(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         async with open_store(path, network="n", protocol="v2"):
             pass  # pragma: no cover
+
+
+async def test_probes_hold_final_outcomes_not_retries(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 4
+    mix[NodeKind.REFUSING] = 2
+    config = fast_crawl_config(retries=1)
+    async with (
+        open_simulated_network(6, peer_config("v1"), mix=mix, seed=43) as network,
+        open_store(path, network="v1-simnet") as writer,
+    ):
+        with trio.fail_after(20):
+            await Crawler(config, seeds=network.seeds, store=writer).run()
+    with NodeStore(path) as store:
+        refused = store.nodes(NodeStatus.UNREACHABLE)
+        assert len(refused) == 2
+        assert {r.attempts for r in refused} == {2}  # each was tried again once
+        samples = store.history()
+        assert len(samples) == len(store.nodes()) == 6  # one row per node: its outcome
+        [run] = store.runs()
+        assert {s.run for s in samples} == {run.id}
+        assert run.probes == 8  # the probes made, retries included
