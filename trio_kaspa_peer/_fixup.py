@@ -47,8 +47,10 @@ def fixup_module_metadata(
             obj.__module__ = module_name
         except (AttributeError, TypeError):
             return
-        if isinstance(obj, type):
-            # Where the source is: the documentation reads attribute docstrings there.
+        if isinstance(obj, type) and not getattr(obj, "_is_protocol", False):
+            # Where the source is: the documentation reads attribute docstrings there.  Not
+            # on a Protocol: a runtime-checkable one would require the attribute of every
+            # class checked against it (a user's resolver would not be a Resolver).
             try:
                 type.__setattr__(obj, "__source_module__", module)
             except (AttributeError, TypeError):

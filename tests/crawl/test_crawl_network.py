@@ -185,3 +185,19 @@ async def test_no_eta_while_only_probes_under_way_are_left() -> None:
     assert tail  # the mix has slow nodes: such moments come
     assert all(p.eta is None for p in tail)
     assert any(p.eta is not None for p in seen)
+
+
+async def test_a_resolver_of_ones_own_is_a_resolver() -> None:
+    class Mine:  # no base class: anything with async resolve(host, port)
+        async def resolve(self, host: str, port: int) -> list[crawl.NodeAddress]:
+            await trio.lowlevel.checkpoint()
+            return [crawl.NodeAddress("127.0.0.1", port)] if host == "seed.example" else []
+
+    assert isinstance(Mine(), crawl.Resolver)
+    async with open_simulated_network(5, peer_config("v1"), seed=47) as network:
+        [seed] = network.seeds
+        config = fast_crawl_config()
+        crawler = crawl.Crawler(config, seeds=[f"seed.example:{seed.port}"], resolver=Mine())
+        with trio.fail_after(20):
+            progress = await crawler.run()
+    assert progress.reached >= 1

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import multiprocessing
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
-from crawlkit import fast_crawl_config, peer_config
+from crawlkit import PROTOCOLS, fast_crawl_config, peer_config
 
-from trio_kaspa_peer import UsageError
+from trio_kaspa_peer import KaspaPeerError, UsageError
 from trio_kaspa_peer.crawl import (
     SCHEMA_VERSION,
     Crawler,
@@ -22,7 +27,10 @@ from trio_kaspa_peer.crawl import (
     NodeRecord,
     NodeStatus,
     NodeStore,
+    StaticResolver,
     StoreError,
+    _store,
+    default_protocol,
     default_store_path,
     open_crawl,
     open_store,
@@ -264,3 +272,302 @@ async def test_continuous_mode_reprobes_and_prunes(tmp_path: Path) -> None:
         [run] = store.runs()
         assert run.continuous
         assert not run.completed
+
+
+# -- a store that fails under us ----------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait 0.05 s for a lock, and pause 0.02 s (doubling) between three attempts."""
+    monkeypatch.setattr(_store, "_BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(_store, "_RETRY_PAUSE", 0.02)
+    monkeypatch.setattr(_store, "_WRITE_ATTEMPTS", 3)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another program's exclusive transaction on ``path``, for the block."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("INSERT INTO meta VALUES ('lock', 'x')")
+        yield other
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_locked_store_is_a_store_error_after_retries(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with NodeStore(path, network="n") as store, _locked(path):
+        with pytest.raises(StoreError, match="cannot write 1 change: database is locked") as info:
+            store.put([_record(1)])
+        assert str(path) in str(info.value)
+        assert "tried 3 times" in str(info.value)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        with pytest.raises(StoreError, match="cannot record the start of a crawl: database is"):
+            store.start_run(["a"], continuous=False)
+        with pytest.raises(StoreError, match="cannot trim the probe history: database is"):
+            store.trim_history(time.time())
+    with NodeStore(path) as store:
+        assert store.nodes() == []  # nothing half written
+        assert store.runs() == []
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_write_waits_out_a_short_lock(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with NodeStore(path, network="n") as store, _locked(path) as other:
+        # The lock is released while the write pauses between its attempts.
+        timer = threading.Timer(0.08, lambda: other.execute("ROLLBACK"))
+        timer.start()
+        try:
+            store.put([_record(1)])
+        finally:
+            timer.join()
+        assert [r.address.port for r in store.nodes()] == [1]
+
+
+def test_sqlite_errors_of_reads_are_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "e.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(1)])
+        db = sqlite3.connect(path)
+        db.execute("DROP TABLE gossip")
+        db.commit()
+        db.close()
+        with pytest.raises(StoreError, match="cannot read the nodes: no such table: gossip"):
+            store.nodes()
+        with pytest.raises(StoreError, match="cannot read the gossip: no such table"):
+            store.edges()
+        with pytest.raises(StoreError, match=r"cannot read the node 192\.0\.2\.1:1: no such"):
+            store.get("192.0.2.1:1")
+        with pytest.raises(StoreError, match="no such table: gossip"):
+            store.put([_record(2)])
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_crawl_into_a_locked_store_ends_with_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    NodeStore(path, network="v1-simnet").close()
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(20, peer_config("v1"), seed=31) as network:
+        with _locked(path), pytest.raises(StoreError, match="database is locked") as info:
+            with trio.fail_after(20):
+                async with (
+                    open_store(path, network="v1-simnet", batch_size=2) as writer,
+                    open_crawl(network.seeds, config, store=writer) as stream,
+                ):
+                    async for _ in stream:
+                        pass
+    # Itself, not in an exception group: the command prints it on one line.
+    assert isinstance(info.value, KaspaPeerError)
+
+
+def _open_at_once(path: str, barrier: Any, results: Any) -> None:
+    """A process of the test below: open ``path`` when every other one is ready too."""
+    barrier.wait()
+    try:
+        with NodeStore(path, network="n") as store:
+            results.put(("ok", store.network))
+    except Exception as exc:  # pragma: no cover - reported to the test, which fails
+        results.put((type(exc).__name__, str(exc)))
+
+
+def test_programs_creating_one_store_at_once_share_it(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    processes = 4
+    for attempt in range(3):
+        path = str(tmp_path / f"race{attempt}.sqlite")
+        barrier = context.Barrier(processes)
+        results = context.Queue()
+        children = [
+            context.Process(target=_open_at_once, args=(path, barrier, results))
+            for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        outcomes = [results.get(timeout=60) for _ in children]
+        for child in children:
+            child.join(timeout=60)
+        assert outcomes == [("ok", "n")] * processes
+        with NodeStore(path) as store:
+            assert store.check() == []
+            assert store.network == "n"
+
+
+def test_bad_values_are_reported_and_read_as_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(port) for port in range(1, 6)])
+        store.start_run(["192.0.2.1:1"], continuous=False)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE nodes SET status = 'banned' WHERE port = 1")
+    db.execute("UPDATE nodes SET reason = 'bored' WHERE port = 2")
+    db.execute("UPDATE nodes SET host = 'not a host' WHERE port = 3")
+    db.execute("UPDATE probes SET status = 'pending' WHERE address = '192.0.2.1:4'")
+    db.execute("UPDATE gossip SET address = 'x' WHERE source = '192.0.2.1:5' AND position = 0")
+    db.execute("UPDATE runs SET seeds = 'not json'")
+    db.commit()
+    db.close()
+    with NodeStore(path) as store:
+        problems = store.check()
+        assert "192.0.2.1:1: status 'banned' is not a node status" in problems
+        assert "192.0.2.1:2: reason 'bored' is not a failure reason" in problems
+        assert any(p.startswith("192.0.2.1:3: cannot be read: ") for p in problems)
+        assert any(
+            p.endswith("of 192.0.2.1:4: status 'pending' is not an outcome") for p in problems
+        )
+        assert any(p.startswith("192.0.2.1:5: cannot be read: ") for p in problems)
+        assert any(p.startswith("crawl 1: cannot be read: ") for p in problems)
+        assert len(problems) == 6
+        damaged = rf"{path} is damaged: node 192\.0\.2\.1:[135] cannot be read: "
+        for call in (
+            store.nodes,
+            lambda: list(store.iter_nodes()),
+            lambda: store.export_jsonl(io.StringIO()),
+        ):
+            with pytest.raises(StoreError, match=damaged):
+                call()
+        with pytest.raises(StoreError, match=r"node 192\.0\.2\.1:2 cannot be read: 'bored'"):
+            store.get("192.0.2.1:2")
+        with pytest.raises(StoreError, match=r"is damaged: probe \d+ cannot be read: a probe"):
+            store.history()
+        with pytest.raises(StoreError, match="is damaged: crawl 1 cannot be read"):
+            store.runs()
+        assert store.get("192.0.2.1:6") is None
+        with pytest.raises(UsageError):
+            store.nodes("banned")  # type: ignore[arg-type]
+
+
+def test_a_truncated_store_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    with NodeStore(path, network="n") as store:
+        store.put([_record(port, user_agent="/kaspad:0.5.0/" * 50) for port in range(1, 300)])
+    size = path.stat().st_size
+    assert size > 100_000
+    with path.open("r+b") as f:
+        f.truncate(size // 2)
+    damaged = r"t\.sqlite is damaged: database disk image is malformed"
+    with pytest.raises(StoreError, match=damaged), NodeStore(path) as store:
+        store.nodes()
+
+
+class _Mine(Exception):
+    pass
+
+
+@pytest.mark.parametrize("exception", [_Mine, KeyboardInterrupt])
+async def test_the_blocks_exception_comes_out_as_itself(
+    tmp_path: Path, exception: type[BaseException]
+) -> None:
+    path = tmp_path / "x.sqlite"
+    with pytest.raises(exception) as info:
+        async with open_store(path, network="v1-simnet") as writer:
+            await writer.put(_record(1))
+            raise exception("mine")
+    assert type(info.value) is exception
+    with NodeStore(path) as store:
+        assert len(store.nodes()) == 1  # what was queued was written on the way out
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(10, peer_config("v1"), seed=37) as network:
+        with pytest.raises(exception) as info:
+            async with (
+                open_store(path, network="v1-simnet") as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    raise exception("mine")
+        assert type(info.value) is exception
+        with pytest.raises(exception) as info:
+            async with open_crawl(network.seeds, config):
+                raise exception("mine")
+        assert type(info.value) is exception
+
+
+async def test_an_error_of_the_crawl_comes_out_as_itself() -> None:
+    class Failing(StaticResolver):
+        async def resolve(self, host: str, port: int) -> list[NodeAddress]:
+            raise _Mine(host)
+
+    failing = Failing({})
+    with pytest.raises(_Mine, match=r"seed\.example"):
+        async with open_crawl(["seed.example:1"], fast_crawl_config(), resolver=failing):
+            await trio.sleep_forever()
+    with pytest.raises(_Mine, match=r"seed\.example"):
+        await Crawler(fast_crawl_config(), seeds=["seed.example:1"], resolver=failing).run()
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_the_blocks_error_wins_over_a_last_write_that_fails(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    NodeStore(path, network="n").close()
+    with _locked(path), pytest.raises(_Mine) as info:
+        async with open_store(path, network="n", flush_interval=60) as writer:
+            await writer.put(_record(1))
+            raise _Mine
+    [note] = info.value.__notes__
+    assert note.startswith("and the store did not write what was queued: ")
+    assert "database is locked" in note
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_pending_rows_record_the_crawls_protocol(tmp_path: Path, protocol: str) -> None:
+    path = tmp_path / "p.sqlite"
+    config = fast_crawl_config(protocol, concurrency=2)
+    label = Crawler(config).network
+    async with open_simulated_network(40, peer_config(protocol), seed=41) as network:
+        with trio.move_on_after(10) as deadline:
+            # As the how-to writes it: no protocol given to the store.
+            async with (
+                open_store(path, network=label) as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    if stream.progress().probes >= 3:
+                        deadline.cancel()
+    with NodeStore(path) as store:
+        pending = store.nodes(NodeStatus.PENDING)
+        assert pending
+        assert {r.protocol for r in store.nodes()} == {protocol}
+
+
+async def test_the_writers_protocol_follows_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    async with open_store(path, network="n") as writer:
+        assert writer.protocol == default_protocol().value
+        await writer.discovered(NodeAddress("192.0.2.1", 1), None, 0, 1.0)
+        await writer.discovered(NodeAddress("192.0.2.1", 2), None, 0, 1.0, protocol="1")
+    async with open_store(path, network="n", protocol="v1") as writer:
+        assert writer.protocol == "v1"
+    with NodeStore(path) as store:
+        assert [r.protocol for r in store.nodes()] == [default_protocol().value, "v1"]
+    with pytest.raises(UsageError):
+        async with open_store(path, network="n", protocol="v2"):
+            pass  # pragma: no cover
+
+
+async def test_probes_hold_final_outcomes_not_retries(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    mix = dict.fromkeys(NodeKind, 0)
+    mix[NodeKind.NORMAL] = 4
+    mix[NodeKind.REFUSING] = 2
+    config = fast_crawl_config(retries=1)
+    async with (
+        open_simulated_network(6, peer_config("v1"), mix=mix, seed=43) as network,
+        open_store(path, network="v1-simnet") as writer,
+    ):
+        with trio.fail_after(20):
+            await Crawler(config, seeds=network.seeds, store=writer).run()
+    with NodeStore(path) as store:
+        refused = store.nodes(NodeStatus.UNREACHABLE)
+        assert len(refused) == 2
+        assert {r.attempts for r in refused} == {2}  # each was tried again once
+        samples = store.history()
+        assert len(samples) == len(store.nodes()) == 6  # one row per node: its outcome
+        [run] = store.runs()
+        assert {s.run for s in samples} == {run.id}
+        assert run.probes == 8  # the probes made, retries included

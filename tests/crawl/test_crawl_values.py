@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import assert_type
 
 import pytest
 
@@ -13,6 +17,7 @@ from trio_kaspa_peer.crawl import (
     AddressFilter,
     CrawlConfig,
     FailureReason,
+    IPNetwork,
     NodeAddress,
     NodeRecord,
     NodeStatus,
@@ -225,6 +230,37 @@ def test_settings_normalize() -> None:
     assert peer.disable_relay_tx
     assert peer.ping_interval >= config.probe_timeout
     assert "crawler" in config.peer.user_agent
+
+
+def test_allow_takes_text_and_holds_networks() -> None:
+    # mypy --strict checks this file: the constructor takes text, the attribute gives networks.
+    config = CrawlConfig(allow=("127.0.0.0/8", ipaddress.ip_network("fd00::/8")))
+    assert_type(config.allow, tuple[IPNetwork, ...])
+    assert [(n.version, n.prefixlen) for n in config.allow] == [(4, 8), (6, 8)]
+    replaced = dataclasses.replace(config, allow=["10.0.0.0/8"])
+    assert replaced.allow == (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+def test_user_code_reading_allow_type_checks(tmp_path: Path) -> None:
+    api = pytest.importorskip("mypy.api")
+    program = tmp_path / "user.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import dataclasses
+            from trio_kaspa_peer.crawl import CrawlConfig
+
+            config = CrawlConfig(allow=("127.0.0.0/8",))
+            config = dataclasses.replace(config, allow=["10.0.0.0/8"])
+            widest = max(n.prefixlen for n in config.allow)
+            """
+        )
+    )
+    out, err, status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
+         "--python-executable", sys.executable, str(program)]
+    )  # fmt: skip
+    assert status == 0, out + err
 
 
 # -- the protocol-1 adapter -------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
 from .._sansio._config import PeerConfig
@@ -24,6 +24,19 @@ def default_peer_config() -> PeerConfig:
     return PeerConfig(
         protocol=default_protocol(), user_agent_name="crawler", user_agent_version=__version__
     )
+
+
+if TYPE_CHECKING:
+
+    class _Networks:
+        """How type checkers see :attr:`CrawlConfig.allow`: the constructor takes CIDR text
+        or networks, the attribute holds networks (``__post_init__`` parses them)."""
+
+        def __get__(self, instance: object, owner: type | None = None) -> tuple[IPNetwork, ...]:
+            raise NotImplementedError
+
+        def __set__(self, instance: object, value: Iterable[IPNetwork | str]) -> None:
+            raise NotImplementedError
 
 
 _DEFAULT_RETRY_ON = frozenset(
@@ -75,9 +88,14 @@ class CrawlConfig:
     """The most addresses kept in one node's record (what it gave)."""
     max_depth: int | None = None
     """Do not follow gossip further than this many hops from the seeds (``None``: no limit)."""
-    allow: tuple[IPNetwork | str, ...] = ()
-    """Networks dialled although not routable (``"127.0.0.0/8"`` in tests): CIDR text or
-    :mod:`ipaddress` networks, kept as networks."""
+    if TYPE_CHECKING:
+        # A descriptor for the type checker only: the constructor (and replace()) takes
+        # CIDR text or networks, and reading the attribute gives networks.
+        allow: _Networks = _Networks()
+    else:
+        allow: tuple[IPNetwork, ...] = ()
+    """Networks dialled although not routable (``"127.0.0.0/8"`` in tests): give CIDR text
+    or :mod:`ipaddress` networks; the attribute holds :mod:`ipaddress` networks."""
     ipv4: bool = True
     ipv6: bool = True
     min_protocol_version: int | None = None
@@ -167,9 +185,7 @@ class CrawlConfig:
     @property
     def address_filter(self) -> AddressFilter:
         """The filter gossiped addresses go through."""
-        return AddressFilter(
-            [parse_network(n) for n in self.allow], ipv4=self.ipv4, ipv6=self.ipv6
-        )
+        return AddressFilter(self.allow, ipv4=self.ipv4, ipv6=self.ipv6)
 
     def probe_peer_config(self) -> PeerConfig:
         """The peer config each probe connects with: ours, with the crawl's handshake

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from .._engine._groups import is_passthrough, raise_as_is, reraise_group
 from .._errors import UsageError
 from .._sansio import PeerContext
 from ._address import NodeAddress, split_host_port
@@ -135,6 +136,7 @@ class Crawler:
         self._prober = Prober(config, context=context)
         adapter = self._prober.adapter
         self.network: str = self._prober.network
+        self._protocol = adapter.protocol.value
         self.default_port: int | None = adapter.default_port(config.peer)
         if isinstance(seeds, str):
             raise UsageError("seeds must be a collection of addresses, not one str")
@@ -270,7 +272,9 @@ class Crawler:
                     fresh.append(node)
         if self._store is not None:
             for node in fresh:
-                await self._store.discovered(node.address, None, 0, node.first_seen)
+                await self._store.discovered(
+                    node.address, None, 0, node.first_seen, protocol=self._protocol
+                )
 
     async def _load(self) -> None:
         """Resume: schedule the store's nodes (pending at once, others at their re-probe)."""
@@ -316,7 +320,8 @@ class Crawler:
         Each finished probe's record is sent on ``send`` when given (the
         channel is closed at the end); a slow receiver slows the crawl.
         Returns the final progress.  Cancel the surrounding scope to stop:
-        what the store was given is written.
+        what the store was given is written.  An error of the crawl's own tasks
+        (the resolver's, say) is raised as itself, not in an exception group.
         """
         if self._started is not None:
             raise UsageError("a Crawler runs once")
@@ -331,10 +336,13 @@ class Crawler:
                     [str(a) for a in self._seed_addresses] + [h for h, _ in self._seed_names],
                     continuous=self.config.continuous,
                 )
-            await self._seed()
-            async with trio.open_nursery() as nursery:
-                for _ in range(self.config.concurrency):
-                    nursery.start_soon(self._worker, send)
+            try:
+                await self._seed()
+                async with trio.open_nursery() as nursery:
+                    for _ in range(self.config.concurrency):
+                        nursery.start_soon(self._worker, send)
+            except BaseExceptionGroup as group:
+                raise reraise_group(group) from None
             self._completed = True
         finally:
             self._finished = True
@@ -420,7 +428,13 @@ class Crawler:
                 self._notify()
                 if store is not None:
                     for new in fresh:
-                        await store.discovered(new.address, new.source, new.depth, new.first_seen)
+                        await store.discovered(
+                            new.address,
+                            new.source,
+                            new.depth,
+                            new.first_seen,
+                            protocol=self._protocol,
+                        )
         elif record.reason in config.retry_on and node.attempts <= config.retries:
             backoff = config.retry_backoff * 2 ** (node.attempts - 1)
             self._schedule(node, backoff * self._rng.uniform(0.8, 1.2), _RETRY)
@@ -494,7 +508,10 @@ async def open_crawl(
                 print(record.address, record.status.value)
 
     Leaving the block stops the crawl (the store keeps what was written).
-    The arguments are :class:`Crawler`'s.
+    The arguments are :class:`Crawler`'s.  An exception raised in the block
+    (``KeyboardInterrupt`` included), or one the crawl itself raises (a
+    :class:`~trio_kaspa_peer.crawl.StoreError`, say), comes out as itself,
+    never in an exception group.
     """
     crawler = Crawler(
         config,
@@ -506,13 +523,26 @@ async def open_crawl(
         context=context,
     )
     send, receive = trio.open_memory_channel[NodeRecord](crawler.config.record_queue)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(crawler.run, send)
+    outcome: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(crawler.run, send)
+            try:
+                with receive:
+                    yield CrawlStream(crawler, receive)
+            except BaseException as exc:
+                if is_passthrough(exc):
+                    raise
+                outcome = exc  # the body's own error: raised below, as itself
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise reraise_group(group) from None
+    if outcome is not None:
         try:
-            with receive:
-                yield CrawlStream(crawler, receive)
+            raise_as_is(outcome)
         finally:
-            nursery.cancel_scope.cancel()
+            del outcome  # nor may this frame keep the error it raises
 
 
 async def run_crawl(

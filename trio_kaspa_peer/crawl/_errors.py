@@ -17,7 +17,10 @@ class CrawlError(KaspaPeerError):
 
 
 class StoreError(CrawlError):
-    """The database cannot be used: not a crawl store, another network, a newer schema."""
+    """The database cannot be used: not a crawl store, another network, a newer schema,
+    a damaged file, or an operation SQLite refused (the file stayed locked by another
+    program, the disk is full...).  The message names the file and what failed; SQLite's
+    own error, if any, is the ``__cause__``."""
 
 
 class ReportError(CrawlError):

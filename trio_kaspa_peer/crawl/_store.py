@@ -8,6 +8,11 @@ worker thread (:func:`trio.to_thread.run_sync`), so the event loop never
 waits for the disk.  Its queue is bounded (a full queue makes the writers
 wait), and leaving the block -- Ctrl-C included -- writes what is queued
 before returning.
+
+Every SQLite error is raised as :class:`~trio_kaspa_peer.crawl.StoreError`,
+naming the file and what failed.  A write that finds the file locked by
+another connection waits for it (``busy_timeout``, 5 s) and is tried again
+a few times, with a short pause between, before it fails.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
-from .._errors import UsageError
+from .._engine._groups import is_passthrough, raise_as_is, reraise_group
+from .._errors import ConfigError, UsageError
+from .._sansio._config import KaspaProtocol
+from ._adapters import default_protocol
 from ._address import NodeAddress
 from ._errors import StoreError
 from ._records import FailureReason, NodeRecord, NodeStatus
@@ -46,6 +54,25 @@ SCHEMA_VERSION: Final = 1
 """The schema this version writes (``PRAGMA user_version``)."""
 
 _APPLICATION: Final = "trio-kaspa-peer crawl store"
+
+_BUSY_TIMEOUT = 5.0
+"""Seconds a statement waits for another connection's lock (``PRAGMA busy_timeout``)."""
+_WRITE_ATTEMPTS = 3
+"""How many times a write that found the file locked is made before it fails."""
+_RETRY_PAUSE = 0.5
+"""The pause before the second attempt of a write; it doubles before each further one."""
+
+_BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_DAMAGE_CODES: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+_T = TypeVar("_T")
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of ``exc`` (``None`` when it has none)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
 
 _SCHEMA: Final = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -192,7 +219,8 @@ class NodeStore:
     :class:`~trio_kaspa_peer.crawl.StoreError`.  Without ``network`` an
     existing store is opened for whatever network it holds (to read it).
     ``":memory:"`` makes a store in memory.  One connection, used by one
-    thread at a time.
+    thread at a time.  Programs that create one new file at the same time
+    share it: one creates the store, the others open it.
     """
 
     def __init__(
@@ -213,44 +241,78 @@ class NodeStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         try:
-            self.network: str = self._prepare(network)
+            with self._failing("open it"):
+                self.network: str = self._prepare(network)
         except BaseException:
             self._db.close()
             raise
 
-    def _prepare(self, network: str | None) -> str:
+    def _error(self, what: str, exc: sqlite3.Error, attempts: int = 1) -> StoreError:
+        """The :class:`StoreError` for ``exc``, raised while doing ``what``."""
+        if _code(exc) in _DAMAGE_CODES:
+            return StoreError(f"{self.path} is damaged, cannot {what}: {exc}")
+        tried = f" (tried {attempts} times)" if attempts > 1 else ""
+        return StoreError(f"{self.path}: cannot {what}: {exc}{tried}")
+
+    @contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Raise SQLite's errors inside the block as :class:`StoreError`."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from exc
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error that made us roll back is the one to report
+
+    def _writing(self, what: str, change: Callable[[], _T]) -> _T:
+        """Run ``change`` (one transaction), again while the file is locked by another
+        connection (up to ``_WRITE_ATTEMPTS`` times); a failure is a :class:`StoreError`."""
+        attempts = max(1, _WRITE_ATTEMPTS)
+        for attempt in range(1, attempts + 1):
+            try:
+                return change()
+            except sqlite3.Error as exc:
+                self._rollback()
+                if _code(exc) not in _BUSY_CODES or attempt == attempts:
+                    raise self._error(what, exc, attempt) from exc
+            except BaseException:
+                self._rollback()
+                raise
+            time.sleep(_RETRY_PAUSE * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _layout(self) -> tuple[int, set[str]]:
+        """The file's schema version and tables."""
         db = self._db
         try:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA busy_timeout = 5000")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {
                 r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
+            if _code(exc) == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(f"{self.path} is damaged: {exc}") from exc
+            if _code(exc) == sqlite3.SQLITE_NOTADB:
+                raise StoreError(f"{self.path} is not a crawl store: {exc}") from exc
+            raise  # locked, say: not the file's fault
+        return version, tables
+
+    def _prepare(self, network: str | None) -> str:
+        db = self._db
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute(f"PRAGMA busy_timeout = {round(_BUSY_TIMEOUT * 1000)}")
+        version, tables = self._layout()
         if version == 0 and not tables:
             if network is None:
                 raise StoreError(f"{self.path} is empty (give a network to create a store)")
-            if self.path != ":memory:":
-                db.execute("PRAGMA journal_mode = WAL")
-            db.execute("BEGIN")
-            # executescript() would commit at once: the statements run one by one instead,
-            # so a store is created whole or not at all.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("application", _APPLICATION),
-                    ("network", network),
-                    ("created", str(time.time())),
-                ],
-            )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-            return network
+            if self._writing("create a crawl store in it", lambda: self._create(network)):
+                return network
+            version, tables = self._layout()  # another program created it meanwhile
         if "meta" not in tables:
             raise StoreError(f"{self.path} is not a crawl store")
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -270,9 +332,39 @@ class NodeStore:
         db.execute("PRAGMA synchronous = NORMAL")
         return stored
 
+    def _create(self, network: str) -> bool:
+        """Make the empty file a store of ``network``; false if another program did first."""
+        db = self._db
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+        # Looked at again inside a write transaction: another program creating the store at
+        # the same time made us wait, and then we open what it made.
+        db.execute("BEGIN IMMEDIATE")
+        version, tables = self._layout()
+        if version != 0 or tables:
+            db.execute("ROLLBACK")
+            return False
+        # executescript() would commit at once: the statements run one by one instead,
+        # so a store is created whole or not at all.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("application", _APPLICATION),
+                ("network", network),
+                ("created", str(time.time())),
+            ],
+        )
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+        return True
+
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._failing("close it"):
+            self._db.close()
 
     def __enter__(self) -> NodeStore:
         return self
@@ -287,32 +379,34 @@ class NodeStore:
 
         Each is ``("record", NodeRecord)``, ``("discovered", (address, source,
         depth, first_seen, protocol))`` or ``("forget", [address, ...])``.
+        While another connection holds the file locked, the transaction waits
+        for it, and is tried again a few times before a
+        :class:`~trio_kaspa_peer.crawl.StoreError` says it failed (nothing of it
+        is written then).
         """
+        what = f"write {len(operations)} change{'' if len(operations) == 1 else 's'}"
+        self._writing(what, lambda: self._write(operations))
+
+    def _write(self, operations: Sequence[tuple[str, Any]]) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
-        try:
-            for kind, value in operations:
-                if kind == "record":
-                    self._write_record(value, None)
-                elif kind == "run-record":
-                    self._write_record(*value)
-                elif kind == "discovered":
-                    address, source, depth, first_seen, protocol = value
-                    db.execute(
-                        _DISCOVERED,
-                        (str(address), address.host, address.port, protocol, first_seen,
-                         first_seen, None if source is None else str(source), depth),
-                    )  # fmt: skip
-                elif kind == "forget":
-                    db.executemany(
-                        "DELETE FROM nodes WHERE address = ?", [(str(a),) for a in value]
-                    )
-                else:
-                    raise UsageError(f"unknown store operation {kind!r}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        for kind, value in operations:
+            if kind == "record":
+                self._write_record(value, None)
+            elif kind == "run-record":
+                self._write_record(*value)
+            elif kind == "discovered":
+                address, source, depth, first_seen, protocol = value
+                db.execute(
+                    _DISCOVERED,
+                    (str(address), address.host, address.port, protocol, first_seen,
+                     first_seen, None if source is None else str(source), depth),
+                )  # fmt: skip
+            elif kind == "forget":
+                db.executemany("DELETE FROM nodes WHERE address = ?", [(str(a),) for a in value])
+            else:
+                raise UsageError(f"unknown store operation {kind!r}")
+        db.execute("COMMIT")
 
     def put(self, records: Iterable[NodeRecord], run: int | None = None) -> None:
         """Write ``records`` in one transaction."""
@@ -350,28 +444,52 @@ class NodeStore:
 
     def start_run(self, seeds: Sequence[str], *, continuous: bool) -> int:
         """Record the start of a crawl; its id."""
-        cursor = self._db.execute(
-            "INSERT INTO runs (started, continuous, seeds, completed) VALUES (?, ?, ?, 0)",
-            (time.time(), int(continuous), json.dumps(list(seeds)[:1000])),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        started = time.time()
+        text = json.dumps(list(seeds)[:1000])
+
+        def start() -> int:
+            cursor = self._db.execute(
+                "INSERT INTO runs (started, continuous, seeds, completed) VALUES (?, ?, ?, 0)",
+                (started, int(continuous), text),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        return self._writing("record the start of a crawl", start)
 
     def finish_run(self, run: int, progress: CrawlProgress) -> None:
         """Record the end of a crawl (``completed`` when it ran to its end)."""
-        self._db.execute(
-            "UPDATE runs SET finished = ?, discovered = ?, reached = ?, filtered = ?, "
-            "failed = ?, probes = ?, completed = ? WHERE id = ?",
-            (time.time(), progress.discovered, progress.reached, progress.filtered,
-             progress.failed, progress.probes, int(progress.done), run),
-        )  # fmt: skip
+        finished = time.time()
+
+        def finish() -> None:
+            self._db.execute(
+                "UPDATE runs SET finished = ?, discovered = ?, reached = ?, filtered = ?, "
+                "failed = ?, probes = ?, completed = ? WHERE id = ?",
+                (finished, progress.discovered, progress.reached, progress.filtered,
+                 progress.failed, progress.probes, int(progress.done), run),
+            )  # fmt: skip
+
+        self._writing("record the end of a crawl", finish)
 
     def trim_history(self, older_than: float) -> int:
         """Delete probe history from before ``older_than`` (unix seconds); how many rows."""
-        cursor = self._db.execute("DELETE FROM probes WHERE time < ?", (older_than,))
-        return cursor.rowcount
+
+        def trim() -> int:
+            return self._db.execute("DELETE FROM probes WHERE time < ?", (older_than,)).rowcount
+
+        return self._writing("trim the probe history", trim)
 
     # -- reading ------------------------------------------------------------------------------
+
+    def _decoded(self, name: str, decode: Callable[..., _T], *args: Any) -> _T:
+        """``decode(*args)``; a row that does not read back is a :class:`StoreError`."""
+        try:
+            return decode(*args)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"{self.path} is damaged: {name} cannot be read: {exc}") from exc
+
+    def _record(self, row: sqlite3.Row, given: Iterable[str]) -> NodeRecord:
+        return self._decoded(f"node {row['address']}", _node, row, given)
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         cursor = self._db.cursor()
@@ -384,91 +502,85 @@ class NodeStore:
         sql = f"SELECT {_NODE_COLUMNS} FROM nodes"
         args: tuple[Any, ...] = ()
         if status is not None:
+            if not isinstance(status, NodeStatus):
+                raise UsageError(f"status must be a NodeStatus, got {status!r}")
             sql += " WHERE status = ?"
-            args = (NodeStatus(status).value,)
-        gossip: dict[str, list[NodeAddress]] = {}
-        for source, address in self._db.execute(
-            "SELECT source, address FROM gossip ORDER BY source, position"
-        ):
-            gossip.setdefault(source, []).append(NodeAddress.parse(address))
-        return [_record(row, gossip.get(row["address"], ())) for row in self._rows(sql, args)]
+            args = (status.value,)
+        with self._failing("read the nodes"):
+            gossip: dict[str, list[str]] = {}
+            for source, address in self._db.execute(
+                "SELECT source, address FROM gossip ORDER BY source, position"
+            ):
+                gossip.setdefault(source, []).append(address)
+            rows = self._rows(sql, args)
+        return [self._record(row, gossip.get(row["address"], ())) for row in rows]
 
     def iter_nodes(self) -> Iterator[NodeRecord]:
         """The nodes one by one (for large exports), with the addresses each gave."""
-        for row in self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY address"):
-            given = [
-                NodeAddress.parse(a)
-                for (a,) in self._db.execute(
-                    "SELECT address FROM gossip WHERE source = ? ORDER BY position",
-                    (row["address"],),
-                )
-            ]
-            yield _record(row, given)
+        with self._failing("read the nodes"):
+            rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY address")
+        for row in rows:
+            with self._failing("read the nodes"):
+                given = [
+                    a
+                    for (a,) in self._db.execute(
+                        "SELECT address FROM gossip WHERE source = ? ORDER BY position",
+                        (row["address"],),
+                    )
+                ]
+            yield self._record(row, given)
 
     def get(self, address: NodeAddress | str) -> NodeRecord | None:
         """One node's record, or ``None``."""
         key = str(address)
-        rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE address = ?", (key,))
-        if not rows:
-            return None
-        given = [
-            NodeAddress.parse(a)
-            for (a,) in self._db.execute(
-                "SELECT address FROM gossip WHERE source = ? ORDER BY position", (key,)
-            )
-        ]
-        return _record(rows[0], given)
+        with self._failing(f"read the node {key}"):
+            rows = self._rows(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE address = ?", (key,))
+            if not rows:
+                return None
+            given = [
+                a
+                for (a,) in self._db.execute(
+                    "SELECT address FROM gossip WHERE source = ? ORDER BY position", (key,)
+                )
+            ]
+        return self._record(rows[0], given)
 
     def edges(self) -> list[tuple[str, str]]:
         """``(giver, given)`` address pairs: who named whom in its latest answer."""
-        return [(a, b) for a, b in self._db.execute("SELECT source, address FROM gossip")]
+        with self._failing("read the gossip"):
+            return [(a, b) for a, b in self._db.execute("SELECT source, address FROM gossip")]
 
     def history(self, since: float | None = None) -> list[ProbeSample]:
         """The probes recorded (since ``since``), oldest first."""
-        sql = "SELECT address, time, status, reason, handshake_ms, ping_ms, run FROM probes"
+        sql = "SELECT id, address, time, status, reason, handshake_ms, ping_ms, run FROM probes"
         args: tuple[Any, ...] = ()
         if since is not None:
             sql += " WHERE time >= ?"
             args = (since,)
-        return [
-            ProbeSample(
-                address=row["address"],
-                time=row["time"],
-                status=NodeStatus(row["status"]),
-                reason=None if row["reason"] is None else FailureReason(row["reason"]),
-                handshake_ms=row["handshake_ms"],
-                ping_ms=row["ping_ms"],
-                run=row["run"],
-            )
-            for row in self._rows(sql + " ORDER BY time", args)
-        ]
+        with self._failing("read the probe history"):
+            rows = self._rows(sql + " ORDER BY time", args)
+        return [self._decoded(f"probe {row['id']}", _probe, row) for row in rows]
 
     def runs(self) -> list[CrawlRun]:
         """The crawls that wrote to this store, oldest first."""
-        return [
-            CrawlRun(
-                id=row["id"],
-                started=row["started"],
-                finished=row["finished"],
-                continuous=bool(row["continuous"]),
-                seeds=tuple(json.loads(row["seeds"])),
-                discovered=row["discovered"],
-                reached=row["reached"],
-                filtered=row["filtered"],
-                failed=row["failed"],
-                probes=row["probes"],
-                completed=bool(row["completed"]),
-            )
-            for row in self._rows("SELECT * FROM runs ORDER BY id")
-        ]
+        with self._failing("read the crawls"):
+            rows = self._rows("SELECT * FROM runs ORDER BY id")
+        return [self._decoded(f"crawl {row['id']}", _run, row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """How many nodes have each status."""
-        return dict(self._db.execute("SELECT status, count(*) FROM nodes GROUP BY status"))
+        with self._failing("count the nodes"):
+            return dict(self._db.execute("SELECT status, count(*) FROM nodes GROUP BY status"))
 
     def check(self) -> list[str]:
         """Consistency problems (an empty list when there are none): SQLite's own integrity
-        check, foreign keys, and every probed node's required fields."""
+        check, foreign keys, statuses and reasons that are not
+        :class:`NodeStatus` and :class:`FailureReason` values, rows that do not
+        read back, and every probed node's required fields."""
+        with self._failing("check it"):
+            return self._check()
+
+    def _check(self) -> list[str]:
         db = self._db
         problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"dangling gossip row {r}" for r in db.execute("PRAGMA foreign_key_check")]
@@ -486,6 +598,60 @@ class NodeStore:
             "SELECT address FROM nodes WHERE status = 'unreachable' AND reason IS NULL"
         ):
             problems.append(f"{address}: unreachable without a reason")
+        problems += self._check_values()
+        return problems
+
+    def _check_values(self) -> list[str]:
+        db = self._db
+        problems: list[str] = []
+        statuses = [s.value for s in NodeStatus]
+        outcomes = [s.value for s in NodeStatus if s is not NodeStatus.PENDING]
+        reasons = [r.value for r in FailureReason]
+
+        def among(values: list[str]) -> str:
+            return f"({', '.join('?' * len(values))})"
+
+        for address, status in db.execute(
+            f"SELECT address, status FROM nodes WHERE status NOT IN {among(statuses)}", statuses
+        ):
+            problems.append(f"{address}: status {status!r} is not a node status")
+        for address, reason in db.execute(
+            "SELECT address, reason FROM nodes "
+            f"WHERE reason IS NOT NULL AND reason NOT IN {among(reasons)}",
+            reasons,
+        ):
+            problems.append(f"{address}: reason {reason!r} is not a failure reason")
+        for probe, address, status in db.execute(
+            f"SELECT id, address, status FROM probes WHERE status NOT IN {among(outcomes)}",
+            outcomes,
+        ):
+            problems.append(f"probe {probe} of {address}: status {status!r} is not an outcome")
+        for probe, address, reason in db.execute(
+            "SELECT id, address, reason FROM probes "
+            f"WHERE reason IS NOT NULL AND reason NOT IN {among(reasons)}",
+            reasons,
+        ):
+            problems.append(f"probe {probe} of {address}: reason {reason!r} is not a reason")
+        # The rows whose values passed: each must read back as a record.
+        gossip: dict[str, list[str]] = {}
+        for source, address in db.execute(
+            "SELECT source, address FROM gossip ORDER BY source, position"
+        ):
+            gossip.setdefault(source, []).append(address)
+        for row in self._rows(
+            f"SELECT {_NODE_COLUMNS} FROM nodes WHERE status IN {among(statuses)} "
+            f"AND (reason IS NULL OR reason IN {among(reasons)})",
+            [*statuses, *reasons],
+        ):
+            try:
+                _node(row, gossip.get(row["address"], ()))
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{row['address']}: cannot be read: {exc}")
+        for row in self._rows("SELECT * FROM runs ORDER BY id"):
+            try:
+                _run(row)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"crawl {row['id']}: cannot be read: {exc}")
         return problems
 
     def export_jsonl(self, out: IO[str]) -> int:
@@ -498,11 +664,11 @@ class NodeStore:
         return count
 
 
-def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
+def _node(row: sqlite3.Row, given: Iterable[str]) -> NodeRecord:
     reason = row["reason"]
     source = row["source"]
     return NodeRecord(
-        address=NodeAddress(row["host"], row["port"]),
+        address=NodeAddress.from_ip(row["host"], row["port"]),
         protocol=row["protocol"],
         status=NodeStatus(row["status"]),
         reason=None if reason is None else FailureReason(reason),
@@ -515,7 +681,7 @@ def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
         handshake_ms=row["handshake_ms"],
         ping_ms=row["ping_ms"],
         time_offset=row["time_offset"],
-        addresses=tuple(given),
+        addresses=tuple(NodeAddress.parse(a) for a in given),
         addresses_received=row["addresses_received"],
         address_rounds=row["address_rounds"],
         first_seen=row["first_seen"],
@@ -528,6 +694,48 @@ def _record(row: sqlite3.Row, given: Iterable[NodeAddress]) -> NodeRecord:
     )
 
 
+def _probe(row: sqlite3.Row) -> ProbeSample:
+    status = NodeStatus(row["status"])
+    if status is NodeStatus.PENDING:
+        raise ValueError("a probe cannot be pending")
+    return ProbeSample(
+        address=row["address"],
+        time=row["time"],
+        status=status,
+        reason=None if row["reason"] is None else FailureReason(row["reason"]),
+        handshake_ms=row["handshake_ms"],
+        ping_ms=row["ping_ms"],
+        run=row["run"],
+    )
+
+
+def _run(row: sqlite3.Row) -> CrawlRun:
+    seeds = json.loads(row["seeds"])
+    if not isinstance(seeds, list):
+        raise ValueError(f"seeds are not a JSON list: {row['seeds']!r}")
+    return CrawlRun(
+        id=row["id"],
+        started=row["started"],
+        finished=row["finished"],
+        continuous=bool(row["continuous"]),
+        seeds=tuple(str(seed) for seed in seeds),
+        discovered=row["discovered"],
+        reached=row["reached"],
+        filtered=row["filtered"],
+        failed=row["failed"],
+        probes=row["probes"],
+        completed=bool(row["completed"]),
+    )
+
+
+def _protocol(value: object) -> str:
+    """A protocol's name in the store (``"modern"``, ``"v1"``)."""
+    try:
+        return KaspaProtocol.parse(value).value
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 class StoreWriter:
     """The Trio side of a :class:`NodeStore`: batched writes in a worker thread.
 
@@ -536,6 +744,11 @@ class StoreWriter:
     waits for the writer (backpressure).  A record being queued when its task
     is cancelled is still queued (so the bound is exceeded by at most the
     number of writing tasks): nothing given to the store is lost.
+
+    A batch that cannot be written (a :class:`~trio_kaspa_peer.crawl.StoreError`,
+    after the retries :meth:`NodeStore.write` makes while the file is locked)
+    ends the writer: :func:`open_store` raises that error, and every later
+    call raises a :class:`~trio_kaspa_peer.crawl.StoreError` too.
     """
 
     def __init__(
@@ -549,7 +762,8 @@ class StoreWriter:
         history_seconds: float | None = 30 * 24 * 3600.0,
     ) -> None:
         self.store = store
-        self.protocol = protocol
+        self.protocol = _protocol(protocol)
+        """What :meth:`discovered` records when not given a protocol."""
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
@@ -562,6 +776,7 @@ class StoreWriter:
         self._wake = trio.Event()
         self._room = trio.Event()
         self._batches = 0
+        self._error: StoreError | None = None
 
     @property
     def network(self) -> str:
@@ -599,24 +814,41 @@ class StoreWriter:
         source: NodeAddress | None,
         depth: int,
         first_seen: float,
+        *,
+        protocol: str | None = None,
     ) -> None:
-        """Queue a newly learnt address (stored as pending until probed)."""
-        await self._queue(("discovered", (address, source, depth, first_seen, self.protocol)))
+        """Queue a newly learnt address (stored as pending until probed), learnt over
+        ``protocol`` (default: the writer's ``protocol``; a crawl gives its own)."""
+        row_protocol = self.protocol if protocol is None else _protocol(protocol)
+        await self._queue(("discovered", (address, source, depth, first_seen, row_protocol)))
 
     async def forget(self, addresses: Sequence[NodeAddress]) -> None:
         """Queue the removal of pruned nodes."""
         await self._queue(("forget", list(addresses)))
 
+    def _check_failed(self) -> None:
+        if self._error is not None:
+            raise StoreError(f"the store writer stopped: {self._error}") from self._error
+
     async def flush(self) -> None:
         """Write everything queued so far."""
+        self._check_failed()
         async with self._lock:
+            self._check_failed()
             while self._pending:
                 batch = self._pending
                 self._pending = []
                 # Shielded: a batch taken from the queue is written, whatever is cancelled
                 # (the worker thread could not be stopped anyway).
                 with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.store.write, batch)
+                    try:
+                        await trio.to_thread.run_sync(self.store.write, batch)
+                    except StoreError as exc:
+                        # Not written: back in the queue (``pending`` counts it), and the
+                        # writer stops.
+                        self._pending[:0] = batch
+                        self._error = exc
+                        raise
                 self.written += len(batch)
                 self._batches += 1
                 room, self._room = self._room, trio.Event()
@@ -629,6 +861,7 @@ class StoreWriter:
     async def _call(self, function: Any, *args: Any) -> Any:
         await self.flush()
         async with self._lock:
+            self._check_failed()
             return await trio.to_thread.run_sync(function, *args)
 
     async def load(self) -> list[NodeRecord]:
@@ -666,7 +899,7 @@ async def open_store(
     path: str | Path,
     *,
     network: str,
-    protocol: str = "v1",
+    protocol: str | None = None,
     batch_size: int = 256,
     flush_interval: float = 0.5,
     max_pending: int = 10_000,
@@ -674,17 +907,26 @@ async def open_store(
     """Open (or create) the store of ``network`` at ``path`` for writing from Trio.
 
     ``network`` is the crawl's network label
-    (``Crawler(config).network``);
-    ``protocol`` is what pending rows record.  Writes are batched
+    (``Crawler(config).network``).  The pending rows a crawl writes record
+    the crawl's own protocol; ``protocol`` (``"modern"`` or ``"v1"``; by
+    default :func:`~trio_kaspa_peer.crawl.default_protocol`'s) is what
+    :meth:`StoreWriter.discovered` records when it is not given one.  Writes are batched
     (``batch_size`` operations, or every ``flush_interval`` seconds) and run
     in a worker thread.  Leaving the block, however it is left, writes
     everything queued before the file is closed.
+
+    A batch that cannot be written -- the file stayed locked by another
+    program through every retry, the disk is full -- cancels the block and
+    raises :class:`~trio_kaspa_peer.crawl.StoreError`.  An exception raised
+    in the block (``KeyboardInterrupt`` included) comes out as itself, never
+    in an exception group, as does a failure of the writer.
     """
     for name, value in (("batch_size", batch_size), ("max_pending", max_pending)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"{name} must be a positive int, got {value!r}")
     if not isinstance(flush_interval, (int, float)) or not 0 < flush_interval < math.inf:
         raise UsageError(f"flush_interval must be a positive number, got {flush_interval!r}")
+    protocol = default_protocol().value if protocol is None else _protocol(protocol)
     store = await trio.to_thread.run_sync(lambda: NodeStore(path, network=network))
     writer = StoreWriter(
         store,
@@ -693,14 +935,35 @@ async def open_store(
         flush_interval=flush_interval,
         max_pending=max_pending,
     )
+    outcome: BaseException | None = None
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(writer._run)
-            try:
-                yield writer
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(writer._run)
+                try:
+                    yield writer
+                except BaseException as exc:
+                    if is_passthrough(exc):
+                        raise
+                    outcome = exc  # the body's own error: raised below, as itself
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise reraise_group(group) from None
     finally:
         with trio.CancelScope(shield=True):
-            await writer.flush()
-            await trio.to_thread.run_sync(store.close)
+            try:
+                if writer._error is None:
+                    await writer.flush()
+            except StoreError as exc:
+                if outcome is None:
+                    raise
+                # The body's error is the one raised; it tells of this one too.
+                outcome.add_note(f"and the store did not write what was queued: {exc}")
+            finally:
+                await trio.to_thread.run_sync(store.close)
+    if outcome is not None:
+        try:
+            raise_as_is(outcome)
+        finally:
+            del outcome  # nor may this frame keep the error it raises
