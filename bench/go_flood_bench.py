@@ -4,10 +4,13 @@
 
 ``--flooder`` is a program built on kaspad v0.5.0's ``peer`` package that
 dials ``127.0.0.1:<port>``, handshakes on devnet, sends N ``pong`` messages
-as fast as the peer package writes them, then a ``ping``, waits for its
-``pong`` and prints ``RESULT ... msgs_per_s=<rate>``.  ``--receiver`` is the
-Go counterpart that listens, counts what arrives until that ``ping`` and
-prints ``RESULT ... msgs_per_s=<rate>``.  Neither ships with this project
+as fast as the peer package writes them (``QueueMessage``, a done channel on
+every 1,000th, at most 2,000 queued ahead), then a ``ping``, waits for its
+``pong`` and prints ``RESULT ... msgs_per_s=<rate>`` (N over the time from
+the first pong queued to the last one written).  ``--receiver`` is the Go
+counterpart (``NewInboundPeer``) that listens, counts the pongs in its
+``OnPong`` listener from the first after the handshake until the ``ping``
+is read, and prints ``RESULT ... msgs_per_s=<rate>``.  Neither ships with this project
 (see ``docs/interop.rst`` for how they are made); without them this script
 says so and exits.
 
@@ -39,8 +42,13 @@ receivers on the second (``--no-pin`` leaves the placing to the scheduler).
 The Go flooder is several threads (its peer package hands each message
 between goroutines); left to the scheduler, on a two-CPU machine they take
 time on the receiver's CPU too, which costs a single-threaded receiver (ours)
-more than a Go one: one run of three read ours at 61-79k msgs/s unpinned and
-132-149k pinned, the Go receiver at 67-102k and 87-128k.
+more than a Go one.
+
+Figures of 2026-11-27 (2 cores, pinned, eight runs under CUBIC and three
+under BBR): Go flooder, ours 175-183k msgs/s against the Go receiver's
+110-113k under CUBIC (ratio 1.56-1.64), 388-394k against 161-209k under BBR
+(1.88-2.44); raw flooder, ours 396-411k against 454-474k (0.85-0.90) under
+either.
 """
 
 from __future__ import annotations
