@@ -195,15 +195,25 @@ def _positive(name: str, value: object) -> int:
 
 
 def _log_failure(address: str, exc: BaseException) -> None:
-    """Log a failed inbound peer by the failure's true origin."""
+    """Log a failed inbound peer by the failure's true origin.
+
+    Every such record carries the error as its ``peer_error`` attribute and the
+    remote's ``host:port`` as ``peer_address`` (a :class:`logging.Filter` on the
+    ``trio_kaspa_peer.net`` logger can count failed handshakes so).
+    """
+    extra = {"peer_error": exc, "peer_address": address}
     if isinstance(exc, (HandshakeError, RemoteProtocolError, PeerClosed)):
-        logger.info("inbound peer %s failed: %s", address, exc)
+        logger.info("inbound peer %s failed: %s", address, exc, extra=extra)
     elif isinstance(exc, LocalProtocolError):
-        logger.error("inbound peer %s: the handler's own protocol error", address, exc_info=exc)
+        logger.error(
+            "inbound peer %s: the handler's own protocol error", address, exc_info=exc, extra=extra
+        )
     elif isinstance(exc, KaspaPeerError):
-        logger.info("inbound peer %s failed: %s", address, exc)
+        logger.info("inbound peer %s failed: %s", address, exc, extra=extra)
     else:
-        logger.error("inbound peer %s: the handler or a listener raised", address, exc_info=exc)
+        logger.error(
+            "inbound peer %s: the handler or a listener raised", address, exc_info=exc, extra=extra
+        )
 
 
 async def serve_tcp_peers(
@@ -229,7 +239,10 @@ async def serve_tcp_peers(
     handler runs inside its ``open_peer`` block and the peer closes when the
     handler returns.  A peer that fails (handshake, protocol error, an
     exception in the handler) is logged by its origin and closed: it never
-    stops the server.  All accepted peers share ``context`` (one is made
+    stops the server.  (The log records, on the ``trio_kaspa_peer.net``
+    logger, carry the error as ``peer_error`` and the remote's ``host:port``
+    as ``peer_address``: a :class:`logging.Filter` there can count them.)
+    All accepted peers share ``context`` (one is made
     when not given).  Use ``port=0`` and ``await nursery.start(serve_tcp_peers,
     ...)``, which returns the listeners, to learn the port.  Handlers run in
     ``handler_nursery`` when given.  A port that cannot be listened on raises

@@ -120,6 +120,9 @@ async def test_handler_failures_are_logged_by_their_origin(
                 await trio.sleep(0.01)
     (record,) = [r for r in caplog.records if r.name == "trio_kaspa_peer.net"]
     assert record.levelno == level
+    # The error and the remote, as attributes of the record: for a logging.Filter to count.
+    assert getattr(record, "peer_error", None) is raised
+    assert str(getattr(record, "peer_address", "")).startswith("127.0.0.1:")
     if level == logging.ERROR:
         assert record.exc_info is not None
         assert record.exc_info[1] is raised

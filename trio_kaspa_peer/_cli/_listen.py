@@ -44,8 +44,8 @@ SERVER_LOGGER = "trio_kaspa_peer.net"
 
 class _FailedHandshakes(logging.Filter):
     """Hears the failed handshakes in the server's log, and lets through what the user's
-    log level asks for: :func:`serve_tcp_peers` logs every failed inbound peer (at INFO,
-    with the error as its last argument) and has no other way to tell them."""
+    log level asks for: :func:`serve_tcp_peers` logs every failed inbound peer, the error
+    and the address as the record's ``peer_error`` and ``peer_address``."""
 
     def __init__(self, level: int, on_failure: Callable[[str, HandshakeError], None]) -> None:
         super().__init__()
@@ -53,9 +53,9 @@ class _FailedHandshakes(logging.Filter):
         self.on_failure = on_failure
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], HandshakeError):
-            self.on_failure(str(args[0]), args[1])
+        error = getattr(record, "peer_error", None)
+        if isinstance(error, HandshakeError):
+            self.on_failure(str(getattr(record, "peer_address", "")), error)
         return record.levelno >= self.level
 
 
