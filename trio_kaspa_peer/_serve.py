@@ -198,7 +198,7 @@ def _log_failure(address: str, exc: BaseException) -> None:
     """Log a failed inbound peer by the failure's true origin.
 
     Every such record carries the error as its ``peer_error`` attribute and the
-    remote's ``host:port`` as ``peer_address`` (a :class:`logging.Filter` on the
+    remote's ``host:port`` as ``peer_address`` (a ``logging.Filter`` on the
     ``trio_kaspa_peer.net`` logger can count failed handshakes so).
     """
     extra = {"peer_error": exc, "peer_address": address}
@@ -241,7 +241,7 @@ async def serve_tcp_peers(
     exception in the handler) is logged by its origin and closed: it never
     stops the server.  (The log records, on the ``trio_kaspa_peer.net``
     logger, carry the error as ``peer_error`` and the remote's ``host:port``
-    as ``peer_address``: a :class:`logging.Filter` there can count them.)
+    as ``peer_address``: a ``logging.Filter`` there can count them.)
     All accepted peers share ``context`` (one is made
     when not given).  Use ``port=0`` and ``await nursery.start(serve_tcp_peers,
     ...)``, which returns the listeners, to learn the port.  Handlers run in
