@@ -181,7 +181,9 @@ def test_version_must_come_first(first: wire.Message) -> None:
 def test_a_reject_first_is_answered_as_the_reference_and_closes_with_its_reason(
     code: int,
 ) -> None:
-    # kaspad v0.5.0 refuses our version (too old, say) with a reject and hangs up.
+    # A remote that refuses us with a reject first.  (kaspad v0.5.0 hangs up on a version
+    # it refuses without one; its only reject in the handshake answers a first message
+    # that is not a version, which we never send.)
     bans: list[tuple[int, int, str]] = []
     core = make(ban_score=lambda *a: bans.append(a))
     written(core)

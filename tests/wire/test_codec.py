@@ -581,3 +581,13 @@ def test_bad_field_values_raise_our_errors(cls: type) -> None:
 def test_bad_value_types_are_field_type_errors(make: Any) -> None:
     with pytest.raises(wire.FieldTypeError):
         make()
+
+
+def test_addr_repr_shows_a_few_addresses_and_no_empty_list() -> None:
+    assert repr(wire.MsgAddr([])) == (
+        "MsgAddr(<0 addresses>, include_all_subnetworks=False, subnetwork_id=None)"
+    )
+    some = [wire.NetAddress(f"192.0.2.{i}", 16111) for i in range(1, 7)]
+    shown = repr(wire.MsgAddr(some))
+    assert shown.startswith("MsgAddr(<6 addresses: 192.0.2.1")
+    assert ", ...>" in shown

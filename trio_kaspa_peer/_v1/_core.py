@@ -320,7 +320,8 @@ class V1Core(BaseCore):
                 HandshakeError(
                     "the remote closed the connection during the handshake (a node closes "
                     "without a word on a frame of another network, a partial node its "
-                    "network does not allow, a connection to itself, or a banned address)"
+                    "network does not allow, a subnetwork other than its own, a protocol "
+                    "version below its minimum, a connection to itself, or a banned address)"
                 )
             )
         mid = self._decoder.in_frame

@@ -809,10 +809,10 @@ class MsgAddr(Message):
 
     def __repr__(self) -> str:
         items = self.addr_list
-        shown = ", ".join(str(a) for a in items[:4])
+        shown = ": " + ", ".join(str(a) for a in items[:4]) if items else ""
         more = ", ..." if len(items) > 4 else ""
         return (
-            f"MsgAddr(<{len(items)} addresses: {shown}{more}>, "
+            f"MsgAddr(<{len(items)} addresses{shown}{more}>, "
             f"include_all_subnetworks={self.include_all_subnetworks}, "
             f"subnetwork_id={self.subnetwork_id!r})"
         )
