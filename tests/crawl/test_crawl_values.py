@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import sys
-import textwrap
-from pathlib import Path
 from typing import assert_type
 
 import pytest
@@ -239,28 +236,6 @@ def test_allow_takes_text_and_holds_networks() -> None:
     assert [(n.version, n.prefixlen) for n in config.allow] == [(4, 8), (6, 8)]
     replaced = dataclasses.replace(config, allow=["10.0.0.0/8"])
     assert replaced.allow == (ipaddress.ip_network("10.0.0.0/8"),)
-
-
-def test_user_code_reading_allow_type_checks(tmp_path: Path) -> None:
-    api = pytest.importorskip("mypy.api")
-    program = tmp_path / "user.py"
-    program.write_text(
-        textwrap.dedent(
-            """
-            import dataclasses
-            from trio_kaspa_peer.crawl import CrawlConfig
-
-            config = CrawlConfig(allow=("127.0.0.0/8",))
-            config = dataclasses.replace(config, allow=["10.0.0.0/8"])
-            widest = max(n.prefixlen for n in config.allow)
-            """
-        )
-    )
-    out, err, status = api.run(
-        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
-         "--python-executable", sys.executable, str(program)]
-    )  # fmt: skip
-    assert status == 0, out + err
 
 
 # -- the protocol-1 adapter -------------------------------------------------------------------
