@@ -16,6 +16,7 @@ __all__ = [
     "ConfigWarning",
     "ConnectError",
     "DuplicateVersionError",
+    "HandshakeClosedError",
     "HandshakeError",
     "HandshakeRejectedError",
     "HandshakeTimeout",
@@ -169,6 +170,13 @@ class RemoteClosed(PeerError):
     def __init__(self, message: str = "remote closed the connection", mid_frame: bool = False):
         super().__init__(message)
         self.mid_frame = mid_frame
+
+
+class HandshakeClosedError(HandshakeError, RemoteClosed):
+    """The remote closed the connection, or it was lost, before the handshake was done.
+    Nodes hang up so, without a word, when they refuse us (another network, a protocol
+    version they do not take, ...): the message lists the likely reasons.  Both an
+    ``except HandshakeError`` and an ``except RemoteClosed`` catch it."""
 
 
 class LocalClose(PeerError):

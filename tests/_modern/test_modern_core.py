@@ -33,6 +33,7 @@ from modern_helpers import (
 from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import (
     ConfigError,
+    HandshakeClosedError,
     HandshakeError,
     HandshakeRejectedError,
     HandshakeTimeout,
@@ -1422,7 +1423,10 @@ def test_remote_leaving_during_the_handshake_says_so(inbound: bool) -> None:
     remote.channel.close()
     pump(driver, remote)
     reason = the_close(driver)
-    assert type(reason) is HandshakeError
+    # Both: the handshake failed, and the remote closed.
+    assert type(reason) is HandshakeClosedError
+    assert isinstance(reason, HandshakeError)
+    assert isinstance(reason, RemoteClosed)
     assert isinstance(reason.__cause__, RemoteClosed)
     assert "leaves without a word" in str(reason)
 
@@ -1430,7 +1434,7 @@ def test_remote_leaving_during_the_handshake_says_so(inbound: bool) -> None:
 def test_connection_lost_is_a_handshake_error_then_remote_closed() -> None:
     core = make_core()
     reason = core.connection_lost(OSError("reset")).reason
-    assert isinstance(reason, HandshakeError)
+    assert type(reason) is HandshakeClosedError
     assert "a protocol-1 node ends the connection so" in str(reason)
     driver, _remote = handshaken()
     assert isinstance(driver.core.connection_lost(OSError("reset")).reason, RemoteClosed)

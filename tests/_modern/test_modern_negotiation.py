@@ -23,6 +23,7 @@ from modern_helpers import Driver, Remote, make_core, pump
 
 from trio_kaspa_peer import protowire as pw
 from trio_kaspa_peer._errors import (
+    HandshakeClosedError,
     HandshakeError,
     HandshakeRejectedError,
     NetworkMismatchError,
@@ -390,7 +391,7 @@ def test_kaspad_leaving_without_a_word_is_a_handshake_error(inbound: bool) -> No
     pump(driver, node)
     assert node.outcome == "refused: protocol version must be 5 or greater"
     reason = driver.closed
-    assert type(reason) is HandshakeError
+    assert type(reason) is HandshakeClosedError  # a HandshakeError and a RemoteClosed
     assert isinstance(reason.__cause__, RemoteClosed)
     assert "leaves without a word" in str(reason)
     # We had accepted its Version (5 is in our range) before it left.

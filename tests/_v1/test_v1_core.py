@@ -259,7 +259,25 @@ def test_end_of_stream() -> None:
     core = make()
     core.receive_data(b"", T0, WALL)
     (close,) = drain(core)
-    assert isinstance(close.reason, tkp.HandshakeError)
+    # Before the handshake is done: both a HandshakeError and a RemoteClosed.
+    assert type(close.reason) is tkp.HandshakeClosedError
+    assert isinstance(close.reason, tkp.RemoteClosed)
+    assert not close.reason.mid_frame
+    core = make()
+    written(core)
+    frame = wire.encode_frame(version(), NET)
+    core.receive_data(frame[:30], T0, WALL)
+    core.receive_data(b"", T0, WALL)
+    (close,) = drain(core)
+    assert type(close.reason) is tkp.HandshakeClosedError
+    assert close.reason.mid_frame
+    core = make()  # after the version, before the verack
+    written(core)
+    feed(core, version())
+    core.receive_data(b"", T0, WALL)
+    (close,) = drain(core)
+    assert type(close.reason) is tkp.HandshakeClosedError
+    assert isinstance(close.reason.__cause__, tkp.RemoteClosed)
     core = handshaken()
     frame = wire.encode_frame(wire.MsgPing(1), NET)
     core.receive_data(frame[:30], T0, WALL)

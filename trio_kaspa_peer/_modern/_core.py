@@ -24,7 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .._errors import (
-    HandshakeError,
+    HandshakeClosedError,
     LocalProtocolError,
     MisbehaviorError,
     PingTimeout,
@@ -469,7 +469,7 @@ class ModernCore(BaseCore):
                 "a peer of our node id already (one PeerContext for two connections to "
                 "it), when our address is banned, or for a message it has no route for)"
             )
-            failure = HandshakeError(text)
+            failure = HandshakeClosedError(text, reason.mid_frame)
             failure.__cause__ = reason
             return self._fail(failure)
         return self._fail(reason)

@@ -17,6 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._errors import (
+    HandshakeClosedError,
     HandshakeError,
     HandshakeRejectedError,
     HandshakeTimeout,
@@ -298,15 +299,17 @@ class BaseCore(PeerCore):
         Before the handshake completed, a reason that is not already a
         :class:`HandshakeError` is wrapped in one (its ``__cause__``): the remote's
         Reject in a :class:`HandshakeRejectedError`, which is a :class:`RejectedError`
-        too.
+        too, and its close in a :class:`HandshakeClosedError`, a :class:`RemoteClosed`.
         """
         if not self._handshake_complete and not isinstance(reason, HandshakeError):
             text = f"the handshake with {self.address} failed: {reason}"
-            wrapped = (
-                HandshakeRejectedError(text, reason.reason)
-                if isinstance(reason, RejectedError)
-                else HandshakeError(text)
-            )
+            wrapped: HandshakeError
+            if isinstance(reason, RejectedError):
+                wrapped = HandshakeRejectedError(text, reason.reason)
+            elif isinstance(reason, RemoteClosed):
+                wrapped = HandshakeClosedError(text, reason.mid_frame)
+            else:
+                wrapped = HandshakeError(text)
             wrapped.__cause__ = reason
             reason = wrapped
         self._closed = True
@@ -325,7 +328,7 @@ class BaseCore(PeerCore):
                     f" (nothing came from the remote first: a {self.other_protocol} node ends"
                     " the connection so; see PeerConfig.protocol)"
                 )
-            reason: BaseException = HandshakeError(
+            reason: BaseException = HandshakeClosedError(
                 f"connection lost during the handshake: {error}{hint}"
             )
             reason.__cause__ = error

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from .. import banscores as scores
 from .._errors import (
+    HandshakeClosedError,
     HandshakeError,
     MisbehaviorError,
     NetworkMismatchError,
@@ -317,11 +318,12 @@ class V1Core(BaseCore):
     def _end_of_stream(self) -> Event:
         if self.handshake.stage is Stage.VERSION:
             return self._fail(
-                HandshakeError(
+                HandshakeClosedError(
                     "the remote closed the connection during the handshake (a node closes "
                     "without a word on a frame of another network, a partial node its "
                     "network does not allow, a subnetwork other than its own, a protocol "
-                    "version below its minimum, a connection to itself, or a banned address)"
+                    "version below its minimum, a connection to itself, or a banned address)",
+                    mid_frame=self._decoder.in_frame,
                 )
             )
         mid = self._decoder.in_frame
