@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 import trio
 
-__all__ = ["is_passthrough", "raise_as_is", "reraise_group"]
+__all__ = ["is_passthrough", "open_block_nursery", "raise_as_is", "reraise_group"]
 
 
 def reraise_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -53,3 +55,28 @@ def is_passthrough(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return exc.split(trio.Cancelled)[1] is None
     return isinstance(exc, (trio.Cancelled, GeneratorExit))
+
+
+@asynccontextmanager
+async def open_block_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery for the background tasks of an ``open_*`` block (a crawl, a store's
+    writer): cancelled when the block ends, and what the block raises, or a single error
+    of those tasks, comes out as itself, never in an exception group."""
+    outcome: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield nursery
+            except BaseException as exc:
+                if is_passthrough(exc):
+                    raise
+                outcome = exc  # the block's own error: raised below, as itself
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise reraise_group(group) from None
+    if outcome is not None:
+        try:
+            raise_as_is(outcome)
+        finally:
+            del outcome  # nor may this frame keep the error it raises

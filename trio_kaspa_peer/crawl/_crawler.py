@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from .._engine._groups import is_passthrough, raise_as_is, reraise_group
+from .._engine._groups import open_block_nursery, reraise_group
 from .._errors import UsageError
 from .._sansio import PeerContext
 from ._address import NodeAddress, split_host_port
@@ -523,26 +523,10 @@ async def open_crawl(
         context=context,
     )
     send, receive = trio.open_memory_channel[NodeRecord](crawler.config.record_queue)
-    outcome: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(crawler.run, send)
-            try:
-                with receive:
-                    yield CrawlStream(crawler, receive)
-            except BaseException as exc:
-                if is_passthrough(exc):
-                    raise
-                outcome = exc  # the body's own error: raised below, as itself
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise reraise_group(group) from None
-    if outcome is not None:
-        try:
-            raise_as_is(outcome)
-        finally:
-            del outcome  # nor may this frame keep the error it raises
+    async with open_block_nursery() as nursery:
+        nursery.start_soon(crawler.run, send)
+        with receive:
+            yield CrawlStream(crawler, receive)
 
 
 async def run_crawl(

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
-from .._engine._groups import is_passthrough, raise_as_is, reraise_group
+from .._engine._groups import open_block_nursery
 from .._errors import ConfigError, UsageError
 from .._sansio._config import KaspaProtocol
 from ._adapters import default_protocol
@@ -935,35 +935,28 @@ async def open_store(
         flush_interval=flush_interval,
         max_pending=max_pending,
     )
-    outcome: BaseException | None = None
     try:
         try:
-            async with trio.open_nursery() as nursery:
+            async with open_block_nursery() as nursery:
                 await nursery.start(writer._run)
-                try:
-                    yield writer
-                except BaseException as exc:
-                    if is_passthrough(exc):
-                        raise
-                    outcome = exc  # the body's own error: raised below, as itself
-                finally:
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            raise reraise_group(group) from None
+                yield writer
+        except BaseException as exc:
+            await _last_flush(writer, exc)
+            raise
+        await _last_flush(writer, None)
     finally:
         with trio.CancelScope(shield=True):
-            try:
-                if writer._error is None:
-                    await writer.flush()
-            except StoreError as exc:
-                if outcome is None:
-                    raise
-                # The body's error is the one raised; it tells of this one too.
-                outcome.add_note(f"and the store did not write what was queued: {exc}")
-            finally:
-                await trio.to_thread.run_sync(store.close)
-    if outcome is not None:
+            await trio.to_thread.run_sync(store.close)
+
+
+async def _last_flush(writer: StoreWriter, error: BaseException | None) -> None:
+    """Write what is queued as a store block ends; when the block raised ``error``, a
+    failure here is a note on it (``error`` is the one raised), else it is raised."""
+    with trio.CancelScope(shield=True):
         try:
-            raise_as_is(outcome)
-        finally:
-            del outcome  # nor may this frame keep the error it raises
+            if writer._error is None:
+                await writer.flush()
+        except StoreError as exc:
+            if error is None:
+                raise
+            error.add_note(f"and the store did not write what was queued: {exc}")
