@@ -762,7 +762,7 @@ class StoreWriter:
         history_seconds: float | None = 30 * 24 * 3600.0,
     ) -> None:
         self.store = store
-        self.protocol = _protocol(protocol)
+        self.protocol: str = _protocol(protocol)
         """What :meth:`discovered` records when not given a protocol."""
         self.batch_size = batch_size
         self.flush_interval = flush_interval
