@@ -571,3 +571,87 @@ async def test_probes_hold_final_outcomes_not_retries(tmp_path: Path) -> None:
         [run] = store.runs()
         assert {s.run for s in samples} == {run.id}
         assert run.probes == 8  # the probes made, retries included
+
+
+@pytest.mark.usefixtures("quick_retries")
+@pytest.mark.parametrize("exception", [_Mine, KeyboardInterrupt])
+async def test_the_blocks_exception_wins_over_a_crawl_whose_store_fails(
+    tmp_path: Path, exception: type[BaseException]
+) -> None:
+    # Leaving the block stops the crawl, whose last writes fail on a locked file: the
+    # block's own error is the one raised (it was replaced by the StoreError), told of them.
+    path = tmp_path / "c.sqlite"
+    NodeStore(path, network="v1-simnet").close()
+    config = fast_crawl_config(concurrency=4)
+    async with open_simulated_network(10, peer_config("v1"), seed=37) as network:
+        with pytest.raises(exception) as info:
+            async with (
+                open_store(path, network="v1-simnet", flush_interval=60) as writer,
+                open_crawl(network.seeds, config, store=writer) as stream,
+            ):
+                async for _ in stream:
+                    with _locked(path):
+                        raise exception("mine")
+    assert type(info.value) is exception
+    assert str(info.value) == "mine"
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_last_write_that_fails_when_the_block_is_cancelled_is_raised(
+    tmp_path: Path,
+) -> None:
+    # A cancel scope would swallow a note on its Cancelled, and the loss with it.
+    path = tmp_path / "k.sqlite"
+    NodeStore(path, network="n").close()
+    with _locked(path), pytest.raises(StoreError, match="database is locked"):
+        with trio.move_on_after(0.2):
+            async with open_store(path, network="n", flush_interval=60) as writer:
+                await writer.discovered(NodeAddress("192.0.2.1", 1), None, 0, 1.0)
+                await trio.sleep_forever()
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_writer_that_stopped_takes_nothing_more(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    NodeStore(path, network="n").close()
+    kept: list[Any] = []
+    with _locked(path), pytest.raises(StoreError):
+        async with open_store(path, network="n", flush_interval=60, max_pending=2) as writer:
+            kept.append(writer)
+            await writer.put(_record(1))
+            with pytest.raises(StoreError):
+                await writer.flush()  # the batch fails: the writer stops
+            # Queued, it would never be written, and a full queue would wait for ever.
+            for port in (2, 3, 4):
+                with pytest.raises(StoreError, match="the store writer stopped"):
+                    await writer.put(_record(port))
+    # After the block too.
+    async with open_store(tmp_path / "t.sqlite", network="n") as writer:
+        pass
+    with pytest.raises(StoreError, match="block has ended"):
+        await writer.discovered(NodeAddress("192.0.2.1", 1), None, 0, 1.0)
+
+
+def test_a_closed_store_is_a_store_error(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "z.sqlite", network="n")
+    store.close()
+    with pytest.raises(StoreError, match="closed database"):
+        store.put([_record(1)])
+    with pytest.raises(StoreError, match="closed database"):
+        store.start_run([], continuous=False)
+
+
+async def test_discovered_checks_what_it_is_given(tmp_path: Path) -> None:
+    async with open_store(tmp_path / "v.sqlite", network="n") as writer:
+        bad: list[tuple[Any, ...]] = [
+            ("192.0.2.1:1", None, 0, 1.0),
+            (NodeAddress("192.0.2.1", 1), "192.0.2.2:1", 0, 1.0),
+            (NodeAddress("192.0.2.1", 1), None, -1, 1.0),
+            (NodeAddress("192.0.2.1", 1), None, 0, "now"),
+        ]
+        for args in bad:
+            with pytest.raises(UsageError):
+                await writer.discovered(*args)
+        with pytest.raises(UsageError):
+            await writer.forget(["192.0.2.1:1"])  # type: ignore[list-item]
+        assert writer.pending == 0

@@ -1002,6 +1002,15 @@ def test_a_field_of_the_other_protocol_is_warned_about() -> None:
     assert seen[0].filename == __file__  # the warning points at the caller's line
     with pytest.warns(tkp.ConfigWarning, match="address_source"):
         replace(PeerConfig(address_source=list), protocol=1)
+    # A copy for the same protocol does not name again what was named (the crawler's probes
+    # copy the config they are given), only what is new.
+    with pytest.warns(tkp.ConfigWarning) as seen:
+        named = PeerConfig(protocol=1, compression=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        replace(named, ping_interval=5)
+    with pytest.warns(tkp.ConfigWarning, match=r"^PeerConfig: validate applies"):
+        replace(named, validate=False)
     # A bad value is still an error first, whichever protocol the field belongs to.
     with pytest.raises(tkp.ConfigError, match="max_message_size"):
         PeerConfig(protocol=1, max_message_size=0)

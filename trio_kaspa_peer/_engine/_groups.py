@@ -61,8 +61,14 @@ def is_passthrough(exc: BaseException) -> bool:
 async def open_block_nursery() -> AsyncIterator[trio.Nursery]:
     """A nursery for the background tasks of an ``open_*`` block (a crawl, a store's
     writer): cancelled when the block ends, and what the block raises, or a single error
-    of those tasks, comes out as itself, never in an exception group."""
+    of those tasks, comes out as itself, never in an exception group.
+
+    When both fail, the block's error is raised with a note naming the task's (a
+    ``KeyboardInterrupt`` or the like in a task is raised instead, with a note naming
+    the block's).
+    """
     outcome: BaseException | None = None
+    failure: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
             try:
@@ -74,9 +80,21 @@ async def open_block_nursery() -> AsyncIterator[trio.Nursery]:
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise reraise_group(group) from None
-    if outcome is not None:
+        # Raised below, outside this handler: raised here, the error would get the group
+        # (which holds it) as its context, a cycle for the garbage collector.
+        failure = reraise_group(group)
+    if outcome is not None and failure is not None and not is_passthrough(failure):
+        if isinstance(failure, Exception):
+            outcome.add_note(f"and a task of the block failed meanwhile: {failure!r}")
+            failure = None
+        else:
+            failure.add_note(f"while the block raised {outcome!r}")
+            outcome = None
+    error = outcome if outcome is not None else failure
+    # The nursery keeps the tasks' errors, whose tracebacks hold this frame: a cycle.
+    del outcome, failure, nursery
+    if error is not None:
         try:
-            raise_as_is(outcome)
+            raise_as_is(error)
         finally:
-            del outcome  # nor may this frame keep the error it raises
+            del error  # nor may this frame keep the error it raises

@@ -391,6 +391,9 @@ class PeerConfig:
     )
     """Which protocol's defaults filled which version fields: how :func:`dataclasses.replace`
     switching ``protocol`` knows to fill them again (it passes every field on)."""
+    _warned: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The other protocol's fields a :class:`ConfigWarning` named already: a copy made by
+    :func:`dataclasses.replace` for the same protocol does not name them again."""
 
     def __post_init__(self) -> None:
         try:
@@ -522,13 +525,19 @@ class PeerConfig:
         put("user_agent_comments", tuple(comments))
         put("raw_commands", frozenset(raw_commands))
         build_user_agent(self.user_agent_name, self.user_agent_version, self.user_agent_comments)
-        self._warn_ignored(protocol)
+        warned: Any = self._warned
+        if not isinstance(warned, frozenset) or not warned <= {*_V1_ONLY, *_MODERN_ONLY}:
+            raise ConfigError("_warned is the config's own record: leave it out")
+        self._warn_ignored(protocol, warned if carried and carried[0] is protocol else None)
 
-    def _warn_ignored(self, protocol: KaspaProtocol) -> None:
-        """A :class:`ConfigWarning` for every field of the other protocol's that is set."""
+    def _warn_ignored(self, protocol: KaspaProtocol, warned: frozenset[str] | None) -> None:
+        """A :class:`ConfigWarning` for the fields of the other protocol's that are set,
+        but those ``warned`` of already (a copy of a config for the same protocol)."""
         others = _V1_ONLY if protocol is KaspaProtocol.MODERN else _MODERN_ONLY
         defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in others}
-        ignored = [name for name in others if getattr(self, name) != defaults[name]]
+        set_ = [name for name in others if getattr(self, name) != defaults[name]]
+        object.__setattr__(self, "_warned", frozenset(set_))
+        ignored = [name for name in set_ if warned is None or name not in warned]
         if ignored:
             speaks = "the modern protocol" if protocol is KaspaProtocol.MODERN else "protocol 1"
             other = "protocol 1" if protocol is KaspaProtocol.MODERN else "the modern protocol"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -14,11 +15,12 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from .._engine._groups import open_block_nursery, reraise_group
+from .._engine._groups import is_passthrough, open_block_nursery, raise_as_is, reraise_group
 from .._errors import UsageError
 from .._sansio import PeerContext
 from ._address import NodeAddress, split_host_port
 from ._config import CrawlConfig
+from ._errors import StoreError
 from ._probe import Prober
 from ._records import NodeRecord, NodeStatus
 from ._resolver import Resolver, SystemResolver
@@ -336,21 +338,35 @@ class Crawler:
                     [str(a) for a in self._seed_addresses] + [h for h, _ in self._seed_names],
                     continuous=self.config.continuous,
                 )
+            failure: BaseException | None = None
             try:
                 await self._seed()
                 async with trio.open_nursery() as nursery:
                     for _ in range(self.config.concurrency):
                         nursery.start_soon(self._worker, send)
             except BaseExceptionGroup as group:
-                raise reraise_group(group) from None
+                failure = reraise_group(group)  # raised out of the handler: no cycle
+            if failure is not None:
+                try:
+                    raise_as_is(failure)
+                finally:
+                    del failure
             self._completed = True
         finally:
+            in_flight = sys.exception()
             self._finished = True
             if send is not None:
                 send.close()
             if store is not None and run_id is not None:
                 with trio.CancelScope(shield=True):
-                    await store.finish_run(run_id, self.progress())
+                    try:
+                        await store.finish_run(run_id, self.progress())
+                    except StoreError as exc:
+                        if in_flight is None or is_passthrough(in_flight):
+                            raise
+                        # The error under way is the one raised; it tells of this one too.
+                        in_flight.add_note(f"and the end of the crawl was not recorded: {exc}")
+            del in_flight
         return self.progress()
 
     async def _next(self) -> _Node | None:

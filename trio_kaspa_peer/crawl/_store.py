@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
-from .._engine._groups import open_block_nursery
+from .._engine._groups import is_passthrough, open_block_nursery
 from .._errors import ConfigError, UsageError
 from .._sansio._config import KaspaProtocol
 from ._adapters import default_protocol
@@ -263,11 +263,11 @@ class NodeStore:
             raise self._error(what, exc) from exc
 
     def _rollback(self) -> None:
-        if self._db.in_transaction:
-            try:
+        try:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the error that made us roll back is the one to report
+        except sqlite3.Error:
+            pass  # the error that made us roll back (a closed store, say) is the one to report
 
     def _writing(self, what: str, change: Callable[[], _T]) -> _T:
         """Run ``change`` (one transaction), again while the file is locked by another
@@ -789,6 +789,7 @@ class StoreWriter:
         return len(self._pending)
 
     async def _queue(self, operation: tuple[str, Any]) -> None:
+        self._check_failed()  # nothing would ever write it (nor make room for it)
         while len(self._pending) >= self.max_pending:
             room = self._room
             self._wake.set()
@@ -797,6 +798,7 @@ class StoreWriter:
             except trio.Cancelled:
                 self._pending.append(operation)
                 raise
+            self._check_failed()  # the writer stopped while we waited for room
         self._pending.append(operation)
         if len(self._pending) >= self.batch_size:
             self._wake.set()
@@ -819,12 +821,23 @@ class StoreWriter:
     ) -> None:
         """Queue a newly learnt address (stored as pending until probed), learnt over
         ``protocol`` (default: the writer's ``protocol``; a crawl gives its own)."""
+        if not isinstance(address, NodeAddress):
+            raise UsageError(f"discovered() takes a NodeAddress, got {type(address).__name__}")
+        if source is not None and not isinstance(source, NodeAddress):
+            raise UsageError(f"source must be a NodeAddress or None, got {type(source).__name__}")
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            raise UsageError(f"depth must be an int of 0 or more, got {depth!r}")
+        if isinstance(first_seen, bool) or not isinstance(first_seen, (int, float)):
+            raise UsageError(f"first_seen must be a unix time, got {first_seen!r}")
         row_protocol = self.protocol if protocol is None else _protocol(protocol)
         await self._queue(("discovered", (address, source, depth, first_seen, row_protocol)))
 
     async def forget(self, addresses: Sequence[NodeAddress]) -> None:
         """Queue the removal of pruned nodes."""
-        await self._queue(("forget", list(addresses)))
+        listed = list(addresses)
+        if not all(isinstance(a, NodeAddress) for a in listed):
+            raise UsageError("forget() takes NodeAddress values")
+        await self._queue(("forget", listed))
 
     def _check_failed(self) -> None:
         if self._error is not None:
@@ -919,7 +932,13 @@ async def open_store(
     program through every retry, the disk is full -- cancels the block and
     raises :class:`~trio_kaspa_peer.crawl.StoreError`.  An exception raised
     in the block (``KeyboardInterrupt`` included) comes out as itself, never
-    in an exception group, as does a failure of the writer.
+    in an exception group, as does a failure of the writer; when both fail, the
+    block's error is raised with a note telling of the other.  What could not be
+    written is never lost in silence: a last write that fails as the block ends,
+    or is cancelled, raises :class:`~trio_kaspa_peer.crawl.StoreError` (a note on
+    the block's own error, if it raised one), and so does leaving the block with
+    changes queued after the writer stopped.  The writer takes nothing once it
+    has stopped or its block has ended (:class:`~trio_kaspa_peer.crawl.StoreError`).
     """
     for name, value in (("batch_size", batch_size), ("max_pending", max_pending)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -950,13 +969,29 @@ async def open_store(
 
 
 async def _last_flush(writer: StoreWriter, error: BaseException | None) -> None:
-    """Write what is queued as a store block ends; when the block raised ``error``, a
-    failure here is a note on it (``error`` is the one raised), else it is raised."""
+    """Write what is queued as a store block ends, and stop the writer.
+
+    When the block raised ``error``, a failure here is a note on it (``error`` is
+    the one raised); when the block ended by itself or was cancelled (a cancel
+    scope would swallow the note with the ``Cancelled``), it is raised.
+    """
     with trio.CancelScope(shield=True):
         try:
             if writer._error is None:
                 await writer.flush()
+            elif writer.pending:
+                # The writer stopped earlier (an error the block caught, say): what it
+                # holds is lost, which is not to pass in silence.
+                stopped = writer._error
+                count = writer.pending
+                raise StoreError(
+                    f"{writer.store.path}: {count} queued change{'s' if count != 1 else ''}"
+                    f" not written: {stopped}"
+                ) from stopped
         except StoreError as exc:
-            if error is None:
+            if error is None or is_passthrough(error):
                 raise
             error.add_note(f"and the store did not write what was queued: {exc}")
+        finally:
+            if writer._error is None:
+                writer._error = StoreError(f"{writer.store.path}: the store's block has ended")

@@ -15,7 +15,7 @@ import trio.testing
 
 from .._engine import Peer
 from .._engine._groups import is_passthrough, raise_as_is, reraise_group
-from .._errors import HandshakeError, PeerClosed
+from .._errors import HandshakeClosedError, HandshakeRejectedError, PeerClosed
 from .._protocols import open_peer
 from .._sansio import PeerContext
 from .._sansio._config import PeerConfig
@@ -100,10 +100,10 @@ async def open_peer_pair(
                 release.set()
     except BaseExceptionGroup as group:
         raise reraise_group(group) from None
-    # When one side's handshake fails, the other only sees the connection close (a
-    # plain HandshakeError): the failing side's error says why, so it wins.
+    # When one side's handshake fails, the other only sees the connection close (or the
+    # Reject it was sent): the failing side's error says why, so it wins.
     errors = [e for e in (inbound_error, outbound_error) if e is not None]
-    errors.sort(key=lambda e: type(e) is HandshakeError)
+    errors.sort(key=lambda e: isinstance(e, (HandshakeClosedError, HandshakeRejectedError)))
     error = body_error if body_error is not None else (errors[0] if errors else None)
     if isinstance(body_error, PeerClosed) and inbound_error is not None:
         # The body found its peer closed because the inbound side failed: a listener
