@@ -332,12 +332,19 @@ def _probed(db: Path, at_least: int) -> bool:
     return bool(count >= at_least)
 
 
-async def test_probe_command(tmp_path: Path) -> None:
-    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+def v1_mix(normal: int, refusing: int = 0) -> dict[NodeKind, int]:
+    """A simulated protocol-1 network's mix: ``normal`` answering nodes, ``refusing`` dead."""
     mix = dict.fromkeys(NodeKind, 0)
-    mix[NodeKind.NORMAL] = 4
-    mix[NodeKind.REFUSING] = 1
-    async with open_simulated_network(5, config, mix=mix, seed=47) as network:
+    mix[NodeKind.NORMAL] = normal
+    mix[NodeKind.REFUSING] = refusing
+    return mix
+
+
+V1_SIMNET = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
+
+
+async def test_probe_command(tmp_path: Path) -> None:
+    async with open_simulated_network(5, V1_SIMNET, mix=v1_mix(4, 1), seed=47) as network:
         good = network.of_kind(NodeKind.NORMAL)[0]
         dead = network.of_kind(NodeKind.REFUSING)[0]
         done = await arun("probe", str(good.address), str(dead.address), *V1, "--json")
@@ -355,10 +362,7 @@ async def test_probe_command(tmp_path: Path) -> None:
 
 
 async def test_probe_table_says_how_many_addresses_are_dialable() -> None:
-    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
-    mix = dict.fromkeys(NodeKind, 0)
-    mix[NodeKind.NORMAL] = 5
-    async with open_simulated_network(5, config, mix=mix, seed=47) as network:
+    async with open_simulated_network(5, V1_SIMNET, mix=v1_mix(5), seed=47) as network:
         good = network.of_kind(NodeKind.NORMAL)[0]
         plain = await arun("probe", str(good.address), *V1)
         allowed = await arun("probe", str(good.address), *V1, "--allow", "127.0.0.0/8")
@@ -374,11 +378,7 @@ async def test_probe_table_says_how_many_addresses_are_dialable() -> None:
 
 
 async def test_quiet_probe_prints_nothing_but_errors() -> None:
-    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
-    mix = dict.fromkeys(NodeKind, 0)
-    mix[NodeKind.NORMAL] = 1
-    mix[NodeKind.REFUSING] = 1
-    async with open_simulated_network(2, config, mix=mix, seed=47) as network:
+    async with open_simulated_network(2, V1_SIMNET, mix=v1_mix(1, 1), seed=47) as network:
         good = network.of_kind(NodeKind.NORMAL)[0]
         dead = network.of_kind(NodeKind.REFUSING)[0]
         fine = await arun("probe", str(good.address), *V1, "-q")
