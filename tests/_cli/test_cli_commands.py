@@ -260,12 +260,8 @@ async def test_crawl_against_in_process_nodes(tmp_path: Path) -> None:
 
 
 async def test_resuming_a_finished_crawl_says_nothing_is_left(tmp_path: Path) -> None:
-    config = PeerConfig(protocol=1, net=wire.KaspaNet.SIMNET)
     db = tmp_path / "done.sqlite"
-    mix = dict.fromkeys(NodeKind, 0)
-    mix[NodeKind.NORMAL] = 5
-    mix[NodeKind.REFUSING] = 1
-    async with open_simulated_network(6, config, mix=mix, seed=5) as network:
+    async with open_simulated_network(6, V1_SIMNET, mix=v1_mix(5, 1), seed=5) as network:
         options = [*V1, *FAST, "--allow", "127.0.0.0/8", "--retries", "0", "--db", str(db)]
         first = await arun("crawl", str(network.seeds[0]), *options)
         assert first.returncode == 0, first.stderr.decode()
