@@ -464,6 +464,21 @@ async def test_listen_command(protocol: str) -> None:
     assert len(stopped["last_peers"]) == 11
 
 
+async def test_sigterm_stops_a_command_with_143() -> None:
+    # As shells give: 128 plus the signal's number (Ctrl-C's is 130).
+    command = [str(SCRIPT), "listen", "--protocol", "1", "--net", "simnet", "--port", "0"]
+    command += ["--json"]
+    async with started(command) as process:
+        assert process.stdout is not None
+        await listening_on(process)
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(20):
+            async for _ in process.stdout:
+                pass
+            status = await process.wait()
+    assert status == 128 + signal.SIGTERM
+
+
 async def _drain(stream: trio.abc.ReceiveStream | None) -> bytes:
     assert stream is not None
     data = b""

@@ -165,7 +165,8 @@ def _runner(command: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``kaspa-peer``; the exit status (0 fine, 1 failed, 2 bad usage, 130 interrupted)."""
+    """Run ``kaspa-peer``; the exit status (0 fine, 1 failed, 2 bad usage, 130 interrupted by
+    Ctrl-C, 143 by SIGTERM)."""
     if not have_rich():
         print(f"error: {NEEDS_RICH}", file=sys.stderr)
         return 1
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, (KeyboardInterrupt, Interrupted)):
             why = f" {exc}" if isinstance(exc, Interrupted) and str(exc) else ""
             print(f"kaspa-peer {args.command}: interrupted{why}", file=sys.stderr)
-            return INTERRUPTED
+            return exc.status if isinstance(exc, Interrupted) else INTERRUPTED
         raise
 
 

@@ -30,7 +30,8 @@ NEEDS_RICH: Final = (
 
 
 INTERRUPTED: Final = 130
-"""The exit status of a command stopped by Ctrl-C (SIGINT) or SIGTERM, as shells give."""
+"""The exit status of a command stopped by Ctrl-C (SIGINT), as shells give; SIGTERM's is
+143 (128 plus the signal's number, likewise)."""
 
 
 class CommandError(Exception):
@@ -38,8 +39,13 @@ class CommandError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C stopped a command before it had anything to show: printed as
-    ``interrupted`` (with the message, if any), exit status 130."""
+    """Ctrl-C (or SIGTERM) stopped a command before it had anything to show: printed as
+    ``interrupted`` (with the message, if any); ``status`` is the exit status (130 for
+    Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str = "", status: int = INTERRUPTED) -> None:
+        super().__init__(message)
+        self.status = status or INTERRUPTED
 
 
 def add_common(parser: argparse.ArgumentParser, *, net: str | None, json_output: bool) -> None:
@@ -168,12 +174,14 @@ async def resolve_targets(texts: list[str], default_port: int | None) -> list[No
 
 async def until_interrupted(
     body: Callable[[trio.CancelScope], Awaitable[T]],
-) -> tuple[T | None, bool]:
+) -> tuple[T | None, int]:
     """Run ``body(scope)``; Ctrl-C (SIGINT) or SIGTERM cancels ``scope`` instead of killing us.
 
-    Returns ``(result, interrupted)``; the result is ``None`` when the body was cancelled.
+    Returns ``(result, interrupted)``: ``interrupted`` is 0, or the exit status the signal
+    calls for (128 plus its number: 130 for Ctrl-C, 143 for SIGTERM); the result is
+    ``None`` when the body was cancelled.
     """
-    interrupted = False
+    interrupted = 0
     result: T | None = None
     error: Exception | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -182,8 +190,8 @@ async def until_interrupted(
 
             async def watch() -> None:
                 nonlocal interrupted
-                async for _ in signals:
-                    interrupted = True
+                async for signum in signals:
+                    interrupted = 128 + signum
                     scope.cancel()
                     return
 

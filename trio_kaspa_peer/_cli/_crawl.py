@@ -33,7 +33,6 @@ from ..crawl import (
 from ..crawl._report import crawl_title
 from ..testing import open_simulated_network
 from ._common import (
-    INTERRUPTED,
     CommandError,
     Interrupted,
     console,
@@ -63,7 +62,8 @@ class CrawlOutcome:
     records: list[NodeRecord]
     progress: CrawlProgress
     network: str
-    interrupted: bool
+    interrupted: int
+    """0, or the exit status of the signal that stopped the crawl."""
 
 
 DEMO_SETTINGS: Final[Mapping[str, Any]] = {
@@ -241,7 +241,7 @@ async def _crawl(
 
     _, interrupted = await until_interrupted(body)
     if not crawler:
-        raise Interrupted("before the crawl started")
+        raise Interrupted("before the crawl started", interrupted)
     return CrawlOutcome(list(latest.values()), crawler[0].progress(), network, interrupted)
 
 
@@ -259,7 +259,7 @@ def _finish(
     aside = getattr(args, "jsonl", None) == "-"
     if args.json:
         data = summary_data(outcome.records, outcome.progress, outcome.network)
-        data["interrupted"] = outcome.interrupted
+        data["interrupted"] = bool(outcome.interrupted)
         data.update(extra)
         print_json(data, stderr=aside)
     elif not args.quiet or outcome.interrupted:
@@ -275,7 +275,7 @@ def _finish(
             raise CommandError("a report needs a store")
         _write_report(db, report, title)
     if outcome.interrupted:
-        return INTERRUPTED
+        return outcome.interrupted
     # Nothing answered the handshake (the seeds down, say): that is a failed crawl.
     return 0 if any(r.status is NodeStatus.REACHABLE for r in outcome.records) else 1
 

@@ -19,7 +19,6 @@ from .._errors import HandshakeError, KaspaPeerError
 from .._serve import serve_tcp_peers
 from ..crawl import AddressFilter, NodeAddress, PeerEvent, Responder, adapter_for, parse_network
 from ._common import (
-    INTERRUPTED,
     CommandError,
     console,
     non_negative_int,
@@ -219,7 +218,8 @@ def run_listen_command(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 print(f"listening on {where} ({adapter.network_label(peer)})", flush=True)
 
-    # A failure raises (status 1); Ctrl-C, the way to stop it, returns (status 130).
+    # A failure raises (status 1); Ctrl-C, the way to stop it, returns (status 130, 143 for
+    # SIGTERM).
     with _hearing_failed_handshakes(failed):
         _, interrupted = trio.run(until_interrupted, main)
     summary = {
@@ -234,7 +234,7 @@ def run_listen_command(args: argparse.Namespace) -> int:
         print_json({"event": "stopped", **summary, "last_peers": list(finished)[-SHOW_PEERS:]})
     elif not args.quiet:
         _print(summary, list(finished)[-SHOW_PEERS:])
-    return INTERRUPTED if interrupted else 0
+    return interrupted
 
 
 def _agent(user_agent: str) -> str:

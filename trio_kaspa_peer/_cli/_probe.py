@@ -76,7 +76,7 @@ def run_probe_command(args: argparse.Namespace) -> int:
 
     records, interrupted = trio.run(until_interrupted, main)
     if interrupted or records is None:
-        raise Interrupted
+        raise Interrupted(status=interrupted)
     if args.json:
         print_json([record.to_dict() for record in records])
     elif not args.quiet:  # -q: errors only, the exit status says the rest

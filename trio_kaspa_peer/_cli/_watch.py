@@ -14,7 +14,6 @@ from .._sansio._lru import LRUSet
 from .._tcp import open_tcp_peer
 from ..crawl import adapter_for
 from ._common import (
-    INTERRUPTED,
     Interrupted,
     console,
     peer_config,
@@ -195,11 +194,11 @@ def run_watch_command(args: argparse.Namespace) -> int:
                     closed.append(str(peer.close_reason))
                     nursery.cancel_scope.cancel()
 
-    # A failure raises (status 1); an interruption returns (status 130).
+    # A failure raises (status 1); an interruption returns (status 130, 143 for SIGTERM).
     _, interrupted = trio.run(until_interrupted, main)
     if not header:  # no handshake: nothing was watched
         if interrupted:
-            raise Interrupted("before the handshake")
+            raise Interrupted("before the handshake", interrupted)
         print(f"kaspa-peer watch: error: no handshake within {args.duration:g} s", file=sys.stderr)
         return 1
     final = stats.snapshot(reset=False)
@@ -210,7 +209,7 @@ def run_watch_command(args: argparse.Namespace) -> int:
                 **header,
                 **final,
                 "closed": closed[0] if closed else None,
-                "interrupted": interrupted,
+                "interrupted": bool(interrupted),
             }
         )
     elif not args.quiet:
@@ -219,7 +218,7 @@ def run_watch_command(args: argparse.Namespace) -> int:
         if closed:
             out.print(f"the node closed the connection: {closed[0]}", soft_wrap=True)
     if interrupted:
-        return INTERRUPTED
+        return interrupted
     return 1 if closed else 0
 
 
