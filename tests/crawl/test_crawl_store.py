@@ -584,16 +584,18 @@ async def test_the_blocks_exception_wins_over_a_crawl_whose_store_fails(
     NodeStore(path, network="v1-simnet").close()
     config = fast_crawl_config(concurrency=4)
     async with open_simulated_network(10, peer_config("v1"), seed=37) as network:
-        with pytest.raises(exception) as info:
+        lock = contextlib.ExitStack()
+        with lock, pytest.raises(exception) as info:
             async with (
                 open_store(path, network="v1-simnet", flush_interval=60) as writer,
                 open_crawl(network.seeds, config, store=writer) as stream,
             ):
                 async for _ in stream:
-                    with _locked(path):
-                        raise exception("mine")
+                    lock.enter_context(_locked(path))  # held until the block is left
+                    raise exception("mine")
     assert type(info.value) is exception
     assert str(info.value) == "mine"
+    assert any("database is locked" in note for note in info.value.__notes__)
 
 
 @pytest.mark.usefixtures("quick_retries")
@@ -655,3 +657,60 @@ async def test_discovered_checks_what_it_is_given(tmp_path: Path) -> None:
         with pytest.raises(UsageError):
             await writer.forget(["192.0.2.1:1"])  # type: ignore[list-item]
         assert writer.pending == 0
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_task_waiting_for_room_learns_that_the_writer_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    NodeStore(path, network="n").close()
+    queued: list[int] = []
+    refused: list[StoreError] = []
+
+    async def producer(writer: Any) -> None:
+        try:
+            for port in range(1, 10):
+                await writer.discovered(NodeAddress("192.0.2.1", port), None, 0, 1.0)
+                queued.append(port)
+        except StoreError as exc:
+            refused.append(exc)
+
+    with _locked(path), trio.fail_after(10):  # it waited for room for ever
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(StoreError):
+                async with open_store(path, network="n", flush_interval=0.05, max_pending=2) as w:
+                    nursery.start_soon(producer, w)
+                    await trio.sleep_forever()
+    assert queued == [1, 2]
+    [error] = refused
+    assert "the store writer stopped" in str(error)
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_crawl_run_from_an_except_block_still_raises_its_store_error(
+    tmp_path: Path,
+) -> None:
+    # sys.exception() in a finally with nothing under way gives the caller's handled
+    # exception: the store's error went to it as a note, and the run returned.
+    path = tmp_path / "e.sqlite"
+    NodeStore(path, network="v1-simnet").close()
+    handled = LookupError("the caller's own, handled")
+    async with (
+        open_simulated_network(5, peer_config("v1"), seed=37) as network,
+        open_store(path, network="v1-simnet") as writer,
+    ):
+        lock = contextlib.ExitStack()
+        real = writer.store.finish_run
+
+        def finish_locked(run: int, progress: Any) -> None:
+            lock.enter_context(_locked(path))  # another program, just as the crawl ends
+            real(run, progress)
+
+        writer.store.finish_run = finish_locked  # type: ignore[method-assign]
+        with lock:
+            try:
+                raise handled
+            except LookupError:
+                crawler = Crawler(fast_crawl_config(), seeds=network.seeds, store=writer)
+                with pytest.raises(StoreError, match="cannot record the end of a crawl"):
+                    await crawler.run()
+    assert not getattr(handled, "__notes__", None)

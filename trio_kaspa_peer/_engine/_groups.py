@@ -81,7 +81,8 @@ async def open_block_nursery() -> AsyncIterator[trio.Nursery]:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # Raised below, outside this handler: raised here, the error would get the group
-        # (which holds it) as its context, a cycle for the garbage collector.
+        # (which holds it) as its context.  (A task's error still takes the collector to
+        # free: Trio's frames that handled it hold it, and the block's Cancelled them.)
         failure = reraise_group(group)
     if outcome is not None and failure is not None and not is_passthrough(failure):
         if isinstance(failure, Exception):
@@ -91,8 +92,7 @@ async def open_block_nursery() -> AsyncIterator[trio.Nursery]:
             failure.add_note(f"while the block raised {outcome!r}")
             outcome = None
     error = outcome if outcome is not None else failure
-    # The nursery keeps the tasks' errors, whose tracebacks hold this frame: a cycle.
-    del outcome, failure, nursery
+    del outcome, failure, nursery  # the nursery keeps the tasks' errors
     if error is not None:
         try:
             raise_as_is(error)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -330,6 +329,7 @@ class Crawler:
         self._started = trio.current_time()
         store = self._store
         run_id: int | None = None
+        in_flight: BaseException | None = None  # what the run raises, for the finally below
         try:
             if store is not None:
                 if self._resume:
@@ -352,8 +352,12 @@ class Crawler:
                 finally:
                     del failure
             self._completed = True
+        except BaseException as exc:
+            # Not sys.exception() in the finally: with nothing under way there, it gives an
+            # exception a caller up the stack is handling, and would take our error's place.
+            in_flight = exc
+            raise
         finally:
-            in_flight = sys.exception()
             self._finished = True
             if send is not None:
                 send.close()

@@ -796,7 +796,8 @@ class StoreWriter:
             try:
                 await room.wait()
             except trio.Cancelled:
-                self._pending.append(operation)
+                if self._error is None:  # a stopped writer writes nothing more (see flush)
+                    self._pending.append(operation)
                 raise
             self._check_failed()  # the writer stopped while we waited for room
         self._pending.append(operation)
@@ -858,9 +859,10 @@ class StoreWriter:
                         await trio.to_thread.run_sync(self.store.write, batch)
                     except StoreError as exc:
                         # Not written: back in the queue (``pending`` counts it), and the
-                        # writer stops.
+                        # writer stops; those waiting for room learn it at once.
                         self._pending[:0] = batch
                         self._error = exc
+                        self._room.set()
                         raise
                 self.written += len(batch)
                 self._batches += 1
@@ -979,7 +981,7 @@ async def _last_flush(writer: StoreWriter, error: BaseException | None) -> None:
         try:
             if writer._error is None:
                 await writer.flush()
-            elif writer.pending:
+            elif writer.pending and error is not writer._error:
                 # The writer stopped earlier (an error the block caught, say): what it
                 # holds is lost, which is not to pass in silence.
                 stopped = writer._error
@@ -995,3 +997,4 @@ async def _last_flush(writer: StoreWriter, error: BaseException | None) -> None:
         finally:
             if writer._error is None:
                 writer._error = StoreError(f"{writer.store.path}: the store's block has ended")
+            writer._room.set()  # nobody waits for room in a writer that is done
