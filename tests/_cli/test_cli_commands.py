@@ -183,7 +183,9 @@ def test_demo_never_replaces_a_file_the_user_named(
     # It starts afresh with its own files; one given with --db or --report may be precious.
     precious = tmp_path / "precious"
     precious.write_text("keep me", encoding="utf-8")
-    assert cli.main(["demo", "--nodes", "5", "--out", str(tmp_path), option, str(precious)]) == 2
+    out = tmp_path / "out"
+    assert cli.main(["demo", "--nodes", "5", "--out", str(out), option, str(precious)]) == 2
+    assert not out.exists()  # a command refused makes nothing
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{option} {precious} exists" in err

@@ -413,7 +413,6 @@ def run_demo_command(args: argparse.Namespace) -> int:
     config = crawl_config(args, peer, allow=("127.0.0.0/8",), **DEMO_SETTINGS)
     open_files_for(args.nodes, config.concurrency)
     out_dir: Path = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"kaspa-demo-{network.removeprefix('kaspa-')}"  # kaspa-demo-simnet
     # The demo starts afresh: it replaces its own files, never one the user named.
     for given, option in ((args.db, "--db"), (args.report, "--report")):
@@ -424,6 +423,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
             )
     check_output_path(args.report, "--report")
     check_output_path(args.jsonl, "--jsonl")
+    out_dir.mkdir(parents=True, exist_ok=True)  # once the command is known to run
     db: Path = args.db or out_dir / f"{stem}.sqlite"
     report: Path = args.report or out_dir / f"{stem}.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):

@@ -361,16 +361,18 @@ class Crawler:
             self._finished = True
             if send is not None:
                 send.close()
-            if store is not None and run_id is not None:
-                with trio.CancelScope(shield=True):
-                    try:
-                        await store.finish_run(run_id, self.progress())
-                    except StoreError as exc:
-                        if in_flight is None or is_passthrough(in_flight):
-                            raise
-                        # The error under way is the one raised; it tells of this one too.
-                        in_flight.add_note(f"and the end of the crawl was not recorded: {exc}")
-            del in_flight
+            try:
+                if store is not None and run_id is not None:
+                    with trio.CancelScope(shield=True):
+                        try:
+                            await store.finish_run(run_id, self.progress())
+                        except StoreError as exc:
+                            if in_flight is None or is_passthrough(in_flight):
+                                raise
+                            # The error under way is the one raised; it tells of this too.
+                            in_flight.add_note(f"and the end of the crawl was not recorded: {exc}")
+            finally:
+                del in_flight  # kept in this frame, it would be in a cycle with its traceback
         return self.progress()
 
     async def _next(self) -> _Node | None:
