@@ -10,7 +10,10 @@ import gc
 import random
 import tracemalloc
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
+import trio
 from _raw import NET, RawRemote, cfg, frame, raw_frame
 
 import trio_kaspa_peer as tkp
@@ -350,3 +353,38 @@ async def test_a_closed_modern_peer_is_freed_without_the_cycle_collector() -> No
             gc.garbage.clear()
             gc.enable()
         assert left == [], (scenario.__name__, sorted({type(o).__name__ for o in left}))
+
+
+def _big_message(protocol: str) -> Any:
+    """A message of about 3 MiB: written in chunks, and large enough to see if it stays."""
+    fill = bytes(3 << 20)
+    if protocol == "modern":
+        return protowire.TransactionMessage(
+            payload=fill, subnetwork_id=protowire.SubnetworkId(bytes=bytes(20))
+        )
+    outpoint = wire.Outpoint(wire.TxID(bytes(32)), 0)
+    return wire.MsgTx(tx_in=[wire.TxIn(outpoint, fill)], tx_out=[wire.TxOut(1, b"")])
+
+
+@pytest.mark.parametrize("protocol", ["1", "modern"])
+async def test_a_written_message_is_let_go_while_the_writer_waits(protocol: str) -> None:
+    """Once written, a message and its encoding are the application's alone: the writer,
+    asleep until the next one, holds neither (the last chunked write's view kept the
+    whole encoding alive until the next send)."""
+    config = cfg() if protocol == "1" else PeerConfig(net="devnet")
+    async with open_peer_pair(config) as (sender, receiver):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            msg = _big_message(protocol)
+            await sender.send(msg)
+            got = await receiver.messages().receive()
+            assert type(got) is type(msg)
+            del msg, got
+            await trio.sleep(0.05)  # both sides settle: every task asleep again
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert held < 1 << 20, f"{held:,} bytes still held after the message was written and read"

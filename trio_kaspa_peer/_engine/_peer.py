@@ -1000,6 +1000,7 @@ class Peer(trio.abc.AsyncResource):
                         for start in range(0, len(data), WRITE_CHUNK):
                             self._write_since = current_time()
                             await stream.send_all(view[start : start + WRITE_CHUNK])
+                        del view  # held while asleep, it would keep the encoding alive
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._write_since = math.inf
                     for item in core.unfinished():
@@ -1020,6 +1021,9 @@ class Peer(trio.abc.AsyncResource):
                     for item in done:
                         for callback in write_listeners:
                             await self._call(callback, len(item.data), item.msg, None)
+                # Hold nothing written while asleep, until the next write.
+                done.clear()
+                item = None
         self._write_scope = None
         if self._write_timed_out and not closed.is_set():
             timeout = self.config.write_timeout
