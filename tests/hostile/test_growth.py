@@ -388,3 +388,33 @@ async def test_a_written_message_is_let_go_while_the_writer_waits(protocol: str)
         finally:
             tracemalloc.stop()
     assert held < 1 << 20, f"{held:,} bytes still held after the message was written and read"
+
+
+async def test_the_reader_lets_go_of_its_last_read_while_it_waits() -> None:
+    """An idle peer holds no bytes of what it read last: a read of ``receive_size`` bytes
+    stayed alive until the next one, 64 KiB a peer after a burst."""
+
+    def tx(fill: int) -> wire.MsgTx:
+        outpoint = wire.Outpoint(wire.TxID(bytes(32)), 0)
+        return wire.MsgTx(tx_in=[wire.TxIn(outpoint, bytes(fill))], tx_out=[wire.TxOut(1, b"")])
+
+    config = cfg()
+    size = config.receive_size
+    fill = 4 * size
+    while rest := len(wire.encode_frame(tx(fill), NET)) % size:
+        fill += size - rest  # the whole frame a multiple of the reads: the last read is full
+    async with open_peer_pair(config) as (sender, receiver):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            await sender.send(tx(fill))
+            got = await receiver.messages().receive()
+            assert isinstance(got, wire.MsgTx)
+            del got
+            await trio.sleep(0.05)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert held < size // 2, f"{held:,} bytes still held after the message was read"

@@ -700,8 +700,10 @@ class Peer(trio.abc.AsyncResource):
                 self._writer_wake.set()
             if core.next_deadline() < self._timer_target:
                 self._timer_wake.set()  # a deadline moved earlier (a message half-received)
-            # Hold no message while waiting: a large one would stay alive until the next.
+            # Hold no message while waiting, nor the last read (up to receive_size bytes):
+            # either would stay alive until the next.
             event = msg = None
+            data: bytes | bytearray = b""
             asked = trio.current_time()
             reader_state(_WAITING, asked)
             if core.reading_paused():
