@@ -741,6 +741,100 @@ async def test_aclose_releases_a_pending_request() -> None:
         assert [type(e) for e in ended][:2] == [StreamEnded, ConnectionTerminated]
 
 
+@pytest.mark.parametrize("inbound", [False, True], ids=["client", "server"])
+async def test_a_cancelled_block_still_says_goodbye(inbound: bool) -> None:
+    """Cancelled from outside (a timeout, a server shutting down), the peer still ends its
+    call and says GOAWAY before it closes, if the stream takes them at once: kaspad logs an
+    error for a call that ends at EOF, and only "Disconnected" for this."""
+    ended: list[Any] = []
+
+    async def script(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        try:
+            await remote.wait_ended()
+        except trio.BrokenResourceError:
+            pass  # our side closed while the remote answered (a PING's acknowledgement)
+        ended.extend(remote.ended)
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=inbound)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script, remote)
+        with trio.CancelScope() as scope:
+            async with tkp.open_peer(ours, cfg(), inbound=inbound) as peer:
+                scope.cancel()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+    assert isinstance(peer.close_reason, tkp.LocalClose)
+    assert [type(e) for e in ended][:2] == [StreamEnded, ConnectionTerminated]
+
+
+async def test_a_cancelled_block_does_not_wait_to_say_goodbye(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A remote that reads nothing more does not hold a cancelled block up: the goodbye
+    gets a moment, not ``reject_timeout``."""
+
+    async def stops_reading(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await trio.sleep_forever()
+
+    config = cfg(reject_timeout=30)
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stops_reading, remote)
+        with trio.CancelScope() as scope:
+            async with tkp.open_peer(ours, config, inbound=False) as peer:
+                stuck = trio.lowlevel.ParkingLot()
+                # From here on, every write waits for ever, as on a full socket buffer.
+                ours.send_stream.send_all_hook = stuck.park
+                start = trio.current_time()
+                scope.cancel()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert peer.closed
+        assert trio.current_time() - start < 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_write_cut_short_gets_no_last_words(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Cancelled in the middle of a write, the peer writes nothing more: the stream ends
+    inside what it was writing, and a goodbye after that would read as garbage."""
+
+    async def stops_reading(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await trio.sleep_forever()
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=False)
+    handed: list[bytes] = []
+    stuck = trio.lowlevel.ParkingLot()
+
+    async def write_that_never_returns() -> None:
+        handed.append(bytes(ours.send_stream.get_data_nowait()))
+        await stuck.park()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stops_reading, remote)
+        with trio.CancelScope() as scope:
+            async with tkp.open_peer(ours, cfg(), inbound=False) as peer:
+                await trio.testing.wait_all_tasks_blocked()
+                ours.send_stream.send_all_hook = write_that_never_returns
+                peer.send_nowait(pw.PingMessage(nonce=7))
+                await trio.testing.wait_all_tasks_blocked()  # the writer is in its write
+                scope.cancel()
+                await trio.sleep_forever()
+        nursery.cancel_scope.cancel()
+    assert len(handed) == 1, "written after a write cut short"
+    events = remote.channel.receive_data(handed[0])
+    assert [pw.decode(e.data) for e in events if type(e) is MessageReceived] == [
+        pw.Envelope("ping", pw.PingMessage(nonce=7))
+    ]
+
+
 async def test_a_cancelled_request_is_forgotten_and_its_late_answer_delivered() -> None:
     answer = trio.Event()
 

@@ -69,6 +69,10 @@ _BUSY: Final = ReaderState.BUSY
 _HELD: Final = ReaderState.HELD
 WRITE_CHUNK: Final = 256 * 1024
 """The most bytes handed to the stream under one write-timeout deadline."""
+LAST_WORDS_TIME: Final = 0.05
+"""How long the parting words the tasks left unwritten (cancelled from outside: a timeout,
+a server shutting down) may take to write as the peer closes: what a stream with room takes
+at once, not a wait on a remote that reads no more."""
 USAGE_HALF_LIFE: Final = 10.0
 """How fast a peer's use of the receive budget is forgotten (seconds to halve): a peer
 that had many large messages decoded lately waits behind one that had few."""
@@ -556,6 +560,7 @@ class Peer(trio.abc.AsyncResource):
             return
         if self._close_reason is None:
             self._close(LocalClose("closed locally"))
+        await self._last_words()
         for item in self._core.unfinished():
             item.finish(DROPPED)
         for item in self._outbox.close():
@@ -564,6 +569,25 @@ class Peer(trio.abc.AsyncResource):
         self._release_reservation()
         await trio.aclose_forcefully(self._stream)
         self._finished.set()
+
+    async def _last_words(self) -> None:
+        """Write what the core still has to say (its goodbye, a reject, what was queued)
+        if the tasks ended before the writer did, cancelled from outside, within
+        :data:`LAST_WORDS_TIME`.  Never after a write cut short: the stream then ends
+        inside a frame, and more bytes would read as garbage."""
+        core = self._core
+        if self._write_since != math.inf:
+            return
+        data = core.data_to_send()
+        if not data:
+            return
+        with trio.move_on_after(LAST_WORDS_TIME):
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            for item in core.bytes_written(len(data), trio.current_time(), time.time()):
+                item.finish(WRITTEN)
 
     # -- the tasks ----------------------------------------------------------------------------
 
