@@ -1279,3 +1279,30 @@ async def test_a_sender_waiting_for_room_is_released_when_the_remote_leaves(
             leave.set()
         assert len(errors) == 1
         assert isinstance(errors[0].reason, tkp.RemoteClosed)
+
+
+async def test_on_write_and_on_read_count_the_same_bytes() -> None:
+    """Both listeners are told a message's size on the wire (the gRPC prefix included),
+    as the statistics count it; ``on_write`` was told the protobuf payload's size."""
+    written: list[tuple[int, str]] = []
+    read: list[tuple[int, str]] = []
+
+    def on_write(_peer: Any, nbytes: int, msg: Any, _error: BaseException | None) -> None:
+        written.append((nbytes, type(msg).__name__))
+
+    def on_read(_peer: Any, nbytes: int, msg: Any, _error: BaseException | None) -> None:
+        read.append((nbytes, type(msg).__name__))
+
+    sender = cfg(listeners=tkp.MessageListeners().on_write(on_write))
+    receiver = cfg(listeners=tkp.MessageListeners().on_read(on_read))
+    async with open_peer_pair(sender, receiver) as (out, inb):
+        start = out.stats().bytes_sent
+        tx = pw.TransactionMessage(
+            payload=b"x" * 1000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+        )
+        await out.send(tx)
+        assert type(await inb.messages().receive()) is pw.TransactionMessage
+        sent = out.stats().bytes_sent - start
+    assert written[-1] == read[-1] == (sent, "TransactionMessage")
+    assert sent == 5 + len(pw.encode(tx))
+    assert sum(n for n, _ in written) == out.stats().bytes_sent

@@ -1044,9 +1044,9 @@ class Peer(trio.abc.AsyncResource):
                 for item in done:
                     item.finish(WRITTEN)
                 if write_listeners:
-                    for item in done:
+                    for item, size in zip(done, core.sent_sizes(done), strict=True):
                         for callback in write_listeners:
-                            await self._call(callback, len(item.data), item.msg, None)
+                            await self._call(callback, size, item.msg, None)
                 # Hold nothing written while asleep, until the next write.
                 done.clear()
                 item = None

@@ -279,6 +279,7 @@ class ModernCore(BaseCore):
         "_pre_open",
         "_requests",
         "_reserved",
+        "_sent_sizes",
         "_stream_open",
         "_validate_all",
         "_window_mark",
@@ -333,6 +334,8 @@ class ModernCore(BaseCore):
         self._window_since = math.inf
         self._window_mark = 0
         self._inflight_seq: deque[tuple[int, Any, int]] = deque()
+        self._sent_sizes: list[int] = []
+        """The wire sizes of what the last bytes_written() found sent, in its order."""
         self._pre_open: list[Any] = []
         self._dropped: list[Any] = []
         self._stream_open = not inbound
@@ -952,11 +955,18 @@ class ModernCore(BaseCore):
         sent = self.channel.messages_sent
         inflight = self._inflight_seq
         done: list[Any] = []
+        sizes = self._sent_sizes
+        sizes.clear()
         while inflight and inflight[0][0] <= sent:
             _, item, wire_size = inflight.popleft()
             done.append(item)
+            sizes.append(wire_size)
             self._account_sent(item.msg, wire_size, now, now_wall)
         return done
+
+    def sent_sizes(self, done: list[Any]) -> list[int]:
+        # The gRPC prefix and any compression included; the payload is item.data.
+        return self._sent_sizes
 
     def unfinished(self) -> list[Any]:
         return [item for _, item, _ in self._inflight_seq] + self._pre_open + self._dropped

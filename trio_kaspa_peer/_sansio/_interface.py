@@ -383,6 +383,11 @@ class PeerCore(ABC):
     def bytes_written(self, count: int, now: float, now_wall: float) -> list[Any]:
         """``count`` bytes of :meth:`data_to_send` were written; the items now fully sent."""
 
+    def sent_sizes(self, done: list[Any]) -> list[int]:
+        """The size on the wire of each item the last :meth:`bytes_written` returned (what
+        the ``on_write`` listeners are told, as ``on_read`` ones are of what is read)."""
+        return [len(item.data) for item in done]
+
     # -- time and the reader --------------------------------------------------------------
 
     @abstractmethod
