@@ -835,6 +835,111 @@ async def test_a_write_cut_short_gets_no_last_words(
     ]
 
 
+async def test_a_stream_failing_the_last_words_still_lets_the_peer_close() -> None:
+    """A stream of the application's own that fails otherwise than trio's do (an
+    ``OSError``, say) while the parting words are written: the peer closes all the same,
+    and its block ends as it was cancelled."""
+
+    async def stops_reading(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await trio.sleep_forever()
+
+    async def broken_pipe() -> None:
+        raise OSError(32, "Broken pipe, from a stream of the application's")
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stops_reading, remote)
+        with trio.CancelScope() as scope:
+            async with tkp.open_peer(ours, cfg(), inbound=False) as peer:
+                await trio.testing.wait_all_tasks_blocked()
+                ours.send_stream.send_all_hook = broken_pipe
+                scope.cancel()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+        with trio.fail_after(1):
+            await peer.aclose()  # finished: returns at once
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_last_words_are_written_whole(autojump_clock: trio.testing.MockClock) -> None:
+    """Cancelled while a large message is still owed, the peer writes all of it and then
+    its goodbye, not just the next slice the channel hands out (256 KiB)."""
+    outer = trio.CancelScope()
+
+    async def cancel_when_the_ping_is_written(
+        _peer: Any, _nbytes: int, msg: Any, _error: BaseException | None
+    ) -> None:
+        if isinstance(msg, pw.PingMessage):
+            outer.cancel()
+            await trio.lowlevel.checkpoint()  # the cancellation lands in the writer
+
+    async def stops_reading(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await trio.sleep_forever()
+
+    listeners = tkp.MessageListeners().on_write(cancel_when_the_ping_is_written)
+    big = pw.TransactionMessage(
+        payload=b"x" * 600_000, subnetwork_id=pw.SubnetworkId(bytes=bytes(20))
+    )
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = GrpcRemote(theirs, client=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stops_reading, remote)
+        with outer:
+            async with tkp.open_peer(ours, cfg(listeners=listeners), inbound=False) as peer:
+                await trio.testing.wait_all_tasks_blocked()
+                peer.send_nowait(pw.PingMessage(nonce=1))
+                handle = peer.send_nowait(big)
+                await trio.sleep_forever()
+        nursery.cancel_scope.cancel()
+    data = bytearray()
+    while chunk := await theirs.receive_some(1 << 20):
+        data += chunk
+    events = remote.channel.receive_data(bytes(data))
+    received = [pw.decode(e.data).payload for e in events if type(e) is MessageReceived]
+    assert received == [pw.PingMessage(nonce=1), big]
+    assert [type(e) for e in events if type(e) is not MessageReceived][:2] == [
+        StreamEnded,
+        ConnectionTerminated,
+    ]
+    assert handle.written
+
+
+async def test_a_clock_that_stands_still_gets_no_last_words() -> None:
+    """With ``MockClock()`` as it comes, time never moves unless the test moves it: the
+    parting words are not tried (their time would never run out on a stream that takes
+    nothing), and a cancelled peer closes at once."""
+
+    async def stops_reading(remote: GrpcRemote) -> None:
+        await remote.handshake()
+        await trio.sleep_forever()
+
+    async def main() -> None:
+        ours, theirs = trio.testing.memory_stream_pair()
+        remote = GrpcRemote(theirs, client=False)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stops_reading, remote)
+            with trio.CancelScope() as scope:
+                async with tkp.open_peer(ours, cfg(), inbound=False):
+                    await trio.testing.wait_all_tasks_blocked()
+                    ours.send_stream.send_all_hook = trio.lowlevel.ParkingLot().park
+                    scope.cancel()
+                    await trio.sleep_forever()
+            nursery.cancel_scope.cancel()
+
+    done = trio.Event()
+
+    def run() -> None:
+        trio.run(main, clock=trio.testing.MockClock())
+        done.set()
+
+    with trio.fail_after(10):  # a hang would leave its thread behind, and fail here
+        await trio.to_thread.run_sync(run, abandon_on_cancel=True)
+    assert done.is_set()
+
+
 async def test_a_cancelled_request_is_forgotten_and_its_late_answer_delivered() -> None:
     answer = trio.Event()
 
