@@ -17,7 +17,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=["3.11", "3.12", "3.13"])
+@nox.session(python=["3.11", "3.12", "3.13", "3.14"])
 def versions(session: nox.Session) -> None:
     """The test suite under each Python the classifiers name (a missing one is skipped)."""
     session.install("-e", ".[test]")

@@ -73,7 +73,7 @@ def _resolve_annotations(cls: type) -> None:
     once that is the public module, ``"Hash | None"`` would no longer resolve.
     An annotation naming something only imported for type checkers stays a string.
     """
-    own = cls.__dict__.get("__annotations__")  # noqa: RUF063 - changed in place
+    own = _own_annotations(cls)
     if not own:
         return
     namespace = dict(vars(sys.modules[cls.__module__]))
@@ -86,6 +86,24 @@ def _resolve_annotations(cls: type) -> None:
                 own[name] = eval(value, namespace)
             except Exception:
                 continue
+
+
+def _own_annotations(cls: type) -> dict[str, Any] | None:
+    """The class's own annotations, as a dict to change in place.
+
+    Python 3.14 makes some on demand (PEP 649: a ``NamedTuple``'s, say), with
+    nothing in the class's ``__dict__`` until asked: those are asked for and set
+    back as a plain dict, which the caller then changes.
+    """
+    own = cls.__dict__.get("__annotations__")  # noqa: RUF063 - changed in place
+    if own is not None or "__annotate_func__" not in cls.__dict__:
+        return own
+    try:
+        own = dict(cls.__annotations__)
+        type.__setattr__(cls, "__annotations__", own)
+    except Exception:
+        return None
+    return own
 
 
 def _resolve_function_annotations(func: Any) -> None:
