@@ -194,6 +194,12 @@ async def forever(remote: GrpcRemote) -> None:
         await remote.recv()
 
 
+async def stops_reading(remote: GrpcRemote) -> None:
+    """Handshake, then read nothing more: a node whose buffers fill."""
+    await remote.handshake()
+    await trio.sleep_forever()
+
+
 # -- over memory streams ----------------------------------------------------------------------
 
 
@@ -775,10 +781,6 @@ async def test_a_cancelled_block_does_not_wait_to_say_goodbye(
     """A remote that reads nothing more does not hold a cancelled block up: the goodbye
     gets a moment, not ``reject_timeout``."""
 
-    async def stops_reading(remote: GrpcRemote) -> None:
-        await remote.handshake()
-        await trio.sleep_forever()
-
     config = cfg(reject_timeout=30)
     ours, theirs = trio.testing.memory_stream_pair()
     remote = GrpcRemote(theirs, client=False)
@@ -803,10 +805,6 @@ async def test_a_write_cut_short_gets_no_last_words(
 ) -> None:
     """Cancelled in the middle of a write, the peer writes nothing more: the stream ends
     inside what it was writing, and a goodbye after that would read as garbage."""
-
-    async def stops_reading(remote: GrpcRemote) -> None:
-        await remote.handshake()
-        await trio.sleep_forever()
 
     ours, theirs = trio.testing.memory_stream_pair()
     remote = GrpcRemote(theirs, client=False)
@@ -840,10 +838,6 @@ async def test_a_stream_failing_the_last_words_still_lets_the_peer_close() -> No
     ``OSError``, say) while the parting words are written: the peer closes all the same,
     and its block ends as it was cancelled."""
 
-    async def stops_reading(remote: GrpcRemote) -> None:
-        await remote.handshake()
-        await trio.sleep_forever()
-
     async def broken_pipe() -> None:
         raise OSError(32, "Broken pipe, from a stream of the application's")
 
@@ -874,10 +868,6 @@ async def test_the_last_words_are_written_whole(autojump_clock: trio.testing.Moc
         if isinstance(msg, pw.PingMessage):
             outer.cancel()
             await trio.lowlevel.checkpoint()  # the cancellation lands in the writer
-
-    async def stops_reading(remote: GrpcRemote) -> None:
-        await remote.handshake()
-        await trio.sleep_forever()
 
     listeners = tkp.MessageListeners().on_write(cancel_when_the_ping_is_written)
     big = pw.TransactionMessage(
@@ -911,10 +901,6 @@ async def test_a_clock_that_stands_still_gets_no_last_words() -> None:
     """With ``MockClock()`` as it comes, time never moves unless the test moves it: the
     parting words are not tried (their time would never run out on a stream that takes
     nothing), and a cancelled peer closes at once."""
-
-    async def stops_reading(remote: GrpcRemote) -> None:
-        await remote.handshake()
-        await trio.sleep_forever()
 
     async def main() -> None:
         ours, theirs = trio.testing.memory_stream_pair()
