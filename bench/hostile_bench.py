@@ -1207,7 +1207,9 @@ def main(argv: list[str] | None = None) -> int:
         "--gc-threshold2",
         type=int,
         help="the server's third garbage-collection threshold (Python's default: 10); "
-        "full collections walk every object of every peer",
+        "full collections walk every object of every peer (Python 3.14.0 to 3.14.4's "
+        "incremental collector has no third threshold: it stays 0, and its collections, "
+        "slices of the old generation, read as generation 1)",
     )
     parser.add_argument(
         "--accept-batch",
