@@ -1122,3 +1122,40 @@ async def test_connect_failure_is_a_connect_error() -> None:
     # The system's number, for telling refused from unreachable; the message unchanged.
     assert info.value.errno == errno.ECONNREFUSED
     assert str(info.value).startswith(f"could not connect to 127.0.0.1:{port}: ")
+
+
+async def test_a_reject_owed_when_the_peer_is_cancelled_is_still_written(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A malformed frame arrives just as the peer is cancelled from outside (a server
+    shutting down): the reject the core owes still goes out, and is counted in the
+    statistics, though the write listeners do not hear of it (no application code runs
+    in a cancelled close)."""
+    written: list[str] = []
+    outer = trio.CancelScope()
+
+    def on_write(_peer: Any, _nbytes: int, msg: Any, _error: BaseException | None) -> None:
+        written.append(msg.command)
+
+    def on_read(_peer: Any, _nbytes: int, _msg: Any, error: BaseException | None) -> None:
+        if error is not None:
+            outer.cancel()
+
+    config = cfg(listeners=MessageListeners().on_write(on_write).on_read(on_read))
+    ours, theirs = trio.testing.memory_stream_pair()
+    remote = RawRemote(theirs, NET)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(remote.handshake_as_inbound)
+        with outer:
+            async with tkp.open_peer(ours, config, inbound=False) as peer:
+                await trio.testing.wait_all_tasks_blocked()
+                ping = wire.encode_frame(wire.MsgPing(1), NET)
+                await remote.send_raw(ping[:20] + b"\xff" * 20)  # a bad checksum
+                await trio.sleep_forever()
+        assert outer.cancelled_caught
+        nursery.cancel_scope.cancel()
+    reject = await remote.recv_until(wire.MsgReject)
+    assert reject.code == wire.RejectCode.MALFORMED
+    assert "checksum" in reject.reason
+    assert "reject" not in written
+    assert peer.stats().messages_sent == len(written) + 1
